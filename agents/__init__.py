@@ -1,0 +1,14 @@
+"""Stream agents. Each module registers its agents on a Pipeline (app/main.py)."""
+
+from __future__ import annotations
+
+from app.main import Pipeline
+
+__all__ = ["register_all"]
+
+
+def register_all(p: Pipeline) -> None:
+    """Register every agent of the service on the pipeline's app."""
+    from agents import normalize_leads
+
+    normalize_leads.register(p)

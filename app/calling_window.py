@@ -1,0 +1,196 @@
+"""When a lead may be called: 08:00-21:00 in the lead's local time, from the phone number.
+
+Rules (conservative on purpose: calling outside the window is a compliance problem,
+waiting a little is not):
+
+* The candidate time zones come from ``phonenumbers.timezone.time_zones_for_number``.
+* Several candidates (an area code spanning two zones, a toll-free or non-geographic
+  number): calling is allowed only when the local time is inside the window in EVERY
+  candidate zone, and ``next_open_utc`` is the first instant at which that is true.
+  Toll-free and non-geographic NANP numbers map to 42 zones from Guam to Newfoundland,
+  which leaves a short daily slot (about 22:00-23:30 UTC in summer).
+* When the candidates never share an open instant within the next days (possible with a
+  narrow window or a wide zone set), ``allowed_now`` is False and ``next_open_utc`` is
+  None: there is no safe time, so the number must not be dialled automatically. ``None``
+  means exactly this and nothing else.
+* Unknown zone (``Etc/Unknown``, or a zone name zoneinfo cannot load): the configurable
+  ``fallback_zone`` (default America/New_York) stands in for it.
+* Local times come from zoneinfo, so DST is handled by the tz database. If the window's
+  start falls in a DST gap in some zone, the opening is taken as start + gap length: a
+  little late, never early.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+
+__all__ = [
+    "DEFAULT_END",
+    "DEFAULT_FALLBACK_ZONE",
+    "DEFAULT_START",
+    "DailyAttemptLimit",
+    "InvalidPhoneNumberError",
+    "WindowDecision",
+    "attempts_key",
+    "candidate_zones",
+    "local_call_window",
+]
+
+DEFAULT_START = time(8)
+DEFAULT_END = time(21)
+DEFAULT_FALLBACK_ZONE = "America/New_York"
+_UNKNOWN_ZONE = "Etc/Unknown"
+# A common open instant, if any, starts within a day of now; a few days more covers
+# DST shifts and the zones furthest from UTC.
+_SEARCH_DAYS = 4
+
+
+class InvalidPhoneNumberError(ValueError):
+    """The phone number is not a parseable E.164 number."""
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """Whether a number may be called now, and from when if not."""
+
+    allowed_now: bool
+    # Earliest instant >= now when calling is allowed (now itself when allowed_now);
+    # None only when no safe instant exists at all (see the module docstring).
+    next_open_utc: datetime | None
+    # One IANA zone name, loadable by ZoneInfo: the only candidate, else the first of
+    # the sorted candidates. Used to bucket attempts by local day.
+    timezone: str
+    timezones: tuple[str, ...]
+    local_date: date
+
+
+def candidate_zones(e164: str, fallback_zone: str = DEFAULT_FALLBACK_ZONE) -> tuple[str, ...]:
+    """Return the sorted IANA zones a number may be in (the fallback when unknown).
+
+    Raises:
+        InvalidPhoneNumberError: ``e164`` cannot be parsed as an international number.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumberError("phone number is not parseable E.164") from exc
+    zones: set[str] = set()
+    for name in phone_timezone.time_zones_for_number(number):
+        zones.add(name if name != _UNKNOWN_ZONE and _loadable(name) else fallback_zone)
+    return tuple(sorted(zones)) or (fallback_zone,)
+
+
+def local_call_window(
+    e164: str,
+    now_utc: datetime,
+    start: time = DEFAULT_START,
+    end: time = DEFAULT_END,
+    *,
+    fallback_zone: str = DEFAULT_FALLBACK_ZONE,
+) -> WindowDecision:
+    """Decide whether ``e164`` may be called at ``now_utc`` and when the window next opens.
+
+    Raises:
+        InvalidPhoneNumberError: the number cannot be parsed.
+        ValueError: ``now_utc`` is naive, ``start >= end``, or the fallback zone is unknown.
+    """
+    if now_utc.tzinfo is None or now_utc.utcoffset() is None:
+        raise ValueError("now_utc must be timezone-aware")
+    if start >= end:
+        raise ValueError("start must be before end (windows across midnight are not supported)")
+    if not _loadable(fallback_zone):
+        raise ValueError(f"unknown fallback zone {fallback_zone!r}")
+    now = now_utc.astimezone(ZoneInfo("UTC"))
+    names = candidate_zones(e164, fallback_zone)
+    zones = [ZoneInfo(name) for name in names]
+    allowed = _all_open(zones, now, start, end)
+    next_open = now if allowed else _next_common_opening(zones, now, start, end)
+    reference = names[0]
+    return WindowDecision(
+        allowed_now=allowed,
+        next_open_utc=next_open,
+        timezone=reference,
+        timezones=names,
+        local_date=now.astimezone(ZoneInfo(reference)).date(),
+    )
+
+
+def attempts_key(site: str, lead: str, local_date: date) -> str:
+    """Return the key counting call attempts for one lead on one local day."""
+    # Hashing keeps the key bounded and free of separators that site/lead ids might hold.
+    digest = hashlib.sha256(f"{site}\x1f{lead}".encode()).hexdigest()[:32]
+    return f"attempts:{digest}:{local_date.isoformat()}"
+
+
+@dataclass(frozen=True)
+class DailyAttemptLimit:
+    """At most ``max_per_day`` call attempts per lead per local day."""
+
+    max_per_day: int = 2
+
+    def __post_init__(self) -> None:
+        """Reject a negative limit.
+
+        Raises:
+            ValueError: ``max_per_day`` is negative.
+        """
+        if self.max_per_day < 0:
+            raise ValueError("max_per_day must be >= 0")
+
+    def allows(self, attempts_today: int) -> bool:
+        """Return True when one more attempt is within the daily limit."""
+        return attempts_today < self.max_per_day
+
+    def key(self, site: str, lead: str, decision: WindowDecision) -> str:
+        """Return the attempts key for the lead's local day in ``decision``."""
+        return attempts_key(site, lead, decision.local_date)
+
+
+def _loadable(name: str) -> bool:
+    """Return True when zoneinfo knows the zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _is_open(zone: tzinfo, instant: datetime, start: time, end: time) -> bool:
+    """Return True when ``instant`` is inside [start, end) local time in ``zone``."""
+    local = instant.astimezone(zone).time().replace(tzinfo=None)
+    return start <= local < end
+
+
+def _all_open(zones: Sequence[tzinfo], instant: datetime, start: time, end: time) -> bool:
+    """Return True when every zone is inside the window at ``instant``."""
+    return all(_is_open(zone, instant, start, end) for zone in zones)
+
+
+def _next_common_opening(
+    zones: Sequence[tzinfo], now: datetime, start: time, end: time
+) -> datetime | None:
+    """Return the first instant after ``now`` when all zones are open, or None."""
+    # The set of instants where all zones are open is an intersection of intervals
+    # [open_z, close_z); each of its pieces starts at some zone's opening, so checking
+    # those openings in order finds the earliest one.
+    utc = ZoneInfo("UTC")
+    openings: set[datetime] = set()
+    for zone in zones:
+        today = now.astimezone(zone).date()
+        for offset in range(-1, _SEARCH_DAYS):
+            day = today + timedelta(days=offset)
+            # fold=0: in a DST gap this lands after the gap (late, never early).
+            opening = datetime.combine(day, start, tzinfo=zone).astimezone(utc)
+            if opening > now:
+                openings.add(opening)
+    for opening in sorted(openings):
+        if _all_open(zones, opening, start, end):
+            return opening
+    return None

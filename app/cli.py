@@ -1,0 +1,82 @@
+"""The console command: ``realgeeks-sync worker | backfill FILE | dlq list | dlq replay``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.errors import ConfigError
+from app.logs import configure_logging
+from app.settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"realgeeks-sync: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_worker(settings: Settings) -> None:
+    """Create the topics, then run the Faust worker with its web server until stopped."""
+    import faust
+
+    from app.main import build
+    from app.topics import ensure_topics
+
+    configure_logging(settings.log_level, settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_topics(settings)
+    except Exception as exc:
+        print(f"realgeeks-sync: cannot reach Kafka at {settings.kafka_url}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    pipeline = build(settings)
+    worker = faust.Worker(
+        pipeline.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    finally:
+        pipeline.publisher.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``realgeeks-sync`` console command."""
+    parser = argparse.ArgumentParser(prog="realgeeks-sync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run the stream worker and its web server")
+    backfill = sub.add_parser("backfill", help="import a Real Geeks export through the pipeline")
+    backfill.add_argument("file", help="CSV with Real Geeks column names, or JSON lines")
+    backfill.add_argument("--site-uuid", help="site for rows that do not name one")
+    dlq = sub.add_parser("dlq", help="inspect or re-drive dead letters")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name in ("list", "replay"):
+        cmd = dlq_sub.add_parser(name)
+        cmd.add_argument("--topic", help="only dead letters of this original topic")
+        cmd.add_argument("--error-type", help="only this error type")
+        cmd.add_argument("--since", help="only dead letters first failed at or after (ISO 8601)")
+        cmd.add_argument("--transient", action="store_true", help="only retriable ones")
+    args = parser.parse_args(argv)
+    settings = _settings()
+    if args.command == "worker":
+        run_worker(settings)
+    elif args.command == "backfill":
+        from app.backfill import run_backfill
+
+        raise SystemExit(run_backfill(settings, args.file, site_uuid=args.site_uuid))
+    else:
+        from app.replay import run_dlq
+
+        raise SystemExit(run_dlq(settings, args))
+
+
+if __name__ == "__main__":
+    main()

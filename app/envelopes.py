@@ -1,0 +1,134 @@
+"""Raw-topic envelopes: what the ingress keeps of a verified webhook (pure functions).
+
+The envelope keeps the body as the exact text received, so signatures can be checked
+again downstream and nothing is lost to re-serialization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import MalformedPayloadError
+
+__all__ = [
+    "ELEVENLABS_KEPT_TYPES",
+    "ELEVENLABS_SKIPPED_TYPES",
+    "KNOWN_REALGEEKS_ACTIONS",
+    "RawRecord",
+    "elevenlabs_record",
+    "realgeeks_record",
+]
+
+KNOWN_REALGEEKS_ACTIONS = frozenset(
+    {"created", "updated", "activity_added", "user_updated", "user_deleted"}
+)
+ELEVENLABS_KEPT_TYPES = frozenset({"post_call_transcription", "call_initiation_failure"})
+ELEVENLABS_SKIPPED_TYPES = frozenset({"post_call_audio"})
+
+# Headers worth keeping with the record; anything else (cookies, auth) is dropped.
+_KEPT_HEADER_PREFIXES = ("x-lead-router-", "elevenlabs-")
+_KEPT_HEADERS = frozenset({"user-agent", "content-type"})
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record for a raw topic: its key, the message id and the JSON envelope."""
+
+    key: str
+    message_id: str
+    action: str
+    envelope: dict[str, Any]
+
+    def value(self) -> bytes:
+        """The envelope as the topic's UTF-8 JSON value."""
+        return json.dumps(self.envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in _KEPT_HEADERS or lower.startswith(_KEPT_HEADER_PREFIXES):
+            kept[name] = value
+    return kept
+
+
+def _json_object(body: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedPayloadError("body is not UTF-8") from exc
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayloadError("body is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise MalformedPayloadError("body is not a JSON object")
+    return text, parsed
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def realgeeks_record(body: bytes, headers: Mapping[str, str], received_at: str) -> RawRecord:
+    """Build the realgeeks.webhooks.raw record for a verified Real Geeks webhook.
+
+    Raises:
+        MalformedPayloadError: the body is not a JSON object or carries no action.
+    """
+    text, parsed = _json_object(body)
+    action = _header(headers, "X-Lead-Router-Action")
+    if action is None:
+        body_action = parsed.get("action")
+        action = (
+            body_action.strip() if isinstance(body_action, str) and body_action.strip() else None
+        )
+    if action is None:
+        raise MalformedPayloadError("no action in X-Lead-Router-Action or the body")
+    message_id = _header(headers, "X-Lead-Router-Message-Id") or hashlib.sha256(body).hexdigest()
+    site = parsed.get("site_uuid")
+    key = site.strip() if isinstance(site, str) and site.strip() else message_id
+    envelope = {
+        "source": "realgeeks",
+        "action": action,
+        "message_id": message_id,
+        "timestamp": _header(headers, "X-Lead-Router-Timestamp"),
+        "received_at": received_at,
+        "headers": _kept_headers(headers),
+        "body": text,
+    }
+    return RawRecord(key=key, message_id=message_id, action=action, envelope=envelope)
+
+
+def elevenlabs_record(body: bytes, headers: Mapping[str, str], received_at: str) -> RawRecord:
+    """Build the elevenlabs.webhooks.raw record for a verified ElevenLabs webhook.
+
+    Raises:
+        MalformedPayloadError: not a JSON object, or no string ``type``.
+    """
+    text, parsed = _json_object(body)
+    event_type = parsed.get("type")
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise MalformedPayloadError("no event type in the body")
+    # ElevenLabs retries send the identical body, so its hash is a stable message id.
+    message_id = hashlib.sha256(body).hexdigest()
+    data = parsed.get("data")
+    conversation = data.get("conversation_id") if isinstance(data, dict) else None
+    key = conversation if isinstance(conversation, str) and conversation else message_id
+    timestamp = parsed.get("event_timestamp")
+    envelope = {
+        "source": "elevenlabs",
+        "action": event_type,
+        "message_id": message_id,
+        "timestamp": str(timestamp) if isinstance(timestamp, (int, float, str)) else None,
+        "received_at": received_at,
+        "headers": _kept_headers(headers),
+        "body": text,
+    }
+    return RawRecord(key=key, message_id=message_id, action=event_type, envelope=envelope)

@@ -1,0 +1,201 @@
+"""The webhook ingress: verify, keep on a raw topic, answer only after Kafka has it.
+
+Plain aiohttp handlers, so the same code serves inside the Faust worker (app/web.py)
+and standalone (benchmarks, the broker-outage tests). The order of checks is deliberate:
+rate limit (cheap, stops floods), size, signature over the raw bytes, then parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiohttp import web
+
+from app.envelopes import (
+    ELEVENLABS_SKIPPED_TYPES,
+    RawRecord,
+    elevenlabs_record,
+    realgeeks_record,
+)
+from app.errors import (
+    PayloadTooLargeError,
+    PublishError,
+    RateLimitedError,
+    SignatureError,
+    WebhookError,
+)
+from app.metrics import Metrics
+from app.rate_limit import KeyedRateLimiter
+from app.settings import Settings
+from app.signatures import verify_elevenlabs, verify_realgeeks
+
+__all__ = ["Ingress", "Publisher", "standalone_app"]
+
+log = logging.getLogger(__name__)
+
+RAW_REALGEEKS = "realgeeks.webhooks.raw"
+RAW_ELEVENLABS = "elevenlabs.webhooks.raw"
+
+
+class Publisher(Protocol):
+    """Anything that writes a record and returns once Kafka acknowledged it."""
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None: ...
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read the raw body once, refusing more than ``limit`` bytes without buffering it all.
+
+    Raises:
+        PayloadTooLargeError: the declared or actual size is over the limit.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"body over {limit} bytes")
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"body over {limit} bytes")
+    return bytes(body)
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class Ingress:
+    """Handlers for POST /webhooks/realgeeks and POST /webhooks/elevenlabs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        metrics: Metrics,
+        *,
+        limiter: KeyedRateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.metrics = metrics
+        self.clock = clock
+        self.limiter = limiter or KeyedRateLimiter(
+            settings.client_rate_per_s, settings.client_burst
+        )
+        self.raw_realgeeks = settings.topic(RAW_REALGEEKS)
+        self.raw_elevenlabs = settings.topic(RAW_ELEVENLABS)
+
+    def client_key(self, request: web.Request) -> str:
+        """Who is sending: the peer address, or the first X-Forwarded-For hop behind a proxy."""
+        if self.settings.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            first = forwarded.split(",", 1)[0].strip()
+            if first:
+                return first
+        return request.remote or "unknown"
+
+    def _received_at(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
+
+    async def realgeeks(self, request: web.Request) -> web.Response:
+        """POST /webhooks/realgeeks."""
+        return await self._handle(request, "realgeeks")
+
+    async def elevenlabs(self, request: web.Request) -> web.Response:
+        """POST /webhooks/elevenlabs."""
+        if not self.settings.elevenlabs_secrets:
+            self.metrics.webhooks_rejected.labels("elevenlabs", "503").inc()
+            return _json_error(
+                503, "ElevenLabs webhooks are not configured (RGSYNC_ELEVENLABS_SECRETS)"
+            )
+        return await self._handle(request, "elevenlabs")
+
+    async def _handle(self, request: web.Request, source: str) -> web.Response:
+        started = time.perf_counter()
+        try:
+            record = await self._accept(request, source)
+        except WebhookError as exc:
+            return self._refuse(source, exc)
+        except PublishError as exc:
+            self.metrics.webhooks_rejected.labels(source, "503").inc()
+            self.metrics.sync_errors.labels(exc.error_type).inc()
+            log.warning(
+                "webhook not acknowledged by Kafka", extra={"source": source, "reason": str(exc)}
+            )
+            return _json_error(
+                503,
+                "temporarily unavailable, retry later",
+                {"Retry-After": str(self.settings.retry_after_s)},
+            )
+        if record is None:  # signed and valid, but a type we do not keep (post_call_audio)
+            return web.json_response({"status": "ignored"})
+        self.metrics.webhooks_received.labels(source, record.action).inc()
+        self.metrics.last_webhook.labels(source).set(self.clock())
+        self.metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
+        log.info(
+            "webhook accepted",
+            extra={
+                "source": source,
+                "message_id": record.message_id,
+                "site": record.key,
+                "action": record.action,
+            },
+        )
+        return web.json_response({"status": "accepted", "message_id": record.message_id})
+
+    async def _accept(self, request: web.Request, source: str) -> RawRecord | None:
+        wait = self.limiter.try_acquire(self.client_key(request))
+        if wait > 0:
+            raise RateLimitedError("too many requests", retry_after=wait)
+        if source == "realgeeks":
+            body = await read_body(request, self.settings.max_body_bytes)
+            verify_realgeeks(
+                self.settings.realgeeks_secrets,
+                body,
+                request.headers.get("X-Lead-Router-Signature"),
+            )
+            record = realgeeks_record(body, request.headers, self._received_at())
+            topic = self.raw_realgeeks
+        else:
+            body = await read_body(request, self.settings.elevenlabs_max_body_bytes)
+            verify_elevenlabs(
+                self.settings.elevenlabs_secrets,
+                body,
+                request.headers.get("ElevenLabs-Signature"),
+                now=self.clock(),
+                tolerance_s=self.settings.elevenlabs_tolerance_s,
+                future_tolerance_s=self.settings.elevenlabs_future_tolerance_s,
+            )
+            record = elevenlabs_record(body, request.headers, self._received_at())
+            if record.action in ELEVENLABS_SKIPPED_TYPES:
+                return None
+            if len(body) > self.settings.max_body_bytes:
+                raise PayloadTooLargeError(f"body over {self.settings.max_body_bytes} bytes")
+            topic = self.raw_elevenlabs
+        await self.publisher.publish(topic, record.key, record.value())
+        return record
+
+    def _refuse(self, source: str, exc: WebhookError) -> web.Response:
+        self.metrics.webhooks_rejected.labels(source, str(exc.status)).inc()
+        headers: dict[str, str] = {}
+        if isinstance(exc, SignatureError):
+            self.metrics.signature_failures.labels(source).inc()
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
+        log.info(
+            "webhook refused", extra={"source": source, "status": exc.status, "reason": str(exc)}
+        )
+        return _json_error(exc.status, str(exc), headers)
+
+
+def standalone_app(ingress: Ingress) -> web.Application:
+    """An aiohttp app serving only the ingress (benchmarks, outage tests, an edge tier)."""
+    # client_max_size above our own limits: read_body enforces them with a proper 413.
+    app = web.Application(client_max_size=ingress.settings.elevenlabs_max_body_bytes + 1)
+    app.router.add_post("/webhooks/realgeeks", ingress.realgeeks)
+    app.router.add_post("/webhooks/elevenlabs", ingress.elevenlabs)
+    return app

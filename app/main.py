@@ -1,0 +1,238 @@
+"""The Faust app and everything it is wired to, built from settings (no import side effects).
+
+``build(settings)`` returns a ``Pipeline``: the ``faust.App``, its topics and tables, the
+ingress and the shared clients. Agents and web views register themselves on it from
+agents/ and app/web.py, so this module stays the one place that shows the whole graph.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from app import topics as names
+from app.deadletters import deadletter_record
+from app.ingress import Ingress
+from app.metrics import Metrics
+from app.publisher import KafkaPublisher
+from app.settings import Settings
+
+__all__ = ["Pipeline", "Tables", "Topics", "build"]
+
+log = logging.getLogger(__name__)
+
+_DAY = 24 * 3600
+
+
+@dataclass
+class Topics:
+    """Faust handles for every topic (values are raw UTF-8 JSON bytes)."""
+
+    raw_realgeeks: faust.TopicT
+    raw_elevenlabs: faust.TopicT
+    leads: faust.TopicT
+    activities: faust.TopicT
+    calls_context: faust.TopicT
+    activities_outbound: faust.TopicT
+    deadletter: faust.TopicT
+    optouts: faust.TopicT
+    conversations: faust.TopicT
+    dialer_wakeups: faust.TopicT
+
+
+@dataclass
+class Tables:
+    """RocksDB-backed tables with Kafka changelogs (see tables/ for what each holds)."""
+
+    processed_messages: Any
+    identity_index: Any
+    lead_snapshots: Any
+    users: Any
+    do_not_call: Any
+    dialer_state: Any
+    conversations: Any
+    activity_outbox: Any
+
+
+@dataclass
+class Pipeline:
+    """The app, its topics and tables, and the objects agents and views share."""
+
+    settings: Settings
+    app: faust.App
+    metrics: Metrics
+    topics: Topics
+    tables: Tables
+    publisher: KafkaPublisher
+    ingress: Ingress
+    # partition -> received_at (epoch s) of the message being processed; for sync lag.
+    in_flight: dict[TP, float] = field(default_factory=dict)
+    last_processed_at: float = 0.0
+
+    async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
+        """Send one JSON record; returns the future of its acknowledgement."""
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        return await topic.send(key=key.encode("utf-8"), value=data.encode("utf-8"))
+
+    async def deadletter(
+        self,
+        event: faust.EventT,
+        error: BaseException,
+        *,
+        error_type: str | None = None,
+        attempts: int = 1,
+        retriable: bool = False,
+    ) -> None:
+        """Send the event's message to sync.deadletter with the reason, and wait for the ack."""
+        msg = event.message
+        record = deadletter_record(
+            topic=msg.topic,
+            key=msg.key,
+            value=msg.value,
+            error=error,
+            error_type=error_type,
+            attempts=attempts,
+            retriable=retriable,
+        )
+        self.metrics.deadletters.labels(msg.topic, record["error_type"]).inc()
+        self.metrics.sync_errors.labels(record["error_type"]).inc()
+        log.warning(
+            "dead-lettered",
+            extra={
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "error_type": record["error_type"],
+                "reason": record["error"][:300],
+            },
+        )
+        key = record["key"] or ""
+        await (await self.send(self.topics.deadletter, key, record))
+
+
+def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        internal=False,
+    )
+
+
+def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
+    extra: dict[str, Any] = {}
+    options: dict[str, Any] | None = None
+    if ttl_days is not None:
+        # Bounded changelog: compaction keeps one record per key, deletion drops records
+        # older than the window; RocksDB's ttl drops the local copies.
+        extra = {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str((ttl_days + 1) * _DAY * 1000),
+        }
+        options = {"ttl": (ttl_days + 1) * _DAY}
+    return app.Table(
+        settings.topic(name).replace(".", "-"),
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=None,
+        extra_topic_configs=extra,
+        options=options,
+    )
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The faust.App with the service's configuration (at-least-once, RocksDB, web)."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        processing_guarantee="at_least_once",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        producer_linger=0.002,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_host="127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host,
+        web_in_thread=False,
+        web_application_options={"client_max_size": settings.elevenlabs_max_body_bytes + 1},
+        # Faust's built-in pages would show table contents to anyone: off. Inspection is
+        # served by app/web.py behind the admin token.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        web_cors_options=None,
+        table_cleanup_interval=60.0,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        logging_config=None,
+    )
+
+
+def build(settings: Settings) -> Pipeline:
+    """Wire the whole service: app, topics, tables, ingress, agents, web views."""
+    app = create_app(settings)
+    topics = Topics(
+        *(
+            _topic(app, settings, n)
+            for n in (
+                names.RAW_REALGEEKS,
+                names.RAW_ELEVENLABS,
+                names.LEADS,
+                names.ACTIVITIES,
+                names.CALLS_CONTEXT,
+                names.ACTIVITIES_OUTBOUND,
+                names.DEADLETTER,
+                names.OPTOUTS,
+                names.CONVERSATIONS,
+                names.DIALER_WAKEUPS,
+            )
+        )
+    )
+    retention = settings.dedup_retention_days
+    tables = Tables(
+        processed_messages=_table(app, settings, "processed_messages", ttl_days=retention),
+        identity_index=_table(app, settings, "identity_index"),
+        lead_snapshots=_table(app, settings, "lead_snapshots"),
+        users=_table(app, settings, "realgeeks_users"),
+        do_not_call=_table(app, settings, "do_not_call"),
+        dialer_state=_table(app, settings, "dialer_state"),
+        conversations=_table(app, settings, "conversations", ttl_days=30),
+        activity_outbox=_table(app, settings, "activity_outbox", ttl_days=30),
+    )
+    metrics = Metrics()
+    publisher = KafkaPublisher(settings.bootstrap_servers, timeout_s=settings.publish_timeout_s)
+    pipeline = Pipeline(
+        settings=settings,
+        app=app,
+        metrics=metrics,
+        topics=topics,
+        tables=tables,
+        publisher=publisher,
+        ingress=Ingress(settings, publisher, metrics),
+    )
+    pipeline.last_processed_at = time.time()
+
+    # Imported here: agent modules need the pipeline, and importing them has no effects.
+    from agents import register_all
+    from app.web import register_views
+
+    register_all(pipeline)
+    register_views(pipeline)
+    return pipeline

@@ -1,0 +1,171 @@
+"""Prometheus metrics: one registry per worker, exposed at /metrics.
+
+Each worker serves its own registry on its own port, so several workers on one machine
+never mix their figures; Prometheus sums them by job.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["METRIC_NAMES", "Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Every metric the service exports (names are part of the contract, SPEC.md)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.webhooks_received = Counter(
+            "realgeeks_webhooks_received",
+            "Webhooks accepted and acknowledged by Kafka",
+            ["source", "action"],
+            registry=r,
+        )
+        self.webhooks_rejected = Counter(
+            "realgeeks_webhooks_rejected",
+            "Webhooks refused at the ingress, by HTTP status",
+            ["source", "status"],
+            registry=r,
+        )
+        self.signature_failures = Counter(
+            "realgeeks_signature_failures",
+            "Webhooks with a missing or wrong signature",
+            ["source"],
+            registry=r,
+        )
+        self.webhooks_processed = Counter(
+            "realgeeks_webhooks_processed",
+            "Raw webhooks processed by the agents",
+            ["source", "action"],
+            registry=r,
+        )
+        self.webhooks_failed = Counter(
+            "realgeeks_webhooks_failed",
+            "Raw webhooks that went to the dead-letter topic",
+            ["source"],
+            registry=r,
+        )
+        self.webhooks_ignored = Counter(
+            "realgeeks_webhooks_ignored",
+            "Webhooks with an unknown action or type, kept but ignored",
+            ["source", "action"],
+            registry=r,
+        )
+        self.duplicate_messages = Counter(
+            "realgeeks_duplicate_messages",
+            "Redelivered message ids dropped by idempotency",
+            ["source"],
+            registry=r,
+        )
+        self.stale_updates = Counter(
+            "realgeeks_stale_updates",
+            "Updates older than the last applied one, ignored",
+            registry=r,
+        )
+        self.leads_created = Counter("realgeeks_leads_created", "New canonical leads", registry=r)
+        self.leads_updated = Counter("realgeeks_leads_updated", "Lead updates applied", registry=r)
+        self.leads_merged = Counter(
+            "realgeeks_leads_merged",
+            "Leads merged into an existing canonical lead",
+            ["rule"],
+            registry=r,
+        )
+        self.activities_logged = Counter(
+            "realgeeks_activities_logged", "Activities written to Real Geeks", ["type"], registry=r
+        )
+        self.activities_failed = Counter(
+            "realgeeks_activities_failed",
+            "Activities that could not be written to Real Geeks",
+            ["error_type"],
+            registry=r,
+        )
+        self.calls_started = Counter(
+            "realgeeks_calls_started", "Outbound AI calls requested", registry=r
+        )
+        self.calls_deferred = Counter(
+            "realgeeks_calls_deferred", "Leads not called now, by reason", ["reason"], registry=r
+        )
+        self.deadletters = Counter(
+            "realgeeks_deadletters",
+            "Records written to the dead-letter topic",
+            ["topic", "error_type"],
+            registry=r,
+        )
+        self.sync_errors = Counter(
+            "realgeeks_sync_errors",
+            "Errors by type, anywhere in the pipeline",
+            ["error_type"],
+            registry=r,
+        )
+        self.ingest_seconds = Histogram(
+            "realgeeks_webhook_ingest_seconds",
+            "Time from request to Kafka acknowledgement at the ingress",
+            ["source"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.processing_seconds = Histogram(
+            "realgeeks_webhook_processing_seconds",
+            "Time an agent spends on one raw webhook, outputs acknowledged",
+            ["source"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.api_request_seconds = Histogram(
+            "realgeeks_api_request_duration_seconds",
+            "Outbound API request duration",
+            ["api", "operation", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sync_lag = Gauge(
+            "realgeeks_sync_lag_seconds",
+            "Age of the oldest received but unprocessed webhook (0 when caught up)",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "realgeeks_consumer_lag_messages",
+            "Messages behind the end of the raw topics",
+            ["topic"],
+            registry=r,
+        )
+        self.last_webhook = Gauge(
+            "realgeeks_last_webhook_timestamp_seconds",
+            "Unix time of the last accepted webhook",
+            ["source"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+METRIC_NAMES = (
+    "realgeeks_webhooks_received_total",
+    "realgeeks_webhooks_rejected_total",
+    "realgeeks_signature_failures_total",
+    "realgeeks_webhooks_processed_total",
+    "realgeeks_webhooks_failed_total",
+    "realgeeks_webhooks_ignored_total",
+    "realgeeks_duplicate_messages_total",
+    "realgeeks_stale_updates_total",
+    "realgeeks_leads_created_total",
+    "realgeeks_leads_updated_total",
+    "realgeeks_leads_merged_total",
+    "realgeeks_activities_logged_total",
+    "realgeeks_activities_failed_total",
+    "realgeeks_calls_started_total",
+    "realgeeks_calls_deferred_total",
+    "realgeeks_deadletters_total",
+    "realgeeks_sync_errors_total",
+    "realgeeks_webhook_ingest_seconds",
+    "realgeeks_webhook_processing_seconds",
+    "realgeeks_api_request_duration_seconds",
+    "realgeeks_sync_lag_seconds",
+    "realgeeks_consumer_lag_messages",
+    "realgeeks_last_webhook_timestamp_seconds",
+)

@@ -1,0 +1,109 @@
+"""Acknowledged writes to Kafka from asyncio code, on confluent-kafka (librdkafka).
+
+The ingress answers 200 only after ``publish`` returns, i.e. after the broker has the
+record with acks=all. librdkafka batches and retries in its own threads; one poll thread
+turns its delivery reports into asyncio futures. The benchmark under ops/ compares it
+with Faust's own producer (README, architecture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from app.errors import PublishError
+
+__all__ = ["KafkaPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    """Produce records and await the broker's acknowledgement within a bound."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        timeout_s: float = 5.0,
+        client_id: str = "realgeeks-sync-ingress",
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "acks": "all",
+            # Broker-side dedup of librdkafka's own retries; ordering kept per partition.
+            "enable.idempotence": True,
+            "linger.ms": 2,
+            # The delivery report fails when our bound is over, so a record we answered
+            # 503 for is not left queued forever (it may still land: the sender's retry
+            # is then a duplicate that the idempotent agents drop).
+            "message.timeout.ms": max(1000, int(timeout_s * 1000)),
+            # Java/aiokafka's partitioner, so keys land where Faust expects them.
+            "partitioner": "murmur2_random",
+            # No compression: aiokafka (inside Faust) reads lz4/snappy/zstd only with
+            # optional codec packages, and webhook bodies are small.
+            "compression.type": "none",
+            "log_level": 3,
+        }
+        config.update(extra_config or {})
+        self._producer = Producer(config, logger=log)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._poll_loop, name="kafka-publisher", daemon=True)
+        self._thread.start()
+
+    def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Write one record and wait for acks=all.
+
+        Raises:
+            PublishError: not acknowledged within the bound, queue full, or a broker error.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            loop.call_soon_threadsafe(_settle, future, err)
+
+        try:
+            self._producer.produce(
+                topic, value=value, key=key.encode("utf-8"), on_delivery=on_delivery
+            )
+        except BufferError as exc:
+            raise PublishError("producer queue is full") from exc
+        except KafkaException as exc:
+            raise PublishError(f"produce failed: {exc}") from exc
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s)
+        except TimeoutError as exc:
+            raise PublishError(f"no acknowledgement from Kafka within {self.timeout_s:g}s") from exc
+
+    def flush(self, timeout_s: float = 10.0) -> int:
+        """Wait for queued records; returns how many are still undelivered."""
+        return int(self._producer.flush(timeout_s))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what is queued and stop the poll thread."""
+        remaining = self.flush(timeout_s)
+        if remaining:
+            log.warning("publisher closed with undelivered records", extra={"count": remaining})
+        self._stopping.set()
+        self._thread.join(timeout=2)
+
+
+def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
+    if future.done():
+        return
+    if err is None:
+        future.set_result(None)
+    else:
+        future.set_exception(PublishError(f"Kafka refused the record: {err.str()}"))

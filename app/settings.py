@@ -1,0 +1,222 @@
+"""One frozen settings object, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.errors import ConfigError
+
+__all__ = ["Secret", "Settings"]
+
+
+class Secret:
+    """A string that never prints itself (logs, reprs, tracebacks)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value; call only where it is used."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _secrets(raw: str) -> tuple[Secret, ...]:
+    return tuple(Secret(s.strip()) for s in raw.split(",") if s.strip())
+
+
+class _Env:
+    """Typed reads from an environment mapping; errors name the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def str(self, name: str, default: str = "") -> str:
+        return self.environ.get(name, default).strip()
+
+    def int(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.str(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        return value
+
+    def float(self, name: str, default: float, minimum: float = 0.0) -> float:
+        raw = self.str(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.str(name).lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults of SPEC.md."""
+
+    realgeeks_secrets: tuple[Secret, ...]
+    elevenlabs_secrets: tuple[Secret, ...] = ()
+    kafka_url: str = "kafka://127.0.0.1:9092"
+    web_host: str = "0.0.0.0"
+    web_port: int = 6066
+    data_dir: Path = Path("var/data")
+    app_id: str = "realgeeks-sync"
+    topic_prefix: str = ""
+    partitions: int = 8
+    replication_factor: int = 1
+    # ingress
+    max_body_bytes: int = 1024 * 1024
+    elevenlabs_max_body_bytes: int = 16 * 1024 * 1024
+    publish_timeout_s: float = 5.0
+    retry_after_s: int = 5
+    client_rate_per_s: float = 200.0
+    client_burst: int = 400
+    trust_forwarded_for: bool = False
+    elevenlabs_tolerance_s: int = 30 * 60
+    elevenlabs_future_tolerance_s: int = 5 * 60
+    # domain
+    default_region: str = "US"
+    fuzzy_threshold: float | None = None
+    dedup_retention_days: int = 7
+    own_activity_source: str = "AI Voice Agent (realgeeks-sync)"
+    # Real Geeks API
+    realgeeks_api_url: str = "https://receivers.leadrouter.realgeeks.com/rest"
+    realgeeks_api_user: str = ""
+    realgeeks_api_password: Secret = field(default_factory=lambda: Secret(""))
+    realgeeks_rate_per_s: float = 5.0
+    realgeeks_timeout_s: float = 10.0
+    retry_base_s: float = 0.5
+    retry_max_delay_s: float = 30.0
+    retry_max_attempts: int = 8
+    retry_max_elapsed_s: float = 120.0
+    # ElevenLabs API and the dialer
+    elevenlabs_api_url: str = "https://api.elevenlabs.io"
+    elevenlabs_api_key: Secret = field(default_factory=lambda: Secret(""))
+    elevenlabs_agent_id: str = ""
+    elevenlabs_phone_number_id: str = ""
+    dialer_enabled: bool = False
+    dialer_max_attempts_per_day: int = 2
+    dialer_fallback_timezone: str = "America/New_York"
+    # operations
+    admin_token: Secret | None = None
+    health_lag_bound_s: float = 300.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from RGSYNC_* variables.
+
+        Raises:
+            ConfigError: a required variable is missing or a value is malformed.
+        """
+        env = _Env(os.environ if environ is None else environ)
+        rg_secrets = _secrets(env.str("RGSYNC_REALGEEKS_SECRETS"))
+        if not rg_secrets:
+            raise ConfigError(
+                "RGSYNC_REALGEEKS_SECRETS is required (comma-separated webhook secrets)"
+            )
+        token = env.str("RGSYNC_ADMIN_TOKEN")
+        threshold = env.str("RGSYNC_FUZZY_THRESHOLD")
+        dialer = env.bool("RGSYNC_DIALER_ENABLED", False)
+        settings = cls(
+            realgeeks_secrets=rg_secrets,
+            elevenlabs_secrets=_secrets(env.str("RGSYNC_ELEVENLABS_SECRETS")),
+            kafka_url=env.str("RGSYNC_KAFKA_URL", "kafka://127.0.0.1:9092"),
+            web_host=env.str("RGSYNC_WEB_HOST", "0.0.0.0"),
+            web_port=env.int("RGSYNC_WEB_PORT", 6066, minimum=1),
+            data_dir=Path(env.str("RGSYNC_DATA_DIR", "var/data")),
+            app_id=env.str("RGSYNC_APP_ID", "realgeeks-sync"),
+            topic_prefix=env.str("RGSYNC_TOPIC_PREFIX"),
+            partitions=env.int("RGSYNC_PARTITIONS", 8, minimum=1),
+            replication_factor=env.int("RGSYNC_REPLICATION_FACTOR", 1, minimum=1),
+            max_body_bytes=env.int("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            publish_timeout_s=env.float("RGSYNC_PUBLISH_TIMEOUT_S", 5.0, minimum=0.1),
+            retry_after_s=env.int("RGSYNC_RETRY_AFTER_S", 5, minimum=1),
+            client_rate_per_s=env.float("RGSYNC_CLIENT_RATE_PER_S", 200.0, minimum=0.1),
+            client_burst=env.int("RGSYNC_CLIENT_BURST", 400, minimum=1),
+            trust_forwarded_for=env.bool("RGSYNC_TRUST_FORWARDED_FOR", False),
+            default_region=env.str("RGSYNC_DEFAULT_REGION", "US").upper(),
+            fuzzy_threshold=float(threshold) if threshold else None,
+            dedup_retention_days=env.int("RGSYNC_DEDUP_RETENTION_DAYS", 7, minimum=7),
+            realgeeks_api_url=env.str(
+                "RGSYNC_REALGEEKS_API_URL", "https://receivers.leadrouter.realgeeks.com/rest"
+            ).rstrip("/"),
+            realgeeks_api_user=env.str("RGSYNC_REALGEEKS_API_USER"),
+            realgeeks_api_password=Secret(env.str("RGSYNC_REALGEEKS_API_PASSWORD")),
+            realgeeks_rate_per_s=env.float("RGSYNC_REALGEEKS_RATE_PER_S", 5.0, minimum=0.01),
+            retry_base_s=env.float("RGSYNC_RETRY_BASE_S", 0.5, minimum=0.0),
+            retry_max_delay_s=env.float("RGSYNC_RETRY_MAX_DELAY_S", 30.0, minimum=0.0),
+            retry_max_attempts=env.int("RGSYNC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
+            retry_max_elapsed_s=env.float("RGSYNC_RETRY_MAX_ELAPSED_S", 120.0, minimum=0.0),
+            elevenlabs_api_url=env.str(
+                "RGSYNC_ELEVENLABS_API_URL", "https://api.elevenlabs.io"
+            ).rstrip("/"),
+            elevenlabs_api_key=Secret(env.str("RGSYNC_ELEVENLABS_API_KEY")),
+            elevenlabs_agent_id=env.str("RGSYNC_ELEVENLABS_AGENT_ID"),
+            elevenlabs_phone_number_id=env.str("RGSYNC_ELEVENLABS_PHONE_NUMBER_ID"),
+            dialer_enabled=dialer,
+            dialer_max_attempts_per_day=env.int("RGSYNC_DIALER_MAX_ATTEMPTS_PER_DAY", 2, 1),
+            dialer_fallback_timezone=env.str("RGSYNC_DIALER_FALLBACK_TIMEZONE", "America/New_York"),
+            admin_token=Secret(token) if token else None,
+            health_lag_bound_s=env.float("RGSYNC_HEALTH_LAG_BOUND_S", 300.0, minimum=1.0),
+            log_level=env.str("RGSYNC_LOG_LEVEL", "INFO").upper(),
+            log_format=env.str("RGSYNC_LOG_FORMAT", "json").lower(),
+        )
+        if dialer:
+            for name, value in (
+                ("RGSYNC_ELEVENLABS_API_KEY", settings.elevenlabs_api_key.reveal()),
+                ("RGSYNC_ELEVENLABS_AGENT_ID", settings.elevenlabs_agent_id),
+                ("RGSYNC_ELEVENLABS_PHONE_NUMBER_ID", settings.elevenlabs_phone_number_id),
+            ):
+                if not value:
+                    raise ConfigError(f"{name} is required when RGSYNC_DIALER_ENABLED=true")
+        return settings
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic (a prefix isolates test runs on a shared broker)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list in the host:port,host:port form Kafka clients take."""
+        hosts = [h.strip() for h in self.kafka_url.replace(";", ",").split(",") if h.strip()]
+        return ",".join(h.split("://", 1)[-1] for h in hosts)

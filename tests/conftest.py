@@ -1,0 +1,91 @@
+"""Session fixtures: a real Kafka broker, isolated workers, the shared Real Geeks fixture.
+
+Broker, in order: RGSYNC_TEST_KAFKA_URL (an existing broker); testcontainers' Kafka when
+a Docker engine answers; else the project's own local broker (ops/kafka start). Under
+ops/test (RGSYNC_REQUIRE_KAFKA=1) a broker that cannot be had fails the run instead of
+skipping the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT, SHARED, Worker, docker_available, port_open, worker_env
+
+REALGEEKS_FIXTURES = SHARED / "fixtures" / "realgeeks"
+
+
+def _external_broker() -> str | None:
+    url = os.environ.get("RGSYNC_TEST_KAFKA_URL", "").strip()
+    if not url:
+        return None
+    first = url.split(",")[0].split("://", 1)[-1]
+    host, _, port = first.partition(":")
+    if not port_open(host, int(port or 9092)):
+        pytest.fail(f"RGSYNC_TEST_KAFKA_URL={url} does not answer")
+    return first
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a real Kafka broker for the whole session."""
+    external = _external_broker()
+    if external:
+        yield external
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    result = subprocess.run(
+        [str(ROOT / "ops" / "kafka"), "start"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "RGSYNC_KAFKA_URL"},
+    )
+    if result.returncode != 0:
+        message = f"no Kafka broker: ops/kafka start failed:\n{result.stderr[-2000:]}"
+        if os.environ.get("RGSYNC_REQUIRE_KAFKA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield "127.0.0.1:9092"
+
+
+@pytest.fixture
+def start_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start isolated worker subprocesses; every one is stopped after the test."""
+    workers: list[Worker] = []
+
+    def start(env: dict[str, str] | None = None, wait: bool = True, **overrides: str) -> Worker:
+        n = len(workers)
+        env = env or worker_env(kafka_bootstrap, tmp_path, **overrides)
+        if n and "RGSYNC_DATA_DIR" not in overrides:
+            env = {**env, "RGSYNC_DATA_DIR": str(tmp_path / f"data{n}")}
+        worker = Worker(env=env, log_path=tmp_path / f"worker{n}.log")
+        workers.append(worker)
+        return worker.start(wait=wait)
+
+    yield start
+    for w in workers:
+        w.stop()
+
+
+@pytest.fixture(scope="session")
+def realgeeks_fixture() -> dict[str, Any]:
+    """Real Geeks' own signed webhook (body bytes, secret, signature) from ../shared."""
+    body_path = REALGEEKS_FIXTURES / "new_lead.json"
+    if not body_path.exists():
+        pytest.skip(f"{REALGEEKS_FIXTURES} is absent: the shared Real Geeks fixture is needed")
+    return {
+        "body": body_path.read_bytes(),
+        "signature": (REALGEEKS_FIXTURES / "new_lead.signature").read_text().strip(),
+        "secret": "seekrit",
+    }

@@ -1,0 +1,158 @@
+"""The ingress with the broker away: never a 200 without Kafka's ack; recovery; fuzzing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.ingress import Ingress, standalone_app
+from app.metrics import Metrics
+from app.publisher import KafkaPublisher
+from app.settings import Settings
+from app.signatures import sign_realgeeks
+from tests.support import ROOT, drain_json, free_port, unique
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret"
+
+
+def _settings(bootstrap: str, **extra: str) -> Settings:
+    env = {
+        "RGSYNC_REALGEEKS_SECRETS": SECRET,
+        "RGSYNC_KAFKA_URL": f"kafka://{bootstrap}",
+        "RGSYNC_TOPIC_PREFIX": unique("o") + ".",
+        "RGSYNC_PUBLISH_TIMEOUT_S": "2",
+        "RGSYNC_CLIENT_RATE_PER_S": "100000",
+        "RGSYNC_CLIENT_BURST": "100000",
+        **extra,
+    }
+    return Settings.from_env(env)
+
+
+async def _client(
+    settings: Settings,
+) -> tuple[TestClient[web.Request, web.Application], KafkaPublisher]:
+    publisher = KafkaPublisher(settings.bootstrap_servers, timeout_s=settings.publish_timeout_s)
+    client = TestClient(TestServer(standalone_app(Ingress(settings, publisher, Metrics()))))
+    await client.start_server()
+    return client, publisher
+
+
+@pytest.fixture
+async def second_broker_port() -> AsyncIterator[int]:
+    """A port where a second local broker can be started and stopped by the test."""
+    port = free_port()
+    yield port
+    subprocess.run(
+        [str(ROOT / "ops" / "kafka"), "stop"],
+        env={**os.environ, "RGSYNC_LOCAL_KAFKA_PORT": str(port), "RGSYNC_KAFKA_URL": ""},
+        capture_output=True,
+    )
+
+
+async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: int) -> None:
+    port = second_broker_port
+    settings = _settings(f"127.0.0.1:{port}")
+    client, publisher = await _client(settings)
+    body = json.dumps({"action": "created", "site_uuid": "site-outage", "id": unique()}).encode()
+    headers = {
+        "X-Lead-Router-Signature": sign_realgeeks(SECRET, body),
+        "X-Lead-Router-Message-Id": "outage-1",
+    }
+    try:
+        for _ in range(2):
+            resp = await client.post("/webhooks/realgeeks", data=body, headers=headers)
+            assert resp.status == 503
+            assert int(resp.headers["Retry-After"]) >= 1
+        env = {**os.environ, "RGSYNC_LOCAL_KAFKA_PORT": str(port), "RGSYNC_KAFKA_URL": ""}
+        started = subprocess.run(
+            [str(ROOT / "ops" / "kafka"), "start"], env=env, capture_output=True, text=True
+        )
+        assert started.returncode == 0, started.stderr
+        # The topic does not exist yet on the new broker: create it like the worker does.
+        from app.topics import ensure_topics
+
+        ensure_topics(settings)
+        status = 0
+        for _ in range(10):
+            resp = await client.post("/webhooks/realgeeks", data=body, headers=headers)
+            status = resp.status
+            if status == 200:
+                break
+        assert status == 200
+        records = drain_json(
+            settings.bootstrap_servers,
+            settings.topic("realgeeks.webhooks.raw"),
+            until=lambda ms: len(ms) >= 1,
+            timeout=20,
+        )
+        assert any(r["message_id"] == "outage-1" and r["body"].encode() == body for r in records)
+    finally:
+        await client.close()
+        publisher.close(timeout_s=1)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+_header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.one_of(st.binary(max_size=300), _json_values.map(lambda v: json.dumps(v).encode())),
+    sign=st.booleans(),
+    action=st.one_of(st.none(), _header_text),
+    message_id=st.one_of(st.none(), _header_text),
+    timestamp=st.one_of(st.none(), _header_text),
+)
+def test_fuzz_no_500_for_anything_a_sender_can_send(
+    kafka_bootstrap: str,
+    body: bytes,
+    sign: bool,
+    action: str | None,
+    message_id: str | None,
+    timestamp: str | None,
+) -> None:
+    import asyncio
+
+    async def run() -> int:
+        client, publisher = await _client(_SETTINGS.setdefault("s", _settings(kafka_bootstrap)))
+        try:
+            headers = {}
+            if sign:
+                headers["X-Lead-Router-Signature"] = sign_realgeeks(SECRET, body)
+            for name, value in (
+                ("X-Lead-Router-Action", action),
+                ("X-Lead-Router-Message-Id", message_id),
+                ("X-Lead-Router-Timestamp", timestamp),
+            ):
+                if value is not None:
+                    headers[name] = value
+            resp = await client.post("/webhooks/realgeeks", data=body, headers=headers)
+            return resp.status
+        finally:
+            await client.close()
+            publisher.close(timeout_s=5)
+
+    status = asyncio.run(run())
+    assert status in (200, 400, 401), status
+    if not sign:
+        assert status == 401
+
+
+_SETTINGS: dict[str, Settings] = {}

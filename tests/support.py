@@ -1,0 +1,221 @@
+"""Test helpers shared by integration and end-to-end tests: the broker, workers, topics."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    """An ephemeral TCP port on 127.0.0.1 that is free right now."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers (testcontainers can start containers)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def unique(prefix: str = "t") -> str:
+    """A short unique name for topics, groups and sites of one test."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def drain(
+    bootstrap: str,
+    topic: str,
+    count: int | None = None,
+    timeout: float = 20.0,
+    *,
+    until: Any = None,
+) -> list[Any]:
+    """Read a topic from the beginning until ``count`` records (or ``until(msgs)``) or timeout.
+
+    Returns confluent-kafka Message objects (key(), value(), partition(), offset()).
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("drain"),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        metadata = None
+        while time.monotonic() < deadline:
+            metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+            if metadata is not None and metadata.error is None and metadata.partitions:
+                break
+            time.sleep(0.2)
+        if metadata is None or not metadata.partitions:
+            return []
+        consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
+        messages: list[Any] = []
+        while time.monotonic() < deadline:
+            if count is not None and len(messages) >= count:
+                break
+            if until is not None and until(messages):
+                break
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            messages.append(msg)
+        return messages
+    finally:
+        consumer.close()
+
+
+def drain_json(
+    bootstrap: str, topic: str, count: int | None = None, timeout: float = 20.0, **kw: Any
+) -> list[dict[str, Any]]:
+    """Like drain, returning decoded JSON values."""
+    return [json.loads(m.value()) for m in drain(bootstrap, topic, count, timeout, **kw)]
+
+
+def topic_is_empty(bootstrap: str, topic: str) -> bool:
+    """True when the topic does not exist or holds no records."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic not in admin.list_topics(timeout=5).topics:
+        return True
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("probe")})
+    try:
+        meta = consumer.list_topics(topic, timeout=5).topics[topic]
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            if high > low:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Worker:
+    """A realgeeks-sync worker running as a subprocess with its own settings."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = field(default=0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True, timeout: float = 90.0) -> Worker:
+        self.port = int(self.env["RGSYNC_WEB_PORT"])
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until it stops
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "app.cli", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Wait until the web server answers /health (Faust starts it after recovery)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # answered (503 while degraded is still an answer)
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM and wait; SIGKILL when it does not stop in time."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
+    """Settings for an isolated worker: its own topics (prefix), app id, port and data dir."""
+    prefix = overrides.pop("prefix", None) or unique("t") + "."
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")}
+    env.update(
+        {
+            "RGSYNC_KAFKA_URL": f"kafka://{bootstrap}",
+            "RGSYNC_REALGEEKS_SECRETS": "test-secret",
+            "RGSYNC_ELEVENLABS_SECRETS": "el-secret",
+            "RGSYNC_TOPIC_PREFIX": prefix,
+            "RGSYNC_APP_ID": prefix.rstrip("."),
+            "RGSYNC_WEB_PORT": str(free_port()),
+            "RGSYNC_WEB_HOST": "127.0.0.1",
+            "RGSYNC_DATA_DIR": str(tmp / "data"),
+            "RGSYNC_PARTITIONS": "4",
+            "RGSYNC_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """Lines of a log file, tolerant of partial writes."""
+    with open(path, errors="replace") as fh:
+        yield from fh

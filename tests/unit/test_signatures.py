@@ -1,0 +1,116 @@
+"""Signature checks: Real Geeks' own vector, rotation, malformed input, ElevenLabs tolerance."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.errors import SignatureError
+from app.settings import Secret
+from app.signatures import sign_elevenlabs, sign_realgeeks, verify_elevenlabs, verify_realgeeks
+
+NOW = 1_800_000_000
+
+
+def test_real_geeks_own_vector(realgeeks_fixture: dict[str, Any]) -> None:
+    body = realgeeks_fixture["body"]
+    assert len(body) == 970
+    assert sign_realgeeks(realgeeks_fixture["secret"], body) == realgeeks_fixture["signature"]
+    verify_realgeeks([Secret("seekrit")], body, realgeeks_fixture["signature"])
+
+
+def test_vector_agrees_with_openssl(realgeeks_fixture: dict[str, Any]) -> None:
+    out = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-hmac", "seekrit"],
+        input=realgeeks_fixture["body"],
+        capture_output=True,
+        check=True,
+    )
+    assert out.stdout.decode().split()[-1] == realgeeks_fixture["signature"]
+
+
+def test_reserialized_body_fails(realgeeks_fixture: dict[str, Any]) -> None:
+    import json
+
+    body = json.dumps(json.loads(realgeeks_fixture["body"])).encode()
+    with pytest.raises(SignatureError):
+        verify_realgeeks([Secret("seekrit")], body, realgeeks_fixture["signature"])
+
+
+def test_extra_vector_from_docs() -> None:
+    body = b'{"action":"created","id":"a27c20af4497415d9e4e7334dd1d40d2"}'
+    assert sign_realgeeks("seekrit", body) == (
+        "f03c2711b0a6abc69f7eb1a5cef8e89bc6dce51ac3e657f26c5d39a55589e74f"
+    )
+
+
+def test_rotation_accepts_any_configured_secret() -> None:
+    body = b'{"a":1}'
+    secrets = [Secret("old"), Secret("new")]
+    verify_realgeeks(secrets, body, sign_realgeeks("old", body))
+    verify_realgeeks(secrets, body, sign_realgeeks("new", body).upper())
+    with pytest.raises(SignatureError):
+        verify_realgeeks([Secret("new")], body, sign_realgeeks("old", body))
+
+
+@pytest.mark.parametrize("header", [None, "", "   ", "sha256=abc", "zz" * 32, "a" * 63, "a" * 65])
+def test_malformed_realgeeks_headers(header: str | None) -> None:
+    with pytest.raises(SignatureError):
+        verify_realgeeks([Secret("s")], b"{}", header)
+
+
+@given(body=st.binary(max_size=256), header=st.one_of(st.none(), st.text(max_size=80)))
+def test_realgeeks_only_signature_errors(body: bytes, header: str | None) -> None:
+    with contextlib.suppress(SignatureError):
+        verify_realgeeks([Secret("s")], body, header)
+
+
+def test_elevenlabs_round_trip_and_tolerance() -> None:
+    body = b'{"type":"post_call_transcription"}'
+    secrets = [Secret("whsec")]
+    assert verify_elevenlabs(secrets, body, sign_elevenlabs("whsec", body, NOW), now=NOW) == NOW
+    # 29 minutes old passes, 31 fails; 4 minutes ahead passes, 6 fails.
+    verify_elevenlabs(secrets, body, sign_elevenlabs("whsec", body, NOW - 29 * 60), now=NOW)
+    for t in (NOW - 31 * 60, NOW + 6 * 60):
+        with pytest.raises(SignatureError):
+            verify_elevenlabs(secrets, body, sign_elevenlabs("whsec", body, t), now=NOW)
+    verify_elevenlabs(secrets, body, sign_elevenlabs("whsec", body, NOW + 4 * 60), now=NOW)
+
+
+def test_elevenlabs_signature_is_over_t_dot_body() -> None:
+    body = b'{"x":1}'
+    mac = __import__("hmac").new(b"k", f"{NOW}.".encode() + body, hashlib.sha256).hexdigest()
+    verify_elevenlabs([Secret("k")], body, f"t={NOW},v0={mac}", now=NOW)
+    with pytest.raises(SignatureError):
+        verify_elevenlabs([Secret("k")], body + b" ", f"t={NOW},v0={mac}", now=NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "v0=abc",
+        "t=abc,v0=00",
+        f"t={NOW}",
+        "t=1,t=2,v0=a",
+        f"t={NOW},v0=",
+        "garbage",
+        f"t=-{NOW},v0=aa",
+    ],
+)
+def test_malformed_elevenlabs_headers(header: str | None) -> None:
+    with pytest.raises(SignatureError):
+        verify_elevenlabs([Secret("k")], b"{}", header, now=NOW)
+
+
+@given(body=st.binary(max_size=128), header=st.one_of(st.none(), st.text(max_size=120)))
+def test_elevenlabs_only_signature_errors(body: bytes, header: str | None) -> None:
+    with contextlib.suppress(SignatureError):
+        verify_elevenlabs([Secret("k")], body, header, now=NOW)
