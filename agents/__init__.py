@@ -9,6 +9,9 @@ __all__ = ["register_all"]
 
 def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
-    from agents import normalize_leads
+    from agents import dial_leads, map_call_outcomes, normalize_leads, write_activities
 
     normalize_leads.register(p)
+    map_call_outcomes.register(p)
+    write_activities.register(p)
+    dial_leads.register(p)

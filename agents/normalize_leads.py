@@ -1,46 +1,284 @@
-"""normalize_leads: raw Real Geeks webhooks -> leads.normalized, activities.normalized,
-calls.context. Keyed by site, so a site's messages and its identity tables share a
-partition; concurrency 1 so decisions follow the partition's order."""
+"""normalize_leads: raw Real Geeks webhooks -> leads.normalized, activities.normalized and
+calls.context.
+
+The raw topic is keyed by site, so a site's messages and its identity tables share a
+partition; concurrency 1 keeps decisions in the partition's order. The decision logic is
+``plan_realgeeks`` (tables in, records out); the agent only runs it under the idempotency
+rule of agents/processing.py.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from agents.processing import Output, process_idempotently
+from app.call_context import build_call_context, materially_changed
+from app.call_outcomes import OutcomeMapping, is_own_activity
 from app.envelopes import KNOWN_REALGEEKS_ACTIONS
+from app.errors import PoisonMessageError
+from app.events import activity_event, derive_event_id, lead_key
+from app.leads import LeadDecision, decide_lead
 from app.main import Pipeline
+from app.matching import MatcherConfig
+from app.metrics import Metrics
+from app.normalize import normalize_lead_id, normalize_site_uuid, normalize_timestamp
+from tables.identity import IdentityIndex
 
-__all__ = ["register"]
+__all__ = ["LeadTables", "plan_realgeeks", "register"]
 
 log = logging.getLogger(__name__)
 
+_HISTORY_LIMIT = 50  # activities kept per lead for the call context
 
-def _message_key(envelope: dict[str, Any]) -> str:
-    return f"{envelope.get('site_uuid_key', '')}|{envelope['message_id']}"
+
+@dataclass
+class LeadTables:
+    """The tables normalize_leads reads and writes (Faust tables, or dicts in tests)."""
+
+    index: IdentityIndex
+    users: Any
+
+    def history(self, site: str, lead: str) -> list[dict[str, Any]]:
+        value = self.index.lead_store.get(IdentityIndex.lead_key(site, lead) + "#activities")
+        return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
+    def add_history(self, site: str, lead: str, activities: list[dict[str, Any]]) -> None:
+        merged = (self.history(site, lead) + activities)[-_HISTORY_LIMIT:]
+        self.index.lead_store[IdentityIndex.lead_key(site, lead) + "#activities"] = merged
+
+    def context(self, site: str, lead: str) -> dict[str, Any] | None:
+        value = self.index.lead_store.get(IdentityIndex.lead_key(site, lead) + "#context")
+        return value if isinstance(value, dict) else None
+
+    def put_context(self, site: str, lead: str, context: dict[str, Any]) -> None:
+        self.index.lead_store[IdentityIndex.lead_key(site, lead) + "#context"] = context
+
+
+def _parse_body(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(envelope["body"])
+    except (ValueError, TypeError) as exc:
+        raise PoisonMessageError("webhook body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise PoisonMessageError("webhook body is not a JSON object")
+    return body
+
+
+def _activities(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = body.get("activities")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise PoisonMessageError("activities is not a list")
+    return [a for a in raw if isinstance(a, dict)]
+
+
+def _clean_activity(activity: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(activity)
+    try:
+        out["created"] = normalize_timestamp(activity.get("created"))
+    except ValueError:
+        out["created"] = None
+    return out
+
+
+def plan_realgeeks(
+    envelope: Mapping[str, Any],
+    tables: LeadTables,
+    *,
+    config: MatcherConfig,
+    mapping: OutcomeMapping,
+    metrics: Metrics | None = None,
+) -> list[Output]:
+    """The records one raw Real Geeks webhook produces, with its table writes.
+
+    Raises:
+        PoisonMessageError, LeadInputError: what cannot be processed (dead-lettered).
+    """
+    action = str(envelope.get("action"))
+    message_id = str(envelope["message_id"])
+    received_at = str(envelope.get("received_at") or "")
+    now = _as_datetime(received_at)
+    if action not in KNOWN_REALGEEKS_ACTIONS:
+        if metrics:
+            metrics.webhooks_ignored.labels("realgeeks", "unknown").inc()
+        return []
+    body = _parse_body(envelope)
+    site = normalize_site_uuid(body.get("site_uuid"))
+    if site is None:
+        raise PoisonMessageError(f"{action} webhook without site_uuid")
+    trigger = "backfill" if envelope.get("source") == "backfill" else action
+
+    if action in ("user_updated", "user_deleted"):
+        user_id = body.get("id")
+        if not isinstance(user_id, (str, int)):
+            raise PoisonMessageError(f"{action} webhook without a user id")
+        key = f"{site}|{user_id}"
+        tables.users[key] = (
+            {"deleted": True}
+            if action == "user_deleted"
+            else {k: v for k, v in body.items() if k not in ("action",)}
+        )
+        return []
+
+    outputs: list[Output] = []
+    if action == "activity_added":
+        source_id = normalize_lead_id(body.get("id") or body.get("lead_id"))
+        if source_id is None:
+            raise PoisonMessageError("activity_added webhook without a lead id")
+        lead = tables.index.canonical_id(site, source_id) or source_id
+        snapshot = tables.index.lead(site, lead)
+        lead_fields = dict(snapshot.fields) if snapshot else {}
+        outputs += _activity_outputs(site, lead, message_id, _activities(body), tables, mapping)
+        previous = tables.context(site, lead)
+        if snapshot is not None and previous is not None:
+            outputs += _context_outputs(
+                site, lead, message_id, lead_fields, tables, now, previous, trigger, force=False
+            )
+        return outputs
+
+    decision: LeadDecision = decide_lead(
+        tables.index,
+        site_uuid=site,
+        action=action,
+        body=body,
+        source_timestamp=envelope.get("timestamp"),
+        message_id=message_id,
+        now=now,
+        config=config,
+    )
+    if decision.stale:
+        if metrics:
+            metrics.stale_updates.inc()
+        return []
+    if metrics and not decision.replayed:
+        _count(metrics, decision)
+    lead = decision.lead_id
+    outputs.append(Output("leads", lead_key(site, lead), decision.to_event()))
+    outputs += _activity_outputs(site, lead, message_id, _activities(body), tables, mapping)
+    previous = tables.context(site, lead)
+    outputs += _context_outputs(
+        site,
+        lead,
+        message_id,
+        dict(decision.lead),
+        tables,
+        now,
+        previous,
+        trigger,
+        force=decision.op == "created",
+    )
+    return outputs
+
+
+def _count(metrics: Metrics, decision: LeadDecision) -> None:
+    if decision.op == "created":
+        metrics.leads_created.inc()
+    elif decision.op == "merged":
+        metrics.leads_merged.labels(decision.match.rule if decision.match else "none").inc()
+    else:
+        metrics.leads_updated.inc()
+
+
+def _activity_outputs(
+    site: str,
+    lead: str,
+    message_id: str,
+    activities: list[dict[str, Any]],
+    tables: LeadTables,
+    mapping: OutcomeMapping,
+) -> list[Output]:
+    outputs: list[Output] = []
+    fresh: list[dict[str, Any]] = []
+    for i, raw in enumerate(activities):
+        activity = _clean_activity(raw)
+        own = is_own_activity(activity, mapping)
+        event = activity_event(
+            event_id=derive_event_id(message_id, "activity", str(i)),
+            site_uuid=site,
+            lead_id=lead,
+            direction="inbound",
+            activity=activity,
+            own=own,
+        )
+        outputs.append(Output("activities", lead_key(site, lead), event))
+        if not own:  # our own write-backs never feed the AI path
+            fresh.append(activity)
+    if fresh:
+        tables.add_history(site, lead, fresh)
+    return outputs
+
+
+def _context_outputs(
+    site: str,
+    lead: str,
+    message_id: str,
+    fields: dict[str, Any],
+    tables: LeadTables,
+    now: datetime,
+    previous: dict[str, Any] | None,
+    trigger: str,
+    *,
+    force: bool,
+) -> list[Output]:
+    context = build_call_context(
+        site_uuid=site,
+        lead_id=lead,
+        lead=fields,
+        activities=tables.history(site, lead),
+        do_not_call=False,
+        now=now,
+        event_id=derive_event_id(message_id, "context"),
+        previous_context=previous,
+    )
+    context["trigger"] = trigger
+    if not force and previous is not None and not materially_changed(previous, context):
+        return []
+    tables.put_context(site, lead, context)
+    return [Output("calls_context", lead_key(site, lead), context)]
+
+
+def _as_datetime(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return datetime.now(UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def register(p: Pipeline) -> None:
     """Register the agent on the pipeline."""
+    config = MatcherConfig(
+        default_region=p.settings.default_region,
+        **({"fuzzy_threshold": p.settings.fuzzy_threshold} if p.settings.fuzzy_threshold else {}),
+    )
+    mapping = OutcomeMapping(source=p.settings.own_activity_source)
+    tables = LeadTables(
+        index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots), users=p.tables.users
+    )
 
     async def decide(envelope: dict[str, Any]) -> list[Output]:
-        action = envelope.get("action")
-        if action not in KNOWN_REALGEEKS_ACTIONS:
-            p.metrics.webhooks_ignored.labels("realgeeks", "unknown").inc()
-            return []
-        return []
+        return plan_realgeeks(envelope, tables, config=config, mapping=mapping, metrics=p.metrics)
+
+    def key_of(envelope: dict[str, Any], record_key: str) -> str:
+        # <site>|<message id>: the inspection page looks it up by site and message id.
+        return f"{record_key}|{envelope['message_id']}"
 
     @p.app.agent(p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), concurrency=1)
     async def normalize_leads(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            key = event.message.key.decode("utf-8", "replace") if event.message.key else ""
             await process_idempotently(
                 p,
                 event,
                 source="realgeeks",
                 table=p.tables.processed_messages,
                 decide=decide,
-                key_of=lambda env, site=key: f"{site}|{env['message_id']}",
+                key_of=key_of,
             )

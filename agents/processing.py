@@ -86,7 +86,7 @@ async def process_idempotently(
     source: str,
     table: Any,
     decide: Callable[[dict[str, Any]], Awaitable[list[Output]]],
-    key_of: Callable[[dict[str, Any]], str],
+    key_of: Callable[[dict[str, Any], str], str],
 ) -> str:
     """Run one message through the idempotency protocol; returns what happened.
 
@@ -99,7 +99,8 @@ async def process_idempotently(
         received = _received_epoch(envelope)
         if received is not None:
             p.in_flight[tp] = received
-        msg_key = key_of(envelope)
+        record_key = (event.message.key or b"").decode("utf-8", "replace")
+        msg_key = key_of(envelope, record_key)
         state = table.get(msg_key)
         now = datetime.now(UTC)
         retention = timedelta(days=p.settings.dedup_retention_days)

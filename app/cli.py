@@ -31,7 +31,7 @@ def run_worker(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         ensure_topics(settings)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
         print(f"realgeeks-sync: cannot reach Kafka at {settings.kafka_url}: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
     pipeline = build(settings)

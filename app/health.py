@@ -31,7 +31,7 @@ def _consumer_lag(p: Pipeline) -> dict[str, int]:
             position = read.get(tp)
             behind = max(0, int(high) - (int(position) + 1 if position is not None else 0))
             lag[tp.topic] = lag.get(tp.topic, 0) + behind
-    except Exception:
+    except Exception:  # noqa: BLE001 - no consumer yet (starting, rebalancing)
         return {}
     return lag
 
@@ -77,18 +77,18 @@ async def _check_kafka(p: Pipeline) -> dict[str, Any]:
 
     try:
         return await asyncio.get_running_loop().run_in_executor(None, probe)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
         return {"status": "down", "error": type(exc).__name__}
 
 
 async def _check_realgeeks(p: Pipeline) -> dict[str, Any]:
-    checker = getattr(p, "realgeeks_probe", None)
+    checker = p.realgeeks_probe
     if checker is None or not p.settings.realgeeks_api_user:
         return {"status": "not_configured"}
     try:
         await checker()
         return {"status": "ok"}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
         return {"status": "down", "error": type(exc).__name__}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,10 @@ class Pipeline:
     # partition -> received_at (epoch s) of the message being processed; for sync lag.
     in_flight: dict[TP, float] = field(default_factory=dict)
     last_processed_at: float = 0.0
+    # The cheap authenticated Real Geeks call behind /health (set by the writer agent).
+    realgeeks_probe: Callable[[], Awaitable[None]] | None = None
+    # Wall clock for the dialer's calling window; tests pass a clock they move.
+    clock: Callable[[], float] = time.time
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
         """Send one JSON record; returns the future of its acknowledgement."""

@@ -251,7 +251,7 @@ _ORDINALS: dict[str, str] = {
 }  # fmt: skip
 
 _ORDINAL_RE = re.compile(r"^\d+(st|nd|rd|th)$")
-_STREET_PUNCT = re.compile(r"[^\w\s#/-]")
+_STREET_PUNCT = re.compile(r"[^\w\s#/,-]")
 
 
 def normalize_street(value: object) -> str | None:
@@ -266,7 +266,7 @@ def normalize_street(value: object) -> str | None:
         return None
     text = text.replace(".", "")  # "St." -> "St", "P.O." -> "PO"
     text = _STREET_PUNCT.sub(" ", text)
-    text = text.replace("#", " # ")
+    text = text.replace("#", " # ").replace(",", " , ")
     words = text.split()
     out: list[str] = []
     i = 0
@@ -282,12 +282,18 @@ def normalize_street(value: object) -> str | None:
                 out.append("PO Box")
                 i += 3
                 continue
-        if low in _UNITS:
+        if word == ",":
+            # Commas separate street, city and state in a one-line address; keep one.
+            if out and out[-1] != ",":
+                out.append(",")
+        elif low in _UNITS:
             designator = _UNITS[low]
             # "Apt #4" carries the designator twice; keep the first.
             if designator == "#" and out and out[-1] in _UNITS.values():
                 i += 1
                 continue
+            if out and out[-1] == ",":
+                out.pop()  # "Main St, Apt 4" and "Main St Apt 4" are one address
             out.append(designator)
         elif low in _SUFFIXES:
             out.append(_SUFFIXES[low])
@@ -297,10 +303,14 @@ def normalize_street(value: object) -> str | None:
             out.append(_ORDINALS[low])
         elif word[:1].isdigit():
             out.append(low if _ORDINAL_RE.match(low) else word.upper())
+        elif out and out[-1] == "," and word.upper() in _STATE_CODES:
+            out.append(word.upper())  # ", HI 96813" in a one-line address
         else:
             out.append(_capitalize_words(word))
         i += 1
-    return " ".join(out) or None
+    while out and out[-1] == ",":
+        out.pop()
+    return " ".join(out).replace(" ,", ",") or None
 
 
 def _po_box_follows(words: list[str], i: int) -> bool:

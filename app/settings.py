@@ -50,11 +50,11 @@ class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self.environ.get(name, default).strip()
 
-    def int(self, name: str, default: int, minimum: int = 0) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -65,8 +65,8 @@ class _Env:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
         return value
 
-    def float(self, name: str, default: float, minimum: float = 0.0) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -77,8 +77,8 @@ class _Env:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name).lower()
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
         if not raw:
             return default
         if raw in {"1", "true", "yes", "on"}:
@@ -138,6 +138,7 @@ class Settings:
     # operations
     admin_token: Secret | None = None
     health_lag_bound_s: float = 300.0
+    health_probe_site: str = ""
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -149,57 +150,60 @@ class Settings:
             ConfigError: a required variable is missing or a value is malformed.
         """
         env = _Env(os.environ if environ is None else environ)
-        rg_secrets = _secrets(env.str("RGSYNC_REALGEEKS_SECRETS"))
+        rg_secrets = _secrets(env.text("RGSYNC_REALGEEKS_SECRETS"))
         if not rg_secrets:
             raise ConfigError(
                 "RGSYNC_REALGEEKS_SECRETS is required (comma-separated webhook secrets)"
             )
-        token = env.str("RGSYNC_ADMIN_TOKEN")
-        threshold = env.str("RGSYNC_FUZZY_THRESHOLD")
-        dialer = env.bool("RGSYNC_DIALER_ENABLED", False)
+        token = env.text("RGSYNC_ADMIN_TOKEN")
+        threshold = env.text("RGSYNC_FUZZY_THRESHOLD")
+        dialer = env.flag("RGSYNC_DIALER_ENABLED", False)
         settings = cls(
             realgeeks_secrets=rg_secrets,
-            elevenlabs_secrets=_secrets(env.str("RGSYNC_ELEVENLABS_SECRETS")),
-            kafka_url=env.str("RGSYNC_KAFKA_URL", "kafka://127.0.0.1:9092"),
-            web_host=env.str("RGSYNC_WEB_HOST", "0.0.0.0"),
-            web_port=env.int("RGSYNC_WEB_PORT", 6066, minimum=1),
-            data_dir=Path(env.str("RGSYNC_DATA_DIR", "var/data")),
-            app_id=env.str("RGSYNC_APP_ID", "realgeeks-sync"),
-            topic_prefix=env.str("RGSYNC_TOPIC_PREFIX"),
-            partitions=env.int("RGSYNC_PARTITIONS", 8, minimum=1),
-            replication_factor=env.int("RGSYNC_REPLICATION_FACTOR", 1, minimum=1),
-            max_body_bytes=env.int("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
-            publish_timeout_s=env.float("RGSYNC_PUBLISH_TIMEOUT_S", 5.0, minimum=0.1),
-            retry_after_s=env.int("RGSYNC_RETRY_AFTER_S", 5, minimum=1),
-            client_rate_per_s=env.float("RGSYNC_CLIENT_RATE_PER_S", 200.0, minimum=0.1),
-            client_burst=env.int("RGSYNC_CLIENT_BURST", 400, minimum=1),
-            trust_forwarded_for=env.bool("RGSYNC_TRUST_FORWARDED_FOR", False),
-            default_region=env.str("RGSYNC_DEFAULT_REGION", "US").upper(),
+            elevenlabs_secrets=_secrets(env.text("RGSYNC_ELEVENLABS_SECRETS")),
+            kafka_url=env.text("RGSYNC_KAFKA_URL", "kafka://127.0.0.1:9092"),
+            web_host=env.text("RGSYNC_WEB_HOST", "0.0.0.0"),
+            web_port=env.integer("RGSYNC_WEB_PORT", 6066, minimum=1),
+            data_dir=Path(env.text("RGSYNC_DATA_DIR", "var/data")),
+            app_id=env.text("RGSYNC_APP_ID", "realgeeks-sync"),
+            topic_prefix=env.text("RGSYNC_TOPIC_PREFIX"),
+            partitions=env.integer("RGSYNC_PARTITIONS", 8, minimum=1),
+            replication_factor=env.integer("RGSYNC_REPLICATION_FACTOR", 1, minimum=1),
+            max_body_bytes=env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            publish_timeout_s=env.number("RGSYNC_PUBLISH_TIMEOUT_S", 5.0, minimum=0.1),
+            retry_after_s=env.integer("RGSYNC_RETRY_AFTER_S", 5, minimum=1),
+            client_rate_per_s=env.number("RGSYNC_CLIENT_RATE_PER_S", 200.0, minimum=0.1),
+            client_burst=env.integer("RGSYNC_CLIENT_BURST", 400, minimum=1),
+            trust_forwarded_for=env.flag("RGSYNC_TRUST_FORWARDED_FOR", False),
+            default_region=env.text("RGSYNC_DEFAULT_REGION", "US").upper(),
             fuzzy_threshold=float(threshold) if threshold else None,
-            dedup_retention_days=env.int("RGSYNC_DEDUP_RETENTION_DAYS", 7, minimum=7),
-            realgeeks_api_url=env.str(
+            dedup_retention_days=env.integer("RGSYNC_DEDUP_RETENTION_DAYS", 7, minimum=7),
+            realgeeks_api_url=env.text(
                 "RGSYNC_REALGEEKS_API_URL", "https://receivers.leadrouter.realgeeks.com/rest"
             ).rstrip("/"),
-            realgeeks_api_user=env.str("RGSYNC_REALGEEKS_API_USER"),
-            realgeeks_api_password=Secret(env.str("RGSYNC_REALGEEKS_API_PASSWORD")),
-            realgeeks_rate_per_s=env.float("RGSYNC_REALGEEKS_RATE_PER_S", 5.0, minimum=0.01),
-            retry_base_s=env.float("RGSYNC_RETRY_BASE_S", 0.5, minimum=0.0),
-            retry_max_delay_s=env.float("RGSYNC_RETRY_MAX_DELAY_S", 30.0, minimum=0.0),
-            retry_max_attempts=env.int("RGSYNC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
-            retry_max_elapsed_s=env.float("RGSYNC_RETRY_MAX_ELAPSED_S", 120.0, minimum=0.0),
-            elevenlabs_api_url=env.str(
+            realgeeks_api_user=env.text("RGSYNC_REALGEEKS_API_USER"),
+            realgeeks_api_password=Secret(env.text("RGSYNC_REALGEEKS_API_PASSWORD")),
+            realgeeks_rate_per_s=env.number("RGSYNC_REALGEEKS_RATE_PER_S", 5.0, minimum=0.01),
+            retry_base_s=env.number("RGSYNC_RETRY_BASE_S", 0.5, minimum=0.0),
+            retry_max_delay_s=env.number("RGSYNC_RETRY_MAX_DELAY_S", 30.0, minimum=0.0),
+            retry_max_attempts=env.integer("RGSYNC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
+            retry_max_elapsed_s=env.number("RGSYNC_RETRY_MAX_ELAPSED_S", 120.0, minimum=0.0),
+            elevenlabs_api_url=env.text(
                 "RGSYNC_ELEVENLABS_API_URL", "https://api.elevenlabs.io"
             ).rstrip("/"),
-            elevenlabs_api_key=Secret(env.str("RGSYNC_ELEVENLABS_API_KEY")),
-            elevenlabs_agent_id=env.str("RGSYNC_ELEVENLABS_AGENT_ID"),
-            elevenlabs_phone_number_id=env.str("RGSYNC_ELEVENLABS_PHONE_NUMBER_ID"),
+            elevenlabs_api_key=Secret(env.text("RGSYNC_ELEVENLABS_API_KEY")),
+            elevenlabs_agent_id=env.text("RGSYNC_ELEVENLABS_AGENT_ID"),
+            elevenlabs_phone_number_id=env.text("RGSYNC_ELEVENLABS_PHONE_NUMBER_ID"),
             dialer_enabled=dialer,
-            dialer_max_attempts_per_day=env.int("RGSYNC_DIALER_MAX_ATTEMPTS_PER_DAY", 2, 1),
-            dialer_fallback_timezone=env.str("RGSYNC_DIALER_FALLBACK_TIMEZONE", "America/New_York"),
+            dialer_max_attempts_per_day=env.integer("RGSYNC_DIALER_MAX_ATTEMPTS_PER_DAY", 2, 1),
+            dialer_fallback_timezone=env.text(
+                "RGSYNC_DIALER_FALLBACK_TIMEZONE", "America/New_York"
+            ),
             admin_token=Secret(token) if token else None,
-            health_lag_bound_s=env.float("RGSYNC_HEALTH_LAG_BOUND_S", 300.0, minimum=1.0),
-            log_level=env.str("RGSYNC_LOG_LEVEL", "INFO").upper(),
-            log_format=env.str("RGSYNC_LOG_FORMAT", "json").lower(),
+            health_lag_bound_s=env.number("RGSYNC_HEALTH_LAG_BOUND_S", 300.0, minimum=1.0),
+            health_probe_site=env.text("RGSYNC_HEALTH_PROBE_SITE"),
+            log_level=env.text("RGSYNC_LOG_LEVEL", "INFO").upper(),
+            log_format=env.text("RGSYNC_LOG_FORMAT", "json").lower(),
         )
         if dialer:
             for name, value in (

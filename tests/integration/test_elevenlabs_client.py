@@ -188,19 +188,22 @@ async def test_500_burst_then_success(
 
 
 async def test_validation_error_is_permanent_and_keeps_no_phone_number(
-    fake: FakeElevenLabs, client: ElevenLabsClient
+    fake: FakeElevenLabs, client: ElevenLabsClient, session: aiohttp.ClientSession
 ) -> None:
-    bad: dict[str, Any] = {**VARIABLES, "interests": ["condo", "beach"]}
+    bad: dict[str, Any] = {**VARIABLES, "phones": [TO_NUMBER]}
     with pytest.raises(PermanentApiError) as caught:
         await client.start_outbound_call("agent_1", "phnum_1", TO_NUMBER, bad)
     err = caught.value
     assert err.http_status == 422
-    assert "dynamic_variables.interests" in str(err)
-    # The fake echoes pydantic's "input" (the whole body); the client must drop it.
-    assert fake.requests[0].status == 422
-    assert TO_NUMBER in fake.requests[0].body.decode()
+    assert "dynamic_variables.phones" in str(err)
+    # Like pydantic, the fake echoes the offending value as "input"; the client drops it.
+    async with session.post(
+        fake.url + OUTBOUND_CALL_PATH, data=fake.requests[0].body, headers={"xi-api-key": API_KEY}
+    ) as response:
+        assert TO_NUMBER in (await response.json())["detail"][0]["input"]
     assert TO_NUMBER not in str(err)
     assert err.body is not None and TO_NUMBER not in err.body
+    assert "Input should be a valid string, number or boolean" in err.body
     assert fake.calls == []
 
 

@@ -1,0 +1,142 @@
+"""map_call_outcomes: ElevenLabs post-call webhooks -> activities for the lead.
+
+The lead is found from the dynamic variables the dialer sent (lead_id, site_uuid), else
+from the conversation id the dialer recorded (``record_conversations`` keeps that table,
+keyed by conversation id like the raw topic, so both live on the same partition).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import faust
+
+from agents.processing import Output, process_idempotently, utc_now_iso
+from app.call_outcomes import OutcomeMapping, map_call_event
+from app.errors import PoisonMessageError
+from app.events import activity_event, lead_key, outbound_activity
+from app.main import Pipeline
+
+__all__ = ["UnplacedCallError", "plan_outputs", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class UnplacedCallError(PoisonMessageError):
+    """A call event whose lead we cannot find (yet): dead-lettered, replayable."""
+
+    retriable = True
+
+
+def plan_outputs(
+    body: dict[str, Any], mapping: OutcomeMapping, conversations: Any, received_at: str
+) -> list[Output]:
+    """The records one ElevenLabs webhook produces (pure apart from the table read).
+
+    Raises:
+        UnknownEventTypeError, MalformedCallEventError: from the mapping.
+        UnplacedCallError: no lead can be found for the conversation.
+    """
+    outcome = map_call_event(body, mapping)
+    if not outcome.activities and not outcome.opted_out:
+        return []
+    site, lead = outcome.site_uuid, outcome.lead_id
+    if not (site and lead) and outcome.conversation_id:
+        known = conversations.get(outcome.conversation_id)
+        if isinstance(known, dict):
+            site, lead = known.get("site_uuid"), known.get("lead_id")
+    if not (site and lead):
+        raise UnplacedCallError(
+            f"no lead for conversation {outcome.conversation_id or '?'}: "
+            "no lead_id/site_uuid dynamic variables and no recorded call"
+        )
+    key = lead_key(site, lead)
+    outputs: list[Output] = []
+    for activity in outcome.activities:
+        activity_id = activity["activity_id"]
+        outputs.append(
+            Output(
+                "activities",
+                key,
+                activity_event(
+                    event_id=activity_id,
+                    site_uuid=site,
+                    lead_id=lead,
+                    direction="outbound",
+                    activity=activity,
+                ),
+            )
+        )
+        outputs.append(
+            Output(
+                "activities_outbound",
+                key,
+                outbound_activity(
+                    activity_id=activity_id, site_uuid=site, lead_id=lead, activity=activity
+                ),
+            )
+        )
+    if outcome.opted_out:
+        outputs.append(
+            Output(
+                "optouts",
+                key,
+                {
+                    "schema": "optout.v1",
+                    "site_uuid": site,
+                    "lead_id": lead,
+                    "source": "elevenlabs",
+                    "conversation_id": outcome.conversation_id,
+                    "at": outcome.occurred_at or received_at,
+                },
+            )
+        )
+    return outputs
+
+
+def register(p: Pipeline) -> None:
+    """Register map_call_outcomes and record_conversations."""
+    mapping = OutcomeMapping(source=p.settings.own_activity_source)
+    conversations = p.tables.conversations
+
+    async def decide(envelope: dict[str, Any]) -> list[Output]:
+        try:
+            body = json.loads(envelope["body"])
+        except ValueError as exc:
+            raise PoisonMessageError("ElevenLabs body is not JSON") from exc
+        return plan_outputs(
+            body, mapping, conversations, envelope.get("received_at") or utc_now_iso()
+        )
+
+    @p.app.agent(p.topics.raw_elevenlabs, name=p.settings.topic("map_call_outcomes"), concurrency=1)
+    async def map_call_outcomes(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await process_idempotently(
+                p,
+                event,
+                source="elevenlabs",
+                table=p.tables.processed_messages,
+                decide=decide,
+                key_of=_elevenlabs_key,
+            )
+
+    @p.app.agent(
+        p.topics.conversations, name=p.settings.topic("record_conversations"), concurrency=1
+    )
+    async def record_conversations(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                record = json.loads(event.message.value or b"")
+                conversations[record["conversation_id"]] = {
+                    "site_uuid": record["site_uuid"],
+                    "lead_id": record["lead_id"],
+                    "started_at": record.get("started_at"),
+                }
+            except (ValueError, KeyError, TypeError) as exc:
+                await p.deadletter(event, exc)
+
+
+def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:
+    return f"elevenlabs|{envelope['message_id']}"

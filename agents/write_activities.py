@@ -1,0 +1,138 @@
+"""write_activities: realgeeks.activities.outbound -> POST to the Real Geeks API, once.
+
+The outbox table records each activity_id's state before and after every attempt:
+``posted`` is final (a replay or a restart posts nothing); a crash *during* a request
+leaves ``in_flight``, whose outcome nobody knows, so it is dead-lettered for a person
+rather than risking a duplicate activity on the lead (Real Geeks has no idempotency key).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import faust
+
+from app.errors import PoisonMessageError, RealGeeksSyncError
+from app.main import Pipeline
+from app.rate_limit import KeyedRateLimiter
+from app.realgeeks_client import RealGeeksClient
+from app.retry import RetryPolicy, attempts_of, call_with_retries
+
+__all__ = ["OutcomeUnknownError", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class OutcomeUnknownError(PoisonMessageError):
+    """A POST was in flight when the writer stopped: posting again could duplicate it."""
+
+
+def _parse(value: bytes | None) -> dict[str, Any]:
+    try:
+        record = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoisonMessageError("outbound activity is not JSON") from exc
+    if not isinstance(record, dict):
+        raise PoisonMessageError("outbound activity is not an object")
+    for name in ("activity_id", "site_uuid", "lead_id"):
+        if not isinstance(record.get(name), str) or not record[name]:
+            raise PoisonMessageError(f"outbound activity lacks {name}")
+    if not isinstance(record.get("activity"), dict):
+        raise PoisonMessageError("outbound activity lacks the activity object")
+    return record
+
+
+def register(p: Pipeline) -> None:
+    """Register the writer agent."""
+    s = p.settings
+    policy = RetryPolicy(
+        base_delay=s.retry_base_s,
+        max_delay=max(s.retry_max_delay_s, s.retry_base_s),
+        max_attempts=s.retry_max_attempts,
+        max_elapsed=max(s.retry_max_elapsed_s, 0.1),
+    )
+    limiter = KeyedRateLimiter(s.realgeeks_rate_per_s, max(1, int(s.realgeeks_rate_per_s)))
+    outbox = p.tables.activity_outbox
+    clients: dict[str, RealGeeksClient] = {}
+
+    def on_request(operation: str, status: str, seconds: float) -> None:
+        p.metrics.api_request_seconds.labels("realgeeks", operation, status).observe(seconds)
+
+    async def client() -> RealGeeksClient:
+        if "c" not in clients:
+            session = aiohttp.ClientSession()
+            clients["c"] = RealGeeksClient(
+                session,
+                s.realgeeks_api_url,
+                s.realgeeks_api_user,
+                s.realgeeks_api_password.reveal(),
+                timeout_s=s.realgeeks_timeout_s,
+                on_request=on_request,
+            )
+        return clients["c"]
+
+    async def probe() -> None:
+        # The cheap authenticated call behind /health: list users of any site we know.
+        c = await client()
+        await c.list_users(s.health_probe_site or "health-check")
+
+    p.realgeeks_probe = probe
+
+    async def write(event: faust.EventT) -> None:
+        record = _parse(event.message.value)
+        activity_id, site, lead = record["activity_id"], record["site_uuid"], record["lead_id"]
+        state = outbox.get(activity_id) or {}
+        if state.get("status") == "posted":
+            p.metrics.duplicate_messages.labels("outbound").inc()
+            return
+        if state.get("status") == "in_flight":
+            raise OutcomeUnknownError(
+                f"activity {activity_id} was being posted when the writer stopped"
+            )
+        c = await client()
+        attempts = int(state.get("attempts", 0))
+
+        async def attempt() -> None:
+            nonlocal attempts
+            await limiter.acquire(site)
+            attempts += 1
+            outbox[activity_id] = {"status": "in_flight", "attempts": attempts, "at": time.time()}
+            try:
+                await c.post_activities(site, lead, [record["activity"]])
+            except RealGeeksSyncError as exc:
+                # A definite answer (or no connection): nothing was written, safe to retry.
+                outbox[activity_id] = {
+                    "status": "failed",
+                    "attempts": attempts,
+                    "error": str(exc)[:300],
+                    "at": time.time(),
+                }
+                raise
+
+        try:
+            await call_with_retries(attempt, policy)
+        except RealGeeksSyncError as exc:
+            p.metrics.activities_failed.labels(exc.error_type).inc()
+            await p.deadletter(event, exc, attempts=attempts_of(exc), retriable=exc.retriable)
+            return
+        outbox[activity_id] = {"status": "posted", "attempts": attempts, "at": time.time()}
+        p.metrics.activities_logged.labels(str(record["activity"].get("type"))).inc()
+        log.info(
+            "activity posted",
+            extra={"site": site, "lead_id": lead, "activity_id": activity_id, "attempts": attempts},
+        )
+
+    @p.app.agent(p.topics.activities_outbound, name=s.topic("write_activities"), concurrency=1)
+    async def write_activities(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await write(event)
+            except RealGeeksSyncError as exc:
+                await p.deadletter(event, exc, attempts=attempts_of(exc))
+            except Exception as exc:
+                log.exception("unexpected error in the writer")
+                await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")

@@ -1,0 +1,974 @@
+"""Identity resolution: an ordered list of named rules, each giving a Match or None.
+
+    RULES = lead_id -> email -> phone -> name_address -> fuzzy
+
+The first rule that matches decides; the cheap exact rules always all run, so a
+disagreement (email says lead A, phone says lead B) is reported as a `Conflict`.
+Fuzzy runs only when no exact rule matched, and only over candidates from blocking
+keys (never a scan).
+
+The household rule. A shared phone, email or street is normal in real estate (a couple
+buying together, a family landline), so an exact identifier identifies a person only
+when the first names do not say otherwise: two known first names that cannot be the
+same given name (not equal, not nicknames, not a one-letter typo, not an initial, not
+of different genders in the name table) veto the match, and such a match is reported
+as a conflict with reason "name_mismatch". When an identifier is shared by several
+leads, the one whose first name agrees best wins; a tie between people who are not
+compatible with each other (no first name to tell them apart) matches nobody
+("ambiguous"). An identifier carried by `shared_cap` leads or more (an office line, an
+agent's placeholder email) no longer identifies anyone ("shared_identifier").
+
+Fuzzy scoring is Fellegi-Sunter style, as in splink: each comparison (first name, last
+name, street, phone, email, ZIP/city) falls into a level with a hand-set weight in bits
+(log2 of how much more often the level occurs for true matches than for random pairs);
+the sum plus a prior gives a match probability, compared with `fuzzy_threshold`. The
+household rule applies here as well, and a last name that disagrees is close to a veto.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, Indel, JaroWinkler
+
+from app.normalize import fold_key, normalize_email, normalize_street
+from tables.identity import IdentityIndex
+
+__all__ = [
+    "RULES",
+    "Conflict",
+    "Match",
+    "MatcherConfig",
+    "Probe",
+    "Profile",
+    "Resolution",
+    "Rule",
+    "build_probe",
+    "first_name_level",
+    "is_nickname_pair",
+    "names_agree",
+    "resolve",
+    "score_pair",
+    "soundex",
+]
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Tunables of identity resolution (built from settings at start-up).
+
+    Raises:
+        ValueError: a value out of range.
+    """
+
+    # Measured with ops/bench_dedup.py: precision stays >= 0.99 from 0.80 up, recall
+    # falls off above ~0.99; 0.95 leaves room on both sides.
+    fuzzy_threshold: float = 0.95
+    candidate_cap: int = 50  # leads kept per blocking key (oldest evicted)
+    max_candidates: int = 64  # leads scored per event, across all blocking keys
+    shared_cap: int = 8  # leads per exact identifier before it stops identifying anyone
+    profile_cap: int = 4  # values kept per feature in a lead's profile
+    default_region: str = "US"  # phone numbers without "+"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.fuzzy_threshold <= 1.0:
+            raise ValueError("fuzzy_threshold must be in (0, 1]")
+        for name in ("candidate_cap", "max_candidates", "shared_cap", "profile_cap"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule's verdict: this record is lead `lead_id`, with `score` in [0, 1]."""
+
+    rule: str
+    score: float
+    lead_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The event's `match` object."""
+        return {"rule": self.rule, "score": self.score, "lead_id": self.lead_id}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A match that was not taken, and why (outranked, name_mismatch, ambiguous, ...)."""
+
+    rule: str
+    score: float
+    lead_id: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The event's entry in `conflicts`."""
+        return {
+            "rule": self.rule,
+            "score": self.score,
+            "lead_id": self.lead_id,
+            "reason": self.reason,
+        }
+
+
+# --- names -----------------------------------------------------------------------------
+
+# One group per line: gender (m, f or u for either), the formal name, then the short
+# forms people type for it. A name in several groups (chris, pat, bert) belongs to all
+# of them. Single-name lines only record a gender. Genders only ever veto: two names the
+# table knows as male-only and female-only are different people (Mark and Mary).
+_NAME_GROUPS = """
+m robert bob bobby rob robbie bert
+m william bill billy will willy liam
+m james jim jimmy jamie
+m john jack johnny jon
+m jonathan jon jonny nathan
+m michael mike mikey mick mickey
+m richard rick ricky rich richie dick
+m thomas tom tommy
+m charles charlie chuck chas
+m joseph joe joey
+m daniel dan danny
+m david dave davey
+m steven steve stevie
+m stephen steve stevie
+m matthew matt matty
+m mathew matt
+m anthony tony
+m andrew andy drew
+m christopher chris kit topher
+m nicholas nick nicky
+m nicolas nick
+m benjamin ben benny
+m edward ed eddie ted ned
+m edwin ed eddie
+m theodore ted teddy theo
+m gregory greg
+m jeffrey jeff
+m geoffrey jeff geoff
+m joshua josh
+m kenneth ken kenny
+m lawrence larry
+m leonard len lenny leo
+m peter pete
+m philip phil
+m phillip phil
+m ronald ron ronnie
+m russell russ
+m timothy tim timmy
+m samuel sam sammy
+m alexander alex al xander
+m albert al bert bertie
+m alfred al alf fred
+m alan al
+m allen al
+m frederick fred freddy
+m frederic fred
+m francis frank frankie
+m franklin frank
+m gerald gerry jerry
+m jerome jerry
+m harold harry hal
+m henry hank harry hal
+m donald don donny
+m douglas doug
+m eugene gene
+m nathaniel nate nat nathan
+m nathan nate
+m raymond ray
+m stanley stan
+m terrence terry
+m walter walt wally
+m zachary zach zack
+m gabriel gabe
+m manuel manny
+m jose pepe
+m francisco paco pancho frank
+m randall randy
+m vincent vince vinny
+m wesley wes
+m mitchell mitch
+m martin marty
+m maxwell max
+m oliver ollie
+m patrick pat patty
+m louis lou louie
+m herbert herb bert
+m bradley brad
+m calvin cal
+m cameron cam
+m isaac ike
+m jacob jake
+m rodney rod
+m roger rog
+m aaron
+m adam
+m brian
+m bryan
+m carl
+m craig
+m dennis
+m derek
+m eric
+m erik
+m ethan
+m evan
+m gary
+m george
+m jason
+m jeremy
+m jesse
+m joel
+m juan
+m justin
+m keith
+m kevin
+m kyle
+m luis
+m marcus
+m mark
+m noah
+m paul
+m ryan
+m scott
+m sean
+m shawn
+m todd
+m travis
+m tyler
+m wayne
+m carlos
+m miguel
+m keoni
+m kimo
+f elizabeth liz lizzie beth betsy betty eliza lisa libby elsie
+f katherine kate katie kathy kat kay
+f catherine cathy cate kate katie
+f kathleen kathy kate katie
+f kathryn kathy kate katie
+f margaret maggie meg peggy marge margie greta
+f patricia pat patty trish tricia
+f jennifer jen jenny jenn
+f rebecca becky becca
+f deborah debbie deb debra
+f susan sue susie
+f suzanne sue suzy
+f cynthia cindy
+f jessica jess jessie
+f abigail abby
+f amanda mandy
+f barbara barb barbie
+f caroline carol carrie
+f carolyn carol carrie
+f christine chris chrissy tina
+f christina chris chrissy tina
+f kimberly kim
+f lorraine lori
+f mary molly polly mae
+f ann annie nancy
+f anne annie nancy
+f anna annie
+f eleanor ellie nell nora
+f helen nell nellie
+f sandra sandy
+f tamara tammy
+f theresa terry tess tessa
+f teresa terry tess tessa
+f victoria vicky tori
+f virginia ginny ginger
+f valerie val
+f constance connie
+f dorothy dot dottie
+f frances fran frannie
+f josephine jo josie
+f joanne jo
+f judith judy
+f louise lou
+f samantha sam sammy
+f alexandra alex alexa sandra
+f gwendolyn gwen wendy
+f sarah sally sadie
+f jacqueline jackie
+f stephanie steph
+f melissa missy mel
+f pamela pam
+f angela angie
+f michelle shelly
+f danielle dani
+f gabrielle gabby
+f leilani lani
+f amy
+f andrea
+f ashley
+f brenda
+f carmen
+f diana
+f diane
+f donna
+f emily
+f emma
+f erin
+f grace
+f heather
+f janet
+f jane
+f jean
+f joan
+f julia
+f julie
+f karen
+f laura
+f linda
+f lauren
+f maria
+f megan
+f monica
+f nicole
+f olivia
+f paula
+f rachel
+f rose
+f ruth
+f sara
+f sharon
+f shirley
+f tiffany
+f dana
+f dawn
+f keiko
+f malia
+u jordan
+u taylor
+u casey
+u robin
+u kelly
+u morgan
+u riley
+u lee
+"""
+
+
+def _name_tables() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Parse the groups into name -> formal names and name -> genders."""
+    roots: dict[str, set[str]] = {}
+    genders: dict[str, set[str]] = {}
+    for line in _NAME_GROUPS.strip().splitlines():
+        gender, formal, *short = line.split()
+        for name in (formal, *short):
+            roots.setdefault(name, set()).add(formal)
+            genders.setdefault(name, set()).update("mf" if gender == "u" else gender)
+    return (
+        {k: frozenset(v) for k, v in roots.items()},
+        {k: frozenset(v) for k, v in genders.items()},
+    )
+
+
+_ROOTS, _GENDERS = _name_tables()
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof"})
+_GENERATIONS = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
+def is_nickname_pair(a: str, b: str) -> bool:
+    """True when two folded first names can be the same given name (bob, robert)."""
+    if a == b:
+        return True
+    roots_a = _ROOTS.get(a, frozenset()) | {a}
+    roots_b = _ROOTS.get(b, frozenset()) | {b}
+    return bool(roots_a & roots_b)
+
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+}
+
+
+@lru_cache(maxsize=65536)
+def soundex(name: str) -> str:
+    """American Soundex of the ASCII letters of a name ("Robert" -> "R163"); "" if none."""
+    letters = [ch for ch in name.lower() if "a" <= ch <= "z"]
+    if not letters:
+        return ""
+    out = [letters[0].upper()]
+    previous = _SOUNDEX_CODES.get(letters[0], "")
+    for ch in letters[1:]:
+        code = _SOUNDEX_CODES.get(ch, "")
+        if code and code != previous:
+            out.append(code)
+            if len(out) == 4:
+                break
+        if ch not in "hw":  # h and w do not separate equal codes; vowels do
+            previous = code
+    return "".join(out).ljust(4, "0")
+
+
+def _phonetic(name: str) -> str:
+    """Soundex for Latin-script names; the first four characters for other scripts."""
+    return soundex(name) or name.replace(" ", "")[:4]
+
+
+@lru_cache(maxsize=65536)
+def first_name_level(a: str, b: str) -> int:
+    """How well two folded first names agree: 3 same/nickname, 2 typo, 1 initial, 0 not.
+
+    Only the first word counts ("mary ann" vs "mary"). A one-letter difference is a
+    typo unless the table knows the two names as different genders (mark, mary).
+    """
+    if a == b:
+        return 3
+    ta, tb = a.split()[0], b.split()[0]
+    if ta == tb or is_nickname_pair(ta, tb):
+        return 3
+    genders_a, genders_b = _GENDERS.get(ta), _GENDERS.get(tb)
+    if genders_a and genders_b and not genders_a & genders_b:
+        return 0
+    if len(ta) == 1 or len(tb) == 1:
+        return 1 if ta[0] == tb[0] else 0
+    shorter = min(len(ta), len(tb))
+    if shorter >= 3 and (ta.startswith(tb) or tb.startswith(ta)):
+        return 1  # dan / danielle: possible, weak
+    distance = OSA.distance(ta, tb)
+    if (shorter >= 3 and distance <= 1) or (shorter >= 6 and distance <= 2):
+        return 2
+    return 0
+
+
+@lru_cache(maxsize=65536)
+def _last_name_level(a: str, b: str) -> int:
+    """How well two folded last names agree: 3 same, 2 typo, 1 close, 0 not."""
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return 3
+    # Hyphenated or double surnames after marriage: "smith jones" vs "smith".
+    if set(a.split()) & set(b.split()):
+        return 2
+    if OSA.distance(a, b) <= 1 and min(len(a), len(b)) >= 4:
+        return 2
+    similarity = JaroWinkler.normalized_similarity(a, b)
+    if similarity >= 0.92:
+        return 2
+    return 1 if similarity >= 0.85 else 0
+
+
+# --- features --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Compact, JSON-safe features of a lead for comparing it with a new record.
+
+    first/last: folded names (last without Jr/Sr); gen: generational suffixes;
+    streets: "house|street" keys; zips: 5-digit ZIPs; cities: folded "city state";
+    emails: normalized emails; phones: digits of E.164 numbers.
+    """
+
+    first: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    gen: tuple[str, ...] = ()
+    streets: tuple[str, ...] = ()
+    zips: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+
+    _KEYS = ("first", "last", "gen", "streets", "zips", "cities", "emails", "phones")
+
+    def to_json(self) -> dict[str, list[str]]:
+        """As stored in the index (a new dict)."""
+        return {name: list(getattr(self, name)) for name in self._KEYS}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> Profile:
+        """Read a stored profile; damaged parts read as empty."""
+        if not isinstance(value, Mapping):
+            return cls()
+        parts: dict[str, tuple[str, ...]] = {}
+        for name in cls._KEYS:
+            items = value.get(name)
+            if isinstance(items, list):
+                parts[name] = tuple(x for x in items if isinstance(x, str))
+        return cls(**parts)
+
+    def merged(self, newer: Profile, cap: int) -> Profile:
+        """This profile plus a newer one, newest values kept, at most cap per feature."""
+
+        def union(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
+            out = [x for x in old if x not in new] + list(new)
+            return tuple(out[-cap:])
+
+        return Profile(**{n: union(getattr(self, n), getattr(newer, n)) for n in self._KEYS})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one record offers to identity resolution, and the keys it is filed under."""
+
+    source_lead_id: str | None
+    profile: Profile
+    emails: tuple[str, ...] = ()  # exact email keys (never the agent's own email)
+    phones: tuple[str, ...] = ()  # exact E.164 keys (placeholder numbers left out)
+    name_address: tuple[str, ...] = ()
+    blocks: tuple[str, ...] = ()  # blocking keys the lead is filed under
+    query_blocks: tuple[str, ...] = ()  # blocking keys to look up (adds swapped names)
+
+
+_UNIT_DESIGNATORS = frozenset({"Apt", "Ste", "Unit", "Rm", "Fl", "Bldg", "Spc", "Trlr", "Ph"})
+_UNIT_DESIGNATORS |= {"Lot", "#"}
+_EMAIL_BLOCK_STOPLIST = frozenset(
+    {"info", "admin", "contact", "sales", "office", "test", "noreply", "none", "mail"}
+)
+
+
+def _street_key(street: object) -> str | None:
+    """ "house|street name" from a normalized street line, unit and city part dropped."""
+    line = normalize_street(street)  # idempotent: also accepts raw text
+    if line is None:
+        return None
+    words = line.split(",")[0].split()
+    kept: list[str] = []
+    for i, word in enumerate(words):
+        if i > 0 and word in _UNIT_DESIGNATORS:
+            break
+        kept.append(word)
+    folded = fold_key(" ".join(kept)).split()
+    if not folded:
+        return None
+    if any(ch.isdigit() for ch in folded[0]) and len(folded) > 1:
+        return f"{folded[0]}|{' '.join(folded[1:])}"
+    return f"|{' '.join(folded)}"
+
+
+def _split_last(last: str) -> tuple[str, str | None]:
+    """A folded last name without its generational suffix, and the suffix."""
+    words = last.split()
+    if len(words) > 1 and words[-1] in _GENERATIONS:
+        return " ".join(words[:-1]), words[-1]
+    return last, None
+
+
+def _first_key(first: object) -> str:
+    """Folded first name without a leading title (Dr, Mrs)."""
+    words = fold_key(first).split()
+    while len(words) > 1 and words[0] in _TITLES:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _phone_digits(e164: str) -> str:
+    """Digits of an E.164 number."""
+    return e164.lstrip("+")
+
+
+def _is_placeholder_phone(e164: str) -> bool:
+    """Numbers typed to get past a form (555-555-5555, 123-456-7890) identify no one."""
+    digits = _phone_digits(e164)
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    subscriber = national[-7:]
+    if len(set(national)) <= 2 or len(set(subscriber)) == 1:
+        return True
+    runs = ("0123456789", "1234567890", "9876543210", "0987654321")
+    return any(national in run or subscriber in run for run in runs)
+
+
+def _email_local(email: str) -> str:
+    """Email local part without +tag and punctuation ("john.smith+x" -> "johnsmith")."""
+    local = email.split("@", 1)[0].split("+", 1)[0]
+    return "".join(ch for ch in local if ch.isalnum())
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    """Items in first-seen order without repeats."""
+    return tuple(dict.fromkeys(items))
+
+
+def _as_str(value: object) -> str | None:
+    """The value when it is a non-empty string."""
+    return value if isinstance(value, str) and value else None
+
+
+def build_probe(
+    fields: Mapping[str, Any],
+    *,
+    source_lead_id: str | None = None,
+    emails: Iterable[str] = (),
+    phones: Iterable[str] = (),
+) -> Probe:
+    """Features and keys of a record from its normalized fields (app.normalize).
+
+    `emails`/`phones` add identifiers beyond the fields (a snapshot's history).
+    """
+    agent_email = normalize_email(fields.get("agent_email"))
+    all_emails = _dedupe(
+        e
+        for e in (*(normalize_email(fields.get(k)) for k in ("email", "second_email")), *emails)
+        if e
+    )
+    # An agent who types their own address for a lead has not identified the lead.
+    id_emails = tuple(e for e in all_emails if e != agent_email)
+    all_phones = _dedupe(
+        p for p in (*(_as_str(fields.get(k)) for k in ("phone", "phone2")), *phones) if p
+    )
+    id_phones = tuple(p for p in all_phones if p.startswith("+") and not _is_placeholder_phone(p))
+
+    first = _first_key(fields.get("first_name"))
+    last, generation = _split_last(fold_key(fields.get("last_name")))
+    street = _street_key(fields.get("street_address")) or _street_key(fields.get("address"))
+    zip_value = _as_str(fields.get("zip"))
+    zip5 = zip_value[:5] if zip_value and zip_value[:5].isdigit() else None
+    city = fold_key(fields.get("city"))
+    state = fold_key(fields.get("state"))
+    city_key = f"{city} {state}".strip() if city else None
+
+    profile = Profile(
+        first=(first,) if first else (),
+        last=(last,) if last else (),
+        gen=(generation,) if generation else (),
+        streets=(street,) if street else (),
+        zips=(zip5,) if zip5 else (),
+        cities=(city_key,) if city_key else (),
+        emails=id_emails,
+        phones=tuple(_phone_digits(p) for p in id_phones),
+    )
+
+    locs = [x for x in (zip5, f"c:{city_key}" if city_key else None) if x] or ["-"]
+    name_address: list[str] = []
+    if first and last and street:
+        names = " ".join(sorted((first, last)))  # swapped first/last is the same person
+        name_address = [f"{names}|{street}|{loc}" for loc in locs]
+
+    blocks: list[str] = []
+    query_blocks: list[str] = []
+    if last:
+        initials = _initials(first)
+        for loc in locs:
+            keys = [f"n|{_phonetic(last)}|{i}|{loc}" for i in initials]
+            blocks += keys
+            query_blocks += keys
+            if first:  # first and last typed in each other's boxes
+                query_blocks += [f"n|{_phonetic(first)}|{i}|{loc}" for i in _initials(last)]
+    for digits in profile.phones:
+        blocks.append(f"p|{digits[-7:]}")
+    for email in id_emails:
+        local = _email_local(email)
+        if len(local) >= 3 and local not in _EMAIL_BLOCK_STOPLIST:
+            blocks.append(f"e|{local}")
+    if street and not street.startswith("|"):
+        blocks += [f"a|{street.split('|')[0]}|{loc}" for loc in locs]
+    query_blocks += [b for b in blocks if not b.startswith("n|")]
+
+    return Probe(
+        source_lead_id=source_lead_id,
+        profile=profile,
+        emails=id_emails,
+        phones=id_phones,
+        name_address=tuple(name_address),
+        blocks=_dedupe(blocks),
+        query_blocks=_dedupe(query_blocks),
+    )
+
+
+def _initials(first: str) -> tuple[str, ...]:
+    """First letters of a first name and of the formal names it may stand for."""
+    if not first:
+        return ("_",)
+    token = first.split()[0]
+    return tuple(sorted({token[0]} | {root[0] for root in _ROOTS.get(token, ())}))
+
+
+# --- comparisons -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NameAgreement:
+    """Best agreement of two profiles' names: first and last levels (-1 = unknown)."""
+
+    first: int
+    last: int
+
+
+def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
+    """How the names of two profiles agree, or None when they are different people.
+
+    None (the household veto) when both have first names and no orientation (as typed,
+    or first and last swapped) makes them compatible, or when generational suffixes
+    differ (Jr vs Sr).
+    """
+    if a.gen and b.gen and not set(a.gen) & set(b.gen):
+        return None
+
+    def best(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:
+        return max((fn(x, y) for x in xs for y in ys), default=-1)
+
+    straight = NameAgreement(
+        best(first_name_level, a.first, b.first), best(_last_name_level, a.last, b.last)
+    )
+    if straight.first != 0:
+        return straight
+    swapped = NameAgreement(
+        best(_last_name_level, a.first, b.last), best(_last_name_level, a.last, b.first)
+    )
+    if swapped.first >= 2 and swapped.last >= 2:
+        return swapped
+    return None
+
+
+# Comparison levels and weights in bits: log2(P(level | same person) / P(level | not)).
+# Hand-set from record-linkage practice, then checked with ops/bench_dedup.py.
+_FIRST_BITS = {3: 6.5, 2: 3.5, 1: -0.5, -1: 0.0}
+_LAST_BITS = {3: 8.0, 2: 4.5, 1: 1.0, 0: -8.0, -1: 0.0}
+_STREET_BITS = {3: 11.0, 2: 7.0, 0: -2.5, -1: 0.0}
+_PHONE_BITS = {3: 14.0, 2: 9.0, 1: 5.0, 0: -2.0, -1: 0.0}
+_EMAIL_BITS = {3: 14.0, 2: 5.0, 1: 2.5, 0: -1.5, -1: 0.0}
+_LOCATION_BITS = {2: 5.0, 1: 1.0, 0: -3.0, -1: 0.0}
+_PRIOR_BITS = -19.5  # about one pair in 700 000 is the same person
+
+
+def _street_level(a: str, b: str) -> int:
+    """3 same street, 2 close, 0 different (house numbers must agree)."""
+    house_a, name_a = a.split("|", 1)
+    house_b, name_b = b.split("|", 1)
+    if house_a != house_b:
+        return 0
+    if name_a == name_b:
+        return 3
+    similarity = fuzz.token_sort_ratio(name_a, name_b) / 100.0
+    if similarity >= 0.9:
+        return 3
+    return 2 if similarity >= 0.75 else 0
+
+
+def _phone_level(a: str, b: str) -> int:
+    """3 same number, 2 one typo, 1 same last seven digits, 0 different."""
+    if a == b:
+        return 3
+    if len(a) == len(b) and OSA.distance(a, b) <= 1:
+        return 2
+    return 1 if a[-7:] == b[-7:] else 0
+
+
+def _email_level(a: str, b: str) -> int:
+    """3 same email, 2 one typo, 1 same local part at another domain, 0 different."""
+    if a == b:
+        return 3
+    if Indel.normalized_similarity(a, b) >= 0.9 and OSA.distance(a, b) <= 2:
+        return 2
+    return 1 if _email_local(a) == _email_local(b) else 0
+
+
+def _best_level(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:
+    """The best level over all pairs; -1 when either side has no value."""
+    return max((fn(x, y) for x in xs for y in ys), default=-1)
+
+
+def score_pair(probe: Profile, candidate: Profile) -> tuple[float, NameAgreement] | None:
+    """Match probability of two profiles and their name agreement; None when vetoed."""
+    names = names_agree(probe, candidate)
+    if names is None:
+        return None
+    bits = _PRIOR_BITS + _FIRST_BITS.get(names.first, 0.0) + _LAST_BITS[names.last]
+    bits += _STREET_BITS[_best_level(_street_level, probe.streets, candidate.streets)]
+    bits += _PHONE_BITS[_best_level(_phone_level, probe.phones, candidate.phones)]
+    bits += _EMAIL_BITS[_best_level(_email_level, probe.emails, candidate.emails)]
+    if probe.zips and candidate.zips:
+        location = 2 if set(probe.zips) & set(candidate.zips) else 0
+        if location == 0 and set(probe.cities) & set(candidate.cities):
+            location = 1  # another ZIP in the same city
+    elif probe.cities and candidate.cities:
+        location = 1 if set(probe.cities) & set(candidate.cities) else 0
+    else:
+        location = -1
+    bits += _LOCATION_BITS[location]
+    probability = 1.0 / (1.0 + math.pow(2.0, -bits))
+    return round(probability, 6), names
+
+
+# --- rules -----------------------------------------------------------------------------
+
+
+@dataclass
+class RuleContext:
+    """What a rule reads: the index, the record, the config; and where it files notes."""
+
+    index: IdentityIndex
+    site: str
+    probe: Probe
+    config: MatcherConfig
+    notes: list[Conflict] = field(default_factory=list)
+    _profiles: dict[str, Profile | None] = field(default_factory=dict)
+
+    def profile(self, lead_id: str) -> Profile | None:
+        """A lead's stored profile, read once per resolution."""
+        if lead_id not in self._profiles:
+            stored = self.index.profile(self.site, lead_id)
+            self._profiles[lead_id] = None if stored is None else Profile.from_json(stored)
+        return self._profiles[lead_id]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named matching rule; `exhaustive` rules run even after an earlier match."""
+
+    name: str
+    find: Callable[[RuleContext], Match | None]
+    exhaustive: bool = True
+
+
+def _by_lead_id(ctx: RuleContext) -> Match | None:
+    """The Real Geeks lead id (dashes ignored) is already known."""
+    source = ctx.probe.source_lead_id
+    if not source:
+        return None
+    canonical = ctx.index.canonical_id(ctx.site, source)
+    return Match("lead_id", 1.0, canonical) if canonical else None
+
+
+def _exact(ctx: RuleContext, rule: str, kind: str, values: Sequence[str]) -> Match | None:
+    """Exact identifier lookup with the household rule; the first value decides."""
+    found: Match | None = None
+    for value in values:
+        leads = ctx.index.leads_for(ctx.site, kind, value)
+        if not leads:
+            continue
+        if len(leads) >= ctx.config.shared_cap:
+            ctx.notes.append(Conflict(rule, 1.0, None, "shared_identifier"))
+            continue
+        match = _pick_person(ctx, rule, leads)
+        if match is None:
+            continue
+        if found is None:
+            found = match
+        elif match.lead_id != found.lead_id:
+            ctx.notes.append(Conflict(rule, match.score, match.lead_id, "outranked"))
+    return found
+
+
+def _pick_person(ctx: RuleContext, rule: str, leads: Sequence[str]) -> Match | None:
+    """The lead among those sharing an identifier whose first name agrees best."""
+    ranked: list[tuple[int, str, Profile]] = []
+    for lead in leads:
+        profile = ctx.profile(lead) or Profile()
+        names = names_agree(ctx.probe.profile, profile)
+        if names is None:
+            ctx.notes.append(Conflict(rule, 1.0, lead, "name_mismatch"))
+            continue
+        ranked.append((names.first, lead, profile))
+    if not ranked:
+        return None
+    top = max(level for level, _, _ in ranked)
+    best = [(lead, profile) for level, lead, profile in ranked if level == top]
+    chosen, chosen_profile = best[0]  # oldest lead first
+    for other, other_profile in best[1:]:
+        if names_agree(chosen_profile, other_profile) is None:
+            # Two different people fit equally well: this identifier cannot tell.
+            for lead, _ in best:
+                ctx.notes.append(Conflict(rule, 1.0, lead, "ambiguous"))
+            return None
+    return Match(rule, 1.0, chosen)
+
+
+def _by_email(ctx: RuleContext) -> Match | None:
+    """A case-folded email the site has seen."""
+    return _exact(ctx, "email", "email", ctx.probe.emails)
+
+
+def _by_phone(ctx: RuleContext) -> Match | None:
+    """An E.164 phone the site has seen (placeholder numbers never match)."""
+    return _exact(ctx, "phone", "phone", ctx.probe.phones)
+
+
+def _by_name_address(ctx: RuleContext) -> Match | None:
+    """Same normalized first and last name at the same normalized street and ZIP/city."""
+    return _exact(ctx, "name_address", "name_address", ctx.probe.name_address)
+
+
+def _by_fuzzy(ctx: RuleContext) -> Match | None:
+    """The best-scoring candidate from the blocking keys, above the threshold."""
+    counts: dict[str, int] = {}
+    for block in ctx.probe.query_blocks:
+        for lead in ctx.index.candidates(ctx.site, block):
+            counts[lead] = counts.get(lead, 0) + 1
+    # Leads that share more blocking keys are likelier; dict order breaks ties (stable).
+    ranked = sorted(counts, key=lambda lead: -counts[lead])[: ctx.config.max_candidates]
+    passing: list[tuple[float, str, Profile]] = []
+    for lead in ranked:
+        profile = ctx.profile(lead)
+        if profile is None:
+            continue
+        scored = score_pair(ctx.probe.profile, profile)
+        if scored is not None and scored[0] >= ctx.config.fuzzy_threshold:
+            passing.append((scored[0], lead, profile))
+    if not passing:
+        return None
+    passing.sort(key=lambda item: -item[0])  # stable: equal scores keep candidate order
+    score, lead, profile = passing[0]
+    for other_score, other, other_profile in passing[1:]:
+        if names_agree(profile, other_profile) is None:
+            ctx.notes.append(Conflict("fuzzy", score, lead, "ambiguous"))
+            ctx.notes.append(Conflict("fuzzy", other_score, other, "ambiguous"))
+            return None
+    return Match("fuzzy", score, lead)
+
+
+# The order is the policy: earlier rules win conflicts.
+RULES: tuple[Rule, ...] = (
+    Rule("lead_id", _by_lead_id),
+    Rule("email", _by_email),
+    Rule("phone", _by_phone),
+    Rule("name_address", _by_name_address),
+    Rule("fuzzy", _by_fuzzy, exhaustive=False),
+)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The winning match (None: a new person) and every match not taken."""
+
+    match: Match | None
+    conflicts: tuple[Conflict, ...] = ()
+
+
+def resolve(
+    index: IdentityIndex,
+    site: str,
+    probe: Probe,
+    config: MatcherConfig,
+    rules: Sequence[Rule] = RULES,
+) -> Resolution:
+    """Run the rules in order; the first match wins, the others become conflicts."""
+    ctx = RuleContext(index=index, site=site, probe=probe, config=config)
+    winner: Match | None = None
+    others: list[Match] = []
+    for rule in rules:
+        if winner is not None and not rule.exhaustive:
+            continue
+        match = rule.find(ctx)
+        if match is None:
+            continue
+        if winner is None:
+            winner = match
+        else:
+            others.append(match)
+    won = winner.lead_id if winner else None
+    conflicts = [Conflict(m.rule, m.score, m.lead_id, "outranked") for m in others]
+    conflicts += ctx.notes
+    unique = _dedupe_conflicts(c for c in conflicts if c.lead_id is None or c.lead_id != won)
+    return Resolution(match=winner, conflicts=unique)
+
+
+def _dedupe_conflicts(items: Iterable[Conflict]) -> tuple[Conflict, ...]:
+    """Conflicts without repeats, first occurrence kept."""
+    seen: set[tuple[str, str | None, str]] = set()
+    out: list[Conflict] = []
+    for item in items:
+        key = (item.rule, item.lead_id, item.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return tuple(out)

@@ -1,0 +1,617 @@
+"""Ingest benchmark: signed Real Geeks webhooks acknowledged by Kafka vs a bare aiohttp 200.
+
+    .venv/bin/python ops/bench_ingest.py [--duration 10] [--rate 500] [--connections 32]
+        [--rounds 2] [--targets bare,ingress,ingress-aiokafka,worker]
+
+Each target is a server in its own process; the load generator (ops/loadgen.py) is another
+process, the same for every target. Targets:
+
+* ``bare``: aiohttp handler that reads the body and returns 200 (the ceiling);
+* ``ingress``: ``standalone_app(Ingress(...))`` with the service's ``KafkaPublisher``
+  (confluent-kafka, acks=all), real signature checks, real broker acks;
+* ``ingress-aiokafka``: the same ingress on an ``AIOKafkaProducer`` (Faust's client);
+* ``worker``: the full Faust worker (``python -m app.cli worker``), agents included.
+
+Per target and round: an open-loop phase at ``--rate`` req/s (latency from the scheduled
+send time), then a closed-loop max-throughput phase (``--connections`` keep-alive
+connections, 2 s warm-up). Targets alternate within a round and the order reverses every
+other round, so machine noise hits all of them; ratios compare targets of the same round.
+Everything goes to 127.0.0.1 under a unique topic prefix (deleted at the end unless
+``--keep-topics``). The last line is ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PYTHON = sys.executable
+LOADGEN = ROOT / "ops" / "loadgen.py"
+BROKER = "127.0.0.1:9092"
+ALL_TARGETS = ("bare", "ingress", "ingress-aiokafka", "worker")
+WEBHOOK_PATH = "/webhooks/realgeeks"
+RAW_TOPIC = "realgeeks.webhooks.raw"
+
+__all__ = ["main"]
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _service_env(prefix: str, port: int, secret: str, log_level: str) -> dict[str, str]:
+    """RGSYNC_* settings for a benchmarked service: own topics, no client rate limit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")}
+    env.update(
+        {
+            "RGSYNC_REALGEEKS_SECRETS": secret,
+            "RGSYNC_KAFKA_URL": f"kafka://{BROKER}",
+            "RGSYNC_WEB_HOST": "127.0.0.1",
+            "RGSYNC_WEB_PORT": str(port),
+            "RGSYNC_TOPIC_PREFIX": prefix,
+            "RGSYNC_APP_ID": prefix.rstrip("."),
+            "RGSYNC_CLIENT_RATE_PER_S": "1e9",
+            "RGSYNC_CLIENT_BURST": str(10**9),  # an integer setting: "1e9" would not parse
+            "RGSYNC_LOG_LEVEL": log_level,
+            # Nothing leaves the machine, even if an agent tried to call an API.
+            "RGSYNC_REALGEEKS_API_URL": "http://127.0.0.1:9",
+            "RGSYNC_ELEVENLABS_API_URL": "http://127.0.0.1:9",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class AIOKafkaPublisher:
+    """The ingress ``Publisher`` on aiokafka (Faust's client): send_and_wait with acks=all."""
+
+    def __init__(self, bootstrap_servers: str, timeout_s: float = 5.0) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self.timeout_s = timeout_s
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id="realgeeks-sync-ingress-aiokafka",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Write one record and wait for acks=all.
+
+        Raises:
+            PublishError: not acknowledged within the bound, or a Kafka error.
+        """
+        from aiokafka.errors import KafkaError
+
+        from app.errors import PublishError
+
+        try:
+            await asyncio.wait_for(
+                self._producer.send_and_wait(topic, value=value, key=key.encode("utf-8")),
+                timeout=self.timeout_s,
+            )
+        except TimeoutError as exc:
+            raise PublishError(f"no acknowledgement from Kafka within {self.timeout_s:g}s") from exc
+        except KafkaError as exc:
+            raise PublishError(f"Kafka refused the record: {exc}") from exc
+
+
+async def _serve(target: str, port: int) -> None:
+    """Run one benchmark server until SIGTERM (``--serve``); settings come from RGSYNC_*."""
+    from aiohttp import web
+
+    from app.logs import configure_logging
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)  # as the worker does
+    cleanup: list[Any] = []
+    if target == "bare":
+
+        async def bare(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response()
+
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, bare)
+    else:
+        from app.ingress import Ingress, standalone_app
+        from app.metrics import Metrics
+
+        publisher: Any
+        if target == "ingress":
+            from app.publisher import KafkaPublisher
+
+            publisher = KafkaPublisher(
+                settings.bootstrap_servers, timeout_s=settings.publish_timeout_s
+            )
+            cleanup.append(lambda: asyncio.to_thread(publisher.close))
+        else:
+            publisher = AIOKafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s)
+            await publisher.start()
+            cleanup.append(publisher.stop)
+        app = standalone_app(Ingress(settings, publisher, Metrics()))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    for fn in cleanup:
+        await fn()
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _broker_pid() -> int | None:
+    """The local broker's pid (ops/kafka's pid file), for CPU figures only."""
+    try:
+        pid = int((ROOT / "var" / "kafka" / "kafka-9092.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+@dataclass
+class Server:
+    """One benchmark target running as a subprocess (its own session, so its own group)."""
+
+    target: str
+    prefix: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    acked: int = 0  # 200s it answered, warm-ups and probes included
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"
+
+    @property
+    def raw_topic(self) -> str | None:
+        return None if self.target == "bare" else self.prefix + RAW_TOPIC
+
+    def start(self) -> None:
+        if self.target == "worker":
+            cmd = [PYTHON, "-m", "app.cli", "worker"]
+        else:
+            cmd = [
+                PYTHON,
+                str(Path(__file__).resolve()),
+                "--serve",
+                self.target,
+                "--port",
+                str(self.port),
+            ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until it stops
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, secret: str, timeout_s: float = 90.0) -> None:
+        """Until one signed webhook gets a 200 (worker: after /health answers).
+
+        Raises:
+            RuntimeError: the server exited or never accepted a webhook in time.
+        """
+        from loadgen import WebhookFactory  # ops/ is on sys.path when run as a script
+
+        factory = WebhookFactory(secret, seed="probe")
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.target} exited:\n{self.tail()}")
+            body, headers = factory.next()
+            req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    if resp.status == 200:
+                        self.acked += 1
+                        return
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}: {exc.read()[:200]!r}"
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.target} not ready in {timeout_s:g}s ({last}):\n{self.tail()}")
+
+    def consumer_lag(self) -> int | None:
+        """Worker only: messages its agents have not consumed yet (from /health)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+                report = json.load(r)
+        except urllib.error.HTTPError as exc:
+            report = json.loads(exc.read())
+        except (OSError, ValueError):
+            return None
+        lags = report.get("checks", {}).get("consumer_lag_messages", {})
+        return sum(v for v in lags.values() if isinstance(v, int))
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def _create_raw_topic(prefix: str) -> None:
+    """The raw topic a standalone ingress writes to, as the worker would create it."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from app.settings import Settings
+    from app.topics import topic_specs
+
+    settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "x", "RGSYNC_TOPIC_PREFIX": prefix})
+    spec = next(s for s in topic_specs(settings) if s.name == RAW_TOPIC)
+    admin = AdminClient({"bootstrap.servers": BROKER})
+    new = NewTopic(
+        settings.topic(spec.name),
+        spec.partitions,
+        settings.replication_factor,
+        config=dict(spec.config),
+    )
+    for future in admin.create_topics([new], operation_timeout=30).values():
+        future.result(timeout=30)
+
+
+def _records_in(topic: str) -> int | None:
+    """How many records a topic holds (sum of high - low watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": BROKER, "group.id": f"rgbench-probe-{uuid.uuid4()}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return None
+        total = 0
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def _delete_run_topics(token: str) -> int:
+    """Delete this run's topics and consumer groups (names start with the run token)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": BROKER})
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(token)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=30)
+    with contextlib.suppress(Exception):
+        groups = admin.list_consumer_groups().result(timeout=10).valid
+        ours = [g.group_id for g in groups if g.group_id.startswith(token)]
+        if ours:
+            for future in admin.delete_consumer_groups(ours).values():
+                with contextlib.suppress(Exception):
+                    future.result(timeout=10)
+    return len(mine)
+
+
+def _loadgen(
+    server: Server, secret: str, phase: str, args: argparse.Namespace, broker_pid: int | None
+) -> dict[str, Any]:
+    assert server.proc is not None
+    cmd = [
+        PYTHON,
+        str(LOADGEN),
+        "--url",
+        server.url,
+        "--secret",
+        secret,
+        "--phase",
+        phase,
+        "--connections",
+        str(args.connections),
+        "--duration",
+        str(args.duration),
+        "--rate",
+        str(args.rate),
+        "--cpu-pid",
+        f"server={server.proc.pid}",
+        "--warmup",
+        str(args.warmup if phase == "closed" else args.open_warmup),
+    ]
+    if broker_pid:
+        cmd += ["--cpu-pid", f"broker={broker_pid}"]
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.duration * 3 + args.warmup + 60
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    server.acked += result["all_ok"]
+    return result
+
+
+def _fmt(value: Any, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
+    head = (
+        f"{'round':>5} {'target':<17}| {'max req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4}"
+        f" {'cpu srv/gen/kafka %':>19} | {'@' + format(rate, 'g') + '/s got':>10}"
+        f" {'p50 ms':>7} {'p99 ms':>8} {'err':>4}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        c, o = r["closed"], r["open"]
+        cpu = c["cpu_pct"]
+        cpus = "/".join(_fmt(cpu.get(k), ".0f") for k in ("server", "loadgen", "broker"))
+        print(
+            f"{r['round']:>5} {r['target']:<17}| {c['rps']:>9.0f} {_fmt(c['p50_ms']):>7}"
+            f" {_fmt(c['p99_ms']):>7} {c['errors']:>4} {cpus:>19} | {o['rps']:>10.1f}"
+            f" {_fmt(o['p50_ms'], '.2f'):>7} {_fmt(o['p99_ms'], '.2f'):>8} {o['errors']:>4}"
+        )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = sorted(set(targets) - set(ALL_TARGETS))
+    if unknown:
+        raise SystemExit(f"bench_ingest: unknown targets {unknown}; choose from {ALL_TARGETS}")
+    if any(t != "bare" for t in targets) and not _port_open("127.0.0.1", 9092):
+        print("bench_ingest: no broker on 127.0.0.1:9092, running ops/kafka start", flush=True)
+        subprocess.run([str(ROOT / "ops" / "kafka"), "start"], cwd=ROOT, check=True)
+    token = f"rgbench{uuid.uuid4().hex[:8]}"
+    secret = f"bench-secret-{uuid.uuid4().hex}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{token}-"))
+    broker_pid = _broker_pid()
+    servers: dict[str, Server] = {}
+    rows: list[dict[str, Any]] = []
+    failed: dict[str, str] = {}
+    started = time.monotonic()
+    try:
+        for target in targets:
+            prefix = f"{token}.{target}."
+            env = _service_env(prefix, _free_port(), secret, args.log_level)
+            env["RGSYNC_DATA_DIR"] = str(tmp / target / "data")
+            if target in ("ingress", "ingress-aiokafka"):
+                _create_raw_topic(prefix)
+            servers[target] = Server(
+                target, prefix, int(env["RGSYNC_WEB_PORT"]), env, tmp / f"{target}.log"
+            )
+            servers[target].start()
+        for target, server in list(servers.items()):
+            try:
+                server.wait_ready(secret)
+            except RuntimeError as exc:
+                failed[target] = str(exc).splitlines()[0]
+                print(f"bench_ingest: {target} skipped: {exc}", file=sys.stderr)
+                server.stop()
+                del servers[target]
+        print(f"bench_ingest: run {token}, targets {list(servers)}, logs in {tmp}", flush=True)
+        for rnd in range(1, args.rounds + 1):
+            order = list(servers) if rnd % 2 else list(reversed(servers))
+            for target in order:
+                server = servers[target]
+                # Open loop first: the closed phase leaves the worker's agents a backlog.
+                open_ = _loadgen(server, secret, "open", args, broker_pid)
+                closed = _loadgen(server, secret, "closed", args, broker_pid)
+                row = {"round": rnd, "target": target, "closed": closed, "open": open_}
+                if target == "worker":
+                    # Let the agents catch up so their backlog does not load the next target.
+                    t0, lag = time.monotonic(), server.consumer_lag()
+                    while lag and time.monotonic() - t0 < args.drain_timeout:
+                        time.sleep(0.5)
+                        lag = server.consumer_lag()
+                    row["agents_drain_s"] = round(time.monotonic() - t0, 1)
+                    row["agents_lag_left"] = lag
+                rows.append(row)
+                print(
+                    f"  round {rnd} {target:<17} max {closed['rps']:>7.0f} req/s "
+                    f"p99 {_fmt(closed['p99_ms'])} ms | at {args.rate:g}/s "
+                    f"p50 {_fmt(open_['p50_ms'], '.2f')} p99 {_fmt(open_['p99_ms'], '.2f')} ms"
+                    f" err {closed['errors'] + open_['errors']}",
+                    flush=True,
+                )
+    finally:
+        for server in servers.values():
+            server.stop()
+    # Every 200 must be on the topic (acks=all before the answer): compare the counts.
+    kafka_check = {}
+    for target, server in servers.items():
+        if server.raw_topic:
+            kafka_check[target] = {
+                "answered_200": server.acked,
+                "records_on_topic": _records_in(server.raw_topic),
+            }
+    deleted = 0 if args.keep_topics else _delete_run_topics(token)
+    return _report(args, rows, kafka_check, failed, token, deleted, time.monotonic() - started)
+
+
+def _report(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    kafka_check: dict[str, Any],
+    failed: dict[str, str],
+    token: str,
+    deleted: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    print()
+    _print_table(rows, args.rate)
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    by_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_round.setdefault(r["round"], {})[r["target"]] = r
+    ratios: dict[str, list[float]] = {}
+    for rnd in by_round.values():
+        bare = rnd.get("bare")
+        if not bare or not bare["closed"]["rps"]:
+            continue
+        for t, r in rnd.items():
+            if t != "bare":
+                ratios.setdefault(t, []).append(
+                    round(r["closed"]["rps"] / bare["closed"]["rps"], 3)
+                )
+    summary: dict[str, Any] = {}
+    for t in targets:
+        mine = [r for r in rows if r["target"] == t]
+        summary[t] = {
+            "max_rps_median": round(statistics.median(r["closed"]["rps"] for r in mine), 1),
+            "max_rps_rounds": [r["closed"]["rps"] for r in mine],
+            "open_p50_ms_median": _median(r["open"]["p50_ms"] for r in mine),
+            "open_p99_ms_median": _median(r["open"]["p99_ms"] for r in mine),
+            "open_rps_median": round(statistics.median(r["open"]["rps"] for r in mine), 1),
+            "errors": sum(r["closed"]["errors"] + r["open"]["errors"] for r in mine),
+        }
+        if t in ratios:
+            summary[t]["ratio_vs_bare_rounds"] = ratios[t]
+            summary[t]["ratio_vs_bare_median"] = round(statistics.median(ratios[t]), 3)
+    print()
+    print(
+        f"{'target':<17} {'max req/s (median)':>18} {'ratio/bare by round':>22}"
+        f" {'p50/p99 ms @' + format(args.rate, 'g') + '/s':>20} {'errors':>7}"
+    )
+    for t, s in summary.items():
+        rr = ",".join(f"{x:.2f}" for x in s.get("ratio_vs_bare_rounds", [])) or "-"
+        lat = f"{_fmt(s['open_p50_ms_median'], '.2f')}/{_fmt(s['open_p99_ms_median'], '.2f')}"
+        print(f"{t:<17} {s['max_rps_median']:>18.0f} {rr:>22} {lat:>20} {s['errors']:>7}")
+    if "ingress" in summary and "ingress-aiokafka" in summary:
+        per_round = [
+            by_round[k]["ingress"]["closed"]["rps"]
+            / by_round[k]["ingress-aiokafka"]["closed"]["rps"]
+            for k in by_round
+            if {"ingress", "ingress-aiokafka"} <= set(by_round[k])
+            and by_round[k]["ingress-aiokafka"]["closed"]["rps"]
+        ]
+        summary["confluent_over_aiokafka_rounds"] = [round(x, 3) for x in per_round]
+        print(
+            f"confluent-kafka / aiokafka max throughput by round: "
+            f"{', '.join(f'{x:.2f}' for x in per_round)}"
+        )
+    for t, c in kafka_check.items():
+        print(f"{t}: {c['answered_200']} answered 200, {c['records_on_topic']} records on topic")
+    for t, why in failed.items():
+        print(f"{t}: not measured ({why})")
+    print(f"run {token}: {elapsed:.0f} s, {deleted} topics deleted")
+    result = {
+        "config": {
+            k: getattr(args, k)
+            for k in ("duration", "rate", "connections", "rounds", "targets", "warmup", "log_level")
+        },
+        "cpus": os.cpu_count(),
+        "summary": summary,
+        "rounds": rows,
+        "kafka_check": kafka_check,
+        "failed": failed,
+        "elapsed_s": round(elapsed, 1),
+    }
+    print("RESULT " + json.dumps(result, separators=(",", ":")))
+    return result
+
+
+def _median(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 2) if present else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS))
+    parser.add_argument("--warmup", type=float, default=2.0, help="closed-loop warm-up, s")
+    parser.add_argument("--open-warmup", type=float, default=0.5, help="open-loop warm-up, s")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="max wait for the worker's agents after its phases, s",
+    )
+    parser.add_argument("--log-level", default="INFO", help="RGSYNC_LOG_LEVEL of the services")
+    parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument("--serve", choices=ALL_TARGETS[:3], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(_serve(args.serve, args.port))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Sending signed webhooks to a worker and reading what it wrote (integration tests)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from app.signatures import sign_elevenlabs, sign_realgeeks
+from tests.support import Worker, drain_json
+
+__all__ = ["outputs", "send_elevenlabs", "send_realgeeks"]
+
+
+def send_realgeeks(
+    worker: Worker,
+    body: dict[str, Any] | bytes,
+    *,
+    action: str | None = None,
+    message_id: str | None = None,
+    timestamp: str | None = None,
+    secret: str = "test-secret",
+) -> int:
+    """POST a signed Real Geeks webhook; returns the HTTP status."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Lead-Router-Signature": sign_realgeeks(secret, raw),
+    }
+    for name, value in (
+        ("X-Lead-Router-Action", action),
+        ("X-Lead-Router-Message-Id", message_id),
+        ("X-Lead-Router-Timestamp", timestamp),
+    ):
+        if value is not None:
+            headers[name] = value
+    return _post(f"{worker.url}/webhooks/realgeeks", raw, headers)
+
+
+def send_elevenlabs(url: str, body: dict[str, Any], secret: str = "el-secret") -> int:
+    """POST a signed ElevenLabs webhook; returns the HTTP status."""
+    raw = json.dumps(body).encode()
+    return _post(
+        url,
+        raw,
+        {"Content-Type": "application/json", "ElevenLabs-Signature": sign_elevenlabs(secret, raw)},
+    )
+
+
+def _post(url: str, raw: bytes, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, data=raw, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def outputs(
+    bootstrap: str,
+    worker: Worker,
+    topic: str,
+    *,
+    count: int | None = None,
+    timeout: float = 30.0,
+    match: Any = None,
+) -> list[dict[str, Any]]:
+    """Decoded records of one of the worker's topics (optionally those ``match`` accepts)."""
+    name = worker.env["RGSYNC_TOPIC_PREFIX"] + topic
+
+    def enough(msgs: list[Any]) -> bool:
+        values = [json.loads(m.value()) for m in msgs]
+        if match is not None:
+            values = [v for v in values if match(v)]
+        return count is not None and len(values) >= count
+
+    values = drain_json(bootstrap, name, timeout=timeout, until=enough)
+    return [v for v in values if match is None or match(v)]
