@@ -190,6 +190,18 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
+def _file_clock(path: Any) -> Callable[[], float]:
+    """A wall clock a drill or test moves by writing unix seconds into a file."""
+
+    def now() -> float:
+        try:
+            return float(path.read_text().strip())
+        except (OSError, ValueError):
+            return time.time()
+
+    return now
+
+
 def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     app = create_app(settings)
@@ -233,6 +245,8 @@ def build(settings: Settings) -> Pipeline:
         ingress=Ingress(settings, publisher, metrics),
     )
     pipeline.last_processed_at = time.time()
+    if settings.clock_file is not None:
+        pipeline.clock = _file_clock(settings.clock_file)
 
     # Imported here: agent modules need the pipeline, and importing them has no effects.
     from agents import register_all

@@ -52,6 +52,7 @@ __all__ = [
     "first_name_level",
     "is_nickname_pair",
     "names_agree",
+    "person_evidence",
     "resolve",
     "score_pair",
     "soundex",
@@ -545,12 +546,12 @@ def _street_key(street: object) -> str | None:
     return f"|{' '.join(folded)}"
 
 
-def _split_last(last: str) -> tuple[str, str | None]:
-    """A folded last name without its generational suffix, and the suffix."""
-    words = last.split()
+def _split_last(name: str) -> tuple[str, str | None]:
+    """A folded name without a trailing generational suffix (Jr, Sr, III), and the suffix."""
+    words = name.split()
     if len(words) > 1 and words[-1] in _GENERATIONS:
         return " ".join(words[:-1]), words[-1]
-    return last, None
+    return name, None
 
 
 def _first_key(first: object) -> str:
@@ -617,8 +618,9 @@ def build_probe(
     )
     id_phones = tuple(p for p in all_phones if p.startswith("+") and not _is_placeholder_phone(p))
 
-    first = _first_key(fields.get("first_name"))
+    first, first_generation = _split_last(_first_key(fields.get("first_name")))
     last, generation = _split_last(fold_key(fields.get("last_name")))
+    generation = generation or first_generation  # "Bryant Sr" typed in the first box
     street = _street_key(fields.get("street_address")) or _street_key(fields.get("address"))
     zip_value = _as_str(fields.get("zip"))
     zip5 = zip_value[:5] if zip_value and zip_value[:5].isdigit() else None
@@ -691,6 +693,24 @@ class NameAgreement:
 
     first: int
     last: int
+
+
+def person_evidence(a: Profile, b: Profile) -> NameAgreement | None:
+    """Name agreement when nothing says these are two people of one household, else None.
+
+    Surname, street and a shared phone are household-level: they can prove a household,
+    not a person. With first names on both sides that agree, the person is settled.
+    Without a first name on one side, the records must not disagree on what is
+    personal: the surname (when both have one) and the email (when both have one).
+    """
+    names = names_agree(a, b)
+    if names is None or names.first >= 1:
+        return names
+    if names.last == 0:
+        return None
+    if a.emails and b.emails and _best_level(_email_level, a.emails, b.emails) == 0:
+        return None
+    return names
 
 
 def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
@@ -769,7 +789,7 @@ def _best_level(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[s
 
 def score_pair(probe: Profile, candidate: Profile) -> tuple[float, NameAgreement] | None:
     """Match probability of two profiles and their name agreement; None when vetoed."""
-    names = names_agree(probe, candidate)
+    names = person_evidence(probe, candidate)
     if names is None:
         return None
     bits = _PRIOR_BITS + _FIRST_BITS.get(names.first, 0.0) + _LAST_BITS[names.last]
@@ -854,7 +874,7 @@ def _pick_person(ctx: RuleContext, rule: str, leads: Sequence[str]) -> Match | N
     ranked: list[tuple[int, str, Profile]] = []
     for lead in leads:
         profile = ctx.profile(lead) or Profile()
-        names = names_agree(ctx.probe.profile, profile)
+        names = person_evidence(ctx.probe.profile, profile)
         if names is None:
             ctx.notes.append(Conflict(rule, 1.0, lead, "name_mismatch"))
             continue

@@ -139,6 +139,8 @@ class Settings:
     admin_token: Secret | None = None
     health_lag_bound_s: float = 300.0
     health_probe_site: str = ""
+    # Drills and tests only: the dialer reads "now" (unix seconds) from this file.
+    clock_file: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -202,6 +204,9 @@ class Settings:
             admin_token=Secret(token) if token else None,
             health_lag_bound_s=env.number("RGSYNC_HEALTH_LAG_BOUND_S", 300.0, minimum=1.0),
             health_probe_site=env.text("RGSYNC_HEALTH_PROBE_SITE"),
+            clock_file=Path(env.text("RGSYNC_CLOCK_FILE"))
+            if env.text("RGSYNC_CLOCK_FILE")
+            else None,
             log_level=env.text("RGSYNC_LOG_LEVEL", "INFO").upper(),
             log_format=env.text("RGSYNC_LOG_FORMAT", "json").lower(),
         )

@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "ops")]
+
+from loadgen import WebhookFactory, percentile_ms  # noqa: E402
 
 PYTHON = sys.executable
 LOADGEN = ROOT / "ops" / "loadgen.py"
@@ -255,8 +257,6 @@ class Server:
         Raises:
             RuntimeError: the server exited or never accepted a webhook in time.
         """
-        from loadgen import WebhookFactory  # ops/ is on sys.path when run as a script
-
         factory = WebhookFactory(secret, seed="probe")
         deadline = time.monotonic() + timeout_s
         last = ""
@@ -315,7 +315,7 @@ def _create_raw_topic(prefix: str) -> None:
 
     settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "x", "RGSYNC_TOPIC_PREFIX": prefix})
     spec = next(s for s in topic_specs(settings) if s.name == RAW_TOPIC)
-    admin = AdminClient({"bootstrap.servers": BROKER})
+    admin = AdminClient({"bootstrap.servers": BROKER, "log_level": 3})
     new = NewTopic(
         settings.topic(spec.name),
         spec.partitions,
@@ -330,7 +330,9 @@ def _records_in(topic: str) -> int | None:
     """How many records a topic holds (sum of high - low watermarks)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": BROKER, "group.id": f"rgbench-probe-{uuid.uuid4()}"})
+    consumer = Consumer(
+        {"bootstrap.servers": BROKER, "group.id": f"rgbench-probe-{uuid.uuid4()}", "log_level": 3}
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -348,7 +350,7 @@ def _delete_run_topics(token: str) -> int:
     """Delete this run's topics and consumer groups (names start with the run token)."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": BROKER})
+    admin = AdminClient({"bootstrap.servers": BROKER, "log_level": 3})
     mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(token)]
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=30).values():
@@ -367,7 +369,10 @@ def _delete_run_topics(token: str) -> int:
 def _loadgen(
     server: Server, secret: str, phase: str, args: argparse.Namespace, broker_pid: int | None
 ) -> dict[str, Any]:
+    """One phase from ``args.generators`` synchronized loadgen processes (open loop: one)."""
     assert server.proc is not None
+    procs = args.generators if phase == "closed" else 1
+    start_at = time.time() + 1.5  # after every generator has imported aiohttp
     cmd = [
         PYTHON,
         str(LOADGEN),
@@ -378,26 +383,67 @@ def _loadgen(
         "--phase",
         phase,
         "--connections",
-        str(args.connections),
+        str(max(1, args.connections // procs)),
         "--duration",
         str(args.duration),
         "--rate",
         str(args.rate),
-        "--cpu-pid",
-        f"server={server.proc.pid}",
         "--warmup",
         str(args.warmup if phase == "closed" else args.open_warmup),
+        "--start-at",
+        str(start_at),
+        "--cpu-pid",
+        f"server={server.proc.pid}",
+        *(["--cpu-pid", f"broker={broker_pid}"] if broker_pid else []),
+        *(["--dump-latencies"] if procs > 1 else []),
     ]
-    if broker_pid:
-        cmd += ["--cpu-pid", f"broker={broker_pid}"]
-    done = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.duration * 3 + args.warmup + 60
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    running = [
+        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(procs)
+    ]
+    parts = []
+    for proc in running:
+        out, err = proc.communicate(timeout=args.duration * 3 + args.warmup + 60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"loadgen failed: {err[-2000:]}")
+        parts.append(json.loads(out.strip().splitlines()[-1]))
+    result = parts[0] if procs == 1 else _merge(parts)
     server.acked += result["all_ok"]
     return result
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from generators that ran the same window side by side."""
+    lat = sorted(x / 1e3 for part in parts for x in part.pop("latencies_ms"))
+    kinds: dict[str, int] = {}
+    for part in parts:
+        for kind, n in part["error_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    cpu = {
+        "loadgen": round(sum(part["cpu_pct"].get("loadgen", 0.0) for part in parts), 1),
+        **{
+            name: round(statistics.mean(part["cpu_pct"].get(name, 0.0) for part in parts), 1)
+            for name in ("server", "broker")
+            if name in parts[0]["cpu_pct"]
+        },
+    }
+    merged = dict(parts[0])
+    merged.update(
+        {key: sum(part[key] for part in parts) for key in ("sent", "ok", "all_ok", "errors", "rps")}
+    )
+    merged.update(
+        {
+            "rps": round(merged["rps"], 1),
+            "error_kinds": kinds,
+            "p50_ms": percentile_ms(lat, 50),
+            "p90_ms": percentile_ms(lat, 90),
+            "p99_ms": percentile_ms(lat, 99),
+            "max_ms": round(lat[-1] * 1e3, 2) if lat else None,
+            "cpu_pct": cpu,
+            "generators": len(parts),
+        }
+    )
+    return merged
 
 
 def _fmt(value: Any, spec: str = ".1f") -> str:
@@ -423,8 +469,42 @@ def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
         )
 
 
+def _start(
+    target: str, label: str, token: str, secret: str, args: argparse.Namespace, tmp: Path
+) -> Server:
+    """Start one target under its own topic prefix (``<token>.<label>.``)."""
+    prefix = f"{token}.{label}."
+    env = _service_env(prefix, _free_port(), secret, args.log_level)
+    env["RGSYNC_DATA_DIR"] = str(tmp / label / "data")
+    if target in ("ingress", "ingress-aiokafka"):
+        _create_raw_topic(prefix)
+    server = Server(target, prefix, int(env["RGSYNC_WEB_PORT"]), env, tmp / f"{label}.log")
+    server.start()
+    return server
+
+
+def _measure(
+    server: Server, rnd: int, secret: str, args: argparse.Namespace, broker_pid: int | None
+) -> dict[str, Any]:
+    # Open loop first: the closed phase leaves the worker's agents a backlog to chew on.
+    open_ = _loadgen(server, secret, "open", args, broker_pid)
+    closed = _loadgen(server, secret, "closed", args, broker_pid)
+    row: dict[str, Any] = {"round": rnd, "target": server.target, "closed": closed, "open": open_}
+    if server.target == "worker":
+        row["agents_lag_after"] = server.consumer_lag()
+    print(
+        f"  round {rnd} {server.target:<17} max {closed['rps']:>7.0f} req/s "
+        f"p99 {_fmt(closed['p99_ms'])} ms | at {args.rate:g}/s "
+        f"p50 {_fmt(open_['p50_ms'], '.2f')} p99 {_fmt(open_['p99_ms'], '.2f')} ms"
+        f" err {closed['errors'] + open_['errors']}",
+        flush=True,
+    )
+    return row
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    """Start the targets, measure them round by round, check Kafka, clean up, report."""
+    targets = list(dict.fromkeys(t.strip() for t in args.targets.split(",") if t.strip()))
     unknown = sorted(set(targets) - set(ALL_TARGETS))
     if unknown:
         raise SystemExit(f"bench_ingest: unknown targets {unknown}; choose from {ALL_TARGETS}")
@@ -435,21 +515,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     secret = f"bench-secret-{uuid.uuid4().hex}"
     tmp = Path(tempfile.mkdtemp(prefix=f"{token}-"))
     broker_pid = _broker_pid()
-    servers: dict[str, Server] = {}
+    servers: dict[str, Server] = {}  # long-lived targets (everything but the worker)
+    every: list[Server] = []  # all servers started, for the Kafka check
     rows: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
     started = time.monotonic()
+    print(f"bench_ingest: run {token}, logs in {tmp}", flush=True)
     try:
         for target in targets:
-            prefix = f"{token}.{target}."
-            env = _service_env(prefix, _free_port(), secret, args.log_level)
-            env["RGSYNC_DATA_DIR"] = str(tmp / target / "data")
-            if target in ("ingress", "ingress-aiokafka"):
-                _create_raw_topic(prefix)
-            servers[target] = Server(
-                target, prefix, int(env["RGSYNC_WEB_PORT"]), env, tmp / f"{target}.log"
-            )
-            servers[target].start()
+            if target != "worker":
+                servers[target] = _start(target, target, token, secret, args, tmp)
+                every.append(servers[target])
         for target, server in list(servers.items()):
             try:
                 server.wait_ready(secret)
@@ -458,42 +534,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"bench_ingest: {target} skipped: {exc}", file=sys.stderr)
                 server.stop()
                 del servers[target]
-        print(f"bench_ingest: run {token}, targets {list(servers)}, logs in {tmp}", flush=True)
         for rnd in range(1, args.rounds + 1):
-            order = list(servers) if rnd % 2 else list(reversed(servers))
-            for target in order:
-                server = servers[target]
-                # Open loop first: the closed phase leaves the worker's agents a backlog.
-                open_ = _loadgen(server, secret, "open", args, broker_pid)
-                closed = _loadgen(server, secret, "closed", args, broker_pid)
-                row = {"round": rnd, "target": target, "closed": closed, "open": open_}
-                if target == "worker":
-                    # Let the agents catch up so their backlog does not load the next target.
-                    t0, lag = time.monotonic(), server.consumer_lag()
-                    while lag and time.monotonic() - t0 < args.drain_timeout:
-                        time.sleep(0.5)
-                        lag = server.consumer_lag()
-                    row["agents_drain_s"] = round(time.monotonic() - t0, 1)
-                    row["agents_lag_left"] = lag
-                rows.append(row)
-                print(
-                    f"  round {rnd} {target:<17} max {closed['rps']:>7.0f} req/s "
-                    f"p99 {_fmt(closed['p99_ms'])} ms | at {args.rate:g}/s "
-                    f"p50 {_fmt(open_['p50_ms'], '.2f')} p99 {_fmt(open_['p99_ms'], '.2f')} ms"
-                    f" err {closed['errors'] + open_['errors']}",
-                    flush=True,
-                )
+            order = [t for t in targets if t in servers or (t == "worker" and t not in failed)]
+            for target in order if rnd % 2 else reversed(order):
+                if target != "worker":
+                    rows.append(_measure(servers[target], rnd, secret, args, broker_pid))
+                    continue
+                # A fresh worker per round, stopped after its turn: its agents' backlog
+                # from the max-throughput phase must not load the next target.
+                worker = _start("worker", f"worker-r{rnd}", token, secret, args, tmp)
+                every.append(worker)
+                try:
+                    worker.wait_ready(secret)
+                    rows.append(_measure(worker, rnd, secret, args, broker_pid))
+                except RuntimeError as exc:
+                    failed["worker"] = str(exc).splitlines()[0]
+                    print(f"bench_ingest: worker skipped: {exc}", file=sys.stderr)
+                finally:
+                    worker.stop(timeout_s=15)
     finally:
-        for server in servers.values():
+        for server in every:
             server.stop()
     # Every 200 must be on the topic (acks=all before the answer): compare the counts.
-    kafka_check = {}
-    for target, server in servers.items():
+    kafka_check: dict[str, dict[str, int | None]] = {}
+    for server in every:
         if server.raw_topic:
-            kafka_check[target] = {
-                "answered_200": server.acked,
-                "records_on_topic": _records_in(server.raw_topic),
-            }
+            check = kafka_check.setdefault(
+                server.target, {"answered_200": 0, "records_on_topic": 0}
+            )
+            on_topic = _records_in(server.raw_topic)
+            check["answered_200"] = (check["answered_200"] or 0) + server.acked
+            check["records_on_topic"] = (
+                None
+                if on_topic is None or check["records_on_topic"] is None
+                else check["records_on_topic"] + on_topic
+            )
     deleted = 0 if args.keep_topics else _delete_run_topics(token)
     return _report(args, rows, kafka_check, failed, token, deleted, time.monotonic() - started)
 
@@ -593,15 +668,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--generators",
+        type=int,
+        default=2,
+        help="loadgen processes sharing the connections in the max-throughput phase",
+    )
     parser.add_argument("--targets", default=",".join(ALL_TARGETS))
     parser.add_argument("--warmup", type=float, default=2.0, help="closed-loop warm-up, s")
     parser.add_argument("--open-warmup", type=float, default=0.5, help="open-loop warm-up, s")
-    parser.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=30.0,
-        help="max wait for the worker's agents after its phases, s",
-    )
     parser.add_argument("--log-level", default="INFO", help="RGSYNC_LOG_LEVEL of the services")
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--serve", choices=ALL_TARGETS[:3], help=argparse.SUPPRESS)

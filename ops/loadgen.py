@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.signatures import sign_realgeeks
 
-__all__ = ["PhaseResult", "WebhookFactory", "run_closed", "run_open"]
+__all__ = ["PhaseResult", "WebhookFactory", "percentile_ms", "run_closed", "run_open"]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _SITES = [str(uuid.UUID(int=0x5EAD6DD1_2CB9_4F80_80FC_5716B05C9000 + i)) for i in range(16)]
@@ -110,6 +110,14 @@ class WebhookFactory:
         return body, headers
 
 
+def percentile_ms(ordered: list[float], p: float) -> float | None:
+    """Nearest-rank percentile of sorted latencies in seconds, in ms (None when empty)."""
+    if not ordered:
+        return None
+    rank = min(len(ordered) - 1, max(0, int(p / 100 * len(ordered) + 0.5) - 1))
+    return round(ordered[rank] * 1e3, 2)
+
+
 def _cpu_seconds(pid: int) -> float | None:
     """utime+stime of a process (all its threads), from /proc; None when unreadable."""
     try:
@@ -135,13 +143,9 @@ class PhaseResult:
     max_lateness_s: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, with_latencies: bool = False) -> dict[str, Any]:
+        """Counts, rate and latency percentiles; raw latencies (ms) too if asked (merging)."""
         lat = sorted(self.latencies)
-
-        def pct(p: float) -> float | None:
-            if not lat:
-                return None
-            return round(lat[min(len(lat) - 1, max(0, int(p / 100 * len(lat) + 0.5) - 1))] * 1e3, 2)
 
         return {
             "phase": self.phase,
@@ -153,12 +157,13 @@ class PhaseResult:
             "error_kinds": dict(self.errors),
             "rps": round(self.ok / self.window_s, 1) if self.window_s else 0.0,
             "target_rate": self.target_rate,
-            "p50_ms": pct(50),
-            "p90_ms": pct(90),
-            "p99_ms": pct(99),
+            "p50_ms": percentile_ms(lat, 50),
+            "p90_ms": percentile_ms(lat, 90),
+            "p99_ms": percentile_ms(lat, 99),
             "max_ms": round(lat[-1] * 1e3, 2) if lat else None,
             "max_send_lateness_ms": round(self.max_lateness_s * 1e3, 2),
             "cpu_pct": self.cpu,
+            **({"latencies_ms": [round(x * 1e3, 3) for x in lat]} if with_latencies else {}),
         }
 
 
@@ -322,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument(
+        "--start-at", type=float, help="wall-clock time (epoch s) to start, to sync generators"
+    )
+    parser.add_argument(
+        "--dump-latencies", action="store_true", help="include every latency (ms) in the JSON"
+    )
+    parser.add_argument(
         "--cpu-pid",
         action="append",
         default=[],
@@ -353,8 +364,10 @@ def main(argv: list[str] | None = None) -> None:
             pids=pids,
             timeout_s=args.timeout,
         )
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
     result = asyncio.run(coro)
-    print(json.dumps(result.summary()))
+    print(json.dumps(result.summary(args.dump_latencies)))
 
 
 if __name__ == "__main__":

@@ -351,7 +351,10 @@ def _perturb(world: _World, p: Person, body: dict[str, Any], kind: str) -> None:
     elif kind == "typo_first" and body.get("first_name"):
         body["first_name"] = _typo(rng, str(body["first_name"]))
     elif kind == "typo_last" and body.get("last_name"):
-        body["last_name"] = _typo(rng, str(body["last_name"]))
+        surname, space, suffix = str(body["last_name"]).partition(" S")
+        if not space:
+            surname, space, suffix = str(body["last_name"]).partition(" J")
+        body["last_name"] = _typo(rng, surname) + space + suffix  # Jr/Sr typed right
     elif kind == "nickname" and p.first in NICKNAMES:
         body["first_name"] = rng.choice(NICKNAMES[p.first])
     elif kind == "swap_names":

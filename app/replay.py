@@ -1,0 +1,180 @@
+"""``realgeeks-sync dlq list | replay``: inspect dead letters and re-drive them.
+
+Replay re-produces each selected dead letter's original value, byte for byte, to its
+original topic with its original key. Agents are idempotent (message ids, the outbox of
+activity ids), so replaying a letter twice, or one that was already fixed, changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from app.deadletters import decode_original
+from app.settings import Settings
+
+__all__ = ["matches", "parse_since", "read_deadletters", "run_dlq"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """An ISO 8601 time, or a relative age like ``36h`` / ``2d``.
+
+    Raises:
+        ValueError: neither form.
+    """
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        return now - timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def matches(
+    record: dict[str, Any],
+    *,
+    topic: str | None,
+    error_type: str | None,
+    since: datetime | None,
+    transient: bool,
+) -> bool:
+    """Whether a dead letter passes the filters of list/replay."""
+    if topic and not str(record.get("topic", "")).endswith(topic):
+        return False
+    if error_type and record.get("error_type") != error_type:
+        return False
+    if transient and not record.get("retriable"):
+        return False
+    if since is not None:
+        try:
+            failed = datetime.fromisoformat(
+                str(record.get("first_failed_at")).replace("Z", "+00:00")
+            )
+        except ValueError:
+            return False
+        if failed < since:
+            return False
+    return True
+
+
+def read_deadletters(settings: Settings, timeout_s: float = 10.0) -> Iterator[dict[str, Any]]:
+    """Every record of sync.deadletter, from the beginning to the current end."""
+    topic = settings.topic("sync.deadletter")
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"{settings.app_id}-dlq-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or not meta.partitions:
+            return
+        ends: dict[int, int] = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                ends[p] = high
+        if not ends:
+            return
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        remaining = dict(ends)
+        idle = 0
+        while remaining and idle < 50:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                idle += 1
+                continue
+            idle = 0
+            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                remaining.pop(msg.partition(), None)
+            try:
+                record = json.loads(msg.value())
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+    finally:
+        consumer.close()
+
+
+def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    """The ``dlq list`` and ``dlq replay`` commands; returns the exit code."""
+    since = parse_since(getattr(args, "since", None))
+    selected = [
+        r
+        for r in read_deadletters(settings)
+        if matches(
+            r, topic=args.topic, error_type=args.error_type, since=since, transient=args.transient
+        )
+    ]
+    by_kind = Counter((r.get("topic"), r.get("error_type")) for r in selected)
+    if args.dlq_command == "list":
+        for r in selected:
+            print(
+                json.dumps(
+                    {
+                        k: r.get(k)
+                        for k in (
+                            "first_failed_at",
+                            "topic",
+                            "key",
+                            "error_type",
+                            "attempts",
+                            "retriable",
+                        )
+                    }
+                    | {"error": str(r.get("error"))[:200]}
+                )
+            )
+        for (topic, kind), n in sorted(by_kind.items(), key=str):
+            print(f"# {n:6d}  {topic}  {kind}")
+        print(f"# {len(selected)} dead letter(s)")
+        return 0
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+        }
+    )
+    failures: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for r in selected:
+        key = r.get("key")
+        producer.produce(
+            str(r["topic"]),
+            value=decode_original(r),
+            key=key.encode() if isinstance(key, str) else None,
+            headers={"realgeeks-sync-replay": b"1"},
+            on_delivery=on_delivery,
+        )
+        producer.poll(0)
+    undelivered = producer.flush(30)
+    replayed = len(selected) - len(failures) - undelivered
+    summary = {
+        "replayed": replayed,
+        "failed": len(failures) + undelivered,
+        "by_topic_and_error": {f"{t}:{k}": n for (t, k), n in by_kind.items()},
+    }
+    print(json.dumps(summary))
+    log.info("dead letters replayed", extra=summary)
+    return 0 if not failures and not undelivered else 1
