@@ -1,22 +1,46 @@
 """Table inspection pages (/tables/*): bearer token required, answered by the key's owner.
 
-Routed with Faust table routes on the site uuid: every table the raw-topic agent writes
-lives on the partition of its site, so the site names the worker that can answer.
+Every table the raw-topic agent writes lives on the partition of its site, so the site
+names the worker that can answer. The owner comes from Faust's own assignment (the
+changelog distribution every member receives); the partition is computed here with
+Kafka's murmur2, as the ingress producer partitions records, rather than through Faust's
+table routes, whose producer-metadata lookup fails on a worker that never wrote the
+changelog (it answered 503 on the second of two workers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from aiokafka.partitioner import murmur2
+from faust.types import TP
 from faust.web import View
 
 from app.main import Pipeline
 
-__all__ = ["register_inspection"]
+__all__ = ["owner_url", "partition_for", "register_inspection"]
+
+_FORWARDED = "X-Realgeeks-Sync-Forwarded"
 
 
-def _denied(p: Pipeline) -> Any:
+def partition_for(key: str, partitions: int) -> int:
+    """Kafka's default partition of a string key (Java, aiokafka and librdkafka murmur2)."""
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def owner_url(p: Pipeline, table: Any, site_uuid: str) -> str | None:
+    """The web URL of the worker holding ``site_uuid``'s partition of ``table``, if known."""
+    topic = table.changelog_topic.get_topic_name()
+    tp = TP(topic, partition_for(site_uuid, p.settings.partitions))
+    distribution = getattr(p.app.assignor, "_tps_url", {})
+    url = distribution.get(tp)
+    return str(url) if url else None
+
+
+def _denied(p: Pipeline) -> web.Response:
     if p.settings.admin_token is None:
         return web.json_response(
             {"error": "inspection disabled: set RGSYNC_ADMIN_TOKEN"}, status=404
@@ -34,51 +58,69 @@ def register_inspection(p: Pipeline) -> None:
     from tables.inspect import find_lead, lookup_identity, processed_entry
 
     app, t = p.app, p.tables
+    me = str(app.conf.canonical_url).rstrip("/")
 
-    def json(data: Any, status: int = 200) -> Any:
-        return web.json_response(data, status=status)
+    async def answer(
+        request: Any, site_uuid: str, table: Any, local: Callable[[], Awaitable[web.Response]]
+    ) -> web.Response:
+        if not authorized(p, request):
+            return _denied(p)
+        owner = owner_url(p, table, site_uuid)
+        if owner is None or owner.rstrip("/") == me or request.headers.get(_FORWARDED):
+            return await local()
+        target = owner.rstrip("/") + str(request.rel_url)
+        headers = {"Authorization": request.headers.get("Authorization", ""), _FORWARDED: me}
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    target, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp,
+            ):
+                return web.Response(
+                    body=await resp.read(), status=resp.status, content_type=resp.content_type
+                )
+        except (aiohttp.ClientError, TimeoutError):
+            return web.json_response({"error": "the owning worker did not answer"}, status=503)
 
     @app.page("/tables/leads/{site_uuid}/{lead_id}")
     class LeadView(View):
         async def get(self, request: Any, site_uuid: str, lead_id: str) -> Any:
-            if not authorized(p, request):
-                return _denied(p)
-            return await self.routed(request, site_uuid=site_uuid, lead_id=lead_id)  # type: ignore[call-arg]
+            async def local() -> web.Response:
+                lead = find_lead(t.identity_index, t.lead_snapshots, site_uuid, lead_id)
+                if lead is None:
+                    return web.json_response({"error": "no such lead"}, status=404)
+                return web.json_response(lead)
 
-        @app.table_route(table=t.lead_snapshots, match_info="site_uuid")  # type: ignore[arg-type]
-        async def routed(self, request: Any, site_uuid: str, lead_id: str) -> Any:
-            lead = find_lead(t.identity_index, t.lead_snapshots, site_uuid, lead_id)
-            return json(lead) if lead else json({"error": "no such lead"}, 404)
+            return await answer(request, site_uuid, t.lead_snapshots, local)
 
     @app.page("/tables/identity/{site_uuid}")
     class IdentityView(View):
         async def get(self, request: Any, site_uuid: str) -> Any:
-            if not authorized(p, request):
-                return _denied(p)
-            return await self.routed(request, site_uuid=site_uuid)  # type: ignore[call-arg]
+            async def local() -> web.Response:
+                email, phone = request.query.get("email"), request.query.get("phone")
+                if not email and not phone:
+                    return web.json_response({"error": "give ?email= or ?phone="}, status=400)
+                found = lookup_identity(
+                    t.identity_index,
+                    site_uuid,
+                    email=email,
+                    phone=phone,
+                    region=p.settings.default_region,
+                )
+                if found is None:
+                    return web.json_response({"error": "no lead with that identifier"}, status=404)
+                return web.json_response(found)
 
-        @app.table_route(table=t.identity_index, match_info="site_uuid")  # type: ignore[arg-type]
-        async def routed(self, request: Any, site_uuid: str) -> Any:
-            email, phone = request.query.get("email"), request.query.get("phone")
-            if not email and not phone:
-                return json({"error": "give ?email= or ?phone="}, 400)
-            result = lookup_identity(
-                t.identity_index,
-                site_uuid,
-                email=email,
-                phone=phone,
-                region=p.settings.default_region,
-            )
-            return json(result) if result else json({"error": "no lead with that identifier"}, 404)
+            return await answer(request, site_uuid, t.identity_index, local)
 
     @app.page("/tables/processed/{site_uuid}/{message_id}")
     class ProcessedView(View):
         async def get(self, request: Any, site_uuid: str, message_id: str) -> Any:
-            if not authorized(p, request):
-                return _denied(p)
-            return await self.routed(request, site_uuid=site_uuid, message_id=message_id)  # type: ignore[call-arg]
+            async def local() -> web.Response:
+                entry = processed_entry(t.processed_messages, site_uuid, message_id)
+                if entry is None:
+                    return web.json_response({"error": "message id not seen"}, status=404)
+                return web.json_response(entry)
 
-        @app.table_route(table=t.processed_messages, match_info="site_uuid")  # type: ignore[arg-type]
-        async def routed(self, request: Any, site_uuid: str, message_id: str) -> Any:
-            entry = processed_entry(t.processed_messages, site_uuid, message_id)
-            return json(entry) if entry else json({"error": "message id not seen"}, 404)
+            return await answer(request, site_uuid, t.processed_messages, local)

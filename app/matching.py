@@ -28,13 +28,14 @@ household rule applies here as well, and a last name that disagrees is close to 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA, Indel, JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from app.normalize import fold_key, normalize_email, normalize_street
 from tables.identity import IdentityIndex
@@ -118,257 +119,177 @@ class Conflict:
 
 # --- names -----------------------------------------------------------------------------
 
-# One group per line: gender (m, f or u for either), the formal name, then the short
-# forms people type for it. A name in several groups (chris, pat, bert) belongs to all
-# of them. Single-name lines only record a gender. Genders only ever veto: two names the
-# table knows as male-only and female-only are different people (Mark and Mary).
+# One line per given name: the formal name (or its spellings, all treated as formal),
+# then the short forms people type for it. A short form on several lines (chris, pat,
+# kate) may stand for any of them. A line with one name only makes the name "known":
+# two known names that share no line are two different names (Mark and Mary, Donald
+# and Ronald), even though they are one letter apart.
 _NAME_GROUPS = """
-m robert bob bobby rob robbie bert
-m william bill billy will willy liam
-m james jim jimmy jamie
-m john jack johnny jon
-m jonathan jon jonny nathan
-m michael mike mikey mick mickey
-m richard rick ricky rich richie dick
-m thomas tom tommy
-m charles charlie chuck chas
-m joseph joe joey
-m daniel dan danny
-m david dave davey
-m steven steve stevie
-m stephen steve stevie
-m matthew matt matty
-m mathew matt
-m anthony tony
-m andrew andy drew
-m christopher chris kit topher
-m nicholas nick nicky
-m nicolas nick
-m benjamin ben benny
-m edward ed eddie ted ned
-m edwin ed eddie
-m theodore ted teddy theo
-m gregory greg
-m jeffrey jeff
-m geoffrey jeff geoff
-m joshua josh
-m kenneth ken kenny
-m lawrence larry
-m leonard len lenny leo
-m peter pete
-m philip phil
-m phillip phil
-m ronald ron ronnie
-m russell russ
-m timothy tim timmy
-m samuel sam sammy
-m alexander alex al xander
-m albert al bert bertie
-m alfred al alf fred
-m alan al
-m allen al
-m frederick fred freddy
-m frederic fred
-m francis frank frankie
-m franklin frank
-m gerald gerry jerry
-m jerome jerry
-m harold harry hal
-m henry hank harry hal
-m donald don donny
-m douglas doug
-m eugene gene
-m nathaniel nate nat nathan
-m nathan nate
-m raymond ray
-m stanley stan
-m terrence terry
-m walter walt wally
-m zachary zach zack
-m gabriel gabe
-m manuel manny
-m jose pepe
-m francisco paco pancho frank
-m randall randy
-m vincent vince vinny
-m wesley wes
-m mitchell mitch
-m martin marty
-m maxwell max
-m oliver ollie
-m patrick pat patty
-m louis lou louie
-m herbert herb bert
-m bradley brad
-m calvin cal
-m cameron cam
-m isaac ike
-m jacob jake
-m rodney rod
-m roger rog
-m aaron
-m adam
-m brian
-m bryan
-m carl
-m craig
-m dennis
-m derek
-m eric
-m erik
-m ethan
-m evan
-m gary
-m george
-m jason
-m jeremy
-m jesse
-m joel
-m juan
-m justin
-m keith
-m kevin
-m kyle
-m luis
-m marcus
-m mark
-m noah
-m paul
-m ryan
-m scott
-m sean
-m shawn
-m todd
-m travis
-m tyler
-m wayne
-m carlos
-m miguel
-m keoni
-m kimo
-f elizabeth liz lizzie beth betsy betty eliza lisa libby elsie
-f katherine kate katie kathy kat kay
-f catherine cathy cate kate katie
-f kathleen kathy kate katie
-f kathryn kathy kate katie
-f margaret maggie meg peggy marge margie greta
-f patricia pat patty trish tricia
-f jennifer jen jenny jenn
-f rebecca becky becca
-f deborah debbie deb debra
-f susan sue susie
-f suzanne sue suzy
-f cynthia cindy
-f jessica jess jessie
-f abigail abby
-f amanda mandy
-f barbara barb barbie
-f caroline carol carrie
-f carolyn carol carrie
-f christine chris chrissy tina
-f christina chris chrissy tina
-f kimberly kim
-f lorraine lori
-f mary molly polly mae
-f ann annie nancy
-f anne annie nancy
-f anna annie
-f eleanor ellie nell nora
-f helen nell nellie
-f sandra sandy
-f tamara tammy
-f theresa terry tess tessa
-f teresa terry tess tessa
-f victoria vicky tori
-f virginia ginny ginger
-f valerie val
-f constance connie
-f dorothy dot dottie
-f frances fran frannie
-f josephine jo josie
-f joanne jo
-f judith judy
-f louise lou
-f samantha sam sammy
-f alexandra alex alexa sandra
-f gwendolyn gwen wendy
-f sarah sally sadie
-f jacqueline jackie
-f stephanie steph
-f melissa missy mel
-f pamela pam
-f angela angie
-f michelle shelly
-f danielle dani
-f gabrielle gabby
-f leilani lani
-f amy
-f andrea
-f ashley
-f brenda
-f carmen
-f diana
-f diane
-f donna
-f emily
-f emma
-f erin
-f grace
-f heather
-f janet
-f jane
-f jean
-f joan
-f julia
-f julie
-f karen
-f laura
-f linda
-f lauren
-f maria
-f megan
-f monica
-f nicole
-f olivia
-f paula
-f rachel
-f rose
-f ruth
-f sara
-f sharon
-f shirley
-f tiffany
-f dana
-f dawn
-f keiko
-f malia
-u jordan
-u taylor
-u casey
-u robin
-u kelly
-u morgan
-u riley
-u lee
+robert | bob bobby rob robbie bert
+william | bill billy will willy liam
+james | jim jimmy jamie
+john | jack johnny jon
+jonathan | jon jonny
+michael | mike mikey mick mickey
+richard | rick ricky rich richie dick
+thomas | tom tommy
+charles | charlie chuck chas
+joseph | joe joey
+daniel | dan danny
+david | dave davey
+steven stephen | steve stevie
+matthew mathew | matt matty
+anthony | tony
+andrew | andy drew
+christopher | chris kit topher
+nicholas nicolas | nick nicky
+benjamin | ben benny
+edward | ed eddie ted ned
+edwin | ed eddie
+theodore | ted teddy theo
+gregory | greg
+jeffrey geoffrey | jeff geoff
+joshua | josh
+kenneth | ken kenny
+lawrence laurence | larry
+leonard | len lenny leo
+peter | pete
+philip phillip | phil
+ronald | ron ronnie
+russell | russ
+timothy | tim timmy
+samuel | sam sammy
+alexander | alex al xander
+albert | al bert bertie
+alfred | al alf fred
+alan allen allan | al
+frederick frederic | fred freddy
+francis | frank frankie
+franklin | frank
+gerald | gerry jerry
+jerome | jerry
+harold | harry hal
+henry | hank harry hal
+donald | don donny
+douglas | doug
+eugene | gene
+nathaniel | nate nat nathan
+nathan | nate
+raymond | ray
+stanley | stan
+terrence terence | terry
+walter | walt wally
+zachary | zach zack
+gabriel | gabe
+manuel | manny
+jose | pepe
+francisco | paco pancho frank
+randall | randy
+vincent | vince vinny
+wesley | wes
+mitchell | mitch
+martin | marty
+maxwell | max
+oliver | ollie
+patrick | pat patty
+louis | lou louie
+herbert | herb bert
+bradley | brad
+calvin | cal
+cameron | cam
+isaac | ike
+jacob | jake
+rodney | rod
+roger | rog
+brian bryan |
+eric erik |
+sean shawn |
+elizabeth | liz lizzie beth betsy betty eliza lisa libby elsie
+katherine catherine kathryn | kate katie kathy cathy kat kay cate
+kathleen | kathy kate katie
+margaret | maggie meg peggy marge margie greta
+patricia | pat patty trish tricia
+jennifer | jen jenny jenn
+rebecca | becky becca
+deborah debra | debbie deb
+susan | sue susie
+suzanne | sue suzy
+cynthia | cindy
+jessica | jess jessie
+abigail | abby
+amanda | mandy
+barbara | barb barbie
+caroline carolyn | carol carrie
+christine christina | chris chrissy tina
+kimberly | kim
+lorraine | lori
+mary | molly polly mae
+ann anne | annie nancy
+anna | annie
+eleanor | ellie nell nora
+helen | nell nellie
+sandra | sandy
+tamara | tammy
+theresa teresa | terry tess tessa
+victoria | vicky tori
+virginia | ginny ginger
+valerie | val
+constance | connie
+dorothy | dot dottie
+frances | fran frannie
+josephine | jo josie
+joanne | jo
+judith | judy
+louise | lou
+samantha | sam sammy
+alexandra | alex alexa sandra
+gwendolyn | gwen wendy
+sarah sara | sally sadie
+jacqueline | jackie
+stephanie | steph
+melissa | missy mel
+pamela | pam
+angela | angie
+michelle | shelly
+danielle | dani
+gabrielle | gabby
+leilani | lani
+"""
+
+# Given names with no common short form, so that the table knows them as names.
+_KNOWN_NAMES = """
+aaron adam arthur austin billy brandon bruce carl carlos christian craig dennis derek
+dylan elijah ethan evan gary george harvey jason jeremy jesse joel jordan juan justin
+keith kevin kyle logan luis marcus mark noah paul ralph roy ryan scott todd travis tyler
+wayne willie miguel jorge keoni kimo kainoa hiroshi kenji minh duc rajesh arjun wei jun
+amy andrea ashley brenda carmen diana diane donna emily emma erin grace heather janet
+jane jean joan julia julie karen laura linda lauren maria marie megan monica nicole
+olivia paula rachel rose ruth sharon shirley tiffany dana dawn keiko malia yuki mai linh
+priya mei sofia lucia rosa valeria hannah madison martha gloria janice alice sophia denise
+amber doris marilyn beverly isabella natalie brittany charlotte kayla alexis evelyn joyce
+cheryl judy nancy
 """
 
 
-def _name_tables() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """Parse the groups into name -> formal names and name -> genders."""
+def _name_tables() -> dict[str, frozenset[str]]:
+    """Name -> the formal names it may stand for (itself included when formal)."""
     roots: dict[str, set[str]] = {}
-    genders: dict[str, set[str]] = {}
     for line in _NAME_GROUPS.strip().splitlines():
-        gender, formal, *short = line.split()
-        for name in (formal, *short):
-            roots.setdefault(name, set()).add(formal)
-            genders.setdefault(name, set()).update("mf" if gender == "u" else gender)
-    return (
-        {k: frozenset(v) for k, v in roots.items()},
-        {k: frozenset(v) for k, v in genders.items()},
-    )
+        formal_part, _, short_part = line.partition("|")
+        formals = formal_part.split()
+        for name in (*formals, *short_part.split()):
+            roots.setdefault(name, set()).update(formals)
+    for name in _KNOWN_NAMES.split():
+        roots.setdefault(name, {name})
+    return {k: frozenset(v) for k, v in roots.items()}
 
 
-_ROOTS, _GENDERS = _name_tables()
+_ROOTS = _name_tables()
+# Formal name -> every name that may stand for it.
+_GROUPS: dict[str, frozenset[str]] = {}
+for _name, _name_roots in _ROOTS.items():
+    for _root in _name_roots:
+        _GROUPS[_root] = _GROUPS.get(_root, frozenset()) | {_name, _root}
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof"})
 _GENERATIONS = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
@@ -377,9 +298,15 @@ def is_nickname_pair(a: str, b: str) -> bool:
     """True when two folded first names can be the same given name (bob, robert)."""
     if a == b:
         return True
-    roots_a = _ROOTS.get(a, frozenset()) | {a}
-    roots_b = _ROOTS.get(b, frozenset()) | {b}
-    return bool(roots_a & roots_b)
+    return bool(_ROOTS.get(a, frozenset({a})) & _ROOTS.get(b, frozenset({b})))
+
+
+def _forms(name: str) -> frozenset[str]:
+    """A first name and every name that shares a formal name with it."""
+    forms = {name}
+    for root in _ROOTS.get(name, ()):
+        forms |= _GROUPS[root]
+    return frozenset(forms)
 
 
 _SOUNDEX_CODES = {
@@ -420,25 +347,35 @@ def _phonetic(name: str) -> str:
 def first_name_level(a: str, b: str) -> int:
     """How well two folded first names agree: 3 same/nickname, 2 typo, 1 initial, 0 not.
 
-    Only the first word counts ("mary ann" vs "mary"). A one-letter difference is a
-    typo unless the table knows the two names as different genders (mark, mary).
+    Only the first word counts ("mary ann" vs "mary"). Two names the table knows are
+    different names unless they share a line. Otherwise a one-letter difference (or a
+    typo of a nickname's formal name) is a typo, a one-letter name an initial.
     """
     if a == b:
         return 3
     ta, tb = a.split()[0], b.split()[0]
     if ta == tb or is_nickname_pair(ta, tb):
         return 3
-    genders_a, genders_b = _GENDERS.get(ta), _GENDERS.get(tb)
-    if genders_a and genders_b and not genders_a & genders_b:
+    if ta in _ROOTS and tb in _ROOTS:
         return 0
     if len(ta) == 1 or len(tb) == 1:
         return 1 if ta[0] == tb[0] else 0
     shorter = min(len(ta), len(tb))
     if shorter >= 3 and (ta.startswith(tb) or tb.startswith(ta)):
-        return 1  # dan / danielle: possible, weak
+        return 1  # an unknown name that starts like the other: weak
     distance = OSA.distance(ta, tb)
-    if (shorter >= 3 and distance <= 1) or (shorter >= 6 and distance <= 2):
+    if distance <= 1 and (shorter >= 3 or ta[0] == tb[0]):
+        return 2  # "wi" for "wei" is a typo; "ed" and "ted" are two names
+    # A typo of a nickname's formal name: "williiam" and "bill", "tny" and "anthony".
+    if min(OSA.distance(x, y) for x in _forms(ta) for y in _forms(tb)) <= 1:
         return 2
+    if (
+        distance <= 2
+        and shorter >= 4
+        and ta[0] == tb[0]
+        and JaroWinkler.normalized_similarity(ta, tb) >= 0.88
+    ):
+        return 2  # "hlen" and "hellen": two typos of one name
     return 0
 
 
@@ -498,7 +435,16 @@ class Profile:
         return cls(**parts)
 
     def merged(self, newer: Profile, cap: int) -> Profile:
-        """This profile plus a newer one, newest values kept, at most cap per feature."""
+        """This profile plus a newer one, newest values kept, at most cap per feature.
+
+        A newer record that matched with first and last name swapped is filed the
+        right way round, so the lead does not collect its surname as a first name.
+        """
+        if self.first and newer.first and newer.last:
+            names = names_agree(newer, self)
+            straight = _best_level(first_name_level, newer.first, self.first)
+            if names is not None and straight < 1 and names.first >= 2:
+                newer = replace(newer, first=newer.last, last=newer.first)
 
         def union(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
             out = [x for x in old if x not in new] + list(new)
@@ -700,17 +646,52 @@ def person_evidence(a: Profile, b: Profile) -> NameAgreement | None:
 
     Surname, street and a shared phone are household-level: they can prove a household,
     not a person. With first names on both sides that agree, the person is settled.
-    Without a first name on one side, the records must not disagree on what is
-    personal: the surname (when both have one) and the email (when both have one).
+    Without a first name on one side, that side's email may spell one ("davidchavez64",
+    "reyes.francisco"): it must fit. Failing that, the records must not disagree on
+    what is personal: the surname and the email (when both sides have one).
     """
     names = names_agree(a, b)
     if names is None or names.first >= 1:
         return names
     if names.last == 0:
         return None
+    if bool(a.first) != bool(b.first):
+        nameless, named = (b, a) if a.first else (a, b)
+        guesses = _email_first_names(nameless)
+        guessed = _best_level(first_name_level, guesses, named.first)
+        if guessed >= 1:
+            return NameAgreement(guessed, names.last)
+        if any(guess in _ROOTS for guess in guesses):
+            return None  # the email spells somebody else's name
     if a.emails and b.emails and _best_level(_email_level, a.emails, b.emails) == 0:
-        return None
+        return None  # different mailboxes, no first name to tell: a household member
     return names
+
+
+def _email_first_names(profile: Profile) -> tuple[str, ...]:
+    """First names (or initials) spelled by a profile's email local parts.
+
+    "david.chavez", "chavez_david", "davidchavez64" -> "david"; "dchavez" -> "d" (for
+    last name Chavez); "marilyn77" -> "marilyn".
+    """
+    found: list[str] = []
+    lasts = [last.replace(" ", "") for last in profile.last]
+    for email in profile.emails:
+        local = email.split("@", 1)[0].split("+", 1)[0]
+        tokens = [t for t in re.split(r"[^a-z]+", local) if t]
+        for last in lasts:
+            if last in tokens and len(tokens) > 1:
+                found += [t for t in tokens if t != last][:1]
+            for token in tokens:
+                if token != last and token.startswith(last):
+                    found.append(token[len(last) :])
+                elif token != last and token.endswith(last):
+                    found.append(token[: -len(last)])
+        if len(tokens) == 1 and len(tokens[0]) >= 3 and not any(
+            last and last in tokens[0] for last in lasts
+        ):
+            found.append(tokens[0])
+    return _dedupe(found)
 
 
 def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
@@ -731,8 +712,9 @@ def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
     )
     if straight.first != 0:
         return straight
+    # Swapped: a's last box holds a first name (nicknames apply) and vice versa.
     swapped = NameAgreement(
-        best(_last_name_level, a.first, b.last), best(_last_name_level, a.last, b.first)
+        best(first_name_level, a.last, b.first), best(_last_name_level, a.first, b.last)
     )
     if swapped.first >= 2 and swapped.last >= 2:
         return swapped
@@ -745,7 +727,7 @@ _FIRST_BITS = {3: 6.5, 2: 3.5, 1: -0.5, -1: 0.0}
 _LAST_BITS = {3: 8.0, 2: 4.5, 1: 1.0, 0: -8.0, -1: 0.0}
 _STREET_BITS = {3: 11.0, 2: 7.0, 0: -2.5, -1: 0.0}
 _PHONE_BITS = {3: 14.0, 2: 9.0, 1: 5.0, 0: -2.0, -1: 0.0}
-_EMAIL_BITS = {3: 14.0, 2: 5.0, 1: 2.5, 0: -1.5, -1: 0.0}
+_EMAIL_BITS = {4: 14.0, 3: 10.0, 2: 5.0, 1: 2.5, 0: -1.5, -1: 0.0}
 _LOCATION_BITS = {2: 5.0, 1: 1.0, 0: -3.0, -1: 0.0}
 _PRIOR_BITS = -19.5  # about one pair in 700 000 is the same person
 
@@ -774,10 +756,18 @@ def _phone_level(a: str, b: str) -> int:
 
 
 def _email_level(a: str, b: str) -> int:
-    """3 same email, 2 one typo, 1 same local part at another domain, 0 different."""
+    """4 same, 3 domain typo, 2 local-part typo, 1 same local part elsewhere, 0 different.
+
+    A typo in the local part counts less than one in the domain: local parts are built
+    from names, so "jon.smith" and "john.smith" may just be two similar names.
+    """
     if a == b:
-        return 3
-    if Indel.normalized_similarity(a, b) >= 0.9 and OSA.distance(a, b) <= 2:
+        return 4
+    local_a, _, domain_a = a.partition("@")
+    local_b, _, domain_b = b.partition("@")
+    if local_a == local_b:
+        return 3 if OSA.distance(domain_a, domain_b) <= 2 else 1
+    if domain_a == domain_b and OSA.distance(local_a, local_b) <= 1:
         return 2
     return 1 if _email_local(a) == _email_local(b) else 0
 
@@ -795,7 +785,10 @@ def score_pair(probe: Profile, candidate: Profile) -> tuple[float, NameAgreement
     bits = _PRIOR_BITS + _FIRST_BITS.get(names.first, 0.0) + _LAST_BITS[names.last]
     bits += _STREET_BITS[_best_level(_street_level, probe.streets, candidate.streets)]
     bits += _PHONE_BITS[_best_level(_phone_level, probe.phones, candidate.phones)]
-    bits += _EMAIL_BITS[_best_level(_email_level, probe.emails, candidate.emails)]
+    email = _best_level(_email_level, probe.emails, candidate.emails)
+    if email == 2 and names.first == 3 and names.last == 3:
+        email = 3  # same full name: the local-part typo is not two similar names
+    bits += _EMAIL_BITS[email]
     if probe.zips and candidate.zips:
         location = 2 if set(probe.zips) & set(candidate.zips) else 0
         if location == 0 and set(probe.cities) & set(candidate.cities):

@@ -167,8 +167,19 @@ class PhaseResult:
         }
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all cores spent busy (not idle or iowait) since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / _CLK_TCK
+
+
 class _CpuProbe:
-    """CPU used by named processes between start() and stop(), as % of one core."""
+    """CPU used by named processes (and the whole machine) between start() and stop(),
+    as % of one core."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = {"loadgen": os.getpid(), **pids}
@@ -176,7 +187,9 @@ class _CpuProbe:
         self._c0: dict[str, float | None] = {}
 
     def _sample(self) -> dict[str, float | None]:
-        return {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample["machine"] = _machine_busy_seconds()
+        return sample
 
     def start(self) -> None:
         self._t0, self._c0 = time.monotonic(), self._sample()
@@ -327,7 +340,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument(
-        "--start-at", type=float, help="wall-clock time (epoch s) to start, to sync generators"
+        "--wait-go",
+        action="store_true",
+        help="print 'ready', then start when a line arrives on stdin (syncs generators)",
     )
     parser.add_argument(
         "--dump-latencies", action="store_true", help="include every latency (ms) in the JSON"
@@ -364,8 +379,9 @@ def main(argv: list[str] | None = None) -> None:
             pids=pids,
             timeout_s=args.timeout,
         )
-    if args.start_at:
-        time.sleep(max(0.0, args.start_at - time.time()))
+    if args.wait_go:
+        print("ready", flush=True)
+        sys.stdin.readline()
     result = asyncio.run(coro)
     print(json.dumps(result.summary(args.dump_latencies)))
 

@@ -291,10 +291,10 @@ def _street_line(rng: random.Random, p: Person, abbreviate: bool) -> str:
         forms, number = p.unit
         designator = pick(forms)
         parts.append(f"#{number}" if designator == "#" else f"{designator} {number}")
-    line = " ".join(parts)
     if abbreviate and rng.random() < 0.2:
-        line = line.replace(f" {pick(p.street_type)}", f" {pick(p.street_type)},", 1)
-    return line
+        type_at = 3 if p.direction else 2
+        parts[type_at] += ","  # "12 Main St, Apt 4"
+    return " ".join(parts)
 
 
 def _render(world: _World, p: Person, *, varied: bool) -> dict[str, Any]:
@@ -458,7 +458,10 @@ def _lookalikes(world: _World, kind: str) -> list[Person]:
         used = {a.first}
         for i in range(1, count):
             gender = rng.choice("mf")
-            pool = [n for n in (MALE if gender == "m" else FEMALE) if n not in used]
+            # A household has no Lawrence and Larry: nickname forms are one name.
+            taken = {n for u in used for n in (u, *NICKNAMES.get(u, ()))}
+            taken |= {formal for formal, short in NICKNAMES.items() if used & set(short)}
+            pool = [n for n in (MALE if gender == "m" else FEMALE) if n not in taken]
             first = a.first if kind == "generations" else rng.choice(pool)
             used.add(first)
             email = a.email if kind == "household_email" else None

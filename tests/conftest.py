@@ -66,8 +66,12 @@ def start_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[...,
 
     def start(env: dict[str, str] | None = None, wait: bool = True, **overrides: str) -> Worker:
         n = len(workers)
-        env = env or worker_env(kafka_bootstrap, tmp_path, **overrides)
+        if env is None:
+            env = worker_env(kafka_bootstrap, tmp_path, **overrides)
+        else:
+            env = {**env, **overrides}
         if n and "RGSYNC_DATA_DIR" not in overrides:
+            # Two workers never share a RocksDB folder (it is locked by its owner).
             env = {**env, "RGSYNC_DATA_DIR": str(tmp_path / f"data{n}")}
         worker = Worker(env=env, log_path=tmp_path / f"worker{n}.log")
         workers.append(worker)

@@ -21,26 +21,44 @@ from tests.support import Worker, unique
 pytestmark = pytest.mark.integration
 
 # Valid numbers in zones spread around the globe: one is always inside 08:00-21:00.
-NUMBERS = ["+18088172382", "+12125550123", "+442079460958", "+61293744000",
-           "+81332245000", "+912222022200", "+551133334444", "+14155550123"]
+NUMBERS = [
+    "+18088172382",
+    "+12125550123",
+    "+442079460958",
+    "+61293744000",
+    "+81332245000",
+    "+912222022200",
+    "+551133334444",
+    "+14155550123",
+]
 
 
 def callable_number(now: datetime, *, allowed: bool) -> str:
     """A number whose local time now is (or is not) within calling hours, with margin."""
     for number in NUMBERS:
-        ok = all(local_call_window(number, now + timedelta(minutes=m)).allowed_now == allowed
-                 for m in (0, 30))
+        ok = all(
+            local_call_window(number, now + timedelta(minutes=m)).allowed_now == allowed
+            for m in (0, 30)
+        )
         if ok:
             return number
     raise AssertionError("no number fits; extend NUMBERS")
 
 
 def dialer_env(rg: FakeRealGeeks, el: FakeElevenLabs, **extra: str) -> dict[str, str]:
-    return {"RGSYNC_DIALER_ENABLED": "true", "RGSYNC_ELEVENLABS_API_URL": el.url,
-            "RGSYNC_ELEVENLABS_API_KEY": el.api_key, "RGSYNC_ELEVENLABS_AGENT_ID": "agent_1",
-            "RGSYNC_ELEVENLABS_PHONE_NUMBER_ID": "phnum_1", "RGSYNC_REALGEEKS_API_URL": rg.url,
-            "RGSYNC_REALGEEKS_API_USER": rg.user, "RGSYNC_REALGEEKS_API_PASSWORD": rg.password,
-            "RGSYNC_RETRY_BASE_S": "0.2", "RGSYNC_RETRY_MAX_DELAY_S": "1", **extra}
+    return {
+        "RGSYNC_DIALER_ENABLED": "true",
+        "RGSYNC_ELEVENLABS_API_URL": el.url,
+        "RGSYNC_ELEVENLABS_API_KEY": el.api_key,
+        "RGSYNC_ELEVENLABS_AGENT_ID": "agent_1",
+        "RGSYNC_ELEVENLABS_PHONE_NUMBER_ID": "phnum_1",
+        "RGSYNC_REALGEEKS_API_URL": rg.url,
+        "RGSYNC_REALGEEKS_API_USER": rg.user,
+        "RGSYNC_REALGEEKS_API_PASSWORD": rg.password,
+        "RGSYNC_RETRY_BASE_S": "0.2",
+        "RGSYNC_RETRY_MAX_DELAY_S": "1",
+        **extra,
+    }
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
@@ -54,31 +72,47 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
 
 
 async def test_webhook_to_call_to_one_activity_through_429_and_500(
-        start_worker: Callable[..., Worker], kafka_bootstrap: str) -> None:
+    start_worker: Callable[..., Worker], kafka_bootstrap: str
+) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
         rg.fail_next(429, retry_after=1, path="/activities")
         rg.fail_next(500, times=2, path="/activities")
         w = await asyncio.to_thread(start_worker, **dialer_env(rg, el))
         site = unique("site")
         phone = callable_number(datetime.now(UTC), allowed=True)
-        body = {"site_uuid": site, "id": unique("lead"), "first_name": "Ana",
-                "last_name": "Lima", "email": "ana@example.com", "phone": phone,
-                "source": "Website", "role": "Buyer"}
+        body = {
+            "site_uuid": site,
+            "id": unique("lead"),
+            "first_name": "Ana",
+            "last_name": "Lima",
+            "email": "ana@example.com",
+            "phone": phone,
+            "source": "Website",
+            "role": "Buyer",
+        }
         status = await asyncio.to_thread(send_realgeeks, w, body, action="created")
         assert status == 200
         call = await wait_for(lambda: el.calls[0] if el.calls else None)
         assert call.to_number == phone and call.agent_id == "agent_1"
         assert call.dynamic_variables["lead_id"] == body["id"]
         assert call.dynamic_variables["site_uuid"] == site
-        delivery = await el.send_post_call(f"{w.url}/webhooks/elevenlabs", "el-secret",
-                                           call.conversation_id, "success",
-                                           transcript_summary="Wants a 3-bed in Kailua.")
+        delivery = await el.send_post_call(
+            f"{w.url}/webhooks/elevenlabs",
+            "el-secret",
+            call.conversation_id,
+            "success",
+            transcript_summary="Wants a 3-bed in Kailua.",
+        )
         assert delivery.status == 200
         # ElevenLabs retries send the identical body: it must not post twice.
-        again = await el.send_post_call(f"{w.url}/webhooks/elevenlabs", "el-secret",
-                                        call.conversation_id, "success",
-                                        transcript_summary="Wants a 3-bed in Kailua.",
-                                        timestamp=json.loads(delivery.body)["event_timestamp"])
+        again = await el.send_post_call(
+            f"{w.url}/webhooks/elevenlabs",
+            "el-secret",
+            call.conversation_id,
+            "success",
+            transcript_summary="Wants a 3-bed in Kailua.",
+            timestamp=json.loads(delivery.body)["event_timestamp"],
+        )
         assert again.status == 200
         posted = await wait_for(lambda: rg.activities.get((site, body["id"])))
         await asyncio.sleep(3)  # room for a wrong second POST to show up
@@ -89,23 +123,35 @@ async def test_webhook_to_call_to_one_activity_through_429_and_500(
         assert [r.status for r in attempts] == [429, 500, 500, 200]
         # Retry-After: 1 was honoured between the 429 and the next attempt.
         assert attempts[1].time - attempts[0].time >= 0.95
-        outbound = await asyncio.to_thread(outputs, kafka_bootstrap, w, "activities.normalized",
-                                           count=1, match=lambda e: e["direction"] == "outbound")
+        outbound = await asyncio.to_thread(
+            outputs,
+            kafka_bootstrap,
+            w,
+            "activities.normalized",
+            count=1,
+            match=lambda e: e["direction"] == "outbound",
+        )
         assert outbound[0]["type"] == "called" and outbound[0]["lead_id"] == body["id"]
 
 
 async def test_422_is_deadlettered_and_replay_delivers_once(
-        start_worker: Callable[..., Worker], kafka_bootstrap: str) -> None:
+    start_worker: Callable[..., Worker], kafka_bootstrap: str
+) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
-        rg.fail_next(422, error="Property field 'full_baths' is not a valid integer.",
-                     path="/activities")
+        rg.fail_next(
+            422, error="Property field 'full_baths' is not a valid integer.", path="/activities"
+        )
         env = dialer_env(rg, el, RGSYNC_DIALER_ENABLED="false")
         w = await asyncio.to_thread(start_worker, **env)
         site, lead_id = unique("site"), unique("lead")
         conversation = unique("conv")
         delivery = await el.send_post_call(
-            f"{w.url}/webhooks/elevenlabs", "el-secret", conversation, "failure",
-            dynamic_variables={"lead_id": lead_id, "site_uuid": site})
+            f"{w.url}/webhooks/elevenlabs",
+            "el-secret",
+            conversation,
+            "failure",
+            dynamic_variables={"lead_id": lead_id, "site_uuid": site},
+        )
         assert delivery.status == 200
         dead = await asyncio.to_thread(outputs, kafka_bootstrap, w, "sync.deadletter", count=1)
         assert dead[0]["error_type"] == "PermanentApiError"
@@ -115,38 +161,78 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
         from tests.support import PYTHON, ROOT
 
         proc = await asyncio.create_subprocess_exec(
-            PYTHON, "-m", "app.cli", "dlq", "replay", "--error-type", "PermanentApiError",
-            cwd=ROOT, env=w.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            PYTHON,
+            "-m",
+            "app.cli",
+            "dlq",
+            "replay",
+            "--error-type",
+            "PermanentApiError",
+            cwd=ROOT,
+            env=w.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         await wait_for(lambda: rg.activities.get((site, lead_id)))
         proc = await asyncio.create_subprocess_exec(
-            PYTHON, "-m", "app.cli", "dlq", "replay", "--error-type", "PermanentApiError",
-            cwd=ROOT, env=w.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            PYTHON,
+            "-m",
+            "app.cli",
+            "dlq",
+            "replay",
+            "--error-type",
+            "PermanentApiError",
+            cwd=ROOT,
+            env=w.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         await proc.communicate()
         await asyncio.sleep(3)
         assert len(rg.activities[(site, lead_id)]) == 1
 
 
 async def test_opted_out_never_called_and_night_lead_waits_for_its_window(
-        start_worker: Callable[..., Worker], tmp_path: Path) -> None:
+    start_worker: Callable[..., Worker], tmp_path: Path
+) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
         clock = tmp_path / "clock"
         real_now = datetime.now(UTC)
         phone = "+18088172382"  # Honolulu: no daylight saving
-        local_2am = (real_now.astimezone(_hst()).replace(hour=2, minute=0, second=0)
-                     + timedelta(days=1))
+        local_2am = real_now.astimezone(_hst()).replace(hour=2, minute=0, second=0) + timedelta(
+            days=1
+        )
         clock.write_text(str(local_2am.timestamp()))
-        w = await asyncio.to_thread(start_worker, **dialer_env(rg, el),
-                                    RGSYNC_CLOCK_FILE=str(clock))
+        w = await asyncio.to_thread(
+            start_worker, **dialer_env(rg, el), RGSYNC_CLOCK_FILE=str(clock)
+        )
         site = unique("site")
-        opted = {"site_uuid": site, "id": unique("lead"), "first_name": "Oz", "phone": phone,
-                 "source": "Website", "role": "Buyer",
-                 "activities": [{"type": "opted_out", "source": "LeadManager",
-                                 "description": "asked not to be called",
-                                 "created": "2026-01-01T00:00:00Z"}]}
-        night = {"site_uuid": site, "id": unique("lead"), "first_name": "Nia", "phone": phone,
-                 "source": "Website", "role": "Buyer"}
+        opted = {
+            "site_uuid": site,
+            "id": unique("lead"),
+            "first_name": "Oz",
+            "phone": phone,
+            "source": "Website",
+            "role": "Buyer",
+            "activities": [
+                {
+                    "type": "opted_out",
+                    "source": "LeadManager",
+                    "description": "asked not to be called",
+                    "created": "2026-01-01T00:00:00Z",
+                }
+            ],
+        }
+        night = {
+            "site_uuid": site,
+            "id": unique("lead"),
+            "first_name": "Nia",
+            "phone": phone,
+            "source": "Website",
+            "role": "Buyer",
+        }
         for body in (opted, night):
             assert await asyncio.to_thread(send_realgeeks, w, body, action="created") == 200
         await asyncio.sleep(8)

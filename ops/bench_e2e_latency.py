@@ -1,0 +1,515 @@
+"""End-to-end latency benchmark: signed webhook -> 200 -> lead event on leads.normalized.
+
+    .venv/bin/python ops/bench_e2e_latency.py [--rate 200] [--duration 60] [--partitions 8]
+        [--sites 50] [--connections 256] [--warmup 20] [--log-level INFO] [--keep-topics]
+
+A worker subprocess (dialer off) runs under a unique topic prefix and app id against the
+real broker (127.0.0.1:9092 unless --broker). A confluent-kafka consumer in a thread reads
+``leads.normalized`` from offset 0 from before the first webhook and stamps each lead
+event's arrival (wall clock). Webhooks are distinct signed ``created`` leads sent on an
+open-loop timetable (request i is due at t0 + i/rate, whatever the server does) through an
+aiohttp client with bounded connections; the 200's arrival is stamped too.
+
+Reported: event arrival - 200 (the pipeline), 200 - scheduled send (the ingress, with any
+client-side queueing), event arrival - scheduled send (the whole path), sent vs received
+(missing must be 0), achieved rate, worker RSS at start/end (VmRSS) and CPU. A short
+warm-up (``--warmup`` leads, waited for) runs first and is not counted. The last line is
+``RESULT {json}``. The run's topics and groups are deleted unless ``--keep-topics``.
+
+Helpers here (open-loop sender, topic watcher, percentiles, worker probes) are also used
+by ops/bench_speed_to_lead.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.signatures import sign_realgeeks  # noqa: E402
+from tests.support import Worker, unique, worker_env  # noqa: E402
+
+__all__ = [
+    "Sent",
+    "TopicWatcher",
+    "WorkerProbe",
+    "delete_run_topics",
+    "main",
+    "pct_ms",
+    "send_open_loop",
+    "signed_webhook",
+    "start_worker",
+    "summary_ms",
+]
+
+BROKER = "127.0.0.1:9092"
+SECRET = "bench-secret"
+WEBHOOK_PATH = "/webhooks/realgeeks"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def pct_ms(ordered: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of sorted seconds, in ms (None when empty)."""
+    if not ordered:
+        return None
+    rank = min(len(ordered) - 1, max(0, int(p / 100 * len(ordered) + 0.5) - 1))
+    return round(ordered[rank] * 1e3, 1)
+
+
+def summary_ms(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, p50, p95, p99, max (ms) of latencies in seconds."""
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "p50": pct_ms(ordered, 50),
+        "p95": pct_ms(ordered, 95),
+        "p99": pct_ms(ordered, 99),
+        "max": round(ordered[-1] * 1e3, 1) if ordered else None,
+    }
+
+
+def fmt(s: dict[str, Any]) -> str:
+    return (
+        f"p50 {s['p50']} ms  p95 {s['p95']} ms  p99 {s['p99']} ms  max {s['max']} ms"
+        f"  (n={s['count']})"
+    )
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def start_worker(
+    bootstrap: str, run_dir: Path, *, partitions: int, log_level: str, **extra: str
+) -> Worker:
+    """A worker subprocess with its own prefix/app id/port/data dir, no client rate limit."""
+    settings = {
+        "prefix": unique("bench") + ".",
+        "RGSYNC_REALGEEKS_SECRETS": SECRET,
+        "RGSYNC_PARTITIONS": str(partitions),
+        "RGSYNC_CLIENT_RATE_PER_S": "1e9",
+        "RGSYNC_CLIENT_BURST": str(10**9),  # an integer setting
+        "RGSYNC_LOG_LEVEL": log_level,
+        "RGSYNC_REALGEEKS_API_URL": "http://127.0.0.1:9",  # nothing leaves the machine
+        "RGSYNC_ELEVENLABS_API_URL": "http://127.0.0.1:9",
+    }
+    settings.update(extra)
+    env = worker_env(bootstrap, run_dir, **settings)
+    worker = Worker(env=env, log_path=run_dir / "worker.log")
+    return worker.start(wait=True, timeout=120)
+
+
+class WorkerProbe:
+    """VmRSS and CPU seconds of a process from /proc; samples peak RSS in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss_kb(self) -> int:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def cpu_s(self) -> float:
+        try:
+            raw = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = raw[raw.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak_kb = max(self.peak_kb, self.rss_kb())
+
+    def start(self) -> WorkerProbe:
+        self.peak_kb = self.rss_kb()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def delete_run_topics(bootstrap: str, prefix: str) -> int:
+    """Delete topics and consumer groups whose names start with the run's prefix/app id."""
+    from confluent_kafka.admin import AdminClient
+
+    token = prefix.rstrip(".")
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(token)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=30)
+    with contextlib.suppress(Exception):
+        groups = admin.list_consumer_groups().result(timeout=10).valid
+        ours = [g.group_id for g in groups if g.group_id.startswith(token)]
+        for future in admin.delete_consumer_groups(ours).values() if ours else []:
+            with contextlib.suppress(Exception):
+                future.result(timeout=10)
+    return len(mine)
+
+
+# --------------------------------------------------------------------------- topic watcher
+
+
+class TopicWatcher(threading.Thread):
+    """Reads a topic from offset 0 in a thread; stamps the first arrival of each id.
+
+    ``extract(value_dict) -> id | None`` picks the record's id. ``arrivals[id]`` is the
+    wall time poll() returned it; ``kafka_ts[id]`` the record's CreateTime (s).
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, extract: Callable[[dict[str, Any]], str | None]
+    ) -> None:
+        super().__init__(daemon=True, name=f"watch-{topic}")
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.extract = extract
+        self.arrivals: dict[str, float] = {}
+        self.kafka_ts: dict[str, float] = {}
+        self.records = 0
+        self.ready = threading.Event()
+        self._stop_evt = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": unique("benchwatch"),
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 10,
+                "log_level": 3,
+            }
+        )
+        try:
+            deadline = time.monotonic() + 60
+            meta = None
+            while time.monotonic() < deadline and not self._stop_evt.is_set():
+                meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                if meta is not None and meta.error is None and meta.partitions:
+                    break
+                time.sleep(0.2)
+            if meta is None or not meta.partitions:
+                self.error = f"topic {self.topic} not found"
+                self.ready.set()
+                return
+            consumer.assign([TopicPartition(self.topic, p, 0) for p in meta.partitions])
+            consumer.poll(0.1)
+            self.ready.set()
+            while not self._stop_evt.is_set():
+                msg = consumer.poll(0.05)
+                if msg is None or msg.error():
+                    continue
+                now = time.time()
+                self.records += 1
+                try:
+                    value = json.loads(msg.value())
+                    ident = self.extract(value)
+                except Exception:  # noqa: BLE001 - a foreign record is not ours
+                    continue
+                if ident is not None and ident not in self.arrivals:
+                    self.arrivals[ident] = now
+                    self.kafka_ts[ident] = msg.timestamp()[1] / 1e3
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+        self.join(10)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def signed_webhook(body: dict[str, Any], action: str = "created") -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Lead-Router-Action": action,
+        "X-Lead-Router-Message-Id": uuid.uuid4().hex,
+        "X-Lead-Router-Signature": sign_realgeeks(SECRET, raw),
+    }
+    return raw, headers
+
+
+@dataclass
+class Sent:
+    """One webhook: its id, when it was due and answered (wall clock), and the outcome."""
+
+    ident: str
+    due_wall: float
+    started_wall: float = 0.0
+    answered_wall: float = 0.0
+    outcome: str = "pending"
+
+
+@dataclass
+class SendReport:
+    sent: list[Sent] = field(default_factory=list)
+    max_lateness_s: float = 0.0
+    window_s: float = 0.0
+
+
+async def send_open_loop(
+    url: str,
+    items: Sequence[tuple[str, bytes, dict[str, str]]],
+    *,
+    rate: float,
+    connections: int,
+    timeout_s: float = 15.0,
+) -> SendReport:
+    """POST ``items`` (id, body, headers) on a fixed timetable; stamp each answer.
+
+    Request i is due at t0 + i/rate and is started then even when earlier ones are still
+    waiting (the connector bounds concurrency; a request queued there still counts from
+    its due time), so a slow server cannot hide its latency.
+    """
+    report = SendReport()
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
+    session = aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
+    )
+
+    async def one(rec: Sent, body: bytes, headers: dict[str, str]) -> None:
+        rec.started_wall = time.time()
+        try:
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                rec.answered_wall = time.time()
+                rec.outcome = "200" if resp.status == 200 else f"http_{resp.status}"
+        except TimeoutError:
+            rec.answered_wall = time.time()
+            rec.outcome = "timeout"
+        except aiohttp.ClientError as exc:
+            rec.answered_wall = time.time()
+            rec.outcome = type(exc).__name__
+
+    tasks = []
+    try:
+        t0 = loop.time() + 0.05
+        wall0 = time.time() + (t0 - loop.time())
+        for i, (ident, body, headers) in enumerate(items):
+            due = t0 + i / rate
+            now = loop.time()
+            if now < due:
+                await asyncio.sleep(due - now)
+                now = loop.time()
+            report.max_lateness_s = max(report.max_lateness_s, now - due)
+            rec = Sent(ident, wall0 + i / rate)
+            report.sent.append(rec)
+            tasks.append(asyncio.create_task(one(rec, body, headers)))
+        await asyncio.gather(*tasks)
+        report.window_s = max(
+            (r.answered_wall for r in report.sent), default=wall0
+        ) - wall0
+    finally:
+        await session.close()
+    return report
+
+
+# --------------------------------------------------------------------------- leads
+
+_FIRST = ["Jack", "Maria", "Kenji", "Leilani", "Noah", "Priya", "Oscar", "Hana", "Ava", "Liam"]
+
+
+def lead_body(site: str, lead_id: str, n: int, phone: str) -> dict[str, Any]:
+    """A distinct ~0.5 KB ``created`` lead (own id, email, phone and unlikely last name)."""
+    digest = hashlib.sha256(lead_id.encode()).digest()
+    last = "".join("bdfgklmnprstvz"[b % 14] + "aeiou"[b % 5] for b in digest[:5]).capitalize()
+    return {
+        "id": lead_id,
+        "site_uuid": site,
+        "site_domain": "www.mysite.com",
+        "source": "Website Property Search",
+        "role": "Buyer",
+        "first_name": _FIRST[n % len(_FIRST)],
+        "last_name": last,
+        "email": f"bench.{lead_id}@example.com",
+        "phone": phone,
+        "agent_id": "14187",
+        "partner_id": f"bench-{lead_id}",
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int) -> float:
+    """Send ``count`` leads at 10/s and wait until all are on leads.normalized."""
+    if count <= 0:
+        return 0.0
+    items = []
+    for n in range(count):
+        lead = "warm" + uuid.uuid4().hex[:20]
+        body, headers = signed_webhook(lead_body(sites[n % len(sites)], lead, n, f"+1808{1000000 + n:07d}"))
+        items.append((lead, body, headers))
+    t = time.monotonic()
+    await send_open_loop(url, items, rate=10, connections=16)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not all(i[0] in watcher.arrivals for i in items):
+        await asyncio.sleep(0.1)
+    return time.monotonic() - t
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    worker = start_worker(args.broker, run_dir, partitions=args.partitions, log_level=args.log_level)
+    prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
+    probe = WorkerProbe(worker.proc.pid if worker.proc else 0)
+    watcher = TopicWatcher(
+        args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
+    )
+    try:
+        probe.start()
+        rss_start = probe.rss_kb()
+        watcher.start()
+        await asyncio.to_thread(watcher.ready.wait, 60)
+        if watcher.error:
+            raise RuntimeError(watcher.error)
+        url = worker.url + WEBHOOK_PATH
+        sites = [str(uuid.uuid4()) for _ in range(args.sites)]
+        warm_s = await _warmup(url, watcher, sites, args.warmup)
+        rss_after_warmup = probe.rss_kb()
+
+        total = int(args.rate * args.duration)
+        items = []
+        for n in range(total):
+            lead = uuid.uuid4().hex
+            body, headers = signed_webhook(
+                lead_body(sites[n % len(sites)], lead, n, f"+1808{2000000 + n:07d}")
+            )
+            items.append((lead, body, headers))
+        print(
+            f"worker pid {probe.pid} prefix {prefix} ready; warm-up {args.warmup} leads in "
+            f"{warm_s:.1f}s; sending {total} webhooks at {args.rate:g}/s for {args.duration:g}s",
+            flush=True,
+        )
+        cpu0, wall0 = probe.cpu_s(), time.monotonic()
+        report = await send_open_loop(
+            url, items, rate=args.rate, connections=args.connections
+        )
+        ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
+        deadline = time.monotonic() + args.drain_timeout
+        while time.monotonic() < deadline and not ok_ids <= watcher.arrivals.keys():
+            await asyncio.sleep(0.2)
+        cpu1, wall1 = probe.cpu_s(), time.monotonic()
+        rss_end = probe.rss_kb()
+    finally:
+        watcher.stop()
+        probe.stop()
+        worker.stop()
+        shutil.rmtree(run_dir / "data", ignore_errors=True)  # the log stays for diagnosis
+    if not args.keep_topics:
+        delete_run_topics(args.broker, prefix)
+
+    outcomes = Counter(r.outcome for r in report.sent)
+    by_id = {r.ident: r for r in report.sent}
+    got = [i for i in ok_ids if i in watcher.arrivals]
+    pipeline = [watcher.arrivals[i] - by_id[i].answered_wall for i in got]
+    ingress = [r.answered_wall - r.due_wall for r in report.sent if r.outcome == "200"]
+    whole = [watcher.arrivals[i] - by_id[i].due_wall for i in got]
+    # Where the pipeline time goes: 200 -> lead record written (CreateTime) -> read here.
+    to_write = [watcher.kafka_ts[i] - by_id[i].answered_wall for i in got]
+    to_read = [watcher.arrivals[i] - watcher.kafka_ts[i] for i in got]
+    result = {
+        "bench": "e2e_latency",
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "partitions": args.partitions,
+        "sites": args.sites,
+        "sent": len(report.sent),
+        "ok_200": outcomes.get("200", 0),
+        "errors": {k: v for k, v in outcomes.items() if k != "200"},
+        "received": len(got),
+        "missing": len(ok_ids) - len(got),
+        "achieved_rate": round(outcomes.get("200", 0) / report.window_s, 1)
+        if report.window_s
+        else None,
+        "max_send_lateness_ms": round(report.max_lateness_s * 1e3, 1),
+        "event_after_200_ms": summary_ms(pipeline),
+        "http_200_after_send_ms": summary_ms(ingress),
+        "event_after_send_ms": summary_ms(whole),
+        "record_written_after_200_ms": summary_ms(to_write),
+        "record_read_after_written_ms": summary_ms(to_read),
+        "worker_rss_mb": {
+            "start": round(rss_start / 1024, 1),
+            "after_warmup": round(rss_after_warmup / 1024, 1),
+            "end": round(rss_end / 1024, 1),
+            "peak": round(probe.peak_kb / 1024, 1),
+        },
+        "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        "worker_log": str(worker.log_path),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="webhooks per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
+    parser.add_argument("--warmup", type=int, default=20, help="uncounted leads sent first")
+    parser.add_argument("--drain-timeout", type=float, default=60.0)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--broker", default=BROKER)
+    parser.add_argument("--keep-topics", action="store_true")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args))
+    print()
+    print(f"e2e latency at {args.rate:g}/s for {args.duration:g}s, {args.partitions} partitions")
+    print(f"  sent {result['sent']}  200 {result['ok_200']}  errors {result['errors']}  "
+          f"received {result['received']}  missing {result['missing']}  "
+          f"achieved {result['achieved_rate']}/s")
+    print(f"  lead event after 200:   {fmt(result['event_after_200_ms'])}")
+    print(f"  200 after send (due):   {fmt(result['http_200_after_send_ms'])}")
+    print(f"  lead event after send:  {fmt(result['event_after_send_ms'])}")
+    print(f"    200 -> record written (CreateTime): {fmt(result['record_written_after_200_ms'])}")
+    print(f"    written -> read by consumer:        {fmt(result['record_read_after_written_ms'])}")
+    rss = result["worker_rss_mb"]
+    print(f"  worker RSS start {rss['start']} MB, after warm-up {rss['after_warmup']} MB, "
+          f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%")
+    print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
+    return 0 if result["missing"] == 0 and not result["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

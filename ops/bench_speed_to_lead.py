@@ -1,0 +1,288 @@
+"""Speed-to-lead benchmark: webhook 200 -> ElevenLabs outbound-call request, per lead.
+
+    .venv/bin/python ops/bench_speed_to_lead.py [--leads 1000] [--rate 50] [--partitions 8]
+        [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
+
+This process runs FakeElevenLabs and FakeRealGeeks (tests/fakes, real HTTP on 127.0.0.1,
+in their own thread and event loop so the sender does not delay their clocks) and a
+worker subprocess with the dialer on, pointed at them (the configuration of
+tests/integration/test_call_loop.py, ``dialer_env``), under a unique topic prefix/app id.
+It sends ``--leads`` distinct new leads (own id, email, name and a distinct valid phone
+number in a zone inside calling hours, see ``callable_phones``) over ``--sites`` sites on an
+open-loop timetable at ``--rate``/s, stamps each webhook's 200 (wall clock), and matches
+each recorded outbound call by ``dynamic_variables["lead_id"]``.
+
+Why distinct phones: identity resolution merges a new lead into an earlier lead of the
+same site that shares its phone when the first names do not contradict it (the household
+rule, app/matching.py); the merged lead keeps the first lead's id and is "already called".
+One shared number for every lead would measure the matcher, not the dialer.
+
+Reported: p50/p95/p99/max of (call request arrival - webhook 200), how many leads were
+called (must be all), errors (non-200 webhooks, non-200 call answers, duplicate calls,
+dead letters), and a stage split from calls.context's record timestamps. Aim: p99 < 1 s.
+The last line is ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (str(ROOT), str(ROOT / "ops")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+import phonenumbers  # noqa: E402
+
+from app.calling_window import local_call_window  # noqa: E402
+from bench_e2e_latency import (  # noqa: E402
+    BROKER,
+    WEBHOOK_PATH,
+    TopicWatcher,
+    WorkerProbe,
+    delete_run_topics,
+    fmt,
+    lead_body,
+    send_open_loop,
+    signed_webhook,
+    start_worker,
+    summary_ms,
+)
+from tests.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs  # noqa: E402
+from tests.fakes.realgeeks import FakeRealGeeks  # noqa: E402
+from tests.integration.test_call_loop import callable_number, dialer_env  # noqa: E402
+
+__all__ = ["callable_phones", "main"]
+
+
+class Fakes:
+    """FakeElevenLabs and FakeRealGeeks served from their own thread and event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="fakes")
+        self.el = FakeElevenLabs()  # no max_concurrent_calls: never a 429
+        self.rg = FakeRealGeeks()
+
+    def start(self) -> Fakes:
+        self.thread.start()
+
+        async def up() -> None:
+            await self.el.start()
+            await self.rg.start()
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result(30)
+        return self
+
+    def stop(self) -> None:
+        async def down() -> None:
+            await self.el.close()
+            await self.rg.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(down(), self.loop).result(30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+def callable_phones(count: int, now: datetime) -> list[str]:
+    """``count`` distinct valid numbers, each inside calling hours now and in 30 minutes.
+
+    They share the zone of ``callable_number`` (tests/integration/test_call_loop.py) and
+    differ in the last four digits.
+    """
+    base = callable_number(now, allowed=True)
+    stem = base[:-4]
+    phones: list[str] = []
+    for k in range(10000):
+        number = f"{stem}{k:04d}"
+        if not phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            continue
+        if all(local_call_window(number, now + timedelta(minutes=m)).allowed_now for m in (0, 30)):
+            phones.append(number)
+            if len(phones) == count:
+                return phones
+    raise RuntimeError(f"only {len(phones)} callable numbers under {stem}")
+
+
+def _calls_by_lead(el: FakeElevenLabs) -> dict[str, list[float]]:
+    calls: dict[str, list[float]] = {}
+    for call in list(el.calls):
+        lead = str(call.dynamic_variables.get("lead_id"))
+        calls.setdefault(lead, []).append(call.received_wall)
+    return calls
+
+
+async def _wait_called(el: FakeElevenLabs, ids: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not ids <= _calls_by_lead(el).keys():
+        await asyncio.sleep(0.1)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    phones = callable_phones(args.leads + args.warmup, now)
+    sites = [str(uuid.uuid4()) for _ in range(args.sites)]
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-stl-"))
+    fakes = Fakes().start()
+    worker = None
+    watchers: list[TopicWatcher] = []
+    try:
+        worker = start_worker(
+            args.broker,
+            run_dir,
+            partitions=args.partitions,
+            log_level=args.log_level,
+            **dialer_env(fakes.rg, fakes.el),
+        )
+        prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
+        probe = WorkerProbe(worker.proc.pid if worker.proc else 0).start()
+        context = TopicWatcher(
+            args.broker,
+            prefix + "calls.context",
+            lambda v: v.get("lead_id") if v.get("schema") == "call_context.v1" else None,
+        )
+        dead = TopicWatcher(args.broker, prefix + "sync.deadletter", lambda v: None)
+        watchers = [context, dead]
+        for w in watchers:
+            w.start()
+        for w in watchers:
+            await asyncio.to_thread(w.ready.wait, 60)
+        url = worker.url + WEBHOOK_PATH
+
+        def item(n: int, tag: str) -> tuple[str, bytes, dict[str, str]]:
+            lead = tag + uuid.uuid4().hex[: 32 - len(tag)]
+            body, headers = signed_webhook(
+                lead_body(sites[n % len(sites)], lead, n, phones[n])
+            )
+            return lead, body, headers
+
+        # Warm-up: the first calls open the dialer's HTTP session and connections.
+        warm = [item(args.leads + n, "warm") for n in range(args.warmup)]
+        t = time.monotonic()
+        if warm:
+            await send_open_loop(url, warm, rate=5, connections=8)
+            await _wait_called(fakes.el, {w[0] for w in warm}, 90)
+        warm_s = time.monotonic() - t
+        warm_ids = {w[0] for w in warm}
+        warm_called = len(warm_ids & _calls_by_lead(fakes.el).keys())
+        print(
+            f"worker pid {probe.pid} prefix {prefix}; fake ElevenLabs {fakes.el.url}; "
+            f"phones {phones[0]}..{phones[-1]}; warm-up {warm_called}/{len(warm)} called in "
+            f"{warm_s:.1f}s; sending {args.leads} leads at {args.rate:g}/s",
+            flush=True,
+        )
+
+        items = [item(n, "") for n in range(args.leads)]
+        cpu0, wall0 = probe.cpu_s(), time.monotonic()
+        report = await send_open_loop(url, items, rate=args.rate, connections=args.connections)
+        ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
+        await _wait_called(fakes.el, ok_ids, args.call_timeout)
+        await asyncio.sleep(1.0)  # room for a duplicate call to show up
+        cpu1, wall1 = probe.cpu_s(), time.monotonic()
+        rss_end = probe.rss_kb()
+        probe.stop()
+    finally:
+        for w in watchers:
+            w.stop()
+        if worker is not None:
+            worker.stop()
+        fakes.stop()
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
+    if not args.keep_topics and worker is not None:
+        delete_run_topics(args.broker, worker.env["RGSYNC_TOPIC_PREFIX"])
+
+    calls = _calls_by_lead(fakes.el)
+    outcomes = Counter(r.outcome for r in report.sent)
+    by_id = {r.ident: r for r in report.sent}
+    called = [i for i in ok_ids if i in calls]
+    latency = [calls[i][0] - by_id[i].answered_wall for i in called]
+    from_send = [calls[i][0] - by_id[i].due_wall for i in called]
+    with_ctx = [i for i in called if i in context.kafka_ts]
+    to_context = [context.kafka_ts[i] - by_id[i].answered_wall for i in with_ctx]
+    context_to_call = [calls[i][0] - context.kafka_ts[i] for i in with_ctx]
+    call_statuses = Counter(
+        r.status for r in fakes.el.requests if r.path == OUTBOUND_CALL_PATH
+    )
+    duplicates = sum(len(v) - 1 for v in calls.values() if len(v) > 1)
+    errors: dict[str, int] = {f"webhook_{k}": v for k, v in outcomes.items() if k != "200"}
+    errors.update({f"call_http_{k}": v for k, v in call_statuses.items() if k != 200})
+    if duplicates:
+        errors["duplicate_calls"] = duplicates
+    if dead.records:
+        errors["deadletters"] = dead.records
+    s = summary_ms(latency)
+    return {
+        "bench": "speed_to_lead",
+        "leads": args.leads,
+        "rate": args.rate,
+        "partitions": args.partitions,
+        "sites": args.sites,
+        "webhooks_ok": outcomes.get("200", 0),
+        "called": len(called),
+        "not_called": len(ok_ids) - len(called),
+        "errors": errors,
+        "call_after_200_ms": s,
+        "p99_under_1s": s["p99"] is not None and s["p99"] < 1000 and len(called) == args.leads,
+        "call_after_send_ms": summary_ms(from_send),
+        "http_200_after_send_ms": summary_ms(
+            [r.answered_wall - r.due_wall for r in report.sent if r.outcome == "200"]
+        ),
+        "context_written_after_200_ms": summary_ms(to_context),
+        "call_after_context_written_ms": summary_ms(context_to_call),
+        "achieved_rate": round(outcomes.get("200", 0) / report.window_s, 1)
+        if report.window_s
+        else None,
+        "max_send_lateness_ms": round(report.max_lateness_s * 1e3, 1),
+        "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        "worker_rss_mb_end": round(rss_end / 1024, 1),
+        "worker_log": str(run_dir / "worker.log"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=50.0, help="webhooks per second")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--connections", type=int, default=64, help="client concurrency bound")
+    parser.add_argument("--warmup", type=int, default=5, help="uncounted leads called first")
+    parser.add_argument("--call-timeout", type=float, default=90.0,
+                        help="seconds to wait for the last calls after the last webhook")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--broker", default=BROKER)
+    parser.add_argument("--keep-topics", action="store_true")
+    args = parser.parse_args(argv)
+    r = asyncio.run(run(args))
+    print()
+    print(f"speed to lead: {args.leads} leads at {args.rate:g}/s over {args.sites} sites, "
+          f"{args.partitions} partitions")
+    print(f"  webhooks 200 {r['webhooks_ok']}/{args.leads}  called {r['called']}  "
+          f"not called {r['not_called']}  errors {r['errors'] or 'none'}  "
+          f"achieved {r['achieved_rate']}/s")
+    print(f"  call request after 200:  {fmt(r['call_after_200_ms'])}")
+    print(f"  200 after send (due):    {fmt(r['http_200_after_send_ms'])}")
+    print(f"    200 -> calls.context written: {fmt(r['context_written_after_200_ms'])}")
+    print(f"    context written -> call:      {fmt(r['call_after_context_written_ms'])}")
+    print(f"  worker CPU {r['worker_cpu_pct']}%  RSS {r['worker_rss_mb_end']} MB  "
+          f"aim p99 < 1 s: {'met' if r['p99_under_1s'] else 'MISSED'}")
+    print("RESULT " + json.dumps(r, separators=(",", ":")), flush=True)
+    return 0 if r["p99_under_1s"] and not r["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

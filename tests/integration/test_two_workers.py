@@ -1,0 +1,79 @@
+"""Two workers share the partitions: decisions stay right and either answers inspection."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import outputs, send_realgeeks
+from tests.support import Worker, unique, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+def get(url: str, token: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, None
+
+
+def test_two_workers_decide_correctly_and_route_inspection(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = worker_env(kafka_bootstrap, tmp_path, RGSYNC_ADMIN_TOKEN="tok", RGSYNC_PARTITIONS="4")
+    a = start_worker(env=env)
+    b = start_worker(
+        env={**env, "RGSYNC_WEB_PORT": str(int(env["RGSYNC_WEB_PORT"]) + 1)},
+        RGSYNC_DATA_DIR=str(tmp_path / "b"),
+    )
+    time.sleep(5)  # let the group rebalance over both workers
+    sites = [unique("site") for _ in range(8)]
+    people = {}
+    for site in sites:
+        first = {
+            "site_uuid": site,
+            "id": unique("l"),
+            "email": f"p@{site}.example.com",
+            "first_name": "Pat",
+            "last_name": "Lee",
+            "source": "Web",
+        }
+        second = {
+            "site_uuid": site,
+            "id": unique("l"),
+            "email": f"P@{site}.EXAMPLE.com",
+            "first_name": "Pat",
+            "last_name": "Lee",
+            "source": "Web",
+        }
+        people[site] = (first, second)
+        for body in (first, second):
+            target = a if len(people) % 2 else b
+            assert send_realgeeks(target, body, action="created") == 200
+    events = outputs(kafka_bootstrap, a, "leads.normalized", count=16, timeout=90)
+    assert len(events) == 16
+    for site, (first, second) in people.items():
+        by_id = {e["source_lead_id"]: e for e in events if e["site_uuid"] == site}
+        assert by_id[first["id"]]["op"] == "created"
+        assert by_id[second["id"]]["op"] == "merged"
+        assert by_id[second["id"]]["lead_id"] == by_id[first["id"]]["lead_id"]
+    # Any worker answers for any site (Faust routes to the owner); the token is required.
+    for site, (first, second) in people.items():
+        for w in (a, b):
+            status, body = get(f"{w.url}/tables/leads/{site}/{second['id']}", "tok")
+            assert status == 200 and body["lead_id"] == first["id"].lower()
+        assert get(f"{a.url}/tables/leads/{site}/{second['id']}", None)[0] == 401
+        assert get(f"{b.url}/tables/leads/{site}/{second['id']}", "wrong")[0] == 401
+    site = sites[0]
+    status, found = get(f"{b.url}/tables/identity/{site}?email=p@{site}.example.com", "tok")
+    assert status == 200 and found["lead_id"] == people[site][0]["id"].lower()
