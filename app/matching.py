@@ -657,41 +657,45 @@ def person_evidence(a: Profile, b: Profile) -> NameAgreement | None:
         return None
     if bool(a.first) != bool(b.first):
         nameless, named = (b, a) if a.first else (a, b)
-        guesses = _email_first_names(nameless)
+        guesses, telling = _email_first_names(nameless)
         guessed = _best_level(first_name_level, guesses, named.first)
         if guessed >= 1:
             return NameAgreement(guessed, names.last)
-        if any(guess in _ROOTS for guess in guesses):
-            return None  # the email spells somebody else's name
+        if telling:
+            return None  # the email spells somebody else's name or initial
     if a.emails and b.emails and _best_level(_email_level, a.emails, b.emails) == 0:
         return None  # different mailboxes, no first name to tell: a household member
     return names
 
 
-def _email_first_names(profile: Profile) -> tuple[str, ...]:
+def _email_first_names(profile: Profile) -> tuple[tuple[str, ...], bool]:
     """First names (or initials) spelled by a profile's email local parts.
 
     "david.chavez", "chavez_david", "davidchavez64" -> "david"; "dchavez" -> "d" (for
-    last name Chavez); "marilyn77" -> "marilyn".
+    last name Chavez); "marilyn77" -> "marilyn". The flag says whether a guess is
+    telling enough to rule a name out: found next to the surname, or a known name.
     """
     found: list[str] = []
-    lasts = [last.replace(" ", "") for last in profile.last]
+    telling = False
+    lasts = [last.replace(" ", "") for last in profile.last if last]
     for email in profile.emails:
         local = email.split("@", 1)[0].split("+", 1)[0]
         tokens = [t for t in re.split(r"[^a-z]+", local) if t]
         for last in lasts:
             if last in tokens and len(tokens) > 1:
                 found += [t for t in tokens if t != last][:1]
+                telling = True
             for token in tokens:
                 if token != last and token.startswith(last):
                     found.append(token[len(last) :])
+                    telling = True
                 elif token != last and token.endswith(last):
                     found.append(token[: -len(last)])
-        if len(tokens) == 1 and len(tokens[0]) >= 3 and not any(
-            last and last in tokens[0] for last in lasts
-        ):
+                    telling = True
+        if len(tokens) == 1 and len(tokens[0]) >= 3 and not any(x in tokens[0] for x in lasts):
             found.append(tokens[0])
-    return _dedupe(found)
+            telling = telling or tokens[0] in _ROOTS
+    return _dedupe(found), telling
 
 
 def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
@@ -767,9 +771,11 @@ def _email_level(a: str, b: str) -> int:
     local_b, _, domain_b = b.partition("@")
     if local_a == local_b:
         return 3 if OSA.distance(domain_a, domain_b) <= 2 else 1
+    if _email_local(a) == _email_local(b):
+        return 1  # "mary.lee" and "marylee": how two Mary Lees would both pick it
     if domain_a == domain_b and OSA.distance(local_a, local_b) <= 1:
         return 2
-    return 1 if _email_local(a) == _email_local(b) else 0
+    return 0
 
 
 def _best_level(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:

@@ -224,6 +224,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         errors["duplicate_calls"] = duplicates
     if dead.records:
         errors["deadletters"] = dead.records
+    if args.dump:
+        with open(args.dump, "w") as fh:
+            fh.write("i,due,answered,context_ts,context_seen,call\n")
+            for n, r in enumerate(report.sent):
+                cols = [r.due_wall, r.answered_wall, context.kafka_ts.get(r.ident),
+                        context.arrivals.get(r.ident), (calls.get(r.ident) or [None])[0]]
+                fh.write(f"{n}," + ",".join("" if c is None else f"{c:.4f}" for c in cols) + "\n")
     s = summary_ms(latency)
     return {
         "bench": "speed_to_lead",
@@ -266,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument("--dump", help="write per-lead times (CSV, wall clock) here")
     args = parser.parse_args(argv)
     r = asyncio.run(run(args))
     print()

@@ -229,6 +229,19 @@ class _World:
         return candidate
 
 
+def _soundex(name: str) -> str:
+    """Rough sound-alike key for keeping household names apart (not the matcher's)."""
+    letters = [c for c in name.lower() if c.isalpha()]
+    codes = {**dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"),
+             **dict.fromkeys("dt", "3"), "l": "4", **dict.fromkeys("mn", "5"), "r": "6"}  # fmt: skip
+    out = letters[0] if letters else ""
+    for ch in letters[1:]:
+        code = codes.get(ch, "")
+        if code and not out.endswith(code):
+            out += code
+    return out[:4]
+
+
 def _ascii(text: str) -> str:
     """Letters and spaces only, for building email local parts."""
     return "".join(ch for ch in text if ch.isalpha() or ch == " ")
@@ -376,9 +389,11 @@ def _perturb(world: _World, p: Person, body: dict[str, Any], kind: str) -> None:
     elif kind == "email_typo" and "email" in body:
         local, _, domain = str(body["email"]).partition("@")
         if domain in DOMAIN_TYPOS and rng.random() < 0.6:
-            body["email"] = f"{local}@{rng.choice(DOMAIN_TYPOS[domain])}"
+            typo = f"{local}@{rng.choice(DOMAIN_TYPOS[domain])}"
         else:
-            body["email"] = f"{_typo(rng, local)}@{domain}"
+            typo = f"{_typo(rng, local)}@{domain}"
+        if typo not in world.emails:  # a typo that lands on someone's real mailbox
+            body["email"] = typo
     elif kind == "zip_plus4" and "zip" in body:
         body["zip"] = f"{body['zip']}-{rng.randint(1000, 9999)}"
     elif kind == "phone_ext" and "phone" in body:
@@ -461,7 +476,12 @@ def _lookalikes(world: _World, kind: str) -> list[Person]:
             # A household has no Lawrence and Larry: nickname forms are one name.
             taken = {n for u in used for n in (u, *NICKNAMES.get(u, ()))}
             taken |= {formal for formal, short in NICKNAMES.items() if used & set(short)}
-            pool = [n for n in (MALE if gender == "m" else FEMALE) if n not in taken]
+            sounds = {_soundex(u) for u in taken}  # nor Teresa and Theresa
+            pool = [
+                n
+                for n in (MALE if gender == "m" else FEMALE)
+                if n not in taken and _soundex(n) not in sounds
+            ]
             first = a.first if kind == "generations" else rng.choice(pool)
             used.add(first)
             email = a.email if kind == "household_email" else None

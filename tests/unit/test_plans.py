@@ -1,0 +1,265 @@
+"""The agents' pure decisions: Real Geeks plans, call outcomes, the dialer, dead letters,
+backfill rows and replay filters (no broker, dict tables)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agents.map_call_outcomes import UnplacedCallError, plan_outputs
+from agents.normalize_leads import LeadTables, plan_realgeeks
+from app.backfill import BackfillError, row_to_body
+from app.call_outcomes import OutcomeMapping
+from app.deadletters import deadletter_record, decode_original
+from app.dialing import plan_call
+from app.errors import PoisonMessageError
+from app.matching import MatcherConfig
+from app.replay import matches, parse_since
+from tables.identity import IdentityIndex
+from tests.fakes.elevenlabs import build_post_call_payload
+
+MAPPING = OutcomeMapping()
+CONFIG = MatcherConfig()
+SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
+
+
+def tables() -> LeadTables:
+    return LeadTables(index=IdentityIndex({}, {}), users={})
+
+
+def envelope(body: dict[str, Any], action: str, message_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "source": "realgeeks",
+        "action": action,
+        "message_id": message_id,
+        "timestamp": None,
+        "received_at": "2026-11-27T10:00:00Z",
+        "headers": {},
+        "body": json.dumps(body),
+        **extra,
+    }
+
+
+def test_created_lead_gives_lead_activity_and_context_outputs() -> None:
+    t = tables()
+    body = {
+        "site_uuid": SITE,
+        "id": "A-1",
+        "email": "Jack@Mail.com",
+        "phone": "808-817-2382",
+        "first_name": "Jack",
+        "source": "Web",
+        "role": "Buyer",
+        "activities": [
+            {
+                "type": "property_viewed",
+                "source": "Web",
+                "description": "1 Main",
+                "created": "2026-11-27T09:00:00.123456789Z",
+            }
+        ],
+    }
+    outs = plan_realgeeks(envelope(body, "created", "m1"), t, config=CONFIG, mapping=MAPPING)
+    topics = [o.topic for o in outs]
+    assert topics == ["leads", "activities", "calls_context"]
+    lead = outs[0].value
+    assert lead["lead_id"] == "a1" and lead["lead"]["email"] == "jack@mail.com"
+    assert outs[1].value["created"].startswith("2026-11-27T09:00:00.123456")
+    assert outs[2].value["trigger"] == "created" and outs[2].value["eligible"] is True
+    # The same message again yields identical outputs (replay-safe event ids and decision).
+    again = plan_realgeeks(envelope(body, "created", "m1"), t, config=CONFIG, mapping=MAPPING)
+    assert again[0].value["event_id"] == lead["event_id"]
+    assert again[0].value["op"] == lead["op"]
+
+
+def test_own_writebacks_are_marked_and_kept_from_the_ai_path() -> None:
+    t = tables()
+    created = {"site_uuid": SITE, "id": "b2", "email": "b@x.com", "source": "Web"}
+    plan_realgeeks(envelope(created, "created", "m1"), t, config=CONFIG, mapping=MAPPING)
+    echoed = {
+        "site_uuid": SITE,
+        "id": "b2",
+        "activities": [{"type": "called", "source": MAPPING.source, "description": "AI call"}],
+    }
+    outs = plan_realgeeks(
+        envelope(echoed, "activity_added", "m2"), t, config=CONFIG, mapping=MAPPING
+    )
+    assert outs[0].value["own_writeback"] is True
+    assert t.history(SITE, "b2") == []
+
+
+def test_unknown_actions_are_ignored_and_users_recorded() -> None:
+    t = tables()
+    assert (
+        plan_realgeeks(
+            envelope({"site_uuid": SITE}, "lead_merged", "m"), t, config=CONFIG, mapping=MAPPING
+        )
+        == []
+    )
+    plan_realgeeks(
+        envelope({"site_uuid": SITE, "id": "u1", "name": "Ben"}, "user_updated", "u"),
+        t,
+        config=CONFIG,
+        mapping=MAPPING,
+    )
+    assert t.users[f"{SITE}|u1"]["name"] == "Ben"
+    plan_realgeeks(
+        envelope({"site_uuid": SITE, "id": "u1"}, "user_deleted", "d"),
+        t,
+        config=CONFIG,
+        mapping=MAPPING,
+    )
+    assert t.users[f"{SITE}|u1"] == {"deleted": True}
+
+
+@pytest.mark.parametrize(
+    "body,action",
+    [
+        ({"id": "x"}, "created"),
+        ({"site_uuid": SITE, "activities": 5}, "activity_added"),
+        ({"site_uuid": SITE}, "user_updated"),
+    ],
+)
+def test_poison_bodies_raise_the_dead_letter_error(body: dict[str, Any], action: str) -> None:
+    with pytest.raises((PoisonMessageError, ValueError)):
+        plan_realgeeks(envelope(body, action, "m"), tables(), config=CONFIG, mapping=MAPPING)
+
+
+def test_backfill_context_is_marked_so_the_dialer_skips_it() -> None:
+    outs = plan_realgeeks(
+        envelope(
+            {"site_uuid": SITE, "id": "c3", "phone": "8088172382"},
+            "created",
+            "m",
+            source="backfill",
+        ),
+        tables(),
+        config=CONFIG,
+        mapping=MAPPING,
+    )
+    assert outs[-1].value["trigger"] == "backfill"
+
+
+def test_call_outcome_placed_by_dynamic_variables_or_recorded_conversation() -> None:
+    payload = build_post_call_payload(
+        conversation_id="conv1",
+        outcome="success",
+        dynamic_variables={"lead_id": "l1", "site_uuid": SITE},
+    )
+    outs = plan_outputs(payload, MAPPING, {}, "2026-11-27T10:00:00Z")
+    assert [o.topic for o in outs] == ["activities", "activities_outbound"]
+    assert outs[0].value["direction"] == "outbound" and outs[1].value["lead_id"] == "l1"
+    failure = build_post_call_payload(conversation_id="conv2", outcome="busy")
+    outs = plan_outputs(failure, MAPPING, {"conv2": {"site_uuid": SITE, "lead_id": "l2"}}, "t")
+    assert outs[1].value["activity"]["type"] == "note"
+    with pytest.raises(UnplacedCallError):
+        plan_outputs(
+            build_post_call_payload(conversation_id="conv3", outcome="busy"), MAPPING, {}, "t"
+        )
+
+
+def test_opt_out_goes_to_the_do_not_call_topic() -> None:
+    payload = build_post_call_payload(
+        conversation_id="c",
+        outcome="success",
+        opt_out_requested=True,
+        dynamic_variables={"lead_id": "l1", "site_uuid": SITE},
+    )
+    outs = plan_outputs(payload, MAPPING, {}, "t")
+    assert "optouts" in [o.topic for o in outs]
+    assert "opted_out" in [
+        o.value["activity"]["type"] for o in outs if o.topic == "activities_outbound"
+    ]
+
+
+NOON_NY = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
+CONTEXT = {"eligible": True, "reason": None, "lead": {"phone": "+12125550123"}}
+
+
+def test_dialer_plans() -> None:
+    assert (
+        plan_call(
+            CONTEXT, do_not_call=False, state=None, now=NOON_NY, max_attempts_per_day=2
+        ).action
+        == "call"
+    )
+    assert (
+        plan_call(CONTEXT, do_not_call=True, state=None, now=NOON_NY, max_attempts_per_day=2).reason
+        == "do_not_call"
+    )
+    assert (
+        plan_call(
+            {**CONTEXT, "eligible": False, "reason": "opted_out"},
+            do_not_call=False,
+            state=None,
+            now=NOON_NY,
+            max_attempts_per_day=2,
+        ).reason
+        == "opted_out"
+    )
+    night = plan_call(
+        CONTEXT,
+        do_not_call=False,
+        state=None,
+        now=NOON_NY + timedelta(hours=12),
+        max_attempts_per_day=2,
+    )
+    assert night.action == "wait" and night.due is not None
+    assert night.due.astimezone(datetime.now().astimezone().tzinfo) > NOON_NY
+    called = {"status": "called", "conversation_id": "c"}
+    assert (
+        plan_call(
+            CONTEXT, do_not_call=False, state=called, now=NOON_NY, max_attempts_per_day=2
+        ).reason
+        == "already_called"
+    )
+    tired = {"attempts_by_day": {"2026-06-01": 2}}
+    assert (
+        plan_call(
+            CONTEXT, do_not_call=False, state=tired, now=NOON_NY, max_attempts_per_day=2
+        ).reason
+        == "daily_attempt_limit"
+    )
+
+
+def test_deadletter_keeps_original_bytes() -> None:
+    record = deadletter_record(topic="t", key=b"k", value=b"\xff\x00raw", error=ValueError("bad"))
+    assert decode_original(record) == b"\xff\x00raw" and record["error_type"] == "ValueError"
+    text = deadletter_record(topic="t", key="k", value=b'{"a":1}', error="x", error_type="E")
+    assert decode_original(text) == b'{"a":1}' and set(text) >= {
+        "topic",
+        "key",
+        "value",
+        "error",
+        "error_type",
+        "attempts",
+        "first_failed_at",
+    }
+
+
+def test_replay_filters() -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    assert parse_since("2d", now) == now - timedelta(days=2)
+    record = {
+        "topic": "p.realgeeks.activities.outbound",
+        "error_type": "PermanentApiError",
+        "first_failed_at": "2026-11-26T12:00:00Z",
+        "retriable": False,
+    }
+    assert matches(
+        record, topic="realgeeks.activities.outbound", error_type=None, since=None, transient=False
+    )
+    assert not matches(record, topic=None, error_type=None, since=None, transient=True)
+    assert not matches(record, topic=None, error_type=None, since=now, transient=False)
+
+
+def test_backfill_rows() -> None:
+    body = row_to_body({"first_name": "Mary", "email": "m@x.com"}, "site")
+    assert body["action"] == "created" and body["site_uuid"] == "site" and body["source"]
+    with pytest.raises(BackfillError):
+        row_to_body({"first_name": "Mary"}, None)
+    with pytest.raises(BackfillError):
+        row_to_body({"city": "Kailua"}, "site")
