@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -255,10 +255,9 @@ def _as_datetime(value: str) -> datetime:
 
 def register(p: Pipeline) -> None:
     """Register the agent on the pipeline."""
-    config = MatcherConfig(
-        default_region=p.settings.default_region,
-        **({"fuzzy_threshold": p.settings.fuzzy_threshold} if p.settings.fuzzy_threshold else {}),
-    )
+    config = MatcherConfig(default_region=p.settings.default_region)
+    if p.settings.fuzzy_threshold is not None:
+        config = replace(config, fuzzy_threshold=p.settings.fuzzy_threshold)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     tables = LeadTables(
         index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots), users=p.tables.users

@@ -99,10 +99,11 @@ def read_deadletters(settings: Settings, timeout_s: float = 10.0) -> Iterator[di
                 idle += 1
                 continue
             idle = 0
-            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                remaining.pop(msg.partition(), None)
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            if offset + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
             try:
-                record = json.loads(msg.value())
+                record = json.loads(msg.value() or b"")
             except ValueError:
                 continue
             if isinstance(record, dict):
