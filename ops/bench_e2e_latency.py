@@ -50,6 +50,7 @@ from app.signatures import sign_realgeeks  # noqa: E402
 from tests.support import Worker, unique, worker_env  # noqa: E402
 
 __all__ = [
+    "MachineCpu",
     "Sent",
     "TopicWatcher",
     "WorkerProbe",
@@ -160,6 +161,40 @@ class WorkerProbe:
         self._thread.join(2)
 
 
+class MachineCpu:
+    """Whole-machine CPU busy share between start() and stop(), from /proc/stat.
+
+    The machine is shared and noisy: a run whose other processes took most of the CPU
+    (``others_pct``: busy minus this benchmark and its worker) is not comparable.
+    """
+
+    @staticmethod
+    def _sample() -> tuple[float, float]:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields) - idle, sum(fields)
+
+    def start(self) -> MachineCpu:
+        self._busy0, self._total0 = self._sample()
+        self._self0 = time.process_time()
+        return self
+
+    def stop(self, worker_cpu_s: float) -> dict[str, float]:
+        busy, total = self._sample()
+        ticks = max(total - self._total0, 1.0)
+        hz = os.sysconf("SC_CLK_TCK")
+        ncpu = os.cpu_count() or 1
+        wall_cpu_s = ticks / hz  # summed over CPUs
+        busy_s = (busy - self._busy0) / hz
+        own = time.process_time() - self._self0 + worker_cpu_s
+        return {
+            "cpus": ncpu,
+            "busy_pct": round(100 * busy_s / wall_cpu_s, 1),
+            "others_pct": round(100 * max(busy_s - own, 0.0) / wall_cpu_s, 1),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }
+
+
 def delete_run_topics(bootstrap: str, prefix: str) -> int:
     """Delete topics and consumer groups whose names start with the run's prefix/app id."""
     from confluent_kafka.admin import AdminClient
@@ -239,7 +274,7 @@ class TopicWatcher(threading.Thread):
                 now = time.time()
                 self.records += 1
                 try:
-                    value = json.loads(msg.value())
+                    value = json.loads(msg.value() or b"")
                     ident = self.extract(value)
                 except Exception:  # noqa: BLE001 - a foreign record is not ours
                     continue
@@ -336,9 +371,7 @@ async def send_open_loop(
             report.sent.append(rec)
             tasks.append(asyncio.create_task(one(rec, body, headers)))
         await asyncio.gather(*tasks)
-        report.window_s = max(
-            (r.answered_wall for r in report.sent), default=wall0
-        ) - wall0
+        report.window_s = max((r.answered_wall for r in report.sent), default=wall0) - wall0
     finally:
         await session.close()
     return report
@@ -378,7 +411,9 @@ async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int)
     items = []
     for n in range(count):
         lead = "warm" + uuid.uuid4().hex[:20]
-        body, headers = signed_webhook(lead_body(sites[n % len(sites)], lead, n, f"+1808{1000000 + n:07d}"))
+        body, headers = signed_webhook(
+            lead_body(sites[n % len(sites)], lead, n, f"+1808{1000000 + n:07d}")
+        )
         items.append((lead, body, headers))
     t = time.monotonic()
     await send_open_loop(url, items, rate=10, connections=16)
@@ -390,7 +425,9 @@ async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int)
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    worker = start_worker(args.broker, run_dir, partitions=args.partitions, log_level=args.log_level)
+    worker = start_worker(
+        args.broker, run_dir, partitions=args.partitions, log_level=args.log_level
+    )
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
     probe = WorkerProbe(worker.proc.pid if worker.proc else 0)
     watcher = TopicWatcher(
@@ -422,14 +459,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         cpu0, wall0 = probe.cpu_s(), time.monotonic()
-        report = await send_open_loop(
-            url, items, rate=args.rate, connections=args.connections
-        )
+        machine = MachineCpu().start()
+        report = await send_open_loop(url, items, rate=args.rate, connections=args.connections)
         ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
         deadline = time.monotonic() + args.drain_timeout
         while time.monotonic() < deadline and not ok_ids <= watcher.arrivals.keys():
             await asyncio.sleep(0.2)
         cpu1, wall1 = probe.cpu_s(), time.monotonic()
+        machine_cpu = machine.stop(cpu1 - cpu0)
         rss_end = probe.rss_kb()
     finally:
         watcher.stop()
@@ -475,6 +512,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak": round(probe.peak_kb / 1024, 1),
         },
         "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        "machine_cpu": machine_cpu,
         "worker_log": str(worker.log_path),
     }
     return result
@@ -496,17 +534,26 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(run(args))
     print()
     print(f"e2e latency at {args.rate:g}/s for {args.duration:g}s, {args.partitions} partitions")
-    print(f"  sent {result['sent']}  200 {result['ok_200']}  errors {result['errors']}  "
-          f"received {result['received']}  missing {result['missing']}  "
-          f"achieved {result['achieved_rate']}/s")
+    print(
+        f"  sent {result['sent']}  200 {result['ok_200']}  errors {result['errors']}  "
+        f"received {result['received']}  missing {result['missing']}  "
+        f"achieved {result['achieved_rate']}/s"
+    )
     print(f"  lead event after 200:   {fmt(result['event_after_200_ms'])}")
     print(f"  200 after send (due):   {fmt(result['http_200_after_send_ms'])}")
     print(f"  lead event after send:  {fmt(result['event_after_send_ms'])}")
     print(f"    200 -> record written (CreateTime): {fmt(result['record_written_after_200_ms'])}")
     print(f"    written -> read by consumer:        {fmt(result['record_read_after_written_ms'])}")
     rss = result["worker_rss_mb"]
-    print(f"  worker RSS start {rss['start']} MB, after warm-up {rss['after_warmup']} MB, "
-          f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%")
+    print(
+        f"  worker RSS start {rss['start']} MB, after warm-up {rss['after_warmup']} MB, "
+        f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%"
+    )
+    m = result["machine_cpu"]
+    print(
+        f"  machine: {m['cpus']} CPUs {m['busy_pct']}% busy, other processes "
+        f"{m['others_pct']}%, load {m['load_avg_1m']}"
+    )
     print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
     return 0 if result["missing"] == 0 and not result["errors"] else 1
 

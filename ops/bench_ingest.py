@@ -438,6 +438,10 @@ def _loadgen(
     if "machine" in cpu:  # busy CPU not ours: other tenants of this shared machine
         ours = sum(cpu.get(k, 0.0) for k in ("loadgen", "server", "broker"))
         cpu["others"] = round(max(0.0, cpu["machine"] - ours), 1)
+    # CPU the server spent per answered request (all its threads): steadier than req/s
+    # when other tenants take cores away.
+    if result["rps"] and "server" in cpu:
+        result["server_cpu_us_per_req"] = round(cpu["server"] / 100 / result["rps"] * 1e6, 1)
     server.acked += result["all_ok"]
     return result
 
@@ -483,6 +487,7 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
     head = (
         f"{'round':>5} {'target':<17}| {'max req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4}"
+        f" {'srv us/req':>10}"
         f" {'cpu% srv/gen/kafka/other':>24} | {'@' + format(rate, 'g') + '/s got':>10}"
         f" {'p50 ms':>7} {'p99 ms':>8} {'err':>4}"
     )
@@ -491,10 +496,12 @@ def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
     for r in rows:
         c, o = r["closed"], r["open"]
         cpu = c["cpu_pct"]
+        us = _fmt(c.get("server_cpu_us_per_req"), ".0f")
         cpus = "/".join(_fmt(cpu.get(k), ".0f") for k in ("server", "loadgen", "broker", "others"))
         print(
             f"{r['round']:>5} {r['target']:<17}| {c['rps']:>9.0f} {_fmt(c['p50_ms']):>7}"
-            f" {_fmt(c['p99_ms']):>7} {c['errors']:>4} {cpus:>24} | {o['rps']:>10.1f}"
+            f" {_fmt(c['p99_ms']):>7} {c['errors']:>4} {us:>10}"
+            f" {cpus:>24} | {o['rps']:>10.1f}"
             f" {_fmt(o['p50_ms'], '.2f'):>7} {_fmt(o['p99_ms'], '.2f'):>8} {o['errors']:>4}"
         )
 
@@ -638,6 +645,9 @@ def _report(
         summary[t] = {
             "max_rps_median": round(statistics.median(r["closed"]["rps"] for r in mine), 1),
             "max_rps_rounds": [r["closed"]["rps"] for r in mine],
+            "server_cpu_us_per_req_median": _median(
+                r["closed"].get("server_cpu_us_per_req") for r in mine
+            ),
             "open_p50_ms_median": _median(r["open"]["p50_ms"] for r in mine),
             "open_p99_ms_median": _median(r["open"]["p99_ms"] for r in mine),
             "open_rps_median": round(statistics.median(r["open"]["rps"] for r in mine), 1),
@@ -648,13 +658,14 @@ def _report(
             summary[t]["ratio_vs_bare_median"] = round(statistics.median(ratios[t]), 3)
     print()
     print(
-        f"{'target':<17} {'max req/s (median)':>18} {'ratio/bare by round':>22}"
+        f"{'target':<17} {'max req/s (median)':>18} {'srv us/req':>10} {'ratio/bare by round':>20}"
         f" {'p50/p99 ms @' + format(args.rate, 'g') + '/s':>20} {'errors':>7}"
     )
     for t, s in summary.items():
         rr = ",".join(f"{x:.2f}" for x in s.get("ratio_vs_bare_rounds", [])) or "-"
         lat = f"{_fmt(s['open_p50_ms_median'], '.2f')}/{_fmt(s['open_p99_ms_median'], '.2f')}"
-        print(f"{t:<17} {s['max_rps_median']:>18.0f} {rr:>22} {lat:>20} {s['errors']:>7}")
+        us = _fmt(s["server_cpu_us_per_req_median"], ".0f")
+        print(f"{t:<17} {s['max_rps_median']:>18.0f} {us:>10} {rr:>20} {lat:>20} {s['errors']:>7}")
     if "ingress" in summary and "ingress-aiokafka" in summary:
         per_round = [
             by_round[k]["ingress"]["closed"]["rps"]

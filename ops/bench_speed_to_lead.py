@@ -45,11 +45,10 @@ for entry in (str(ROOT), str(ROOT / "ops")):
         sys.path.insert(0, entry)
 
 import phonenumbers  # noqa: E402
-
-from app.calling_window import local_call_window  # noqa: E402
 from bench_e2e_latency import (  # noqa: E402
     BROKER,
     WEBHOOK_PATH,
+    MachineCpu,
     TopicWatcher,
     WorkerProbe,
     delete_run_topics,
@@ -60,6 +59,8 @@ from bench_e2e_latency import (  # noqa: E402
     start_worker,
     summary_ms,
 )
+
+from app.calling_window import local_call_window  # noqa: E402
 from tests.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs  # noqa: E402
 from tests.fakes.realgeeks import FakeRealGeeks  # noqa: E402
 from tests.integration.test_call_loop import callable_number, dialer_env  # noqa: E402
@@ -165,9 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         def item(n: int, tag: str) -> tuple[str, bytes, dict[str, str]]:
             lead = tag + uuid.uuid4().hex[: 32 - len(tag)]
-            body, headers = signed_webhook(
-                lead_body(sites[n % len(sites)], lead, n, phones[n])
-            )
+            body, headers = signed_webhook(lead_body(sites[n % len(sites)], lead, n, phones[n]))
             return lead, body, headers
 
         # Warm-up: the first calls open the dialer's HTTP session and connections.
@@ -188,11 +187,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         items = [item(n, "") for n in range(args.leads)]
         cpu0, wall0 = probe.cpu_s(), time.monotonic()
+        machine = MachineCpu().start()
         report = await send_open_loop(url, items, rate=args.rate, connections=args.connections)
         ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
         await _wait_called(fakes.el, ok_ids, args.call_timeout)
         await asyncio.sleep(1.0)  # room for a duplicate call to show up
         cpu1, wall1 = probe.cpu_s(), time.monotonic()
+        machine_cpu = machine.stop(cpu1 - cpu0)
         rss_end = probe.rss_kb()
         probe.stop()
     finally:
@@ -214,9 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with_ctx = [i for i in called if i in context.kafka_ts]
     to_context = [context.kafka_ts[i] - by_id[i].answered_wall for i in with_ctx]
     context_to_call = [calls[i][0] - context.kafka_ts[i] for i in with_ctx]
-    call_statuses = Counter(
-        r.status for r in fakes.el.requests if r.path == OUTBOUND_CALL_PATH
-    )
+    call_statuses = Counter(r.status for r in fakes.el.requests if r.path == OUTBOUND_CALL_PATH)
     duplicates = sum(len(v) - 1 for v in calls.values() if len(v) > 1)
     errors: dict[str, int] = {f"webhook_{k}": v for k, v in outcomes.items() if k != "200"}
     errors.update({f"call_http_{k}": v for k, v in call_statuses.items() if k != 200})
@@ -228,8 +227,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         with open(args.dump, "w") as fh:
             fh.write("i,due,answered,context_ts,context_seen,call\n")
             for n, r in enumerate(report.sent):
-                cols = [r.due_wall, r.answered_wall, context.kafka_ts.get(r.ident),
-                        context.arrivals.get(r.ident), (calls.get(r.ident) or [None])[0]]
+                cols: list[float | None] = [
+                    r.due_wall,
+                    r.answered_wall,
+                    context.kafka_ts.get(r.ident),
+                    context.arrivals.get(r.ident),
+                    calls[r.ident][0] if r.ident in calls else None,
+                ]
                 fh.write(f"{n}," + ",".join("" if c is None else f"{c:.4f}" for c in cols) + "\n")
     s = summary_ms(latency)
     return {
@@ -256,6 +260,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_send_lateness_ms": round(report.max_lateness_s * 1e3, 1),
         "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
         "worker_rss_mb_end": round(rss_end / 1024, 1),
+        "machine_cpu": machine_cpu,
         "worker_log": str(run_dir / "worker.log"),
     }
 
@@ -268,8 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=64, help="client concurrency bound")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted leads called first")
-    parser.add_argument("--call-timeout", type=float, default=90.0,
-                        help="seconds to wait for the last calls after the last webhook")
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=90.0,
+        help="seconds to wait for the last calls after the last webhook",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
@@ -277,17 +286,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     r = asyncio.run(run(args))
     print()
-    print(f"speed to lead: {args.leads} leads at {args.rate:g}/s over {args.sites} sites, "
-          f"{args.partitions} partitions")
-    print(f"  webhooks 200 {r['webhooks_ok']}/{args.leads}  called {r['called']}  "
-          f"not called {r['not_called']}  errors {r['errors'] or 'none'}  "
-          f"achieved {r['achieved_rate']}/s")
+    print(
+        f"speed to lead: {args.leads} leads at {args.rate:g}/s over {args.sites} sites, "
+        f"{args.partitions} partitions"
+    )
+    print(
+        f"  webhooks 200 {r['webhooks_ok']}/{args.leads}  called {r['called']}  "
+        f"not called {r['not_called']}  errors {r['errors'] or 'none'}  "
+        f"achieved {r['achieved_rate']}/s"
+    )
     print(f"  call request after 200:  {fmt(r['call_after_200_ms'])}")
     print(f"  200 after send (due):    {fmt(r['http_200_after_send_ms'])}")
     print(f"    200 -> calls.context written: {fmt(r['context_written_after_200_ms'])}")
     print(f"    context written -> call:      {fmt(r['call_after_context_written_ms'])}")
-    print(f"  worker CPU {r['worker_cpu_pct']}%  RSS {r['worker_rss_mb_end']} MB  "
-          f"aim p99 < 1 s: {'met' if r['p99_under_1s'] else 'MISSED'}")
+    print(
+        f"  worker CPU {r['worker_cpu_pct']}%  RSS {r['worker_rss_mb_end']} MB  "
+        f"aim p99 < 1 s: {'met' if r['p99_under_1s'] else 'MISSED'}"
+    )
+    m = r["machine_cpu"]
+    print(
+        f"  machine: {m['cpus']} CPUs {m['busy_pct']}% busy, other processes "
+        f"{m['others_pct']}%, load {m['load_avg_1m']}"
+    )
     print("RESULT " + json.dumps(r, separators=(",", ":")), flush=True)
     return 0 if r["p99_under_1s"] and not r["errors"] else 1
 

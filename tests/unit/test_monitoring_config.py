@@ -163,9 +163,7 @@ def parse_yaml_subset(text: str) -> Any:
                 out[key], i = _scalar(rest), i + 1
             elif i + 1 < len(lines) and lines[i + 1][0] > indent:
                 out[key], i = block(i + 1, lines[i + 1][0])
-            elif (
-                i + 1 < len(lines) and lines[i + 1][0] == indent and lines[i + 1][1][:1] == "-"
-            ):
+            elif i + 1 < len(lines) and lines[i + 1][0] == indent and lines[i + 1][1][:1] == "-":
                 out[key], i = seq(i + 1, indent)
             else:
                 out[key], i = None, i + 1

@@ -1,0 +1,207 @@
+"""A real Prometheus scrapes a real worker: the counters move and Prometheus sees them.
+
+Prometheus comes from ops/prometheus (Debian's package, installed with apt-get when
+missing). When it cannot be installed the test is skipped, except under CI (CI set), where
+that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.helpers import send_realgeeks
+from tests.support import ROOT, Worker, free_port, unique
+
+pytestmark = pytest.mark.integration
+
+OPS_PROMETHEUS = ROOT / "ops" / "prometheus"
+ALERTS_YML = ROOT / "ops" / "monitoring" / "alerts.yml"
+
+
+def _ops_prometheus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(OPS_PROMETHEUS), *args], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
+
+
+@pytest.fixture(scope="module")
+def prometheus_installed() -> None:
+    result = _ops_prometheus("install")
+    if result.returncode != 0:
+        message = f"Prometheus unavailable: ops/prometheus install failed: {result.stderr[-1000:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+class Prometheus:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+
+    def api(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=5) as resp:
+            doc = json.load(resp)
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+    def value(self, promql: str) -> float | None:
+        result = self.api("query", query=promql)["result"]
+        return float(result[0]["value"][1]) if result else None
+
+
+@pytest.fixture
+def prometheus(
+    prometheus_installed: None, start_worker: Callable[..., Worker], tmp_path: Path
+) -> Iterator[tuple[Prometheus, Worker]]:
+    worker = start_worker()
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(ALERTS_YML)],
+                "scrape_configs": [
+                    {
+                        "job_name": "realgeeks-sync",
+                        "metrics_path": "/metrics",
+                        "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    started = _ops_prometheus(
+        "start", "--port", str(port), "--config", str(config), "--data", str(tmp_path / "tsdb")
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        yield Prometheus(port), worker
+    finally:
+        _ops_prometheus("stop", "--port", str(port))
+
+
+def scrape(worker: Worker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, parsed by prometheus_client's own parser."""
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def sample(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
+
+
+def lead(site: str) -> dict[str, Any]:
+    return {"site_uuid": site, "id": unique("lead"), "source": "Website", "role": "Buyer"}
+
+
+def test_counters_move_and_prometheus_sees_them(
+    prometheus: tuple[Prometheus, Worker],
+) -> None:
+    prom, worker = prometheus
+    before = scrape(worker)
+    site = unique("site")
+
+    for i in range(3):
+        assert send_realgeeks(worker, lead(site), action="created", message_id=f"m{i}") == 200
+    assert send_realgeeks(worker, lead(site), action="created", secret="wrong") == 401
+    duplicate = lead(site)
+    for _ in range(2):
+        assert send_realgeeks(worker, duplicate, action="created", message_id="dup") == 200
+
+    received = ("realgeeks_webhooks_received_total", {"source": "realgeeks", "action": "created"})
+    after = scrape(worker)
+    assert (
+        sample(after, received[0], **received[1]) - sample(before, received[0], **received[1]) == 5
+    )
+    failures = ("realgeeks_signature_failures_total", {"source": "realgeeks"})
+    assert (
+        sample(after, failures[0], **failures[1]) - sample(before, failures[0], **failures[1]) == 1
+    )
+    assert sample(after, "realgeeks_webhook_ingest_seconds_count", source="realgeeks") >= 5
+    assert sample(after, "realgeeks_last_webhook_timestamp_seconds", source="realgeeks") > 0
+
+    # The agents drop the redelivered message id (give them a moment to get there).
+    eventually(
+        lambda: (
+            sample(scrape(worker), "realgeeks_duplicate_messages_total", source="realgeeks") >= 1
+        ),
+        what="realgeeks_duplicate_messages_total{source='realgeeks'} >= 1",
+    )
+    processed = eventually(
+        lambda: (
+            sample(
+                scrape(worker),
+                "realgeeks_webhooks_processed_total",
+                source="realgeeks",
+                action="created",
+            )
+            >= 5
+            and scrape(worker)
+        ),
+        what="5 webhooks processed",
+    )
+    assert sample(processed, "realgeeks_leads_created_total") == 4  # the duplicate made none
+
+    # Prometheus scraped the same figures.
+    eventually(
+        lambda: prom.value('sum(realgeeks_webhooks_received_total{source="realgeeks"})') == 5,
+        what="Prometheus: realgeeks_webhooks_received_total == 5",
+    )
+    assert prom.value("sum(realgeeks_signature_failures_total)") == 1
+    eventually(
+        lambda: prom.value('sum(realgeeks_duplicate_messages_total{source="realgeeks"})') == 1,
+        what="Prometheus: realgeeks_duplicate_messages_total == 1",
+    )
+    (target,) = prom.api("targets")["activeTargets"]
+    assert target["health"] == "up", target
+
+    # The alert rules load and evaluate against real data without errors.
+    def rules_evaluated() -> list[dict[str, Any]] | None:
+        rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
+        return (
+            rules
+            if rules
+            and all(
+                r.get("lastEvaluation", "").startswith("2")
+                and not r["lastEvaluation"].startswith("0001")
+                for r in rules
+            )
+            else None
+        )
+
+    rules = eventually(rules_evaluated, what="alert rules evaluated")
+    assert {r["name"] for r in rules} >= {"RealGeeksSyncLagHigh", "RealGeeksNoWebhooks"}
+    for rule in rules:
+        assert rule["health"] == "ok", rule
+        assert not rule.get("lastError"), rule
+        assert rule["state"] == "inactive", rule  # a healthy worker raises no alert
