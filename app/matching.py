@@ -698,31 +698,39 @@ def _email_first_names(profile: Profile) -> tuple[tuple[str, ...], bool]:
     return _dedupe(found), telling
 
 
+def _any_name_level(a: str, b: str) -> int:
+    """Agreement of two names when it is unknown which box held a first name."""
+    return max(first_name_level(a, b), _last_name_level(a, b))
+
+
 def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
     """How the names of two profiles agree, or None when they are different people.
 
     None (the household veto) when both have first names and no orientation (as typed,
     or first and last swapped) makes them compatible, or when generational suffixes
-    differ (Jr vs Sr).
+    differ (Jr vs Sr). -1 in a level means a side has no such name.
     """
     if a.gen and b.gen and not set(a.gen) & set(b.gen):
         return None
-
-    def best(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:
-        return max((fn(x, y) for x in xs for y in ys), default=-1)
-
     straight = NameAgreement(
-        best(first_name_level, a.first, b.first), best(_last_name_level, a.last, b.last)
+        _best_level(first_name_level, a.first, b.first),
+        _best_level(_last_name_level, a.last, b.last),
     )
-    if straight.first != 0:
+    if straight.first >= 1:
         return straight
-    # Swapped: a's last box holds a first name (nicknames apply) and vice versa.
+    # Swapped: one record has first and last name in each other's boxes.
     swapped = NameAgreement(
-        best(first_name_level, a.last, b.first), best(_last_name_level, a.first, b.last)
+        _best_level(_any_name_level, a.last, b.first),
+        _best_level(_any_name_level, a.first, b.last),
     )
     if swapped.first >= 2 and swapped.last >= 2:
         return swapped
-    return None
+    if straight.first == 0:
+        return None
+    # No first name on one side: its surname may sit in the other's first-name box.
+    if straight.last == 0 and max(swapped.first, swapped.last) >= 2:
+        return NameAgreement(-1, max(swapped.first, swapped.last))
+    return straight
 
 
 # Comparison levels and weights in bits: log2(P(level | same person) / P(level | not)).
