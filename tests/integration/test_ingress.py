@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.signatures import sign_realgeeks
-from tests.support import Worker, drain, drain_json, unique, worker_env
+from tests.support import ROOT, Worker, drain, drain_json, unique, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -62,25 +63,28 @@ def signed(body: bytes, secret: str = SECRET, **extra: str) -> dict[str, str]:
     return {"X-Lead-Router-Signature": sign_realgeeks(secret, body), **extra}
 
 
-def test_seed_curl_example_lands_byte_for_byte(worker: Worker, kafka_bootstrap: str) -> None:
-    """The README's quick start: openssl signs, curl sends, the exact bytes are on the topic."""
-    body = '{"test":"data"}'
-    script = f"""
-BODY='{body}'
-SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac '{SECRET}' | awk '{{print $NF}}')
-curl -s -o /dev/null -w '%{{http_code}}' -X POST {worker.url}/webhooks/realgeeks \\
-  -H 'Content-Type: application/json' -H 'X-Lead-Router-Action: created' \\
-  -H 'X-Lead-Router-Message-Id: seed-{unique()}' -H "X-Lead-Router-Signature: $SIG" -d "$BODY"
-"""
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+def test_readme_quick_start_lands_byte_for_byte(worker: Worker, kafka_bootstrap: str) -> None:
+    """The README's curl line, run as written: openssl signs, curl sends, bytes on the topic."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Send it a signed webhook", 1)[1].split("## Test it", 1)[0]
+    script = "\n".join(line[4:] for line in block.splitlines() if line.startswith("    "))
+    assert "openssl dgst -sha256 -hmac" in script and "curl" in script
+    script = script.replace("http://127.0.0.1:6066", worker.url).replace(
+        "curl -i", "curl -s -o /dev/null -w '%{http_code}'"
+    )
+    env = {**os.environ, "RGSYNC_REALGEEKS_SECRETS": SECRET}
+    out = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout == "200"
+    body = '{"test":"data"}'
     records = drain_json(
         kafka_bootstrap,
         raw_topic(worker),
         until=lambda ms: any(json.loads(m.value())["body"] == body for m in ms),
     )
     mine = [r for r in records if r["body"] == body]
-    assert mine and mine[0]["action"] == "created" and mine[0]["message_id"].startswith("seed-")
+    assert mine and mine[0]["action"] == "created" and mine[0]["message_id"] == "1"
 
 
 def test_real_geeks_fixture_accepted_with_rotated_secret(

@@ -1,0 +1,45 @@
+"""The README stays true: its event fields match app/events.py, its commands exist."""
+
+from __future__ import annotations
+
+import re
+
+from app.events import (
+    ACTIVITY_V1_FIELDS,
+    CALL_CONTEXT_V1_FIELDS,
+    DEADLETTER_FIELDS,
+    LEAD_V1_FIELDS,
+    OUTBOUND_ACTIVITY_V1_FIELDS,
+)
+from tests.support import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def _bullet(schema: str) -> str:
+    match = re.search(rf"- \*\*`{re.escape(schema)}`\*\*: (.*?)(?=\n- \*\*|\n\n)", README, re.S)
+    assert match, f"README has no bullet for {schema}"
+    return match.group(1)
+
+
+def test_event_fields_are_documented() -> None:
+    for schema, fields in (
+        ("lead.v1", LEAD_V1_FIELDS),
+        ("activity.v1", ACTIVITY_V1_FIELDS),
+        ("call_context.v1", CALL_CONTEXT_V1_FIELDS),
+        ("outbound_activity.v1", OUTBOUND_ACTIVITY_V1_FIELDS),
+    ):
+        text = _bullet(schema)
+        missing = [f for f in fields if not re.search(rf"\b{f}\b", text)]
+        assert not missing, f"{schema}: README misses {missing}"
+    deadletter_row = next(
+        line for line in README.splitlines() if line.startswith("| sync.deadletter")
+    )
+    assert all(f in deadletter_row for f in DEADLETTER_FIELDS)
+
+
+def test_front_door_commands_exist() -> None:
+    assert "ops/run" in README and "ops/test" in README
+    for script in ("ops/run", "ops/test", "ops/kafka", "ops/check", ".ci/run"):
+        path = ROOT / script
+        assert path.exists() and path.stat().st_mode & 0o111, script
