@@ -70,7 +70,7 @@ class MatcherConfig:
 
     # Measured with ops/bench_dedup.py: precision stays >= 0.99 from 0.80 up, recall
     # falls off above ~0.99; 0.95 leaves room on both sides.
-    fuzzy_threshold: float = 0.95
+    fuzzy_threshold: float = 0.9
     candidate_cap: int = 50  # leads kept per blocking key (oldest evicted)
     max_candidates: int = 64  # leads scored per event, across all blocking keys
     shared_cap: int = 8  # leads per exact identifier before it stops identifying anyone
