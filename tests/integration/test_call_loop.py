@@ -173,7 +173,7 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        _, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         await wait_for(lambda: rg.activities.get((site, lead_id)))
         proc = await asyncio.create_subprocess_exec(
