@@ -26,7 +26,7 @@ Semantics decided here (see SPEC "Semantics"):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +56,7 @@ __all__ = [
     "LeadDecision",
     "LeadInputError",
     "decide_lead",
+    "index_lead",
     "lead_event_id",
 ]
 
@@ -275,7 +276,7 @@ def decide_lead(
     # applied last); older entries replay with the current fields.
     earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
     snapshot = replace(snapshot, recent=(*earlier, _record(decision))[-RECENT_MESSAGES:])
-    _write(index, site, snapshot, source_key, config)
+    index_lead(index, site, snapshot, config, aliases=(source_key,))
     return decision
 
 
@@ -365,17 +366,21 @@ def _next_snapshot(
     )
 
 
-def _write(
+def index_lead(
     index: IdentityIndex,
     site: str,
     snapshot: LeadSnapshot,
-    source_key: str,
     config: MatcherConfig,
+    aliases: Iterable[str] = (),
 ) -> None:
-    """Write the snapshot and every lookup key of the lead (unchanged keys are skipped)."""
+    """Write a lead snapshot and every lookup key of it; unchanged keys are not rewritten.
+
+    decide_lead calls it for each applied message; it also rebuilds the index from
+    snapshots (after a change to blocking keys, or to load a benchmark).
+    """
     lead_id = snapshot.lead_id
-    index.add_alias(site, lead_id, lead_id)
-    index.add_alias(site, source_key, lead_id)
+    for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):
+        index.add_alias(site, alias, lead_id)
     probe = build_probe(snapshot.fields, emails=snapshot.emails, phones=snapshot.phones)
     for email in probe.emails:
         index.add_lead_for(site, "email", email, lead_id, config.shared_cap)

@@ -591,25 +591,38 @@ def build_probe(
         names = " ".join(sorted((first, last)))  # swapped first/last is the same person
         name_address = [f"{names}|{street}|{loc}" for loc in locs]
 
+    # Where a lead is filed by location. ZIP blocks are small. "c:" city blocks hold
+    # everyone in the city (large, capped) and are read only by records without a
+    # ZIP; "cz:" blocks hold only the leads without a ZIP and are read by the rest.
+    if zip5:
+        file_locs = [zip5, *([f"c:{city_key}"] if city_key else [])]
+        look_locs = [zip5, *([f"cz:{city_key}"] if city_key else [])]
+    elif city_key:
+        file_locs, look_locs = [f"c:{city_key}", f"cz:{city_key}"], [f"c:{city_key}"]
+    else:
+        file_locs = look_locs = ["-"]
+
     blocks: list[str] = []
     query_blocks: list[str] = []
     if last:
         initials = _initials(first)
-        for loc in locs:
-            keys = [f"n|{_phonetic(last)}|{i}|{loc}" for i in initials]
-            blocks += keys
-            query_blocks += keys
-            if first:  # first and last typed in each other's boxes
-                query_blocks += [f"n|{_phonetic(first)}|{i}|{loc}" for i in _initials(last)]
-    for digits in profile.phones:
-        blocks.append(f"p|{digits[-7:]}")
+        blocks += [f"n|{_phonetic(last)}|{i}|{loc}" for loc in file_locs for i in initials]
+        query_blocks += [f"n|{_phonetic(last)}|{i}|{loc}" for loc in look_locs for i in initials]
+        if first:  # first and last typed in each other's boxes
+            query_blocks += [
+                f"n|{_phonetic(first)}|{i}|{loc}" for loc in look_locs for i in _initials(last)
+            ]
+    shared: list[str] = [f"p|{digits[-7:]}" for digits in profile.phones]
     for email in id_emails:
         local = _email_local(email)
         if len(local) >= 3 and local not in _EMAIL_BLOCK_STOPLIST:
-            blocks.append(f"e|{local}")
+            shared.append(f"e|{local}")
+    blocks += shared
+    query_blocks += shared
     if street and not street.startswith("|"):
-        blocks += [f"a|{street.split('|')[0]}|{loc}" for loc in locs]
-    query_blocks += [b for b in blocks if not b.startswith("n|")]
+        house = street.split("|")[0]
+        blocks += [f"a|{house}|{loc}" for loc in file_locs]
+        query_blocks += [f"a|{house}|{loc}" for loc in look_locs]
 
     return Probe(
         source_lead_id=source_lead_id,

@@ -462,9 +462,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         machine = MachineCpu().start()
         report = await send_open_loop(url, items, rate=args.rate, connections=args.connections)
         ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
-        deadline = time.monotonic() + args.drain_timeout
+        # Wait for every lead: until all arrived, or no new one for --stall-timeout
+        # seconds, or --drain-timeout in all (a backlog is waited for, a loss is not).
+        sent_done = time.monotonic()
+        deadline = sent_done + args.drain_timeout
+        seen, progress_at = len(watcher.arrivals), sent_done
         while time.monotonic() < deadline and not ok_ids <= watcher.arrivals.keys():
             await asyncio.sleep(0.2)
+            if len(watcher.arrivals) != seen:
+                seen, progress_at = len(watcher.arrivals), time.monotonic()
+            elif time.monotonic() - progress_at > args.stall_timeout:
+                break
+        drain_s = time.monotonic() - sent_done
         cpu1, wall1 = probe.cpu_s(), time.monotonic()
         machine_cpu = machine.stop(cpu1 - cpu0)
         rss_end = probe.rss_kb()
@@ -482,6 +491,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pipeline = [watcher.arrivals[i] - by_id[i].answered_wall for i in got]
     ingress = [r.answered_wall - r.due_wall for r in report.sent if r.outcome == "200"]
     whole = [watcher.arrivals[i] - by_id[i].due_wall for i in got]
+    first_due = report.sent[0].due_wall if report.sent else 0.0
     # Where the pipeline time goes: 200 -> lead record written (CreateTime) -> read here.
     to_write = [watcher.kafka_ts[i] - by_id[i].answered_wall for i in got]
     to_read = [watcher.arrivals[i] - watcher.kafka_ts[i] for i in got]
@@ -500,6 +510,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if report.window_s
         else None,
         "max_send_lateness_ms": round(report.max_lateness_s * 1e3, 1),
+        "drain_after_sending_s": round(drain_s, 1),
+        "pipeline_rate": round(len(got) / (max(watcher.arrivals[i] for i in got) - first_due), 1)
+        if got
+        else None,
         "event_after_200_ms": summary_ms(pipeline),
         "http_200_after_send_ms": summary_ms(ingress),
         "event_after_send_ms": summary_ms(whole),
@@ -526,7 +540,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted leads sent first")
-    parser.add_argument("--drain-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="max wait for events after sending"
+    )
+    parser.add_argument(
+        "--stall-timeout", type=float, default=20.0, help="give up after this long without one"
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
@@ -538,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  sent {result['sent']}  200 {result['ok_200']}  errors {result['errors']}  "
         f"received {result['received']}  missing {result['missing']}  "
         f"achieved {result['achieved_rate']}/s"
+    )
+    print(
+        f"  pipeline throughput {result['pipeline_rate']}/s (lead events, first send to last "
+        f"event); waited {result['drain_after_sending_s']} s after the last send"
     )
     print(f"  lead event after 200:   {fmt(result['event_after_200_ms'])}")
     print(f"  200 after send (due):   {fmt(result['http_200_after_send_ms'])}")

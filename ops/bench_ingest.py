@@ -3,21 +3,28 @@
     .venv/bin/python ops/bench_ingest.py [--duration 10] [--rate 500] [--connections 32]
         [--rounds 2] [--targets bare,ingress,ingress-aiokafka,worker]
 
-Each target is a server in its own process; the load generator (ops/loadgen.py) is another
-process, the same for every target. Targets:
+Each target is a server in its own process; the load generator (ops/loadgen.py, aiohttp
+client, keep-alive) runs in other processes, the same for every target. Targets:
 
 * ``bare``: aiohttp handler that reads the body and returns 200 (the ceiling);
 * ``ingress``: ``standalone_app(Ingress(...))`` with the service's ``KafkaPublisher``
   (confluent-kafka, acks=all), real signature checks, real broker acks;
 * ``ingress-aiokafka``: the same ingress on an ``AIOKafkaProducer`` (Faust's client);
-* ``worker``: the full Faust worker (``python -m app.cli worker``), agents included.
+* ``worker``: the full Faust worker (``python -m app.cli worker``), agents included; a
+  fresh one per round, stopped after its turn so its agents' backlog loads nobody else.
 
-Per target and round: an open-loop phase at ``--rate`` req/s (latency from the scheduled
-send time), then a closed-loop max-throughput phase (``--connections`` keep-alive
-connections, 2 s warm-up). Targets alternate within a round and the order reverses every
-other round, so machine noise hits all of them; ratios compare targets of the same round.
-Everything goes to 127.0.0.1 under a unique topic prefix (deleted at the end unless
-``--keep-topics``). The last line is ``RESULT {json}``.
+Per target and round: an open-loop phase at ``--rate`` req/s (timetable fixed in advance,
+latency from the scheduled send time), then a closed-loop max-throughput phase
+(``--connections`` connections split over ``--generators`` processes, 2 s warm-up).
+Targets alternate within a round and the order reverses every other round, so machine
+noise hits all of them; ratios compare targets of the same round. CPU of the server, the
+generators, the broker and everything else on the machine is recorded per phase: on a
+small shared machine "server CPU per request" is steadier than req/s. Afterwards every
+200 is checked against the records on the target's raw topic.
+
+Everything goes to 127.0.0.1 under a unique topic prefix (topics and groups deleted at
+the end unless ``--keep-topics``). Defaults take about 3.5 minutes (16 measured windows of
+10 s); ``--duration 7`` stays under 3. The last line is ``RESULT {json}``.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +197,6 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _broker_pid() -> int | None:
     """The local broker's pid (ops/kafka's pid file), for CPU figures only."""
     try:
@@ -219,7 +217,6 @@ class Server:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     acked: int = 0  # 200s it answered, warm-ups and probes included
-    notes: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -401,7 +398,7 @@ def _loadgen(
         "--rate",
         str(args.rate),
         "--warmup",
-        str(args.warmup if phase == "closed" else args.open_warmup),
+        str(_warmup(server, phase, args)),
         "--wait-go",
         "--cpu-pid",
         f"server={server.proc.pid}",
@@ -444,6 +441,17 @@ def _loadgen(
         result["server_cpu_us_per_req"] = round(cpu["server"] / 100 / result["rps"] * 1e6, 1)
     server.acked += result["all_ok"]
     return result
+
+
+def _warmup(server: Server, phase: str, args: argparse.Namespace) -> float:
+    """Seconds of unmeasured load before the window.
+
+    A fresh worker opens RocksDB for each table partition on first touch (~15 ms each,
+    on the event loop) and rebalances once more: its first open-loop seconds are start-up.
+    """
+    if phase == "closed":
+        return float(args.warmup)
+    return max(float(args.open_warmup), 3.0) if server.target == "worker" else args.open_warmup
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -523,6 +531,7 @@ def _start(
 def _measure(
     server: Server, rnd: int, secret: str, args: argparse.Namespace, broker_pid: int | None
 ) -> dict[str, Any]:
+    """Both phases against one target; one table row."""
     # Open loop first: the closed phase leaves the worker's agents a backlog to chew on.
     open_ = _loadgen(server, secret, "open", args, broker_pid)
     closed = _loadgen(server, secret, "closed", args, broker_pid)
@@ -586,8 +595,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     worker.wait_ready(secret)
                     worker.wait_healthy()
                     time.sleep(2.0)  # let start-up work (rebalance, recovery, commits) settle
-                    worker.notes.append(f"ready+healthy in {time.monotonic() - t0:.1f}s")
+                    startup_s = round(time.monotonic() - t0, 1)
                     rows.append(_measure(worker, rnd, secret, args, broker_pid))
+                    rows[-1]["worker_startup_s"] = startup_s
                 except RuntimeError as exc:
                     failed["worker"] = str(exc).splitlines()[0]
                     print(f"bench_ingest: worker skipped: {exc}", file=sys.stderr)
@@ -596,22 +606,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for server in every:
             server.stop()
-    # Every 200 must be on the topic (acks=all before the answer): compare the counts.
-    kafka_check: dict[str, dict[str, int | None]] = {}
-    for server in every:
-        if server.raw_topic:
-            check = kafka_check.setdefault(
-                server.target, {"answered_200": 0, "records_on_topic": 0}
-            )
-            on_topic = _records_in(server.raw_topic)
-            check["answered_200"] = (check["answered_200"] or 0) + server.acked
-            check["records_on_topic"] = (
-                None
-                if on_topic is None or check["records_on_topic"] is None
-                else check["records_on_topic"] + on_topic
-            )
-    deleted = 0 if args.keep_topics else _delete_run_topics(token)
+        kafka_check = _kafka_check(every)
+        deleted = 0 if args.keep_topics else _delete_run_topics(token)
     return _report(args, rows, kafka_check, failed, token, deleted, time.monotonic() - started)
+
+
+def _kafka_check(servers: list[Server]) -> dict[str, dict[str, int | None]]:
+    """Every 200 must be on the raw topic (acks=all before the answer): both counts."""
+    check: dict[str, dict[str, int | None]] = {}
+    for server in servers:
+        if not server.raw_topic:
+            continue
+        mine = check.setdefault(server.target, {"answered_200": 0, "records_on_topic": 0})
+        on_topic = _records_in(server.raw_topic)
+        mine["answered_200"] = (mine["answered_200"] or 0) + server.acked
+        so_far = mine["records_on_topic"]
+        mine["records_on_topic"] = None if on_topic is None or so_far is None else so_far + on_topic
+    return check
 
 
 def _report(
@@ -629,16 +640,20 @@ def _report(
     by_round: dict[int, dict[str, dict[str, Any]]] = {}
     for r in rows:
         by_round.setdefault(r["round"], {})[r["target"]] = r
-    ratios: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}  # max req/s, target over bare, same round
+    cpu_ratios: dict[str, list[float]] = {}  # server CPU per request, bare over target
     for rnd in by_round.values():
         bare = rnd.get("bare")
         if not bare or not bare["closed"]["rps"]:
             continue
+        bare_us = bare["closed"].get("server_cpu_us_per_req")
         for t, r in rnd.items():
-            if t != "bare":
-                ratios.setdefault(t, []).append(
-                    round(r["closed"]["rps"] / bare["closed"]["rps"], 3)
-                )
+            if t == "bare":
+                continue
+            ratios.setdefault(t, []).append(round(r["closed"]["rps"] / bare["closed"]["rps"], 3))
+            us = r["closed"].get("server_cpu_us_per_req")
+            if bare_us and us:
+                cpu_ratios.setdefault(t, []).append(round(bare_us / us, 3))
     summary: dict[str, Any] = {}
     for t in targets:
         mine = [r for r in rows if r["target"] == t]
@@ -656,16 +671,27 @@ def _report(
         if t in ratios:
             summary[t]["ratio_vs_bare_rounds"] = ratios[t]
             summary[t]["ratio_vs_bare_median"] = round(statistics.median(ratios[t]), 3)
+        if t in cpu_ratios:
+            summary[t]["cpu_ratio_vs_bare_rounds"] = cpu_ratios[t]
     print()
     print(
-        f"{'target':<17} {'max req/s (median)':>18} {'srv us/req':>10} {'ratio/bare by round':>20}"
+        f"{'target':<17} {'max req/s (median)':>18} {'ratio/bare by round':>20}"
+        f" {'srv us/req':>10} {'cpu ratio by round':>19}"
         f" {'p50/p99 ms @' + format(args.rate, 'g') + '/s':>20} {'errors':>7}"
     )
     for t, s in summary.items():
         rr = ",".join(f"{x:.2f}" for x in s.get("ratio_vs_bare_rounds", [])) or "-"
+        cr = ",".join(f"{x:.2f}" for x in s.get("cpu_ratio_vs_bare_rounds", [])) or "-"
         lat = f"{_fmt(s['open_p50_ms_median'], '.2f')}/{_fmt(s['open_p99_ms_median'], '.2f')}"
         us = _fmt(s["server_cpu_us_per_req_median"], ".0f")
-        print(f"{t:<17} {s['max_rps_median']:>18.0f} {us:>10} {rr:>20} {lat:>20} {s['errors']:>7}")
+        print(
+            f"{t:<17} {s['max_rps_median']:>18.0f} {rr:>20} {us:>10} {cr:>19}"
+            f" {lat:>20} {s['errors']:>7}"
+        )
+    print(
+        "(ratio: max req/s over bare's in the same round; cpu ratio: bare's server CPU per"
+        " request over the target's, steadier when other tenants take cores)"
+    )
     if "ingress" in summary and "ingress-aiokafka" in summary:
         per_round = [
             by_round[k]["ingress"]["closed"]["rps"]
@@ -675,9 +701,14 @@ def _report(
             and by_round[k]["ingress-aiokafka"]["closed"]["rps"]
         ]
         summary["confluent_over_aiokafka_rounds"] = [round(x, 3) for x in per_round]
+        c, a = summary["ingress"], summary["ingress-aiokafka"]
         print(
-            f"confluent-kafka / aiokafka max throughput by round: "
-            f"{', '.join(f'{x:.2f}' for x in per_round)}"
+            f"producers: confluent-kafka / aiokafka max req/s by round "
+            f"{', '.join(f'{x:.2f}' for x in per_round)}; server CPU per request "
+            f"{_fmt(c['server_cpu_us_per_req_median'], '.0f')} vs "
+            f"{_fmt(a['server_cpu_us_per_req_median'], '.0f')} us; p50/p99 at {args.rate:g}/s "
+            f"{_fmt(c['open_p50_ms_median'], '.2f')}/{_fmt(c['open_p99_ms_median'], '.2f')} vs "
+            f"{_fmt(a['open_p50_ms_median'], '.2f')}/{_fmt(a['open_p99_ms_median'], '.2f')} ms"
         )
     for t, c in kafka_check.items():
         print(f"{t}: {c['answered_200']} answered 200, {c['records_on_topic']} records on topic")
@@ -687,7 +718,17 @@ def _report(
     result = {
         "config": {
             k: getattr(args, k)
-            for k in ("duration", "rate", "connections", "rounds", "targets", "warmup", "log_level")
+            for k in (
+                "duration",
+                "rate",
+                "connections",
+                "generators",
+                "rounds",
+                "targets",
+                "warmup",
+                "open_warmup",
+                "log_level",
+            )
         },
         "cpus": os.cpu_count(),
         "summary": summary,
@@ -721,7 +762,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--targets", default=",".join(ALL_TARGETS))
     parser.add_argument("--warmup", type=float, default=2.0, help="closed-loop warm-up, s")
-    parser.add_argument("--open-warmup", type=float, default=0.5, help="open-loop warm-up, s")
+    parser.add_argument(
+        "--open-warmup", type=float, default=0.5, help="open-loop warm-up, s (worker: 3 s at least)"
+    )
     parser.add_argument("--log-level", default="INFO", help="RGSYNC_LOG_LEVEL of the services")
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--serve", choices=ALL_TARGETS[:3], help=argparse.SUPPRESS)

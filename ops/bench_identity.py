@@ -1,0 +1,326 @@
+"""Per-event cost of identity resolution with 10k, 100k and 1M leads already indexed.
+
+Outside Faust, but on the store Faust uses: each table is a rocksdict.Rdict in a temp
+dir, opened with faust's RocksDB defaults (raw mode, 64 MiB write buffers, bloom
+filter, 2 GiB block cache), values JSON-encoded as a Faust json table would. The index
+grows in steps; at each size a fixed batch of leads (half new people, half
+re-registrations of people indexed at every size: new email, typo'd name, other phone
+format) goes through the real `decide_lead`, one event at a time.
+
+    .venv/bin/python ops/bench_identity.py [--sizes 10000,100000,1000000 --batch 2000]
+
+Prints a line per size and a machine-readable line starting with "RESULT ".
+Pre-loading writes snapshots and keys with `index_lead` (no resolution: the people
+are distinct by construction) in a child process, through a write-back buffer flushed
+in RocksDB write batches; the measured events run in this process on the stores
+directly, unbuffered, and RSS is this process's (Python, the code, RocksDB caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rocksdict import (  # noqa: E402
+    BlockBasedIndexType,
+    BlockBasedOptions,
+    Cache,
+    Options,
+    Rdict,
+    WriteBatch,
+)
+
+from app.leads import decide_lead, index_lead  # noqa: E402
+from app.matching import MatcherConfig  # noqa: E402
+from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES  # noqa: E402
+from tables.identity import IdentityIndex, LeadSnapshot  # noqa: E402
+
+__all__ = ["BufferedStore", "RdictStore", "main"]
+
+SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
+FIRST_NAMES = MALE + FEMALE
+STREET_TYPES = ("St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Pl", "Way", "Cir")
+DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com")
+
+
+def _faust_options() -> Options:
+    """RocksDB options as faust.stores.rocksdb.RocksDBOptions builds them for rocksdict."""
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.set_max_open_files(943719)
+    options.set_write_buffer_size(67108864)
+    options.set_target_file_size_base(67108864)
+    options.set_max_write_buffer_number(3)
+    table = BlockBasedOptions()
+    table.set_bloom_filter(3, True)
+    table.set_block_cache(Cache(2 * 1024**3))
+    table.set_index_type(BlockBasedIndexType.binary_search())
+    options.set_block_based_table_factory(table)
+    return options
+
+
+class RdictStore:
+    """A KeyValueStore over rocksdict with JSON values (what a Faust json table stores)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Rdict(str(path), options=_faust_options())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = self.db.get(key.encode())
+        return default if raw is None else json.loads(raw)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.db[key.encode()] = json.dumps(value, separators=(",", ":")).encode()
+
+    def __delitem__(self, key: str) -> None:
+        del self.db[key.encode()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.db.get(key.encode()) is not None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class BufferedStore:
+    """Write-back buffer over an RdictStore, for bulk loading only."""
+
+    def __init__(self, store: RdictStore) -> None:
+        self.store = store
+        self.pending: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.pending:
+            return self.pending[key]
+        return self.store.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.pending[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise NotImplementedError("bulk loading never deletes")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.pending or key in self.store
+
+    def flush(self) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self.pending.items():
+            batch.put(key.encode(), json.dumps(value, separators=(",", ":")).encode())
+        self.store.db.write(batch)
+        self.pending = {}
+
+
+def _person(i: int) -> dict[str, Any]:
+    """Normalized fields of distinct person number i (deterministic, unique contacts)."""
+    rng = random.Random(i)
+    first = rng.choice(FIRST_NAMES)
+    last = rng.choice(SURNAMES)
+    city, _, state, areas, zips = rng.choice(PLACES)
+    local = rng.choice((f"{first}.{last}", f"{first[0]}{last}", f"{first}{last}"))
+    local = "".join(ch for ch in local.lower() if ch.isalnum() or ch == ".")
+    exchange = 200 + (i // 10_000) % 700  # unique number per i below 7M
+    return {
+        "first_name": first,
+        "last_name": last,
+        "email": f"{local}{i}@{rng.choice(DOMAINS)}",
+        "phone": f"+1{rng.choice(areas)}{exchange}{i % 10_000:04d}",
+        "street_address": f"{rng.randint(1, 9999)} {rng.choice(STREET_NAMES)} "
+        f"{rng.choice(STREET_TYPES)}",
+        "city": city,
+        "state": state,
+        "zip": rng.choice(zips),
+        "source": "Website Property Search",
+        "role": "Buyer",
+    }
+
+
+def _lead_id(i: int) -> str:
+    return f"{i:032x}"
+
+
+def _preload(root: Path, start: int, stop: int) -> None:
+    """Index people start..stop-1 as distinct leads, in flushed chunks.
+
+    Runs in a child process so the parent's resident memory is that of the index in
+    use, not of the loader's buffers.
+    """
+    config = MatcherConfig()
+    index_db, lead_db = RdictStore(root / "index"), RdictStore(root / "leads")
+    index = IdentityIndex(BufferedStore(index_db), BufferedStore(lead_db))
+    assert isinstance(index.index_store, BufferedStore)
+    assert isinstance(index.lead_store, BufferedStore)
+    for i in range(start, stop):
+        fields = _person(i)
+        lead_id = _lead_id(i)
+        snapshot = LeadSnapshot(
+            lead_id=lead_id,
+            source_lead_ids=(lead_id,),
+            emails=(fields["email"],),
+            phones=(fields["phone"],),
+            fields=fields,
+            created_at="2024-01-01T00:00:00Z",
+            updated_at="2024-01-01T00:00:00Z",
+        )
+        index_lead(index, SITE, snapshot, config)
+        if (i + 1) % 50_000 == 0:
+            index.index_store.flush()
+            index.lead_store.flush()
+    index.index_store.flush()
+    index.lead_store.flush()
+    index_db.close()
+    lead_db.close()
+
+
+def _preload_in_child(root: Path, start: int, stop: int) -> None:
+    """Run _preload in a forked process and wait for it.
+
+    Raises:
+        RuntimeError: the loader failed.
+    """
+    child = multiprocessing.get_context("fork").Process(
+        target=_preload, args=(root, start, stop)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"preload failed with exit code {child.exitcode}")
+
+
+def sizes_seen(size: int) -> int:
+    """A small number per index size, so each size's batch brings its own new phones."""
+    return len(str(size))
+
+
+def _batch(size: int, batch: int) -> Iterator[dict[str, Any]]:
+    """Raw created bodies: half new people, half re-registrations of people < 10k."""
+    rng = random.Random(batch)
+    for n in range(batch):
+        if n % 2 == 0:
+            i = 50_000_000 + size + n  # a new person, unique per size
+            fields = _person(i)
+            body = dict(fields, phone=f"({fields['phone'][2:5]}) {fields['phone'][5:8]}-"
+                                      f"{fields['phone'][8:]}")  # fmt: skip
+        else:
+            i = rng.randrange(10_000)
+            fields = _person(i)
+            body = dict(fields)
+            change = n % 6
+            if change == 1:
+                body["email"] = f"new{size}.{n}@example.org"  # new email, same phone
+            elif change == 3:
+                body["first_name"] = fields["first_name"][:-1]  # typo, same email
+                body["phone"] = f"{fields['phone'][2:5]}.{fields['phone'][5:8]}." \
+                                f"{fields['phone'][8:]}"  # fmt: skip
+            else:  # new email and phone, same name and street: name+address or fuzzy
+                body["email"] = f"moved{size}.{n}@example.org"
+                body["phone"] = f"+1 808 {950 + sizes_seen(size)} {n:04d}"
+        body["id"] = f"{size:08x}{n:024x}"
+        yield body
+
+
+def _rss_mib() -> float:
+    """Resident set size of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _measure(index: IdentityIndex, size: int, batch: int, config: MatcherConfig) -> dict[str, Any]:
+    """Resolve and index the batch one event at a time; microseconds per event."""
+    timings: list[float] = []
+    rules: dict[str, int] = {}
+    for n, body in enumerate(_batch(size, batch)):
+        started = time.perf_counter()
+        decision = decide_lead(
+            index,
+            site_uuid=SITE,
+            action="created",
+            body=body,
+            source_timestamp=None,
+            message_id=f"bench-{size}-{n}",
+            now="2024-06-01T00:00:00Z",
+            config=config,
+        )
+        timings.append((time.perf_counter() - started) * 1e6)
+        rule = decision.match.rule if decision.match else "new"
+        rules[rule] = rules.get(rule, 0) + 1
+    timings.sort()
+    return {
+        "leads": size,
+        "us_per_event": round(statistics.fmean(timings), 1),
+        "p50_us": round(timings[len(timings) // 2], 1),
+        "p99_us": round(timings[int(len(timings) * 0.99)], 1),
+        "rules": rules,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print one line per size and the RESULT line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--dir", default=None, help="where to put the RocksDB files")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(x) for x in args.sizes.split(","))
+    config = MatcherConfig()
+
+    root = Path(tempfile.mkdtemp(prefix="bench_identity_", dir=args.dir))
+    results: list[dict[str, Any]] = []
+    loaded = 0
+    try:
+        for size in sizes:
+            started = time.perf_counter()
+            _preload_in_child(root, loaded, size)
+            load_s = time.perf_counter() - started
+            loaded = size
+            index_db, lead_db = RdictStore(root / "index"), RdictStore(root / "leads")
+            try:
+                result = _measure(IdentityIndex(index_db, lead_db), size, args.batch, config)
+                result["rss_mib"] = round(_rss_mib(), 1)
+            finally:
+                index_db.close()
+                lead_db.close()
+            result["preload_s"] = round(load_s, 1)
+            results.append(result)
+            print(
+                f"{size:>9} leads: {result['us_per_event']:8.1f} us/event (p50 "
+                f"{result['p50_us']}, p99 {result['p99_us']}), RSS {result['rss_mib']} MiB, "
+                f"preload {load_s:.0f} s, rules {result['rules']}",
+                flush=True,
+            )
+    finally:
+        disk_mib = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2**20
+        shutil.rmtree(root, ignore_errors=True)
+    ratio = results[-1]["us_per_event"] / results[0]["us_per_event"] if results else None
+    summary = {
+        "store": "rocksdict.Rdict (faust RocksDB options), JSON values",
+        "batch": args.batch,
+        "sizes": results,
+        "ratio_largest_to_smallest": round(ratio, 2) if ratio else None,
+        "rss_mib_at_largest": results[-1]["rss_mib"] if results else None,
+        "disk_mib_at_largest": round(disk_mib, 1),
+    }
+    print(
+        f"ratio {sizes[-1]}/{sizes[0]}: {summary['ratio_largest_to_smallest']}x; "
+        f"RSS at {sizes[-1]}: {summary['rss_mib_at_largest']} MiB; disk {disk_mib:.0f} MiB"
+    )
+    print("RESULT " + json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
