@@ -439,6 +439,12 @@ def _loadgen(
     # when other tenants take cores away.
     if result["rps"] and "server" in cpu:
         result["server_cpu_us_per_req"] = round(cpu["server"] / 100 / result["rps"] * 1e6, 1)
+    # The same for the event-loop thread alone (librdkafka's threads excluded): one core
+    # can serve at most 1e6 / this many requests per second.
+    if result["rps"] and "server_main_thread" in cpu:
+        result["loop_cpu_us_per_req"] = round(
+            cpu["server_main_thread"] / 100 / result["rps"] * 1e6, 1
+        )
     server.acked += result["all_ok"]
     return result
 
@@ -465,7 +471,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "loadgen": round(sum(part["cpu_pct"].get("loadgen", 0.0) for part in parts), 1),
         **{
             name: round(statistics.mean(part["cpu_pct"].get(name, 0.0) for part in parts), 1)
-            for name in ("server", "broker", "machine")
+            for name in ("server", "server_main_thread", "broker", "machine")
             if name in parts[0]["cpu_pct"]
         },
     }
@@ -495,7 +501,7 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
     head = (
         f"{'round':>5} {'target':<17}| {'max req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4}"
-        f" {'srv us/req':>10}"
+        f" {'us/req srv/loop':>15}"
         f" {'cpu% srv/gen/kafka/other':>24} | {'@' + format(rate, 'g') + '/s got':>10}"
         f" {'p50 ms':>7} {'p99 ms':>8} {'err':>4}"
     )
@@ -504,11 +510,12 @@ def _print_table(rows: list[dict[str, Any]], rate: float) -> None:
     for r in rows:
         c, o = r["closed"], r["open"]
         cpu = c["cpu_pct"]
-        us = _fmt(c.get("server_cpu_us_per_req"), ".0f")
+        us = f"{_fmt(c.get('server_cpu_us_per_req'), '.0f')}/"
+        us += _fmt(c.get("loop_cpu_us_per_req"), ".0f")
         cpus = "/".join(_fmt(cpu.get(k), ".0f") for k in ("server", "loadgen", "broker", "others"))
         print(
             f"{r['round']:>5} {r['target']:<17}| {c['rps']:>9.0f} {_fmt(c['p50_ms']):>7}"
-            f" {_fmt(c['p99_ms']):>7} {c['errors']:>4} {us:>10}"
+            f" {_fmt(c['p99_ms']):>7} {c['errors']:>4} {us:>15}"
             f" {cpus:>24} | {o['rps']:>10.1f}"
             f" {_fmt(o['p50_ms'], '.2f'):>7} {_fmt(o['p99_ms'], '.2f'):>8} {o['errors']:>4}"
         )
@@ -663,6 +670,9 @@ def _report(
             "server_cpu_us_per_req_median": _median(
                 r["closed"].get("server_cpu_us_per_req") for r in mine
             ),
+            "loop_cpu_us_per_req_median": _median(
+                r["closed"].get("loop_cpu_us_per_req") for r in mine
+            ),
             "open_p50_ms_median": _median(r["open"]["p50_ms"] for r in mine),
             "open_p99_ms_median": _median(r["open"]["p99_ms"] for r in mine),
             "open_rps_median": round(statistics.median(r["open"]["rps"] for r in mine), 1),
@@ -676,21 +686,23 @@ def _report(
     print()
     print(
         f"{'target':<17} {'max req/s (median)':>18} {'ratio/bare by round':>20}"
-        f" {'srv us/req':>10} {'cpu ratio by round':>19}"
+        f" {'us/req srv/loop':>15} {'cpu ratio by round':>19}"
         f" {'p50/p99 ms @' + format(args.rate, 'g') + '/s':>20} {'errors':>7}"
     )
     for t, s in summary.items():
         rr = ",".join(f"{x:.2f}" for x in s.get("ratio_vs_bare_rounds", [])) or "-"
         cr = ",".join(f"{x:.2f}" for x in s.get("cpu_ratio_vs_bare_rounds", [])) or "-"
         lat = f"{_fmt(s['open_p50_ms_median'], '.2f')}/{_fmt(s['open_p99_ms_median'], '.2f')}"
-        us = _fmt(s["server_cpu_us_per_req_median"], ".0f")
+        us = f"{_fmt(s['server_cpu_us_per_req_median'], '.0f')}/"
+        us += _fmt(s["loop_cpu_us_per_req_median"], ".0f")
         print(
-            f"{t:<17} {s['max_rps_median']:>18.0f} {rr:>20} {us:>10} {cr:>19}"
+            f"{t:<17} {s['max_rps_median']:>18.0f} {rr:>20} {us:>15} {cr:>19}"
             f" {lat:>20} {s['errors']:>7}"
         )
     print(
-        "(ratio: max req/s over bare's in the same round; cpu ratio: bare's server CPU per"
-        " request over the target's, steadier when other tenants take cores)"
+        "(ratio: max req/s over bare's in the same round; us/req: server CPU per request,"
+        " all threads / event-loop thread; cpu ratio: bare's server CPU per request over"
+        " the target's, steadier than req/s when other tenants take cores)"
     )
     if "ingress" in summary and "ingress-aiokafka" in summary:
         per_round = [
@@ -706,7 +718,9 @@ def _report(
             f"producers: confluent-kafka / aiokafka max req/s by round "
             f"{', '.join(f'{x:.2f}' for x in per_round)}; server CPU per request "
             f"{_fmt(c['server_cpu_us_per_req_median'], '.0f')} vs "
-            f"{_fmt(a['server_cpu_us_per_req_median'], '.0f')} us; p50/p99 at {args.rate:g}/s "
+            f"{_fmt(a['server_cpu_us_per_req_median'], '.0f')} us (event loop "
+            f"{_fmt(c['loop_cpu_us_per_req_median'], '.0f')} vs "
+            f"{_fmt(a['loop_cpu_us_per_req_median'], '.0f')} us); p50/p99 at {args.rate:g}/s "
             f"{_fmt(c['open_p50_ms_median'], '.2f')}/{_fmt(c['open_p99_ms_median'], '.2f')} vs "
             f"{_fmt(a['open_p50_ms_median'], '.2f')}/{_fmt(a['open_p99_ms_median'], '.2f')} ms"
         )

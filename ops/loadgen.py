@@ -118,10 +118,12 @@ def percentile_ms(ordered: list[float], p: float) -> float | None:
     return round(ordered[rank] * 1e3, 2)
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """utime+stime of a process (all its threads), from /proc; None when unreadable."""
+def _cpu_seconds(pid: int, main_thread_only: bool = False) -> float | None:
+    """utime+stime of a process (all its threads, or only its main thread, where an
+    asyncio server runs its event loop), from /proc; None when unreadable."""
+    path = f"/proc/{pid}/task/{pid}/stat" if main_thread_only else f"/proc/{pid}/stat"
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        raw = Path(path).read_text()
     except OSError:
         return None
     fields = raw[raw.rindex(")") + 2 :].split()
@@ -188,6 +190,8 @@ class _CpuProbe:
 
     def _sample(self) -> dict[str, float | None]:
         sample = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        if "server" in self.pids:  # its event loop's thread alone: the single-core limit
+            sample["server_main_thread"] = _cpu_seconds(self.pids["server"], True)
         sample["machine"] = _machine_busy_seconds()
         return sample
 
