@@ -185,12 +185,15 @@ def _preload(root: Path, start: int, stop: int) -> None:
 
 
 def _preload_in_child(root: Path, start: int, stop: int) -> None:
-    """Run _preload in a forked process and wait for it.
+    """Run _preload in a fresh (spawned) process and wait for it.
+
+    Spawned, not forked: a fork would inherit RocksDB's global state without its
+    background threads, and the loader would stall on its first flush.
 
     Raises:
         RuntimeError: the loader failed.
     """
-    child = multiprocessing.get_context("fork").Process(
+    child = multiprocessing.get_context("spawn").Process(
         target=_preload, args=(root, start, stop)
     )
     child.start()
