@@ -37,7 +37,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from app.normalize import fold_key, normalize_email, normalize_street
+from app.normalize import fold_key, normalize_email
 from tables.identity import IdentityIndex
 
 __all__ = [
@@ -440,6 +440,8 @@ class Profile:
         A newer record that matched with first and last name swapped is filed the
         right way round, so the lead does not collect its surname as a first name.
         """
+        if self == _EMPTY_PROFILE:  # a new lead: nothing to merge with
+            return Profile(**{n: getattr(newer, n)[-cap:] for n in self._KEYS})
         if self.first and newer.first and newer.last:
             names = names_agree(newer, self)
             straight = _best_level(first_name_level, newer.first, self.first)
@@ -451,6 +453,9 @@ class Profile:
             return tuple(out[-cap:])
 
         return Profile(**{n: union(getattr(self, n), getattr(newer, n)) for n in self._KEYS})
+
+
+_EMPTY_PROFILE = Profile()
 
 
 @dataclass(frozen=True)
@@ -475,7 +480,7 @@ _EMAIL_BLOCK_STOPLIST = frozenset(
 
 def _street_key(street: object) -> str | None:
     """ "house|street name" from a normalized street line, unit and city part dropped."""
-    line = normalize_street(street)  # idempotent: also accepts raw text
+    line = _as_str(street)
     if line is None:
         return None
     words = line.split(",")[0].split()
@@ -547,7 +552,7 @@ def build_probe(
     emails: Iterable[str] = (),
     phones: Iterable[str] = (),
 ) -> Probe:
-    """Features and keys of a record from its normalized fields (app.normalize).
+    """Features and keys of a record from its normalized fields (app.normalize.normalize_lead).
 
     `emails`/`phones` add identifiers beyond the fields (a snapshot's history).
     """

@@ -81,11 +81,21 @@ def normalize_text(value: object) -> str | None:
     return text or None
 
 
+# ASCII fast path of fold_key: letters lower-cased, digits kept, apostrophes dropped,
+# everything else a space.
+_ASCII_FOLD = {
+    i: (chr(i).lower() if chr(i).isalnum() else (None if chr(i) in "'`" else " "))
+    for i in range(128)
+}
+
+
 def fold_key(value: object) -> str:
     """A comparison key: accents stripped, case-folded, only letters/digits and spaces."""
     text = _as_text(value)
     if not text:
         return ""
+    if text.isascii():
+        return " ".join(text.translate(_ASCII_FOLD).split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = []
     for ch in decomposed:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 __all__ = [
@@ -54,6 +55,7 @@ class KeyValueStore(Protocol):
         ...
 
 
+@lru_cache(maxsize=4096)
 def _escape(part: str) -> str:
     """Keep "|" out of key components that other components follow."""
     return part.replace("%", "%25").replace("|", "%7C")

@@ -1,0 +1,160 @@
+"""Run every benchmark under ops/ and print one table (``ops/bench``).
+
+Each benchmark is its own script ending with a ``RESULT {json}`` line; this runner starts
+them one after another (never in parallel: the machine has two cores), keeps their full
+output under var/bench/, and prints the figures the issues ask for next to their aims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+Row = tuple[str, str, str]  # figure, value, aim
+
+
+def _pct(d: dict[str, Any] | None, key: str) -> str:
+    return "-" if not d or d.get(key) is None else f"{d[key]} ms"
+
+
+def ingest(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    ratio = r.get("ratio") or r.get("throughput_ratio")
+    if isinstance(ratio, dict):
+        ratio = ratio.get("ingress") or next(iter(ratio.values()), None)
+    rows.append(("ingest throughput ratio, service / bare aiohttp", str(ratio), ">= 0.5"))
+    for name, target in (r.get("targets") or {}).items():
+        rps = target.get("max_rps") or target.get("throughput_rps")
+        fixed = target.get("fixed_rate") or target.get("rate_500") or {}
+        rows.append(
+            (
+                f"  {name}: max req/s; p50/p99 at fixed rate",
+                f"{rps}; {fixed.get('p50_ms')}/{fixed.get('p99_ms')} ms",
+                "",
+            )
+        )
+    return rows
+
+
+def e2e(r: dict[str, Any]) -> list[Row]:
+    lat = r.get("event_after_200_ms") or {}
+    return [
+        (
+            f"webhook 200 -> leads.normalized at {r.get('rate')}/s for {r.get('duration_s')} s",
+            f"p50 {_pct(lat, 'p50')}, p99 {_pct(lat, 'p99')}",
+            "p99 < 500 ms",
+        ),
+        (
+            "  sent / received / missing",
+            f"{r.get('sent')} / {r.get('received')} / {r.get('missing')}",
+            "missing 0",
+        ),
+        ("  pipeline rate (events/s)", str(r.get("pipeline_rate")), ""),
+        ("  worker RSS start -> end", json.dumps(r.get("worker_rss_mb")), ""),
+    ]
+
+
+def speed(r: dict[str, Any]) -> list[Row]:
+    lat = r.get("call_after_200_ms") or {}
+    return [
+        (
+            "speed to lead: webhook 200 -> outbound-call request",
+            f"p50 {_pct(lat, 'p50')}, p99 {_pct(lat, 'p99')} ({r.get('called')} called)",
+            "p99 < 1 s",
+        )
+    ]
+
+
+def dedup(r: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "dedup accuracy (pairs): precision / recall / F1",
+            f"{r.get('precision')} / {r.get('recall')} / {r.get('f1')} "
+            f"({r.get('records')} records)",
+            "F1 >= 0.97, precision >= 0.99",
+        )
+    ]
+
+
+def identity(r: dict[str, Any]) -> list[Row]:
+    sizes = r.get("sizes") or []
+    per = ", ".join(f"{s.get('size')}: {s.get('us_per_event')} us" for s in sizes)
+    return [
+        ("identity resolution per event (10k, 100k, 1M leads)", per, ""),
+        ("  cost at largest / smallest", str(r.get("ratio_largest_to_smallest")), "<= 2x"),
+        ("  RSS at largest index", f"{r.get('rss_mib_at_largest')} MiB", ""),
+    ]
+
+
+BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
+    ("ingest", ["ops/bench_ingest.py"], ingest),
+    ("e2e", ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60"], e2e),
+    ("speed_to_lead", ["ops/bench_speed_to_lead.py", "--leads", "1000"], speed),
+    ("dedup", ["ops/bench_dedup.py"], dedup),
+    ("identity", ["ops/bench_identity.py"], identity),
+]
+
+
+def run(name: str, argv: list[str], out_dir: Path) -> dict[str, Any] | None:
+    log = out_dir / f"{name}.log"
+    started = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.run(
+            [PY, *argv],
+            cwd=ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    result = None
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+    took = time.monotonic() - started
+    print(
+        f"# {name}: exit {proc.returncode}, {took:.0f} s, log {log.relative_to(ROOT)}",
+        file=sys.stderr,
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", help="comma-separated: " + ",".join(b[0] for b in BENCHES))
+    args = parser.parse_args()
+    wanted = set(args.only.split(",")) if args.only else None
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    for name, argv, fmt in BENCHES:
+        if wanted and name not in wanted:
+            continue
+        result = run(name, argv, out_dir)
+        rows += fmt(result) if result else [(f"{name}: no RESULT line", "see its log", "")]
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"realgeeks-sync benchmarks ({machine})")
+    print(f"| {'figure'.ljust(width)} | {'value'.ljust(vwidth)} | aim |")
+    print(f"|{'-' * (width + 2)}|{'-' * (vwidth + 2)}|-----|")
+    for figure, value, aim in rows:
+        print(f"| {figure.ljust(width)} | {value.ljust(vwidth)} | {aim} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Soak: steady load for ten minutes (RGSYNC_SOAK_S); worker memory stays flat and the
+sync lag stays bounded. Runs under ``ops/test --slow``."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.signatures import sign_realgeeks
+from tests.support import Worker, unique, worker_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SOAK_S = float(os.environ.get("RGSYNC_SOAK_S", "600"))
+RATE = float(os.environ.get("RGSYNC_SOAK_RATE", "50"))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def sync_lag(worker: Worker) -> float:
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("realgeeks_sync_lag_seconds "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def test_soak_memory_flat_and_lag_bounded(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = worker_env(
+        kafka_bootstrap,
+        tmp_path,
+        RGSYNC_CLIENT_RATE_PER_S="100000",
+        RGSYNC_CLIENT_BURST="100000",
+        RGSYNC_LOG_LEVEL="WARNING",
+    )
+    worker = Worker(env=env, log_path=tmp_path / "w.log").start()
+    assert worker.proc is not None
+    sites = [unique("site") for _ in range(20)]
+    stop = threading.Event()
+    sent = [0]
+
+    def load() -> None:
+        i = 0
+        next_at = time.monotonic()
+        while not stop.is_set():
+            body = json.dumps(
+                {
+                    "site_uuid": sites[i % len(sites)],
+                    "id": unique("l"),
+                    "email": f"soak{i}@example.com",
+                    "first_name": f"S{i}",
+                    "source": "Web",
+                }
+            ).encode()
+            req = urllib.request.Request(
+                f"{worker.url}/webhooks/realgeeks",
+                data=body,
+                method="POST",
+                headers={
+                    "X-Lead-Router-Action": "created",
+                    "X-Lead-Router-Signature": sign_realgeeks("test-secret", body),
+                },
+            )
+            with urllib.request.urlopen(req, timeout=10):
+                sent[0] += 1
+            i += 1
+            next_at += 1 / RATE
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        time.sleep(min(60.0, SOAK_S / 5))  # warm-up: caches, RocksDB memtables
+        start_rss = rss_mb(worker.proc.pid)
+        lags: list[float] = []
+        deadline = time.monotonic() + SOAK_S
+        while time.monotonic() < deadline:
+            time.sleep(10)
+            lags.append(sync_lag(worker))
+        end_rss = rss_mb(worker.proc.pid)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        worker.stop()
+    print(
+        f"soak: {SOAK_S:.0f}s at {RATE:.0f}/s sent={sent[0]} rss_start={start_rss:.0f}MB "
+        f"rss_end={end_rss:.0f}MB max_lag={max(lags):.2f}s"
+    )
+    assert end_rss < start_rss * 1.25 + 20
+    assert max(lags) < 30
