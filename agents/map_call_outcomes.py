@@ -110,7 +110,11 @@ def register(p: Pipeline) -> None:
             body, mapping, conversations, envelope.get("received_at") or utc_now_iso()
         )
 
-    @p.app.agent(p.topics.raw_elevenlabs, name=p.settings.topic("map_call_outcomes"), concurrency=1)
+    @p.app.agent(
+        p.topics.raw_elevenlabs,
+        name=p.settings.topic("map_call_outcomes"),
+        isolated_partitions=True,
+    )
     async def map_call_outcomes(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await process_idempotently(

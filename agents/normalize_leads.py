@@ -2,7 +2,9 @@
 calls.context.
 
 The raw topic is keyed by site, so a site's messages and its identity tables share a
-partition; concurrency 1 keeps decisions in the partition's order. The decision logic is
+partition. One actor per partition (isolated_partitions) keeps each partition's order
+while partitions wait for their acks side by side (one actor for all of them capped a
+worker at ~90 webhooks/s, ops/bench_e2e_latency.py). The decision logic is
 ``plan_realgeeks`` (tables in, records out); the agent only runs it under the idempotency
 rule of agents/processing.py.
 """
@@ -270,7 +272,9 @@ def register(p: Pipeline) -> None:
         # <site>|<message id>: the inspection page looks it up by site and message id.
         return f"{record_key}|{envelope['message_id']}"
 
-    @p.app.agent(p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), concurrency=1)
+    @p.app.agent(
+        p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
+    )
     async def normalize_leads(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await process_idempotently(

@@ -126,7 +126,9 @@ def register(p: Pipeline) -> None:
             extra={"site": site, "lead_id": lead, "activity_id": activity_id, "attempts": attempts},
         )
 
-    @p.app.agent(p.topics.activities_outbound, name=s.topic("write_activities"), concurrency=1)
+    @p.app.agent(
+        p.topics.activities_outbound, name=s.topic("write_activities"), isolated_partitions=True
+    )
     async def write_activities(stream: faust.StreamT) -> None:
         async for event in stream.events():
             try:

@@ -36,6 +36,15 @@ def _consumer_lag(p: Pipeline) -> dict[str, int]:
     return lag
 
 
+def _assigned(p: Pipeline) -> int:
+    """How many raw Real Geeks partitions this worker owns (0 while joining the group)."""
+    try:
+        raw = p.settings.topic("realgeeks.webhooks.raw")
+        return sum(1 for tp in p.app.consumer.assignment() if tp.topic == raw)
+    except Exception:  # noqa: BLE001 - no consumer yet
+        return 0
+
+
 def sync_lag_seconds(p: Pipeline, now: float | None = None) -> float:
     """Age of the oldest received but unprocessed webhook; 0 when caught up."""
     now = time.time() if now is None else now
@@ -125,6 +134,7 @@ async def health_report(p: Pipeline, now: float | None = None) -> dict[str, Any]
             },
             "sync_lag_seconds": round(lag, 3),
             "consumer_lag_messages": _consumer_lag(p),
+            "assigned_partitions": _assigned(p),
         },
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
     }

@@ -66,7 +66,20 @@ def register_inspection(p: Pipeline) -> None:
         if not authorized(p, request):
             return _denied(p)
         owner = owner_url(p, table, site_uuid)
-        if owner is None or owner.rstrip("/") == me or request.headers.get(_FORWARDED):
+        if owner is None:
+            # No assignment known yet (joining, rebalancing): answer only what we hold.
+            tp = TP(
+                table.changelog_topic.get_topic_name(),
+                partition_for(site_uuid, p.settings.partitions),
+            )
+            if tp not in p.app.assignor.assigned_actives():
+                return web.json_response(
+                    {"error": "partitions are being assigned; retry"},
+                    status=503,
+                    headers={"Retry-After": "2"},
+                )
+            return await local()
+        if owner.rstrip("/") == me or request.headers.get(_FORWARDED):
             return await local()
         target = owner.rstrip("/") + str(request.rel_url)
         headers = {"Authorization": request.headers.get("Authorization", ""), _FORWARDED: me}

@@ -162,7 +162,9 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
         return PhoneNumber(raw=raw)
-    if not phonenumbers.is_possible_number(parsed):
+    # A 7-digit local number is "possible" only with an area code we do not have.
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return PhoneNumber(raw=raw)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     valid = phonenumbers.is_valid_number(parsed)
@@ -189,7 +191,7 @@ def _capitalize_words(text: str) -> str:
         start = match.start()
         if len(word) == 1 and start > 0 and text[start - 1] in "'’":
             return word.lower()  # "John's", not "John'S"
-        return word[:1].upper() + word[1:].lower()
+        return word.capitalize()  # "ß" -> "Ss", stable on a second pass
 
     return _LETTER_RUN.sub(fix, text)
 
@@ -203,7 +205,7 @@ def normalize_name(value: object) -> str | None:
     text = normalize_text(value)
     if text is None:
         return None
-    text = text.strip(" ,;:\"")
+    text = text.strip(' ,;:"')
     if not text:
         return None
     if text == text.upper() or text == text.lower():
@@ -328,9 +330,7 @@ def _po_box_follows(words: list[str], i: int) -> bool:
     if words[i].casefold() == "po":
         return i + 1 < len(words) and words[i + 1].casefold() == "box"
     return (
-        i + 2 < len(words)
-        and words[i + 1].casefold() == "o"
-        and words[i + 2].casefold() == "box"
+        i + 2 < len(words) and words[i + 1].casefold() == "o" and words[i + 2].casefold() == "box"
     )
 
 

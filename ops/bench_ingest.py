@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -615,6 +616,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
         kafka_check = _kafka_check(every)
         deleted = 0 if args.keep_topics else _delete_run_topics(token)
+        for server in every:  # RocksDB data of the workers; the logs stay for reading
+            shutil.rmtree(Path(server.env["RGSYNC_DATA_DIR"]).parent, ignore_errors=True)
     return _report(args, rows, kafka_check, failed, token, deleted, time.monotonic() - started)
 
 

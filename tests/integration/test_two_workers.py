@@ -27,6 +27,14 @@ def get(url: str, token: str | None) -> tuple[int, Any]:
         return err.code, None
 
 
+def _health(w: Worker) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"{w.url}/health", timeout=10) as r:
+            return dict(json.loads(r.read()))
+    except urllib.error.HTTPError as err:
+        return dict(json.loads(err.read()))
+
+
 def test_two_workers_decide_correctly_and_route_inspection(
     start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -36,7 +44,14 @@ def test_two_workers_decide_correctly_and_route_inspection(
         env={**env, "RGSYNC_WEB_PORT": str(int(env["RGSYNC_WEB_PORT"]) + 1)},
         RGSYNC_DATA_DIR=str(tmp_path / "b"),
     )
-    time.sleep(5)  # let the group rebalance over both workers
+    # Both workers own partitions before the load starts (the group has rebalanced).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        owned = [_health(w)["checks"]["assigned_partitions"] for w in (a, b)]
+        if all(owned) and sum(owned) == 4:
+            break
+        time.sleep(0.5)
+    assert all(owned) and sum(owned) == 4, owned
     sites = [unique("site") for _ in range(8)]
     people = {}
     for site in sites:

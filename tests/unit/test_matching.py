@@ -1,0 +1,403 @@
+"""Identity resolution rules, conflicts, and the people who must stay apart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from app.leads import decide_lead
+from app.matching import (
+    RULES,
+    MatcherConfig,
+    Profile,
+    Resolution,
+    build_probe,
+    first_name_level,
+    is_nickname_pair,
+    names_agree,
+    resolve,
+    score_pair,
+    soundex,
+)
+from app.normalize import normalize_lead, normalize_lead_id
+from tables.identity import IdentityIndex
+
+SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
+CONFIG = MatcherConfig()
+
+JACK = {
+    "id": "a1",
+    "first_name": "Jack",
+    "last_name": "Johnson",
+    "email": "jack@mail.com",
+    "phone": "808-817-2382",
+    "street_address": "12 Kapiolani Boulevard Apt 4",
+    "city": "Honolulu",
+    "state": "HI",
+    "zip": "96813",
+}
+
+
+class CountingStore(dict[str, Any]):
+    """A dict that counts reads, to show lookups do not grow with the index."""
+
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+def _index() -> IdentityIndex:
+    return IdentityIndex({}, {})
+
+
+def _add(index: IdentityIndex, body: dict[str, Any], n: int = 0) -> str:
+    """Index a lead the real way; returns its canonical id."""
+    decision = decide_lead(
+        index,
+        site_uuid=SITE,
+        action="created",
+        body=body,
+        source_timestamp=None,
+        message_id=f"seed-{body.get('id')}-{n}",
+        now="2024-06-01T00:00:00Z",
+        config=CONFIG,
+    )
+    return decision.lead_id
+
+
+def _resolve(index: IdentityIndex, body: dict[str, Any], config: MatcherConfig = CONFIG) -> Resolution:
+    fields = normalize_lead(body)
+    probe = build_probe(fields, source_lead_id=normalize_lead_id(body.get("id")))
+    return resolve(index, SITE, probe, config)
+
+
+def _rule(resolution: Resolution) -> tuple[str | None, str | None]:
+    match = resolution.match
+    return (match.rule, match.lead_id) if match else (None, None)
+
+
+# --- the rules, one by one ---------------------------------------------------------------
+
+
+def test_rule_order_is_data_in_one_place() -> None:
+    assert [rule.name for rule in RULES] == ["lead_id", "email", "phone", "name_address", "fuzzy"]
+    assert [rule.exhaustive for rule in RULES] == [True, True, True, True, False]
+
+
+def test_lead_id_rule_ignores_dashes_and_case() -> None:
+    index = _index()
+    _add(index, dict(JACK, id="A27C20AF-4497-415D-9E4E-7334DD1D40D2"))
+    found = _resolve(index, {"id": "a27c20af4497415d9e4e7334dd1d40d2"})
+    assert _rule(found) == ("lead_id", "a27c20af4497415d9e4e7334dd1d40d2")
+    assert found.match is not None and found.match.score == 1.0
+
+
+def test_email_rule_is_case_and_space_insensitive() -> None:
+    index = _index()
+    _add(index, JACK)
+    assert _rule(_resolve(index, {"id": "b2", "email": "  JACK@Mail.com "})) == ("email", "a1")
+
+
+def test_phone_rule_uses_e164_across_formats() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Jack", "phone": "+1 (808) 817.2382"}
+    assert _rule(_resolve(index, body)) == ("phone", "a1")
+
+
+def test_name_address_rule_uses_normalized_name_and_street() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "JACK", "last_name": "johnson",
+            "street_address": "12 Kapiolani Blvd., Apartment 4", "zip": "96813-1234"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == ("name_address", "a1")
+
+
+def test_fuzzy_rule_matches_a_typo_and_a_nickname_at_the_same_address() -> None:
+    index = _index()
+    _add(index, dict(JACK, first_name="Robert", last_name="Kowalski"))
+    body = {"id": "b2", "first_name": "Bob", "last_name": "Kowalsky", "email": "bobk@work.com",
+            "street_address": "12 Kapiolani Blvd #4", "zip": "96813"}  # fmt: skip
+    found = _resolve(index, body)
+    assert _rule(found) == ("fuzzy", "a1")
+    assert found.match is not None and CONFIG.fuzzy_threshold <= found.match.score <= 1.0
+
+
+def test_fuzzy_needs_more_than_a_name_and_a_zip() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Jack", "last_name": "Johnson", "zip": "96813"}
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_fuzzy_threshold_is_configurable() -> None:
+    index = _index()
+    _add(index, dict(JACK, first_name="Robert", last_name="Kowalski"))
+    body = {"id": "b2", "first_name": "Bob", "last_name": "Kowalsky",
+            "street_address": "12 Kapiolani Blvd #4", "zip": "96813"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == ("fuzzy", "a1")
+    strict = replace(CONFIG, fuzzy_threshold=1.0)
+    assert _rule(_resolve(index, body, strict)) == (None, None)
+
+
+def test_swapped_first_and_last_name_still_match() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Johnson", "last_name": "Jack", "email": "jack@mail.com"}
+    assert _rule(_resolve(index, body)) == ("email", "a1")
+
+
+def test_placeholder_phone_never_matches() -> None:
+    index = _index()
+    _add(index, dict(JACK, phone="555-555-5555", email="a@x.com"))
+    body = {"id": "b2", "first_name": "Jack", "phone": "(555) 555-5555", "email": "b@y.com"}
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_agents_own_email_does_not_identify_the_lead() -> None:
+    index = _index()
+    _add(index, {"id": "a1", "first_name": "Ann", "last_name": "Lee", "email": "ben@mail.com",
+                 "agent_email": "ben@mail.com"})  # fmt: skip
+    body = {"id": "b2", "first_name": "Ann", "last_name": "Lee", "email": "ben@mail.com",
+            "agent_email": "BEN@mail.com"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_identifier_shared_by_many_leads_stops_identifying() -> None:
+    config = replace(CONFIG, shared_cap=3)
+    index = _index()
+    for n, first in enumerate(["Ann", "Bea", "Cy"]):
+        decide_lead(index, site_uuid=SITE, action="created",
+                    body={"id": f"x{n}", "first_name": first, "phone": "808-817-2382"},
+                    source_timestamp=None, message_id=f"s{n}", now="2024-06-01T00:00:00Z",
+                    config=config)  # fmt: skip
+    found = _resolve(index, {"id": "y", "first_name": "Ann", "phone": "808-817-2382"}, config)
+    assert found.match is None
+    assert any(c.reason == "shared_identifier" for c in found.conflicts)
+
+
+# --- conflicts ---------------------------------------------------------------------------
+
+
+def test_email_and_phone_disagree_rule_order_wins_and_the_loser_is_reported() -> None:
+    index = _index()
+    _add(index, JACK)
+    _add(index, {"id": "b2", "first_name": "Jack", "last_name": "Johnson",
+                 "email": "jj@work.com", "phone": "808-555-0199"})  # fmt: skip
+    found = _resolve(index, {"id": "c3", "first_name": "Jack", "email": "jack@mail.com",
+                             "phone": "808-555-0199"})  # fmt: skip
+    assert _rule(found) == ("email", "a1")
+    assert [(c.rule, c.lead_id, c.reason) for c in found.conflicts] == [
+        ("phone", "b2", "outranked")
+    ]
+
+
+def test_known_lead_id_outranks_an_email_of_another_lead() -> None:
+    index = _index()
+    _add(index, JACK)
+    _add(index, {"id": "b2", "first_name": "Jack", "email": "jj@work.com"})
+    found = _resolve(index, {"id": "b2", "email": "jack@mail.com"})
+    assert _rule(found) == ("lead_id", "b2")
+    assert [(c.rule, c.lead_id, c.reason) for c in found.conflicts] == [
+        ("email", "a1", "outranked")
+    ]
+
+
+def test_two_emails_of_one_record_pointing_at_two_leads() -> None:
+    index = _index()
+    _add(index, JACK)
+    _add(index, {"id": "b2", "first_name": "Jack", "email": "jj@work.com"})
+    found = _resolve(index, {"id": "c3", "first_name": "Jack", "email": "jack@mail.com",
+                             "second_email": "jj@work.com"})  # fmt: skip
+    assert _rule(found) == ("email", "a1")
+    assert ("email", "b2", "outranked") in [(c.rule, c.lead_id, c.reason) for c in found.conflicts]
+
+
+# --- people who must stay apart ---------------------------------------------------------
+
+
+def test_same_surname_and_city_are_different_people() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Mary", "last_name": "Johnson", "city": "Honolulu",
+            "state": "HI", "zip": "96813", "email": "mary.j@mail.com",
+            "street_address": "99 Beretania St"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_same_first_name_and_zip_are_different_people() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Jack", "last_name": "Nakamura", "zip": "96813",
+            "street_address": "12 Kapiolani Blvd Apt 9", "email": "jn@mail.com"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_household_sharing_phone_and_address_is_not_merged() -> None:
+    index = _index()
+    _add(index, JACK)
+    spouse = {"id": "b2", "first_name": "Mary", "last_name": "Johnson",
+              "email": "mary@mail.com", "phone": "(808) 817-2382",
+              "street_address": "12 Kapiolani Blvd Apt 4", "zip": "96813"}  # fmt: skip
+    found = _resolve(index, spouse)
+    assert found.match is None
+    assert ("phone", "a1", "name_mismatch") in [(c.rule, c.lead_id, c.reason) for c in found.conflicts]
+
+
+def test_household_member_registering_again_finds_herself() -> None:
+    index = _index()
+    _add(index, JACK)
+    mary = _add(index, {"id": "b2", "first_name": "Mary", "last_name": "Johnson",
+                        "email": "mary@mail.com", "phone": "(808) 817-2382"})  # fmt: skip
+    assert mary == "b2"
+    again = {"id": "c3", "first_name": "Mary", "last_name": "Johnson", "phone": "8088172382",
+             "email": "mary.new@mail.com"}  # fmt: skip
+    assert _rule(_resolve(index, again)) == ("phone", "b2")
+
+
+def test_nameless_record_on_a_shared_phone_is_ambiguous() -> None:
+    index = _index()
+    _add(index, JACK)
+    _add(index, {"id": "b2", "first_name": "Mary", "last_name": "Johnson",
+                 "phone": "(808) 817-2382"})  # fmt: skip
+    found = _resolve(index, {"id": "c3", "last_name": "Johnson", "phone": "808-817-2382"})
+    assert found.match is None
+    assert {c.reason for c in found.conflicts} == {"ambiguous"}
+
+
+def test_nameless_record_whose_email_names_someone_else() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "last_name": "Johnson", "email": "mary.johnson@mail.com",
+            "phone": "808-817-2382"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+    body_jack = dict(body, email="jack.johnson77@mail.com")
+    assert _rule(_resolve(index, body_jack)) == ("phone", "a1")
+
+
+def test_shared_family_email_with_another_first_name_is_not_merged() -> None:
+    index = _index()
+    _add(index, dict(JACK, email="johnsons@mail.com"))
+    found = _resolve(index, {"id": "b2", "first_name": "Mary", "email": "johnsons@mail.com"})
+    assert found.match is None
+    assert found.conflicts[0].reason == "name_mismatch"
+
+
+def test_junior_and_senior_at_one_address_stay_apart() -> None:
+    index = _index()
+    _add(index, dict(JACK, last_name="Johnson Sr"))
+    body = dict(JACK, id="b2", last_name="Johnson Jr", email="jr@mail.com")
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_similar_names_without_shared_contacts_stay_apart() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Jake", "last_name": "Jonson", "zip": "96813",
+            "email": "jake.jonson@mail.com", "phone": "808-555-0142",
+            "street_address": "700 Bishop St"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+# --- names and scores -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("bob", "robert"), ("bill", "william"), ("liz", "elizabeth"), ("jim", "james"),
+     ("kate", "katherine"), ("kate", "catherine"), ("peggy", "margaret"), ("steve", "stephen"),
+     ("steven", "stephen"), ("tony", "anthony")],
+)  # fmt: skip
+def test_nicknames(a: str, b: str) -> None:
+    assert is_nickname_pair(a, b) and is_nickname_pair(b, a)
+    assert first_name_level(a, b) == 3
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("jhon", "john", 2),  # transposition
+        ("wi", "wei", 2),  # short name, one letter dropped
+        ("williiam", "bill", 2),  # typo of the nickname's formal name
+        ("j", "john", 1),  # initial
+        ("mary ann", "mary", 3),
+        ("mark", "mary", 0),  # two known names one letter apart
+        ("donald", "ronald", 0),
+        ("jack", "mary", 0),
+        ("ed", "ted", 3),  # both Edward
+        ("ed", "fred", 0),
+    ],
+)
+def test_first_name_levels(a: str, b: str, level: int) -> None:
+    assert first_name_level(a, b) == level
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Robert", "R163"), ("Rupert", "R163"), ("Ashcraft", "A261"), ("Tymczak", "T522"),
+     ("Pfister", "P236"), ("Honeyman", "H555"), ("Lee", "L000"), ("O'Brien", "O165"), ("", "")],
+)  # fmt: skip
+def test_soundex(name: str, code: str) -> None:
+    assert soundex(name) == code
+
+
+def test_names_agree_veto_and_swap() -> None:
+    jack = Profile(first=("jack",), last=("johnson",))
+    assert names_agree(jack, Profile(first=("mary",), last=("johnson",))) is None
+    swapped = names_agree(jack, Profile(first=("johnson",), last=("jack",)))
+    assert swapped is not None and swapped.first == 3 and swapped.last == 3
+    unknown = names_agree(Profile(last=("johnson",)), jack)
+    assert unknown is not None and unknown.first == -1
+
+
+def test_score_is_a_probability_and_rises_with_evidence() -> None:
+    base = Profile(first=("jack",), last=("johnson",), zips=("96813",))
+    cand = Profile(first=("jack",), last=("johnson",), zips=("96813",),
+                   streets=("12|kapiolani blvd",), phones=("18088172382",))  # fmt: skip
+    weak = score_pair(base, cand)
+    strong = score_pair(replace(base, streets=("12|kapiolani blvd",)), cand)
+    assert weak is not None and strong is not None
+    assert 0.0 < weak[0] < strong[0] <= 1.0
+    assert score_pair(replace(base, first=("mary",)), cand) is None
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError):
+        MatcherConfig(fuzzy_threshold=0.0)
+    with pytest.raises(ValueError):
+        MatcherConfig(candidate_cap=0)
+
+
+# --- cost does not grow with the index ---------------------------------------------------
+
+
+def _people(count: int) -> list[dict[str, Any]]:
+    firsts = ["Ann", "Bea", "Carl", "Dee", "Eli", "Fay", "Gus", "Hal", "Ida", "Jo"]
+    lasts = ["Smith", "Smyth", "Smithe", "Nakamura", "Lee", "Kim", "Ortiz", "Brown"]
+    return [
+        {"id": f"p{n}", "first_name": firsts[n % 10], "last_name": lasts[n % 8],
+         "email": f"person{n}@mail.com", "phone": f"808-{200 + n // 1000}-{n % 1000:04d}",
+         "street_address": f"{n % 50} Main St", "zip": "96813"}
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def test_fuzzy_reads_only_candidates_from_blocking_keys() -> None:
+    reads: list[int] = []
+    for size in (150, 600):
+        store = CountingStore()
+        index = IdentityIndex(store, {})
+        for person in _people(size):
+            _add(index, person)
+        store.reads = 0
+        probe_body = {"id": "new", "first_name": "Ann", "last_name": "Smith", "zip": "96813",
+                      "street_address": "7 Main St", "email": "ann.new@mail.com"}  # fmt: skip
+        _resolve(index, probe_body)
+        reads.append(store.reads)
+    # A scan would read 4x more at 600 leads; blocking keys and caps keep it flat.
+    assert reads[1] <= reads[0] + 5
+    assert reads[1] <= 20 + CONFIG.max_candidates

@@ -1,0 +1,390 @@
+"""Normalizers: exact cases for each field, and properties that must hold for any input."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.normalize import (
+    PhoneNumber,
+    TimestampError,
+    fold_key,
+    is_blank,
+    normalize_city,
+    normalize_email,
+    normalize_lead,
+    normalize_lead_id,
+    normalize_name,
+    normalize_phone,
+    normalize_role,
+    normalize_site_uuid,
+    normalize_state,
+    normalize_street,
+    normalize_timestamp,
+    normalize_zip,
+    timestamp_ns,
+)
+
+# The created body of Real Geeks' own receiver fixture (new_lead.json), as parsed.
+FIXTURE_BODY = {
+    "agent_name": "Ben Harper", "first_name": "Jack", "site_domain": "www.mysite.com",
+    "activities": [{"source": "Website Property Search", "type": "visited",
+                    "description": "First visit (initial sign-up)",
+                    "created": "2015-10-01T06:14:01.632792Z"}],
+    "agent_email": "ben@mail.com", "created": "2015-10-01T06:14:01.597026Z",
+    "id": "a27c20af4497415d9e4e7334dd1d40d2", "phone": "808-817-2382", "last_name": "Johnson",
+    "site_uuid": "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba", "source": "Website Property Search",
+    "action": "created", "role": "Buyer", "partner_id": "ffffffffuuuuuuuuuu",
+    "email": "jack@mail.com",
+}  # fmt: skip
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# Any JSON value, nested: what a webhook body may hold in any field.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+# Text including lone surrogates, which json.loads produces from "\ud800".
+any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)
+
+
+# --- email -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Jack@Mail.COM ", "jack@mail.com"),
+        ("JACK.Johnson+homes@Gmail.com", "jack.johnson+homes@gmail.com"),
+        ("mailto:ben@mail.com", "ben@mail.com"),
+        ("", None),
+        ("   ", None),
+        ("jack", None),
+        ("jack@mail", None),
+        ("jack@@mail.com", None),
+        ("jack smith@mail.com", None),
+        ("a..b@mail.com", None),
+        (".jack@mail.com", None),
+        (42, None),
+        (None, None),
+        (["jack@mail.com"], None),
+    ],
+)
+def test_normalize_email(raw: object, expected: str | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+@given(any_text)
+def test_normalize_email_is_idempotent_and_never_raises(raw: str) -> None:
+    once = normalize_email(raw)
+    if once is not None:
+        assert normalize_email(once) == once
+        assert once == once.strip()
+
+
+# --- phone -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "(808) 817-2382",
+        "808.817.2382",
+        "+1 808 817 2382",
+        "808-817-2382",
+        "8088172382",
+        "1-808-817-2382",
+        " +1 (808) 817-2382 ",
+        8088172382,
+    ],
+)
+def test_phone_formats_give_one_e164(raw: object) -> None:
+    phone = normalize_phone(raw)
+    assert phone.e164 == "+18088172382"
+    assert phone.valid is True
+    assert phone.region == "US"
+
+
+def test_phone_extension_is_kept_apart() -> None:
+    assert normalize_phone("808-817-2382 x123").extension == "123"
+    assert normalize_phone("+1 808 817 2382 ext. 5").extension == "5"
+    assert normalize_phone("808-817-2382 x123").e164 == "+18088172382"
+
+
+def test_phone_keeps_raw_text() -> None:
+    assert normalize_phone(" (808) 817-2382 ").raw == " (808) 817-2382 "
+
+
+def test_foreign_number_with_plus_ignores_default_region() -> None:
+    phone = normalize_phone("+55 83 1234-1234")
+    assert phone.e164 == "+558312341234"
+    assert phone.valid is False  # Brazilian landlines start with 2-5
+
+
+@pytest.mark.parametrize("raw", ["", "ext. 5", "abc", "+", "0", "555-1234", "12", None, [1]])
+def test_phone_without_a_possible_number(raw: object) -> None:
+    phone = normalize_phone(raw)
+    assert phone.e164 is None
+    assert phone.valid is False
+
+
+def test_phone_unknown_region_does_not_raise() -> None:
+    assert normalize_phone("808-817-2382", "XX") == PhoneNumber(raw="808-817-2382")
+    assert normalize_phone("+18088172382", None).e164 == "+18088172382"
+
+
+@settings(max_examples=150)
+@given(st.one_of(any_text, st.from_regex(r"\+?[0-9 ().x-]{0,30}", fullmatch=True)))
+def test_phone_never_raises_and_e164_is_e164(raw: str) -> None:
+    phone = normalize_phone(raw)
+    assert phone.raw == raw
+    if phone.e164 is not None:
+        assert E164.match(phone.e164)
+        assert normalize_phone(phone.e164).e164 == phone.e164  # idempotent
+
+
+# --- names, streets, places ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  jack  ", "Jack"),
+        ("JACK", "Jack"),
+        ("o'brien", "O'Brien"),
+        ("McDonald", "McDonald"),
+        ("DeShawn", "DeShawn"),
+        ("jean-luc", "Jean-Luc"),
+        ("john's", "John's"),
+        ("Mary   Ann", "Mary Ann"),
+        ("", None),
+        (None, None),
+        (12, "12"),
+    ],
+)
+def test_normalize_name(raw: object, expected: str | None) -> None:
+    assert normalize_name(raw) == expected
+
+
+@given(any_text)
+def test_normalize_name_is_idempotent(raw: str) -> None:
+    once = normalize_name(raw)
+    assert normalize_name(once) == once
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("123 north Main Street, Apartment #4b", "123 N Main St Apt 4B"),
+        ("123 N. Main St. Apt. 4B", "123 N Main St Apt 4B"),
+        ("123 Main St, Apt 4", "123 Main St Apt 4"),
+        ("12 1ST AVENUE apt #3", "12 1st Ave Apt 3"),
+        ("12 first avenue", "12 1st Ave"),
+        ("500 Ala Moana Boulevard Suite 200", "500 Ala Moana Blvd Ste 200"),
+        ("9 Kings Road", "9 Kings Rd"),
+        ("9 Sunset Drive", "9 Sunset Dr"),
+        ("9 Pine Lane", "9 Pine Ln"),
+        ("9 Oak Court", "9 Oak Ct"),
+        ("9 Elm Place", "9 Elm Pl"),
+        ("77 SOUTHWEST Harbor Parkway unit 5", "77 SW Harbor Pkwy Unit 5"),
+        ("77 Elm St #5", "77 Elm St # 5"),
+        ("P.O. Box 55", "PO Box 55"),
+        ("post office box 55", "PO Box 55"),
+        ("123 Main St, Honolulu, HI 96813", "123 Main St, Honolulu, HI 96813"),
+        ("", None),
+        (5, "5"),
+    ],
+)
+def test_normalize_street(raw: object, expected: str | None) -> None:
+    assert normalize_street(raw) == expected
+
+
+@given(any_text)
+def test_normalize_street_is_idempotent(raw: str) -> None:
+    once = normalize_street(raw)
+    assert normalize_street(once) == once
+
+
+def test_city_state_zip_role() -> None:
+    assert normalize_city("  st. louis ") == "St Louis"
+    assert normalize_state("hawaii") == "HI"
+    assert normalize_state(" hi ") == "HI"
+    assert normalize_state("Ontario") == "Ontario"
+    assert normalize_zip(6101) == "06101"  # JSON number lost the leading zero
+    assert normalize_zip("96813 1234") == "96813-1234"
+    assert normalize_zip("968131234") == "96813-1234"
+    assert normalize_zip("k1a 0b1") == "K1A 0B1"
+    assert normalize_zip(True) is None
+    assert normalize_role("buyer  and seller") == "Buyer and Seller"
+    assert normalize_role("Investor") == "Investor"
+
+
+@given(st.text(st.characters(max_codepoint=127), max_size=40))
+def test_fold_key_ascii_fast_path_matches_unicode_path(raw: str) -> None:
+    # The reference: the general path written out (NFKD, case-fold, marks and
+    # apostrophes dropped, other non-alphanumerics as spaces).
+    folded = unicodedata.normalize("NFKD", raw.casefold())
+    chars = [
+        "" if ch in "'’`" or unicodedata.combining(ch) else (ch if ch.isalnum() else " ")
+        for ch in folded
+    ]
+    assert fold_key(raw) == " ".join("".join(chars).split())
+
+
+def test_fold_key_strips_accents_and_apostrophes() -> None:
+    assert fold_key("José O'Brien-Núñez") == "jose obrien nunez"
+    assert fold_key(None) == ""
+
+
+# --- ids and timestamps ----------------------------------------------------------------
+
+
+def test_lead_and_site_ids() -> None:
+    assert normalize_lead_id(" A27C20AF-4497-415D-9E4E-7334DD1D40D2 ") == (
+        "a27c20af4497415d9e4e7334dd1d40d2"
+    )
+    assert normalize_lead_id("{a27c20af-4497}") == "a27c20af4497"
+    assert normalize_lead_id(1234) == "1234"
+    assert normalize_lead_id("") is None
+    assert normalize_lead_id({"id": 1}) is None
+    assert normalize_site_uuid(" 5EAD6DD1-2cb9 ") == "5ead6dd1-2cb9"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2016-12-24T01:58:52.789337607Z", "2016-12-24T01:58:52.789337607Z"),
+        ("2015-10-01T06:14:01.597026Z", "2015-10-01T06:14:01.597026Z"),
+        ("2015-04-01T08:41:51+00:00", "2015-04-01T08:41:51Z"),
+        ("2015-04-01T08:41:51.5+05:30", "2015-04-01T03:11:51.5Z"),
+        ("2015-04-01T08:41:51-0800", "2015-04-01T16:41:51Z"),
+        ("2015-04-01 08:41:51,25Z", "2015-04-01T08:41:51.25Z"),
+        ("2015-04-01T08:41", "2015-04-01T08:41:00Z"),
+        ("2015-04-01", "2015-04-01T00:00:00Z"),
+        ("2015-04-01T08:41:51.1234567891234Z", "2015-04-01T08:41:51.123456789Z"),
+        ("2016-12-31T23:00:00-02:00", "2017-01-01T01:00:00Z"),
+    ],
+)
+def test_normalize_timestamp(raw: str, expected: str) -> None:
+    assert normalize_timestamp(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "yesterday", "2015-13-01T00:00:00Z", "2015-02-30", "2015-04-01T25:00:00Z",
+     "2015-04-01T08:41:51+25:00", "0001-01-01T00:00:00+01:00", None, 1443680041, ["2015"]],
+)  # fmt: skip
+def test_normalize_timestamp_rejects_garbage(raw: object) -> None:
+    with pytest.raises(TimestampError):
+        normalize_timestamp(raw)
+    assert issubclass(TimestampError, ValueError)
+
+
+def test_timestamp_ns_orders_nanoseconds() -> None:
+    early = timestamp_ns("2016-12-24T01:58:52.789337607Z")
+    late = timestamp_ns("2016-12-24T01:58:52.789337608Z")
+    assert late - early == 1
+    assert timestamp_ns("1970-01-01T00:00:01Z") == 1_000_000_000
+    assert timestamp_ns("2016-12-24T03:58:52.789337607+02:00") == early
+
+
+@given(any_text)
+def test_timestamp_raises_only_timestamp_error(raw: str) -> None:
+    try:
+        once = normalize_timestamp(raw)
+    except TimestampError:
+        return
+    assert normalize_timestamp(once) == once
+    assert once.endswith("Z")
+
+
+@settings(max_examples=40)
+@given(st.datetimes(timezones=st.timezones()))
+def test_timestamp_round_trips_any_aware_datetime(moment) -> None:  # type: ignore[no-untyped-def]
+    text = moment.isoformat()
+    try:
+        normalized = normalize_timestamp(text)
+    except TimestampError:
+        return  # shifting to UTC left the datetime range (year 1 or 9999)
+    assert timestamp_ns(normalized) == timestamp_ns(text)
+
+
+# --- the whole lead --------------------------------------------------------------------
+
+
+def test_normalize_lead_on_the_real_geeks_fixture() -> None:
+    lead = normalize_lead(FIXTURE_BODY)
+    assert lead["id"] == "a27c20af4497415d9e4e7334dd1d40d2"
+    assert lead["email"] == "jack@mail.com"
+    assert lead["phone"] == "+18088172382"
+    assert lead["phone_raw"] == "808-817-2382"
+    assert lead["phone_valid"] is True
+    assert lead["first_name"] == "Jack"
+    assert lead["agent_email"] == "ben@mail.com"
+    assert lead["created"] == "2015-10-01T06:14:01.597026Z"
+    assert lead["partner_id"] == "ffffffffuuuuuuuuuu"  # unknown keys as received
+    assert lead["site_domain"] == "www.mysite.com"
+    assert "action" not in lead
+    assert "activities" not in lead
+
+
+def test_normalize_lead_blank_and_unusable_values() -> None:
+    lead = normalize_lead(
+        {
+            "email": "not-an-email",
+            "second_email": "",
+            "phone2": "",
+            "zip": 6101,
+            "first_name": None,
+            "last_name": ["Smith"],
+            "created": "garbage",
+            "street_address": "12 Main Street",
+            "custom": {"nested": [1, 2]},
+        }
+    )
+    assert lead["email"] is None and lead["email_raw"] == "not-an-email"
+    assert lead["second_email"] is None and "second_email_raw" not in lead
+    assert lead["phone2"] is None and lead["phone2_raw"] is None
+    assert lead["zip"] == "06101"
+    assert lead["first_name"] is None and "first_name_raw" not in lead
+    assert lead["last_name"] is None and lead["last_name_raw"] == ["Smith"]
+    assert lead["created"] is None and lead["created_raw"] == "garbage"
+    assert lead["street_address"] == "12 Main St"
+    assert lead["custom"] == {"nested": [1, 2]}
+    assert set(lead) >= {"email", "second_email", "phone2", "zip", "custom"}
+
+
+def test_normalize_lead_only_has_keys_that_were_sent() -> None:
+    assert normalize_lead({"phone2": "", "source": "test"}) == {
+        "phone2": None,
+        "phone2_raw": None,
+        "phone2_extension": None,
+        "phone2_valid": None,
+        "source": "test",
+    }
+
+
+FIELDS = ["id", "email", "second_email", "agent_email", "phone", "phone2", "first_name",
+          "last_name", "agent_name", "street_address", "address", "city", "state", "zip",
+          "role", "source", "source_details", "created", "activities", "action", "other"]  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=8))
+def test_normalize_lead_never_raises_and_stays_json(body: dict[str, object]) -> None:
+    lead = normalize_lead(body)
+    json.dumps(lead)  # still plain JSON
+    assert set(lead) <= {*body, *(f"{k}_{s}" for k in body for s in ("raw", "extension", "valid"))}
+    assert normalize_lead(lead) is not None
+
+
+@settings(max_examples=40)
+@given(json_values)
+def test_is_blank(value: object) -> None:
+    assert is_blank(value) == (value is None or (isinstance(value, str) and not value.strip()))
