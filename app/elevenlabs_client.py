@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from app.errors import PermanentApiError, TransientApiError
+from app.http_exchange import exchange
 from app.retry import is_transient_status, parse_retry_after
 
 __all__ = ["ElevenLabsClient", "OnRequest", "OutboundCallResult"]
@@ -162,30 +162,18 @@ class ElevenLabsClient:
             "Accept": "application/json",
         }
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        started = time.perf_counter()
-        outcome = "network"
-        try:
-            async with self._session.post(
-                self._base_url + path,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                # Never replay a call request (or the API key) to wherever a redirect points.
-                allow_redirects=False,
-            ) as response:
-                raw = await response.text(encoding="utf-8", errors="replace")
-                outcome = str(response.status)
-                retry_after_header = response.headers.get("Retry-After")
-        except TimeoutError as exc:
-            # aiohttp raises TimeoutError subclasses (also ClientErrors) for ClientTimeout.
-            outcome = "timeout"
-            raise TransientApiError(f"ElevenLabs {operation}: timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise TransientApiError(f"ElevenLabs {operation}: {type(exc).__name__}") from exc
-        finally:
-            self._report(operation, outcome, time.perf_counter() - started)
-
-        status = int(outcome)
+        answer = await exchange(
+            self._session,
+            "POST",
+            self._base_url + path,
+            api="ElevenLabs",
+            operation=operation,
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+            report=self._report,
+        )
+        raw, status, retry_after_header = answer.text, answer.status, answer.retry_after
         if 200 <= status <= 299:
             try:
                 return json.loads(raw)

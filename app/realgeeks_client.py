@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +12,7 @@ from urllib.parse import quote
 import aiohttp
 
 from app.errors import PermanentApiError, TransientApiError
+from app.http_exchange import exchange
 from app.retry import is_transient_status, parse_retry_after
 
 __all__ = ["OnRequest", "RealGeeksClient"]
@@ -143,32 +143,18 @@ class RealGeeksClient:
         if payload is not None:
             data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = _JSON_CONTENT_TYPE
-        started = time.perf_counter()
-        outcome = "network"
-        try:
-            async with self._session.request(
-                method,
-                self._base_url + path,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                # A redirect means a misconfigured base URL; following it could replay a
-                # non-idempotent POST or carry credentials elsewhere.
-                allow_redirects=False,
-            ) as response:
-                raw = await response.text(encoding="utf-8", errors="replace")
-                outcome = str(response.status)
-                retry_after_header = response.headers.get("Retry-After")
-        except TimeoutError as exc:
-            # aiohttp raises TimeoutError subclasses (also ClientErrors) for ClientTimeout.
-            outcome = "timeout"
-            raise TransientApiError(f"Real Geeks {operation}: timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise TransientApiError(f"Real Geeks {operation}: {type(exc).__name__}") from exc
-        finally:
-            self._report(operation, outcome, time.perf_counter() - started)
-
-        status = int(outcome)
+        answer = await exchange(
+            self._session,
+            method,
+            self._base_url + path,
+            api="Real Geeks",
+            operation=operation,
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+            report=self._report,
+        )
+        raw, status, retry_after_header = answer.text, answer.status, answer.retry_after
         if 200 <= status <= 299:
             try:
                 return json.loads(raw)

@@ -1,0 +1,70 @@
+"""One HTTP exchange with an outside API, its failures translated where they happen.
+
+Both API clients send through here, so timeouts, connection errors, redirects and the
+duration report behave the same for Real Geeks and ElevenLabs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from app.errors import TransientApiError
+
+__all__ = ["RawAnswer", "exchange"]
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What came back: the status, the body as text and the Retry-After header."""
+
+    status: int
+    text: str
+    retry_after: str | None
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    api: str,
+    operation: str,
+    data: bytes | None,
+    headers: dict[str, str],
+    timeout: aiohttp.ClientTimeout,
+    report: Callable[[str, str, float], None],
+) -> RawAnswer:
+    """Send one request; ``report(operation, outcome, seconds)`` is called whatever happens.
+
+    Raises:
+        TransientApiError: timeout or connection failure (no answer to judge).
+    """
+    started = time.perf_counter()
+    outcome = "network"
+    try:
+        async with session.request(
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            # A redirect means a misconfigured base URL; following it could replay a
+            # non-idempotent POST or carry credentials elsewhere.
+            allow_redirects=False,
+        ) as response:
+            text = await response.text(encoding="utf-8", errors="replace")
+            outcome = str(response.status)
+            retry_after = response.headers.get("Retry-After")
+    except TimeoutError as exc:
+        # aiohttp raises TimeoutError subclasses (also ClientErrors) for ClientTimeout.
+        outcome = "timeout"
+        raise TransientApiError(f"{api} {operation}: timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise TransientApiError(f"{api} {operation}: {type(exc).__name__}") from exc
+    finally:
+        report(operation, outcome, time.perf_counter() - started)
+    return RawAnswer(int(outcome), text, retry_after)
