@@ -37,7 +37,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from app.normalize import fold_key, normalize_email
+from app.normalize import fold_key, normalize_email, normalize_state
 from tables.identity import IdentityIndex
 
 __all__ = [
@@ -497,6 +497,26 @@ def _street_key(street: object) -> str | None:
     return f"|{' '.join(folded)}"
 
 
+_ZIP_AT_END = re.compile(r"^(.*?)[\s,]*\b(\d{5})(?:-\d{4})?$")
+
+
+def _address_parts(address: object) -> tuple[str | None, str | None, str | None, str | None]:
+    """(street, city, state, ZIP) of a one-line "street, city, ST 96813" address."""
+    line = _as_str(address)
+    if line is None:
+        return None, None, None, None
+    zip5 = None
+    match = _ZIP_AT_END.match(line)
+    if match:
+        line, zip5 = match.group(1), match.group(2)
+    parts = [part.strip() for part in line.split(",")]
+    city = parts[1] if len(parts) > 1 else None
+    state = parts[2] if len(parts) > 2 else None
+    if city and state is None and " " in city and zip5:
+        city, _, state = city.rpartition(" ")  # "Honolulu HI 96813"
+    return parts[0] or None, city or None, state or None, zip5
+
+
 def _split_last(name: str) -> tuple[str, str | None]:
     """A folded name without a trailing generational suffix (Jr, Sr, III), and the suffix."""
     words = name.split()
@@ -572,11 +592,12 @@ def build_probe(
     first, first_generation = _split_last(_first_key(fields.get("first_name")))
     last, generation = _split_last(fold_key(fields.get("last_name")))
     generation = generation or first_generation  # "Bryant Sr" typed in the first box
-    street = _street_key(fields.get("street_address")) or _street_key(fields.get("address"))
-    zip_value = _as_str(fields.get("zip"))
+    line_street, line_city, line_state, line_zip = _address_parts(fields.get("address"))
+    street = _street_key(fields.get("street_address")) or _street_key(line_street)
+    zip_value = _as_str(fields.get("zip")) or line_zip
     zip5 = zip_value[:5] if zip_value and zip_value[:5].isdigit() else None
-    city = fold_key(fields.get("city"))
-    state = fold_key(fields.get("state"))
+    city = fold_key(fields.get("city")) or fold_key(line_city)
+    state = fold_key(fields.get("state")) or fold_key(normalize_state(line_state))
     city_key = f"{city} {state}".strip() if city else None
 
     profile = Profile(
@@ -755,7 +776,7 @@ def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
 # Hand-set from record-linkage practice, then checked with ops/bench_dedup.py.
 _FIRST_BITS = {3: 6.5, 2: 3.5, 1: -0.5, -1: 0.0}
 _LAST_BITS = {3: 8.0, 2: 4.5, 1: 1.0, 0: -8.0, -1: 0.0}
-_STREET_BITS = {3: 11.0, 2: 7.0, 0: -2.5, -1: 0.0}
+_STREET_BITS = {3: 11.0, 2: 7.0, 1: 3.0, 0: -2.5, -1: 0.0}
 _PHONE_BITS = {3: 14.0, 2: 9.0, 1: 5.0, 0: -2.0, -1: 0.0}
 _EMAIL_BITS = {4: 14.0, 3: 10.0, 2: 5.0, 1: 2.5, 0: -1.5, -1: 0.0}
 _LOCATION_BITS = {2: 5.0, 1: 1.0, 0: -3.0, -1: 0.0}
@@ -763,14 +784,14 @@ _PRIOR_BITS = -19.5  # about one pair in 700 000 is the same person
 
 
 def _street_level(a: str, b: str) -> int:
-    """3 same street, 2 close, 0 different (house numbers must agree)."""
+    """3 same street, 2 close, 1 house number one typo off, 0 different."""
     house_a, name_a = a.split("|", 1)
     house_b, name_b = b.split("|", 1)
+    similarity = 1.0 if name_a == name_b else fuzz.token_sort_ratio(name_a, name_b) / 100.0
     if house_a != house_b:
-        return 0
-    if name_a == name_b:
-        return 3
-    similarity = fuzz.token_sort_ratio(name_a, name_b) / 100.0
+        # "1234 Main St" for "1243 Main St"; a neighbour's number is weak evidence only.
+        typo = bool(house_a and house_b) and OSA.distance(house_a, house_b) <= 1
+        return 1 if typo and similarity >= 0.9 else 0
     if similarity >= 0.9:
         return 3
     return 2 if similarity >= 0.75 else 0
@@ -909,7 +930,7 @@ def _pick_person(ctx: RuleContext, rule: str, leads: Sequence[str]) -> Match | N
     top = max(level for level, _, _ in ranked)
     best = [(lead, profile) for level, lead, profile in ranked if level == top]
     chosen, chosen_profile = best[0]  # oldest lead first
-    for other, other_profile in best[1:]:
+    for _, other_profile in best[1:]:
         if names_agree(chosen_profile, other_profile) is None:
             # Two different people fit equally well: this identifier cannot tell.
             for lead, _ in best:

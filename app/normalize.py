@@ -289,11 +289,10 @@ def normalize_street(value: object) -> str | None:
             out.append("PO Box")
             i += 2 if low == "po" else 3
             continue
-        if low == "post" and i + 2 < len(words) and words[i + 1].casefold() == "office":
-            if words[i + 2].casefold() == "box":
-                out.append("PO Box")
-                i += 3
-                continue
+        if low == "post" and [w.casefold() for w in words[i + 1 : i + 3]] == ["office", "box"]:
+            out.append("PO Box")
+            i += 3
+            continue
         if word == ",":
             # Commas separate street, city and state in a one-line address; keep one.
             if out and out[-1] != ",":

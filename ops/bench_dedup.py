@@ -23,10 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.leads import decide_lead  # noqa: E402
-from app.matching import MatcherConfig  # noqa: E402
-from ops.synthetic_leads import LabeledLead, generate  # noqa: E402
-from tables.identity import IdentityIndex  # noqa: E402
+from app.leads import decide_lead
+from app.matching import MatcherConfig
+from ops.synthetic_leads import LabeledLead, generate
+from tables.identity import IdentityIndex
 
 __all__ = ["pairwise_scores", "run"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rocksdict import (  # noqa: E402
+from rocksdict import (
     BlockBasedIndexType,
     BlockBasedOptions,
     Cache,
@@ -42,10 +42,10 @@ from rocksdict import (  # noqa: E402
     WriteBatch,
 )
 
-from app.leads import decide_lead, index_lead  # noqa: E402
-from app.matching import MatcherConfig  # noqa: E402
-from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES  # noqa: E402
-from tables.identity import IdentityIndex, LeadSnapshot  # noqa: E402
+from app.leads import decide_lead, index_lead
+from app.matching import MatcherConfig
+from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES
+from tables.identity import IdentityIndex, LeadSnapshot
 
 __all__ = ["BufferedStore", "RdictStore", "main"]
 
@@ -193,9 +193,7 @@ def _preload_in_child(root: Path, start: int, stop: int) -> None:
     Raises:
         RuntimeError: the loader failed.
     """
-    child = multiprocessing.get_context("spawn").Process(
-        target=_preload, args=(root, start, stop)
-    )
+    child = multiprocessing.get_context("spawn").Process(target=_preload, args=(root, start, stop))
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -289,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 index = IdentityIndex(index_db, lead_db)
                 _measure(index, 2 * len(results) + 1, 200, config)  # warm caches, metadata
-                result = {"leads": size}
+                result = {"leads": size, "size": size}
                 result.update(_measure(index, 2 * len(results), args.batch, config))
                 result["rss_mib"] = round(_rss_mib(), 1)
             finally:

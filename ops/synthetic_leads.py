@@ -97,28 +97,51 @@ DIRECTIONS = (("North", "N", "N."), ("South", "S"), ("East", "E"), ("West", "W")
 UNITS = (("Apartment", "Apt", "Apt.", "#"), ("Suite", "Ste", "#"), ("Unit", "#"))
 # (city, state name, state code, area codes, ZIPs)
 PLACES = (
-    ("Honolulu", "Hawaii", "HI", ("808",), ("96813", "96814", "96815", "96816", "96817",
-                                             "96822", "96825", "96826")),
+    (
+        "Honolulu",
+        "Hawaii",
+        "HI",
+        ("808",),
+        ("96813", "96814", "96815", "96816", "96817", "96822", "96825", "96826"),
+    ),
     ("Kailua", "Hawaii", "HI", ("808",), ("96734",)),
     ("Pearl City", "Hawaii", "HI", ("808",), ("96782",)),
-    ("Austin", "Texas", "TX", ("512", "737"), ("78701", "78702", "78703", "78704", "78745",
-                                                "78749", "78758")),
+    (
+        "Austin",
+        "Texas",
+        "TX",
+        ("512", "737"),
+        ("78701", "78702", "78703", "78704", "78745", "78749", "78758"),
+    ),
     ("Round Rock", "Texas", "TX", ("512",), ("78664", "78665", "78681")),
-    ("Phoenix", "Arizona", "AZ", ("602", "480"), ("85003", "85004", "85016", "85018",
-                                                   "85032")),
+    ("Phoenix", "Arizona", "AZ", ("602", "480"), ("85003", "85004", "85016", "85018", "85032")),
     ("Scottsdale", "Arizona", "AZ", ("480",), ("85250", "85251", "85254")),
     ("Tampa", "Florida", "FL", ("813",), ("33602", "33606", "33609", "33611", "33629")),
-    ("Denver", "Colorado", "CO", ("303", "720"), ("80202", "80203", "80205", "80206",
-                                                   "80210")),
+    ("Denver", "Colorado", "CO", ("303", "720"), ("80202", "80203", "80205", "80206", "80210")),
     ("Sacramento", "California", "CA", ("916",), ("95814", "95816", "95818", "95819")),
     ("Saint Louis", "Missouri", "MO", ("314",), ("63101", "63104", "63110")),
     ("Hartford", "Connecticut", "CT", ("860",), ("06103", "06105", "06106")),
 )
-DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com",
-           "comcast.net", "msn.com", "hawaiiantel.net", "att.net", "live.com")
-DOMAIN_TYPOS = {"gmail.com": ("gmial.com", "gmal.com", "gmail.co"),
-                "yahoo.com": ("yaho.com", "yahooo.com"), "hotmail.com": ("hotmial.com",),
-                "outlook.com": ("outlok.com",), "icloud.com": ("iclod.com",)}
+DOMAINS = (
+    "gmail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "aol.com",
+    "icloud.com",
+    "comcast.net",
+    "msn.com",
+    "hawaiiantel.net",
+    "att.net",
+    "live.com",
+)
+DOMAIN_TYPOS = {
+    "gmail.com": ("gmial.com", "gmal.com", "gmail.co"),
+    "yahoo.com": ("yaho.com", "yahooo.com"),
+    "hotmail.com": ("hotmial.com",),
+    "outlook.com": ("outlok.com",),
+    "icloud.com": ("iclod.com",),
+}
 NICKNAMES = {
     "Robert": ("Bob", "Bobby", "Rob"), "William": ("Bill", "Will", "Billy"),
     "James": ("Jim", "Jimmy"), "John": ("Jack", "Johnny"), "Michael": ("Mike",),
@@ -145,8 +168,15 @@ NICKNAMES = {
     "Jacqueline": ("Jackie",), "Stephanie": ("Steph",), "Melissa": ("Missy",),
     "Frances": ("Fran",), "Kathryn": ("Kathy", "Katie"), "Dorothy": ("Dot",),
 }  # fmt: skip
-SOURCES = ("Website Property Search", "Zillow", "Facebook Ads", "Open House", "Referral",
-           "Google PPC", "Home Valuation")
+SOURCES = (
+    "Website Property Search",
+    "Zillow",
+    "Facebook Ads",
+    "Open House",
+    "Referral",
+    "Google PPC",
+    "Home Valuation",
+)
 ROLES = ("Buyer", "Seller", "Buyer and Seller", "Renter")
 KEYBOARD = {
     "a": "qsz", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh",
@@ -263,8 +293,10 @@ def _new_person(world: _World, **overrides: Any) -> Person:
         "direction": rng.choice(DIRECTIONS) if rng.random() < 0.2 else None,
         "street": rng.choice(STREET_NAMES),
         "street_type": rng.choice(STREET_TYPES),
-        "unit": (rng.choice(UNITS), str(rng.choice((rng.randint(1, 40),
-                                                     f"{rng.randint(1, 9)}{rng.choice('ABCD')}"))))
+        "unit": (
+            rng.choice(UNITS),
+            str(rng.choice((rng.randint(1, 40), f"{rng.randint(1, 9)}{rng.choice('ABCD')}"))),
+        )
         if rng.random() < 0.25
         else None,
         "city": city,
@@ -283,8 +315,18 @@ def _new_person(world: _World, **overrides: Any) -> Person:
 
 def _format_phone(rng: random.Random, digits: str) -> str:
     a, b, c = digits[:3], digits[3:6], digits[6:]
-    return rng.choice((f"({a}) {b}-{c}", f"{a}.{b}.{c}", f"+1 {a} {b} {c}", f"{a}{b}{c}",
-                       f"{a}-{b}-{c}", f"1-{a}-{b}-{c}", f"+1{a}{b}{c}", f"{a} {b} {c}"))
+    return rng.choice(
+        (
+            f"({a}) {b}-{c}",
+            f"{a}.{b}.{c}",
+            f"+1 {a} {b} {c}",
+            f"{a}{b}{c}",
+            f"{a}-{b}-{c}",
+            f"1-{a}-{b}-{c}",
+            f"+1{a}{b}{c}",
+            f"{a} {b} {c}",
+        )
+    )
 
 
 def _street_line(rng: random.Random, p: Person, abbreviate: bool) -> str:
@@ -453,7 +495,9 @@ def _lookalikes(world: _World, kind: str) -> list[Person]:
     a = _new_person(world)
     place = next(pl for pl in PLACES if pl[0] == a.city)
     if kind == "same_surname_city":
-        return [a] + [_new_person(world, last=a.last, place=place) for _ in range(rng.randint(1, 3))]
+        return [a] + [
+            _new_person(world, last=a.last, place=place) for _ in range(rng.randint(1, 3))
+        ]
     if kind == "same_first_zip":
         return [a] + [
             _new_person(world, first=a.first, gender=a.gender, place=place, zip=a.zip)
@@ -487,10 +531,21 @@ def _lookalikes(world: _World, kind: str) -> list[Person]:
             email = a.email if kind == "household_email" else None
             last = a.last if rng.random() < 0.85 or kind == "generations" else rng.choice(SURNAMES)
             member = replace(
-                _new_person(world, first=first, gender=gender, last=last, place=place,
-                            zip=a.zip, phone=a.phone, email=email),  # fmt: skip
-                house=a.house, direction=a.direction, street=a.street,
-                street_type=a.street_type, unit=a.unit,
+                _new_person(
+                    world,
+                    first=first,
+                    gender=gender,
+                    last=last,
+                    place=place,
+                    zip=a.zip,
+                    phone=a.phone,
+                    email=email,
+                ),
+                house=a.house,
+                direction=a.direction,
+                street=a.street,
+                street_type=a.street_type,
+                unit=a.unit,
                 mobile=world.phone((a.phone[:3],)) if i < 3 else None,
             )
             members.append(member)

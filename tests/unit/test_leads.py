@@ -258,8 +258,14 @@ def test_missing_site_or_non_object_body_raise() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2)
+    ),
     max_leaves=4,
 )
 KEYS = ["id", "email", "second_email", "phone", "phone2", "first_name", "last_name",
@@ -270,7 +276,9 @@ KEYS = ["id", "email", "second_email", "phone", "phone2", "first_name", "last_na
 @given(st.lists(st.tuples(st.sampled_from(["created", "updated"]),
                           st.dictionaries(st.sampled_from(KEYS), json_values, max_size=6)),
                 max_size=4))  # fmt: skip
-def test_any_json_body_is_decided_without_crashing(messages: list[tuple[str, dict[str, Any]]]) -> None:
+def test_any_json_body_is_decided_without_crashing(
+    messages: list[tuple[str, dict[str, Any]]],
+) -> None:
     index = _index()
     for n, (action, body) in enumerate(messages):
         decision = _decide(index, body, f"m{n}", action=action)

@@ -69,7 +69,9 @@ def _add(index: IdentityIndex, body: dict[str, Any], n: int = 0) -> str:
     return decision.lead_id
 
 
-def _resolve(index: IdentityIndex, body: dict[str, Any], config: MatcherConfig = CONFIG) -> Resolution:
+def _resolve(
+    index: IdentityIndex, body: dict[str, Any], config: MatcherConfig = CONFIG
+) -> Resolution:
     fields = normalize_lead(body)
     probe = build_probe(fields, source_lead_id=normalize_lead_id(body.get("id")))
     return resolve(index, SITE, probe, config)
@@ -114,6 +116,14 @@ def test_name_address_rule_uses_normalized_name_and_street() -> None:
     _add(index, JACK)
     body = {"id": "b2", "first_name": "JACK", "last_name": "johnson",
             "street_address": "12 Kapiolani Blvd., Apartment 4", "zip": "96813-1234"}  # fmt: skip
+    assert _rule(_resolve(index, body)) == ("name_address", "a1")
+
+
+def test_one_line_address_matches_separate_fields() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = {"id": "b2", "first_name": "Jack", "last_name": "Johnson",
+            "address": "12 Kapiolani Blvd, Apt. 4, Honolulu, Hawaii 96813"}  # fmt: skip
     assert _rule(_resolve(index, body)) == ("name_address", "a1")
 
 
@@ -245,7 +255,9 @@ def test_household_sharing_phone_and_address_is_not_merged() -> None:
               "street_address": "12 Kapiolani Blvd Apt 4", "zip": "96813"}  # fmt: skip
     found = _resolve(index, spouse)
     assert found.match is None
-    assert ("phone", "a1", "name_mismatch") in [(c.rule, c.lead_id, c.reason) for c in found.conflicts]
+    assert ("phone", "a1", "name_mismatch") in [
+        (c.rule, c.lead_id, c.reason) for c in found.conflicts
+    ]
 
 
 def test_household_member_registering_again_finds_herself() -> None:
