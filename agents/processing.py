@@ -20,12 +20,16 @@ from typing import Any
 
 import faust
 
+from app.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REALGEEKS_ACTIONS
 from app.errors import PoisonMessageError, RealGeeksSyncError
 from app.main import Pipeline
 
 __all__ = ["Output", "decode_envelope", "process_idempotently", "utc_now_iso"]
 
 log = logging.getLogger(__name__)
+
+# Label values are bounded: senders choose actions, Prometheus pays for every new one.
+_KNOWN = KNOWN_REALGEEKS_ACTIONS | ELEVENLABS_KEPT_TYPES
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ async def process_idempotently(
         futures = [await p.send(getattr(p.topics, o.topic), o.key, o.value) for o in outputs]
         await asyncio.gather(*futures)
         table[msg_key] = {"first_seen": first_seen, "done": True}
-        p.metrics.webhooks_processed.labels(source, str(envelope.get("action", ""))).inc()
+        action = str(envelope.get("action", ""))
+        p.metrics.webhooks_processed.labels(source, action if action in _KNOWN else "other").inc()
         return outcome
     except (
         RealGeeksSyncError,

@@ -16,7 +16,9 @@ from typing import Protocol
 from aiohttp import web
 
 from app.envelopes import (
+    ELEVENLABS_KEPT_TYPES,
     ELEVENLABS_SKIPPED_TYPES,
+    KNOWN_REALGEEKS_ACTIONS,
     RawRecord,
     elevenlabs_record,
     realgeeks_record,
@@ -36,6 +38,8 @@ from app.signatures import verify_elevenlabs, verify_realgeeks
 __all__ = ["Ingress", "Publisher", "standalone_app"]
 
 log = logging.getLogger(__name__)
+
+_KNOWN_ACTIONS = KNOWN_REALGEEKS_ACTIONS | ELEVENLABS_KEPT_TYPES
 
 RAW_REALGEEKS = "realgeeks.webhooks.raw"
 RAW_ELEVENLABS = "elevenlabs.webhooks.raw"
@@ -140,7 +144,9 @@ class Ingress:
             )
         if record is None:  # signed and valid, but a type we do not keep (post_call_audio)
             return web.json_response({"status": "ignored"})
-        self.metrics.webhooks_received.labels(source, record.action).inc()
+        # A sender can put any string in the action: only known ones become label values.
+        action = record.action if record.action in _KNOWN_ACTIONS else "other"
+        self.metrics.webhooks_received.labels(source, action).inc()
         self._last_webhook[source].set(self.clock())
         self._ingest_seconds[source].observe(time.perf_counter() - started)
         # DEBUG: one line per accepted webhook cost a sixth of the handler's CPU; counts

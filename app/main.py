@@ -135,7 +135,15 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
     extra: dict[str, Any] = {}
-    options: dict[str, Any] | None = None
+    # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
+    # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
+    # 111 to 317 MB in ten minutes. Small memtables and caches keep it bounded.
+    options: dict[str, Any] = {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * 1024 * 1024,
+        "block_cache_compressed_size": 0,
+    }
     if ttl_days is not None:
         # Bounded changelog: compaction keeps one record per key, deletion drops records
         # older than the window; RocksDB's ttl drops the local copies.
@@ -143,7 +151,7 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
             "cleanup.policy": "compact,delete",
             "retention.ms": str((ttl_days + 1) * _DAY * 1000),
         }
-        options = {"ttl": (ttl_days + 1) * _DAY}
+        options["ttl"] = (ttl_days + 1) * _DAY
     return app.Table(
         settings.topic(name).replace(".", "-"),
         default=None,

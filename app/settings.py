@@ -116,6 +116,8 @@ class Settings:
     default_region: str = "US"
     fuzzy_threshold: float | None = None
     dedup_retention_days: int = 7
+    rocksdb_write_buffer_mb: int = 2
+    rocksdb_block_cache_mb: int = 8
     own_activity_source: str = "AI Voice Agent (realgeeks-sync)"
     # Real Geeks API
     realgeeks_api_url: str = "https://receivers.leadrouter.realgeeks.com/rest"
@@ -179,6 +181,8 @@ class Settings:
             trust_forwarded_for=env.flag("RGSYNC_TRUST_FORWARDED_FOR", False),
             default_region=env.text("RGSYNC_DEFAULT_REGION", "US").upper(),
             fuzzy_threshold=float(threshold) if threshold else None,
+            rocksdb_write_buffer_mb=env.integer("RGSYNC_ROCKSDB_WRITE_BUFFER_MB", 2, minimum=1),
+            rocksdb_block_cache_mb=env.integer("RGSYNC_ROCKSDB_BLOCK_CACHE_MB", 8, minimum=1),
             dedup_retention_days=env.integer("RGSYNC_DEDUP_RETENTION_DAYS", 7, minimum=7),
             realgeeks_api_url=env.text(
                 "RGSYNC_REALGEEKS_API_URL", "https://receivers.leadrouter.realgeeks.com/rest"

@@ -3,17 +3,17 @@
 Outside Faust, but on the store Faust uses: each table is a rocksdict.Rdict in a temp
 dir, opened with faust's RocksDB defaults (raw mode, 64 MiB write buffers, bloom
 filter, 2 GiB block cache), values JSON-encoded as a Faust json table would. The index
-grows in steps; at each size a fixed batch of leads (half new people, half
+is built for each size; then a fixed batch of leads (half new people, half
 re-registrations of people indexed at every size: new email, typo'd name, other phone
-format) goes through the real `decide_lead`, one event at a time.
+format) goes through the real `decide_lead`, one event at a time, after a warm-up.
 
     .venv/bin/python ops/bench_identity.py [--sizes 10000,100000,1000000 --batch 2000]
 
 Prints a line per size and a machine-readable line starting with "RESULT ".
-Pre-loading writes snapshots and keys with `index_lead` (no resolution: the people
-are distinct by construction) in a child process, through a write-back buffer flushed
-in RocksDB write batches; the measured events run in this process on the stores
-directly, unbuffered, and RSS is this process's (Python, the code, RocksDB caches).
+Loading runs the real `index_lead` (no resolution: the people are distinct by
+construction) in a child process over an in-memory dict, then writes it to RocksDB in
+sorted batches; the measured events run in this process on the RocksDB stores
+directly, and RSS is this process's (Python, the code, RocksDB's caches).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from app.matching import MatcherConfig
 from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES
 from tables.identity import IdentityIndex, LeadSnapshot
 
-__all__ = ["BufferedStore", "RdictStore", "main"]
+__all__ = ["BatchWriter", "RdictStore", "main"]
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 FIRST_NAMES = MALE + FEMALE
@@ -94,33 +94,33 @@ class RdictStore:
         self.db.close()
 
 
-class BufferedStore:
-    """Write-back buffer over an RdictStore, for bulk loading only."""
+class BatchWriter:
+    """A write-only store: assignments go to RocksDB in write batches (loading only)."""
 
-    def __init__(self, store: RdictStore) -> None:
+    def __init__(self, store: RdictStore, every: int = 20_000) -> None:
         self.store = store
-        self.pending: dict[str, Any] = {}
+        self.every = every
+        self.batch = WriteBatch(raw_mode=True)
+        self.count = 0
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self.pending:
-            return self.pending[key]
-        return self.store.get(key, default)
+        return default  # index_lead never reads a snapshot back
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.pending[key] = value
+        self.batch.put(key.encode(), json.dumps(value, separators=(",", ":")).encode())
+        self.count += 1
+        if self.count % self.every == 0:
+            self.flush()
 
     def __delitem__(self, key: str) -> None:
-        raise NotImplementedError("bulk loading never deletes")
+        raise NotImplementedError("loading never deletes")
 
     def __contains__(self, key: object) -> bool:
-        return key in self.pending or key in self.store
+        return False
 
     def flush(self) -> None:
-        batch = WriteBatch(raw_mode=True)
-        for key, value in self.pending.items():
-            batch.put(key.encode(), json.dumps(value, separators=(",", ":")).encode())
-        self.store.db.write(batch)
-        self.pending = {}
+        self.store.db.write(self.batch)
+        self.batch = WriteBatch(raw_mode=True)
 
 
 def _person(i: int) -> dict[str, Any]:
@@ -151,18 +151,20 @@ def _lead_id(i: int) -> str:
     return f"{i:032x}"
 
 
-def _preload(root: Path, start: int, stop: int) -> None:
-    """Index people start..stop-1 as distinct leads, in flushed chunks.
+def _build(path: Path, size: int) -> None:
+    """Index people 0..size-1 as distinct leads into fresh RocksDB stores under path.
 
-    Runs in a child process so the parent's resident memory is that of the index in
-    use, not of the loader's buffers.
+    The real `index_lead` writes lookup keys to an in-memory dict (the loader's reads
+    are then dict reads) and snapshots straight to RocksDB; the dict goes to RocksDB
+    in sorted write batches at the end. Runs in a child process, so the measuring
+    process's memory is that of an index opened from disk.
     """
     config = MatcherConfig()
-    index_db, lead_db = RdictStore(root / "index"), RdictStore(root / "leads")
-    index = IdentityIndex(BufferedStore(index_db), BufferedStore(lead_db))
-    assert isinstance(index.index_store, BufferedStore)
-    assert isinstance(index.lead_store, BufferedStore)
-    for i in range(start, stop):
+    index_store: dict[str, Any] = {}
+    lead_db = RdictStore(path / "leads")
+    leads = BatchWriter(lead_db)
+    index = IdentityIndex(index_store, leads)
+    for i in range(size):
         fields = _person(i)
         lead_id = _lead_id(i)
         snapshot = LeadSnapshot(
@@ -175,29 +177,30 @@ def _preload(root: Path, start: int, stop: int) -> None:
             updated_at="2024-01-01T00:00:00Z",
         )
         index_lead(index, SITE, snapshot, config)
-        if (i + 1) % 50_000 == 0:
-            index.index_store.flush()
-            index.lead_store.flush()
-    index.index_store.flush()
-    index.lead_store.flush()
-    index_db.close()
+    leads.flush()
     lead_db.close()
+    index_db = RdictStore(path / "index")
+    keys = BatchWriter(index_db, every=100_000)
+    for key in sorted(index_store):
+        keys[key] = index_store[key]
+    keys.flush()
+    index_db.close()
 
 
-def _preload_in_child(root: Path, start: int, stop: int) -> None:
-    """Run _preload in a fresh (spawned) process and wait for it.
+def _build_in_child(path: Path, size: int) -> None:
+    """Run _build in a fresh (spawned) process and wait for it.
 
     Spawned, not forked: a fork would inherit RocksDB's global state without its
-    background threads, and the loader would stall on its first flush.
+    background threads.
 
     Raises:
         RuntimeError: the loader failed.
     """
-    child = multiprocessing.get_context("spawn").Process(target=_preload, args=(root, start, stop))
+    child = multiprocessing.get_context("spawn").Process(target=_build, args=(path, size))
     child.start()
     child.join()
     if child.exitcode != 0:
-        raise RuntimeError(f"preload failed with exit code {child.exitcode}")
+        raise RuntimeError(f"loading {size} leads failed with exit code {child.exitcode}")
 
 
 def _batch(tag: int, batch: int) -> Iterator[dict[str, Any]]:
@@ -276,14 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="bench_identity_", dir=args.dir))
     results: list[dict[str, Any]] = []
-    loaded = 0
+    disk_mib = 0.0
     try:
         for size in sizes:
+            path = root / str(size)
             started = time.perf_counter()
-            _preload_in_child(root, loaded, size)
+            _build_in_child(path, size)
             load_s = time.perf_counter() - started
-            loaded = size
-            index_db, lead_db = RdictStore(root / "index"), RdictStore(root / "leads")
+            index_db, lead_db = RdictStore(path / "index"), RdictStore(path / "leads")
             try:
                 index = IdentityIndex(index_db, lead_db)
                 _measure(index, 2 * len(results) + 1, 200, config)  # warm caches, metadata
@@ -293,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 index_db.close()
                 lead_db.close()
+            disk_mib = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+            shutil.rmtree(path, ignore_errors=True)
             result["preload_s"] = round(load_s, 1)
             results.append(result)
             print(
@@ -302,7 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
     finally:
-        disk_mib = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2**20
         shutil.rmtree(root, ignore_errors=True)
     ratio = results[-1]["us_per_event"] / results[0]["us_per_event"] if results else None
     ratio_p50 = results[-1]["p50_us"] / results[0]["p50_us"] if results else None
