@@ -11,14 +11,17 @@ format) goes through the real `decide_lead`, one event at a time, after a warm-u
 
 Prints a line per size and a machine-readable line starting with "RESULT ".
 Loading runs the real `index_lead` (no resolution: the people are distinct by
-construction) in a child process over an in-memory dict, then writes it to RocksDB in
-sorted batches; the measured events run in this process on the RocksDB stores
-directly, and RSS is this process's (Python, the code, RocksDB's caches).
+construction) in child processes, one per share of the people, over in-memory dicts;
+their sorted output is joined and ingested into RocksDB as SST files. The measured
+events run in this process on the RocksDB stores directly, and RSS is this process's
+(Python, the code, RocksDB's caches).
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import itertools
 import json
 import multiprocessing
 import random
@@ -39,7 +42,7 @@ from rocksdict import (
     Cache,
     Options,
     Rdict,
-    WriteBatch,
+    SstFileWriter,
 )
 
 from app.leads import decide_lead, index_lead
@@ -47,7 +50,7 @@ from app.matching import MatcherConfig
 from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES
 from tables.identity import IdentityIndex, LeadSnapshot
 
-__all__ = ["BatchWriter", "RdictStore", "main"]
+__all__ = ["RdictStore", "SstWriter", "main"]
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 FIRST_NAMES = MALE + FEMALE
@@ -94,23 +97,23 @@ class RdictStore:
         self.db.close()
 
 
-class BatchWriter:
-    """A write-only store: assignments go to RocksDB in write batches (loading only)."""
+class SstWriter:
+    """A write-only store that streams keys, in increasing order, into an SST file."""
 
-    def __init__(self, store: RdictStore, every: int = 20_000) -> None:
-        self.store = store
-        self.every = every
-        self.batch = WriteBatch(raw_mode=True)
-        self.count = 0
+    def __init__(self, path: Path) -> None:
+        self.writer = SstFileWriter(options=_faust_options())
+        self.writer.open(str(path))
+        self.last = b""
 
     def get(self, key: str, default: Any = None) -> Any:
         return default  # index_lead never reads a snapshot back
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.batch.put(key.encode(), json.dumps(value, separators=(",", ":")).encode())
-        self.count += 1
-        if self.count % self.every == 0:
-            self.flush()
+        raw = key.encode()
+        if raw <= self.last:
+            raise ValueError("SST keys must be written in increasing order")
+        self.writer[raw] = json.dumps(value, separators=(",", ":")).encode()
+        self.last = raw
 
     def __delitem__(self, key: str) -> None:
         raise NotImplementedError("loading never deletes")
@@ -118,9 +121,8 @@ class BatchWriter:
     def __contains__(self, key: object) -> bool:
         return False
 
-    def flush(self) -> None:
-        self.store.db.write(self.batch)
-        self.batch = WriteBatch(raw_mode=True)
+    def finish(self) -> None:
+        self.writer.finish()
 
 
 def _person(i: int) -> dict[str, Any]:
@@ -151,22 +153,19 @@ def _lead_id(i: int) -> str:
     return f"{i:032x}"
 
 
-def _build(path: Path, size: int) -> None:
-    """Index people 0..size-1 as distinct leads into fresh RocksDB stores under path.
+def _build_part(path: Path, part: int, start: int, stop: int) -> None:
+    """Index people start..stop-1 with the real `index_lead` (one loader process).
 
-    The real `index_lead` writes lookup keys to an in-memory dict (the loader's reads
-    are then dict reads) and snapshots straight to RocksDB; the dict goes to RocksDB
-    in sorted write batches at the end. Runs in a child process, so the measuring
-    process's memory is that of an index opened from disk.
+    Lookup keys go to an in-memory dict (the loader's reads are dict reads), written
+    out sorted as "key<TAB>json" lines; snapshots stream into an SST file.
     """
     config = MatcherConfig()
     index_store: dict[str, Any] = {}
-    lead_db = RdictStore(path / "leads")
-    leads = BatchWriter(lead_db)
+    leads = SstWriter(path / f"leads-{part}.sst")
     index = IdentityIndex(index_store, leads)
-    for i in range(size):
+    for i in range(start, stop):
         fields = _person(i)
-        lead_id = _lead_id(i)
+        lead_id = _lead_id(i)  # increasing with i, so snapshot keys arrive sorted
         snapshot = LeadSnapshot(
             lead_id=lead_id,
             source_lead_ids=(lead_id,),
@@ -177,30 +176,77 @@ def _build(path: Path, size: int) -> None:
             updated_at="2024-01-01T00:00:00Z",
         )
         index_lead(index, SITE, snapshot, config)
-    leads.flush()
-    lead_db.close()
-    index_db = RdictStore(path / "index")
-    keys = BatchWriter(index_db, every=100_000)
-    for key in sorted(index_store):
-        keys[key] = index_store[key]
-    keys.flush()
-    index_db.close()
+    leads.finish()
+    with open(path / f"index-{part}.tsv", "w", encoding="utf-8") as out:
+        for key in sorted(index_store):
+            out.write(f"{key}\t{json.dumps(index_store[key], separators=(',', ':'))}\n")
 
 
-def _build_in_child(path: Path, size: int) -> None:
-    """Run _build in a fresh (spawned) process and wait for it.
+def _read_tsv(path: Path) -> Iterator[tuple[str, str]]:
+    """(key, raw JSON) pairs of a sorted part file."""
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            key, _, raw = line.rstrip("\n").partition("\t")
+            yield key, raw
 
-    Spawned, not forked: a fork would inherit RocksDB's global state without its
-    background threads.
+
+def _merge_parts(path: Path, parts: int) -> None:
+    """Join the loaders' parts into the index and lead stores.
+
+    Parts hold consecutive people, so a list shared by several parts is their lists
+    in part order, cut to its cap: what one loader appending them all would store.
+    """
+    config = MatcherConfig()
+    merged = SstFileWriter(options=_faust_options())
+    merged.open(str(path / "index.sst"))
+    streams = [_read_tsv(path / f"index-{part}.tsv") for part in range(parts)]
+    for key, group in itertools.groupby(heapq.merge(*streams), key=lambda pair: pair[0]):
+        raws = [raw for _, raw in group]
+        if len(raws) == 1:
+            merged[key.encode()] = raws[0].encode()
+            continue
+        kind = key.split("|", 2)[1]
+        cap = config.candidate_cap if kind == "block" else config.shared_cap
+        items = [lead for raw in raws for lead in json.loads(raw)]
+        merged[key.encode()] = json.dumps(items[-cap:], separators=(",", ":")).encode()
+    merged.finish()
+    for name, files in (
+        ("index", ["index.sst"]),
+        ("leads", [f"leads-{p}.sst" for p in range(parts)]),
+    ):
+        store = RdictStore(path / name)
+        store.db.ingest_external_file([str(path / f) for f in files])
+        store.close()
+    for leftover in [*path.glob("*.sst"), *path.glob("*.tsv")]:
+        leftover.unlink()
+
+
+def _build(path: Path, size: int, jobs: int) -> None:
+    """Load `size` distinct people into fresh stores under path, using `jobs` processes.
+
+    Processes are spawned, not forked: a fork would inherit RocksDB's global state
+    without its background threads.
 
     Raises:
-        RuntimeError: the loader failed.
+        RuntimeError: a loader failed.
     """
-    child = multiprocessing.get_context("spawn").Process(target=_build, args=(path, size))
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"loading {size} leads failed with exit code {child.exitcode}")
+    path.mkdir(parents=True)
+    context = multiprocessing.get_context("spawn")
+    bounds = [size * part // jobs for part in range(jobs + 1)]
+    loaders = [
+        context.Process(target=_build_part, args=(path, part, bounds[part], bounds[part + 1]))
+        for part in range(jobs)
+    ]
+    for loader in loaders:
+        loader.start()
+    for loader in loaders:
+        loader.join()
+    merger = context.Process(target=_merge_parts, args=(path, jobs))
+    merger.start()
+    merger.join()
+    failed = [p.exitcode for p in (*loaders, merger) if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"loading {size} leads failed with exit codes {failed}")
 
 
 def _batch(tag: int, batch: int) -> Iterator[dict[str, Any]]:
@@ -273,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--dir", default=None, help="where to put the RocksDB files")
+    parser.add_argument("--jobs", type=int, default=2, help="loader processes")
     args = parser.parse_args(argv)
     sizes = sorted(int(x) for x in args.sizes.split(","))
     config = MatcherConfig()
@@ -284,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in sizes:
             path = root / str(size)
             started = time.perf_counter()
-            _build_in_child(path, size)
+            _build(path, size, args.jobs)
             load_s = time.perf_counter() - started
             index_db, lead_db = RdictStore(path / "index"), RdictStore(path / "leads")
             try:
