@@ -83,6 +83,14 @@ def register(p: Pipeline) -> None:
     p.realgeeks_probe = probe
 
     async def write(event: faust.EventT) -> None:
+        # An activity waiting on Real Geeks counts in the sync lag (/health, metrics).
+        p.in_flight[event.message.tp] = event.message.timestamp or time.time()
+        try:
+            await write_one(event)
+        finally:
+            p.in_flight.pop(event.message.tp, None)
+
+    async def write_one(event: faust.EventT) -> None:
         record = _parse(event.message.value)
         activity_id, site, lead = record["activity_id"], record["site_uuid"], record["lead_id"]
         state = outbox.get(activity_id) or {}

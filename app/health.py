@@ -46,7 +46,11 @@ def _assigned(p: Pipeline) -> int:
 
 
 def sync_lag_seconds(p: Pipeline, now: float | None = None) -> float:
-    """Age of the oldest received but unprocessed webhook; 0 when caught up."""
+    """Age of the oldest webhook not yet fully synced; 0 when caught up.
+
+    In flight: a raw webhook an agent is working on, or an activity the writer is still
+    trying to post to Real Geeks (a Real Geeks outage stalls the sync).
+    """
     now = time.time() if now is None else now
     oldest = min(p.in_flight.values(), default=None)
     lag = now - oldest if oldest is not None else 0.0

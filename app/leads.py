@@ -282,7 +282,7 @@ def decide_lead(
 
 def _is_field(key: object) -> bool:
     """Body keys that are lead fields (not per-message keys or the id)."""
-    return key not in DROPPED_LEAD_KEYS and key != "id"
+    return isinstance(key, str) and key not in DROPPED_LEAD_KEYS and key != "id"
 
 
 def _apply_fields(

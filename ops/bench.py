@@ -29,21 +29,23 @@ def _pct(d: dict[str, Any] | None, key: str) -> str:
 
 
 def ingest(r: dict[str, Any]) -> list[Row]:
+    summary = r.get("summary") or {}
     rows: list[Row] = []
-    ratio = r.get("ratio") or r.get("throughput_ratio")
-    if isinstance(ratio, dict):
-        ratio = ratio.get("ingress") or next(iter(ratio.values()), None)
-    rows.append(("ingest throughput ratio, service / bare aiohttp", str(ratio), ">= 0.5"))
-    for name, target in (r.get("targets") or {}).items():
-        rps = target.get("max_rps") or target.get("throughput_rps")
-        fixed = target.get("fixed_rate") or target.get("rate_500") or {}
-        rows.append(
-            (
-                f"  {name}: max req/s; p50/p99 at fixed rate",
-                f"{rps}; {fixed.get('p50_ms')}/{fixed.get('p99_ms')} ms",
-                "",
-            )
+    for name, target in summary.items():
+        ratios = target.get("ratio_vs_bare_rounds")
+        if ratios is None and name != "bare":
+            bare = summary.get("bare", {}).get("max_rps_rounds") or []
+            mine = target.get("max_rps_rounds") or []
+            ratios = [round(m / b, 2) for m, b in zip(mine, bare, strict=False) if b]
+        value = f"{target.get('max_rps_median')} req/s"
+        if ratios:
+            value += f", ratio to bare by round {', '.join(str(x) for x in ratios)}"
+        value += (
+            f"; at 500/s p50 {target.get('open_p50_ms_median')} ms, "
+            f"p99 {target.get('open_p99_ms_median')} ms"
         )
+        aim = "" if name == "bare" else ("ratio >= 0.5" if name == "ingress" else "")
+        rows.append((f"ingest, {name}", value, aim))
     return rows
 
 
