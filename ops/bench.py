@@ -102,6 +102,7 @@ def identity(r: dict[str, Any]) -> list[Row]:
 BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ("ingest", ["ops/bench_ingest.py"], ingest),
     ("e2e", ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60"], e2e),
+    ("e2e_150", ["ops/bench_e2e_latency.py", "--rate", "150", "--duration", "60"], e2e),
     ("speed_to_lead", ["ops/bench_speed_to_lead.py", "--leads", "1000"], speed),
     ("dedup", ["ops/bench_dedup.py"], dedup),
     ("identity", ["ops/bench_identity.py"], identity),

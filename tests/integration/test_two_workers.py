@@ -27,6 +27,20 @@ def get(url: str, token: str | None) -> tuple[int, Any]:
         return err.code, None
 
 
+def received_total(w: Worker) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{w.url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(
+        s.value
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "realgeeks_webhooks_received"
+        for s in fam.samples
+        if s.name.endswith("_total")
+    )
+
+
 def _health(w: Worker) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(f"{w.url}/health", timeout=10) as r:
@@ -54,6 +68,7 @@ def test_two_workers_decide_correctly_and_route_inspection(
     assert all(owned) and sum(owned) == 4, owned
     sites = [unique("site") for _ in range(8)]
     people = {}
+    sent_to: dict[int, int] = {}
     for site in sites:
         first = {
             "site_uuid": site,
@@ -75,6 +90,7 @@ def test_two_workers_decide_correctly_and_route_inspection(
         for body in (first, second):
             target = a if len(people) % 2 else b
             assert send_realgeeks(target, body, action="created") == 200
+            sent_to[target.port] = sent_to.get(target.port, 0) + 1
     events = outputs(kafka_bootstrap, a, "leads.normalized", count=16, timeout=90)
     assert len(events) == 16
     for site, (first, second) in people.items():
@@ -89,6 +105,8 @@ def test_two_workers_decide_correctly_and_route_inspection(
             assert status == 200 and body["lead_id"] == first["id"].lower()
         assert get(f"{a.url}/tables/leads/{site}/{second['id']}", None)[0] == 401
         assert get(f"{b.url}/tables/leads/{site}/{second['id']}", "wrong")[0] == 401
+    # Each worker serves its own figures: neither overwrites nor absorbs the other's.
+    assert received_total(a) == sent_to[a.port] and received_total(b) == sent_to[b.port]
     site = sites[0]
     status, found = get(f"{b.url}/tables/identity/{site}?email=p@{site}.example.com", "tok")
     assert status == 200 and found["lead_id"] == people[site][0]["id"].lower()
