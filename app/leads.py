@@ -35,6 +35,7 @@ from app.matching import (
     Conflict,
     Match,
     MatcherConfig,
+    Probe,
     Profile,
     build_probe,
     resolve,
@@ -276,7 +277,7 @@ def decide_lead(
     # applied last); older entries replay with the current fields.
     earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
     snapshot = replace(snapshot, recent=(*earlier, _record(decision))[-RECENT_MESSAGES:])
-    index_lead(index, site, snapshot, config, aliases=(source_key,))
+    index_lead(index, site, snapshot, config, aliases=(source_key,), previous=old)
     return decision
 
 
@@ -372,26 +373,42 @@ def index_lead(
     snapshot: LeadSnapshot,
     config: MatcherConfig,
     aliases: Iterable[str] = (),
+    previous: LeadSnapshot | None = None,
 ) -> None:
-    """Write a lead snapshot and every lookup key of it; unchanged keys are not rewritten.
+    """Write a lead snapshot and its lookup keys.
 
-    decide_lead calls it for each applied message; it also rebuilds the index from
-    snapshots (after a change to blocking keys, or to load a benchmark).
+    With `previous` (the snapshot before this change, whose keys are in the index),
+    only keys the lead did not have are written: an update that touches no identifier
+    costs no index reads. Without it every key is checked (unchanged keys are not
+    rewritten), which also rebuilds an index from snapshots.
     """
     lead_id = snapshot.lead_id
-    for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):
-        index.add_alias(site, alias, lead_id)
     probe = build_probe(snapshot.fields, emails=snapshot.emails, phones=snapshot.phones)
-    for email in probe.emails:
-        index.add_lead_for(site, "email", email, lead_id, config.shared_cap)
-    for phone in probe.phones:
-        index.add_lead_for(site, "phone", phone, lead_id, config.shared_cap)
-    for key in probe.name_address:
-        index.add_lead_for(site, "name_address", key, lead_id, config.shared_cap)
+    if previous is None:
+        before = Probe(source_lead_id=None, profile=Profile())
+        known: set[str] = set()
+    else:
+        before = build_probe(previous.fields, emails=previous.emails, phones=previous.phones)
+        known = {previous.lead_id, *previous.source_lead_ids}
+    for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):
+        if alias not in known:
+            index.add_alias(site, alias, lead_id)
+    exact = (
+        ("email", probe.emails, before.emails),
+        ("phone", probe.phones, before.phones),
+        ("name_address", probe.name_address, before.name_address),
+    )
+    for kind, values, had in exact:
+        for value in values:
+            if value not in had:
+                index.add_lead_for(site, kind, value, lead_id, config.shared_cap)
     for block in probe.blocks:
-        index.add_candidate(site, block, lead_id, config.candidate_cap)
-    stored = Profile.from_json(index.profile(site, lead_id))
-    index.put_profile(site, lead_id, stored.merged(probe.profile, config.profile_cap).to_json())
+        if block not in before.blocks:
+            index.add_candidate(site, block, lead_id, config.candidate_cap)
+    if previous is None or probe.profile != before.profile:
+        stored = Profile.from_json(index.profile(site, lead_id))
+        merged = stored.merged(probe.profile, config.profile_cap)
+        index.put_profile(site, lead_id, merged.to_json())
     index.put_lead(site, snapshot)
 
 

@@ -25,8 +25,15 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 def mask_pii(text: str) -> str:
     """Mask email addresses (j***@domain) and phone-number-like digit runs (***1234)."""
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _EMAIL.sub(_mask_email, text)
     return _PHONE.sub(_mask_phone, text)
+
+
+def _mask_email(match: re.Match[str]) -> str:
+    # Keep a first letter only where it leaves most of the local part hidden.
+    local = match.group(0).split("@", 1)[0]
+    shown = match.group(1) if len(local) > 2 and match.group(1).isalnum() else ""
+    return f"{shown}***@{match.group(2)}"
 
 
 _DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}")

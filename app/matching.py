@@ -480,6 +480,7 @@ class Probe:
 
 _UNIT_DESIGNATORS = frozenset({"Apt", "Ste", "Unit", "Rm", "Fl", "Bldg", "Spc", "Trlr", "Ph"})
 _UNIT_DESIGNATORS |= {"Lot", "#"}
+_DIRECTION_WORDS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})
 _EMAIL_BLOCK_STOPLIST = frozenset(
     {"info", "admin", "contact", "sales", "office", "test", "noreply", "none", "mail"}
 )
@@ -618,11 +619,12 @@ def build_probe(
         phones=tuple(_phone_digits(p) for p in id_phones),
     )
 
-    locs = [x for x in (zip5, f"c:{city_key}" if city_key else None) if x] or ["-"]
+    # One location per exact name+address key: the ZIP, else the city.
+    loc = zip5 or (f"c:{city_key}" if city_key else "-")
     name_address: list[str] = []
     if first and last and street:
         names = " ".join(sorted((first, last)))  # swapped first/last is the same person
-        name_address = [f"{names}|{street}|{loc}" for loc in locs]
+        name_address = [f"{names}|{street}|{loc}"]
 
     # Where a lead is filed by location. ZIP blocks are small. "c:" city blocks hold
     # everyone in the city (large, capped) and are read only by records without a
@@ -653,9 +655,12 @@ def build_probe(
     blocks += shared
     query_blocks += shared
     if street and not street.startswith("|"):
-        house = street.split("|")[0]
-        blocks += [f"a|{house}|{loc}" for loc in file_locs]
-        query_blocks += [f"a|{house}|{loc}" for loc in look_locs]
+        # House number and the sound of the street's name: "12 N Main St" -> 12|M500.
+        house, name = street.split("|", 1)
+        words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
+        address = f"a|{house}|{_phonetic(words[0]) if words else ''}"
+        blocks += [f"{address}|{loc}" for loc in file_locs]
+        query_blocks += [f"{address}|{loc}" for loc in look_locs]
 
     return Probe(
         source_lead_id=source_lead_id,

@@ -167,6 +167,8 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return PhoneNumber(raw=raw)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not _stable_e164(e164):
+        return PhoneNumber(raw=raw)
     valid = phonenumbers.is_valid_number(parsed)
     region = phonenumbers.region_code_for_number(parsed) if valid else None
     return PhoneNumber(
@@ -176,6 +178,19 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
         valid=valid,
         region=region,
     )
+
+
+def _stable_e164(e164: str) -> bool:
+    """True when the E.164 form reads back as itself.
+
+    A few malformed inputs ("+98000000") lose a national-prefix zero on every parse;
+    a key that changes when re-read would never match itself again.
+    """
+    try:
+        again = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
 
 
 # --- names -----------------------------------------------------------------------------

@@ -219,3 +219,17 @@ def test_to_json_gives_new_containers() -> None:
     first["fields"]["first_name"] = "changed"
     assert second["fields"]["first_name"] == "Jack"
     assert snapshot.fields["first_name"] == "Jack"
+
+
+def test_update_that_touches_no_identifier_writes_no_index_key() -> None:
+    index_store = JsonStore()
+    index = IdentityIndex(index_store, JsonStore())
+    _decide(index, {"id": "a1", "first_name": "Jack", "last_name": "Johnson",
+                    "email": "jack@mail.com", "phone": "808-817-2382"}, "m1")  # fmt: skip
+    writes = index_store.writes
+    _decide(index, {"id": "a1", "role": "Seller"}, "m2", action="updated")
+    assert index_store.writes == writes
+    _decide(index, {"id": "a1", "phone2": "808-555-0199"}, "m3", action="updated")
+    assert index.leads_for(SITE, "phone", "+18085550199") == ["a1"]
+    assert index.candidates(SITE, "p|5550199") == ["a1"]
+    assert index_store.writes > writes
