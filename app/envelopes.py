@@ -48,12 +48,18 @@ class RawRecord:
         return json.dumps(self.envelope, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _clean(value: str) -> str:
+    """Header text as valid Unicode: aiohttp keeps undecodable bytes as lone surrogates,
+    which cannot be encoded as UTF-8 (a 500 found by fuzzing)."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in _KEPT_HEADERS or lower.startswith(_KEPT_HEADER_PREFIXES):
-            kept[name] = value
+            kept[_clean(name)] = _clean(value)
     return kept
 
 
@@ -73,7 +79,7 @@ def _json_object(body: bytes) -> tuple[str, dict[str, Any]]:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
-    return value.strip() if value and value.strip() else None
+    return _clean(value.strip()) if value and value.strip() else None
 
 
 def realgeeks_record(body: bytes, headers: Mapping[str, str], received_at: str) -> RawRecord:

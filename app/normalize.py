@@ -217,6 +217,20 @@ def normalize_name(value: object) -> str | None:
     Mixed case is kept as typed (McDonald, DeShawn); all-upper or all-lower input is
     capitalized per word.
     """
+    text = _name_once(value)
+    # Case mapping and Unicode normalization can change a few scripts again on a second
+    # pass (Greek with combining marks): settle on a fixed point so the result is stable.
+    for _ in range(4):
+        if text is None:
+            return None
+        again = _name_once(text)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _name_once(value: object) -> str | None:
     text = normalize_text(value)
     if text is None:
         return None
@@ -225,7 +239,6 @@ def normalize_name(value: object) -> str | None:
         return None
     if text == text.upper() or text == text.lower():
         fixed = _capitalize_words(text)
-        # Some scripts change again on a second pass; keep the form that is stable.
         if _capitalize_words(fixed) == fixed:
             text = fixed
     return text

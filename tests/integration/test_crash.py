@@ -209,6 +209,8 @@ async def test_writer_killed_between_attempts_never_posts_twice(
             # Nothing lost silently: each activity was posted once or dead-lettered with why
             # (retries exhausted by the 500 burst, or its outcome unknown after a kill).
             assert sum(per_lead.values()) + len(dead) == len(leads)
-            assert all(d["error_type"] in ("OutcomeUnknownError", "TransientApiError") for d in dead)
+            assert all(
+                d["error_type"] in ("OutcomeUnknownError", "TransientApiError") for d in dead
+            )
         finally:
             await asyncio.to_thread(worker.stop)

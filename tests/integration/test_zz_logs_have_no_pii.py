@@ -23,7 +23,8 @@ SECRETS = ["test-secret", "el-secret", "seekrit", "rg-password", "el-test-key", 
 
 def test_worker_logs_hold_no_pii_or_secrets(tmp_path_factory: pytest.TempPathFactory) -> None:
     base = tmp_path_factory.getbasetemp()
-    logs = [p for p in base.rglob("*.log") if p.is_file()]
+    # Our workers' logs; Prometheus' own log carries its packager's address.
+    logs = [p for p in base.rglob("*.log") if p.is_file() and not p.name.startswith("prometheus")]
     if not logs:
         pytest.skip("no worker logs in this session (run with the integration tests)")
     findings: list[str] = []

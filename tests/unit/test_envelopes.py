@@ -78,3 +78,12 @@ def test_any_bytes_give_a_record_or_malformed(body: bytes) -> None:
         except MalformedPayloadError:
             continue
         assert json.loads(rec.value())["body"].encode() == body
+
+
+def test_undecodable_header_bytes_do_not_break_the_envelope() -> None:
+    # aiohttp hands over undecodable header bytes as lone surrogates.
+    headers = {"X-Lead-Router-Timestamp": "\udcc2\udca1", "X-Lead-Router-Message-Id": "m\udcff"}
+    rec = realgeeks_record(b'{"action":"created"}', headers, AT)
+    value = json.loads(rec.value())
+    assert value["timestamp"] == "\u00a1"  # the UTF-8 bytes of "¡", decoded
+    assert rec.message_id == "m\ufffd"  # not UTF-8: replaced, never a 500
