@@ -32,6 +32,8 @@ def ingest(r: dict[str, Any]) -> list[Row]:
     summary = r.get("summary") or {}
     rows: list[Row] = []
     for name, target in summary.items():
+        if not isinstance(target, dict):
+            continue
         ratios = target.get("ratio_vs_bare_rounds")
         if ratios is None and name != "bare":
             bare = summary.get("bare", {}).get("max_rps_rounds") or []
@@ -109,8 +111,19 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
 ]
 
 
-def run(name: str, argv: list[str], out_dir: Path) -> dict[str, Any] | None:
+def _result_of(log: Path) -> dict[str, Any] | None:
+    result = None
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+    return result
+
+
+def run(name: str, argv: list[str], out_dir: Path, reuse: bool) -> dict[str, Any] | None:
     log = out_dir / f"{name}.log"
+    if reuse and log.exists() and _result_of(log):
+        print(f"# {name}: reusing {log.relative_to(ROOT)}", file=sys.stderr)
+        return _result_of(log)
     started = time.monotonic()
     with open(log, "w") as fh:
         proc = subprocess.run(
@@ -120,10 +133,7 @@ def run(name: str, argv: list[str], out_dir: Path) -> dict[str, Any] | None:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-    result = None
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
+    result = _result_of(log)
     took = time.monotonic() - started
     print(
         f"# {name}: exit {proc.returncode}, {took:.0f} s, log {log.relative_to(ROOT)}",
@@ -135,6 +145,11 @@ def run(name: str, argv: list[str], out_dir: Path) -> dict[str, Any] | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="comma-separated: " + ",".join(b[0] for b in BENCHES))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take a benchmark's last result from var/bench/NAME.log if there",
+    )
     args = parser.parse_args()
     wanted = set(args.only.split(",")) if args.only else None
     out_dir = ROOT / "var" / "bench"
@@ -143,8 +158,11 @@ def main() -> int:
     for name, argv, fmt in BENCHES:
         if wanted and name not in wanted:
             continue
-        result = run(name, argv, out_dir)
-        rows += fmt(result) if result else [(f"{name}: no RESULT line", "see its log", "")]
+        result = run(name, argv, out_dir, args.reuse)
+        try:
+            rows += fmt(result) if result else [(f"{name}: no RESULT line", "see its log", "")]
+        except (KeyError, TypeError, AttributeError) as exc:
+            rows.append((f"{name}: unexpected RESULT shape ({exc})", "see its log", ""))
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}"
