@@ -33,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -47,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.signatures import sign_realgeeks  # noqa: E402
-from tests.support import Worker, unique, worker_env  # noqa: E402
+from tests.support import Worker, free_port, unique, worker_env  # noqa: E402
 
 __all__ = [
     "MachineCpu",
@@ -322,7 +324,7 @@ class SendReport:
 
 
 async def send_open_loop(
-    url: str,
+    url: str | list[str],
     items: Sequence[tuple[str, bytes, dict[str, str]]],
     *,
     rate: float,
@@ -342,10 +344,12 @@ async def send_open_loop(
         connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
     )
 
-    async def one(rec: Sent, body: bytes, headers: dict[str, str]) -> None:
+    urls = [url] if isinstance(url, str) else url
+
+    async def one(rec: Sent, body: bytes, headers: dict[str, str], target: str) -> None:
         rec.started_wall = time.time()
         try:
-            async with session.post(url, data=body, headers=headers) as resp:
+            async with session.post(target, data=body, headers=headers) as resp:
                 await resp.read()
                 rec.answered_wall = time.time()
                 rec.outcome = "200" if resp.status == 200 else f"http_{resp.status}"
@@ -369,7 +373,7 @@ async def send_open_loop(
             report.max_lateness_s = max(report.max_lateness_s, now - due)
             rec = Sent(ident, wall0 + i / rate)
             report.sent.append(rec)
-            tasks.append(asyncio.create_task(one(rec, body, headers)))
+            tasks.append(asyncio.create_task(one(rec, body, headers, urls[i % len(urls)])))
         await asyncio.gather(*tasks)
         report.window_s = max((r.answered_wall for r in report.sent), default=wall0) - wall0
     finally:
@@ -423,12 +427,45 @@ async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int)
     return time.monotonic() - t
 
 
+def _wait_assigned(workers: list[Worker], partitions: int, timeout: float = 90.0) -> None:
+    """Until every worker owns raw partitions and together they own all of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owned = []
+        for w in workers:
+            try:
+                with urllib.request.urlopen(f"{w.url}/health", timeout=5) as resp:
+                    report = json.loads(resp.read())
+            except urllib.error.HTTPError as err:
+                report = json.loads(err.read())
+            except OSError:
+                report = {}
+            owned.append(report.get("checks", {}).get("assigned_partitions", 0))
+        if all(owned) and sum(owned) == partitions:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"partitions never spread over the workers: {owned}")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     worker = start_worker(
         args.broker, run_dir, partitions=args.partitions, log_level=args.log_level
     )
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
+    # More workers of the same app (same prefix and app id): they share the partitions.
+    extra_workers = [
+        Worker(
+            env={
+                **worker.env,
+                "RGSYNC_WEB_PORT": str(free_port()),
+                "RGSYNC_DATA_DIR": str(run_dir / f"data{i}"),
+            },
+            log_path=run_dir / f"worker{i}.log",
+        ).start(wait=True, timeout=120)
+        for i in range(1, args.workers)
+    ]
+    _wait_assigned([worker, *extra_workers], args.partitions)
     probe = WorkerProbe(worker.proc.pid if worker.proc else 0)
     watcher = TopicWatcher(
         args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
@@ -441,6 +478,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if watcher.error:
             raise RuntimeError(watcher.error)
         url = worker.url + WEBHOOK_PATH
+        urls = [w.url + WEBHOOK_PATH for w in (worker, *extra_workers)]
         sites = [str(uuid.uuid4()) for _ in range(args.sites)]
         warm_s = await _warmup(url, watcher, sites, args.warmup)
         rss_after_warmup = probe.rss_kb()
@@ -460,7 +498,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         cpu0, wall0 = probe.cpu_s(), time.monotonic()
         machine = MachineCpu().start()
-        report = await send_open_loop(url, items, rate=args.rate, connections=args.connections)
+        report = await send_open_loop(urls, items, rate=args.rate, connections=args.connections)
         ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
         # Wait for every lead: until all arrived, or no new one for --stall-timeout
         # seconds, or --drain-timeout in all (a backlog is waited for, a loss is not).
@@ -480,7 +518,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         watcher.stop()
         probe.stop()
-        worker.stop()
+        for w in (worker, *extra_workers):
+            w.stop()
         shutil.rmtree(run_dir / "data", ignore_errors=True)  # the log stays for diagnosis
     if not args.keep_topics:
         delete_run_topics(args.broker, prefix)
@@ -498,6 +537,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "bench": "e2e_latency",
         "rate": args.rate,
+        "workers": args.workers,
         "duration_s": args.duration,
         "partitions": args.partitions,
         "sites": args.sites,
@@ -537,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="webhooks per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the load")
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted leads sent first")
