@@ -10,9 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from app.errors import PermanentApiError, TransientApiError
-from app.http_exchange import exchange
-from app.retry import is_transient_status, parse_retry_after
+from app.errors import PermanentApiError
+from app.http_exchange import error_for, exchange
 
 __all__ = ["ElevenLabsClient", "OnRequest", "OutboundCallResult"]
 
@@ -173,7 +172,7 @@ class ElevenLabsClient:
             timeout=self._timeout,
             report=self._report,
         )
-        raw, status, retry_after_header = answer.text, answer.status, answer.retry_after
+        raw, status = answer.text, answer.status
         if 200 <= status <= 299:
             try:
                 return json.loads(raw)
@@ -183,15 +182,7 @@ class ElevenLabsClient:
                     status=status,
                 ) from exc
         reason, safe_body = _parse_error(status, raw)
-        message = f"ElevenLabs {operation}: HTTP {status}: {reason}"
-        if is_transient_status(status):
-            raise TransientApiError(
-                message,
-                status=status,
-                retry_after=parse_retry_after(retry_after_header),
-                body=safe_body,
-            )
-        raise PermanentApiError(message, status=status, body=safe_body)
+        raise error_for("ElevenLabs", operation, answer, reason, safe_body)
 
     def _report(self, operation: str, status: str, seconds: float) -> None:
         """Pass one request's outcome to the metrics hook, never failing the request."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from app.errors import TransientApiError
+from app.errors import ApiError, PermanentApiError, TransientApiError
+from app.retry import is_transient_status, parse_retry_after
 
-__all__ = ["RawAnswer", "exchange"]
+__all__ = ["RawAnswer", "error_for", "exchange"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,17 @@ async def exchange(
     finally:
         report(operation, outcome, time.perf_counter() - started)
     return RawAnswer(int(outcome), text, retry_after)
+
+
+def error_for(api: str, operation: str, answer: RawAnswer, reason: str, body: str) -> ApiError:
+    """The error a non-2xx answer means: transient (5xx, 429, 408) with its Retry-After,
+    else permanent (retrying cannot help)."""
+    message = f"{api} {operation}: HTTP {answer.status}: {reason}"
+    if is_transient_status(answer.status):
+        return TransientApiError(
+            message,
+            status=answer.status,
+            body=body,
+            retry_after=parse_retry_after(answer.retry_after),
+        )
+    return PermanentApiError(message, status=answer.status, body=body)

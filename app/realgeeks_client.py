@@ -11,9 +11,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from app.errors import PermanentApiError, TransientApiError
-from app.http_exchange import exchange
-from app.retry import is_transient_status, parse_retry_after
+from app.errors import PermanentApiError
+from app.http_exchange import error_for, exchange
 
 __all__ = ["OnRequest", "RealGeeksClient"]
 
@@ -154,22 +153,16 @@ class RealGeeksClient:
             timeout=self._timeout,
             report=self._report,
         )
-        raw, status, retry_after_header = answer.text, answer.status, answer.retry_after
+        raw, status = answer.text, answer.status
         if 200 <= status <= 299:
             try:
                 return json.loads(raw)
             except ValueError:
                 # The write happened; failing here would make the caller post it again.
                 return None
-        message = f"Real Geeks {operation}: HTTP {status}: {_error_text(status, raw)}"
-        if is_transient_status(status):
-            raise TransientApiError(
-                message,
-                status=status,
-                retry_after=parse_retry_after(retry_after_header),
-                body=raw[:_MAX_BODY_CHARS],
-            )
-        raise PermanentApiError(message, status=status, body=raw[:_MAX_BODY_CHARS])
+        raise error_for(
+            "Real Geeks", operation, answer, _error_text(status, raw), raw[:_MAX_BODY_CHARS]
+        )
 
     def _report(self, operation: str, status: str, seconds: float) -> None:
         """Pass one request's outcome to the metrics hook, never failing the request."""
