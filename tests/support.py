@@ -12,14 +12,12 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -110,23 +108,6 @@ def drain_json(
     return [json.loads(m.value()) for m in drain(bootstrap, topic, count, timeout, **kw)]
 
 
-def topic_is_empty(bootstrap: str, topic: str) -> bool:
-    """True when the topic does not exist or holds no records."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    if topic not in admin.list_topics(timeout=5).topics:
-        return True
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("probe")})
-    try:
-        meta = consumer.list_topics(topic, timeout=5).topics[topic]
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
-            if high > low:
-                return False
-        return True
-    finally:
-        consumer.close()
-
-
 @dataclass
 class Worker:
     """A realgeeks-sync worker running as a subprocess with its own settings."""
@@ -213,9 +194,3 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    """Lines of a log file, tolerant of partial writes."""
-    with open(path, errors="replace") as fh:
-        yield from fh
