@@ -58,12 +58,20 @@ def test_two_workers_decide_correctly_and_route_inspection(
         env={**env, "RGSYNC_WEB_PORT": str(int(env["RGSYNC_WEB_PORT"]) + 1)},
         RGSYNC_DATA_DIR=str(tmp_path / "b"),
     )
-    # Both workers own partitions before the load starts (the group has rebalanced).
-    deadline = time.monotonic() + 60
+    # Both workers own partitions before the load starts, and the split has held for a
+    # few seconds (a worker finishing start-up can trigger one more rebalance).
+    deadline = time.monotonic() + 90
+    stable_since: float | None = None
+    owned: list[int] = []
     while time.monotonic() < deadline:
-        owned = [_health(w)["checks"]["assigned_partitions"] for w in (a, b)]
-        if all(owned) and sum(owned) == 4:
-            break
+        now_owned = [_health(w)["checks"]["assigned_partitions"] for w in (a, b)]
+        settled = all(now_owned) and sum(now_owned) == 4
+        if settled and now_owned == owned and stable_since is not None:
+            if time.monotonic() - stable_since >= 4:
+                break
+        else:
+            stable_since = time.monotonic() if settled else None
+        owned = now_owned
         time.sleep(0.5)
     assert all(owned) and sum(owned) == 4, owned
     sites = [unique("site") for _ in range(8)]
@@ -91,7 +99,7 @@ def test_two_workers_decide_correctly_and_route_inspection(
             target = a if len(people) % 2 else b
             assert send_realgeeks(target, body, action="created") == 200
             sent_to[target.port] = sent_to.get(target.port, 0) + 1
-    events = outputs(kafka_bootstrap, a, "leads.normalized", count=16, timeout=90)
+    events = outputs(kafka_bootstrap, a, "leads.normalized", count=16, timeout=180)
     assert len(events) == 16
     for site, (first, second) in people.items():
         by_id = {e["source_lead_id"]: e for e in events if e["site_uuid"] == site}
