@@ -13,7 +13,7 @@ __all__ = ["JsonFormatter", "configure_logging", "mask_pii"]
 
 # Local parts may hold most printable characters (RFC 5322); stop at space and delimiters.
 _EMAIL = re.compile(
-    r"([^\s@<>()\[\],;:\"'])[^\s@<>()\[\],;:\"']*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+    r"([^\s@<>()\[\],;:\"])[^\s@<>()\[\],;:\"]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 )
 # Runs of 7+ digits with the usual separators: phone numbers in any format.
 _PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]*\d){6,14}(?![\w])")
