@@ -61,6 +61,27 @@ def dialer_env(rg: FakeRealGeeks, el: FakeElevenLabs, **extra: str) -> dict[str,
     }
 
 
+async def replay_permanent_dead_letters(env: dict[str, str]) -> tuple[int | None, str]:
+    """Run ``realgeeks-sync dlq replay --error-type PermanentApiError``; (exit code, stderr)."""
+    from tests.support import PYTHON, ROOT
+
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON,
+        "-m",
+        "app.cli",
+        "dlq",
+        "replay",
+        "--error-type",
+        "PermanentApiError",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    return proc.returncode, err.decode()
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -158,38 +179,10 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
         assert "full_baths" in dead[0]["error"]
         assert not rg.activities.get((site, lead_id))
         # The fake is fixed (its one scripted 422 is spent): replay delivers exactly once.
-        from tests.support import PYTHON, ROOT
-
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON,
-            "-m",
-            "app.cli",
-            "dlq",
-            "replay",
-            "--error-type",
-            "PermanentApiError",
-            cwd=ROOT,
-            env=w.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
+        returncode, err = await replay_permanent_dead_letters(w.env)
+        assert returncode == 0, err
         await wait_for(lambda: rg.activities.get((site, lead_id)))
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON,
-            "-m",
-            "app.cli",
-            "dlq",
-            "replay",
-            "--error-type",
-            "PermanentApiError",
-            cwd=ROOT,
-            env=w.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        await proc.communicate()
+        await replay_permanent_dead_letters(w.env)
         await asyncio.sleep(3)
         assert len(rg.activities[(site, lead_id)]) == 1
 
