@@ -20,6 +20,7 @@ from app.dialing import plan_call
 from app.elevenlabs_client import ElevenLabsClient
 from app.errors import ApiError
 from app.main import Pipeline
+from app.offset_guard import mark_finished
 from app.retry import RetryPolicy, call_with_retries
 
 __all__ = ["register"]
@@ -190,6 +191,7 @@ def register(p: Pipeline) -> None:
             except Exception as exc:
                 log.exception("dialer failed on a record")
                 await p.deadletter(event, exc)
+            mark_finished(event.message)
 
     @p.app.timer(interval=5.0)
     async def wake_waiting_leads() -> None:

@@ -18,6 +18,7 @@ from app.call_outcomes import OutcomeMapping, map_call_event
 from app.errors import PoisonMessageError
 from app.events import activity_event, lead_key, outbound_activity
 from app.main import Pipeline
+from app.offset_guard import mark_finished
 
 __all__ = ["UnplacedCallError", "plan_outputs", "register"]
 
@@ -125,6 +126,7 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=_elevenlabs_key,
             )
+            mark_finished(event.message)
 
     @p.app.agent(
         p.topics.conversations, name=p.settings.topic("record_conversations"), concurrency=1
@@ -140,6 +142,7 @@ def register(p: Pipeline) -> None:
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 await p.deadletter(event, exc)
+            mark_finished(event.message)
 
 
 def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:

@@ -31,6 +31,7 @@ from app.main import Pipeline
 from app.matching import MatcherConfig
 from app.metrics import Metrics
 from app.normalize import normalize_lead_id, normalize_site_uuid, normalize_timestamp
+from app.offset_guard import mark_finished
 from tables.identity import IdentityIndex
 
 __all__ = ["LeadTables", "plan_realgeeks", "register"]
@@ -285,3 +286,4 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=key_of,
             )
+            mark_finished(event.message)

@@ -4,7 +4,9 @@
 2. Decided before a crash but not finished: re-send the stored outputs, identical.
 3. Otherwise decide (pure logic), store the decision, send the outputs, wait for every
    acknowledgement, and only then mark the message done.
-Any exception dead-letters the message with its reason; the stream goes on.
+Any exception dead-letters the message with its reason; the stream goes on. A broker
+refusing the outputs is not the message's fault: the write is retried, never dead-lettered.
+Only when this returns may the caller mark the message finished (app/offset_guard.py).
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ async def process_idempotently(
                 "outputs": [o.to_json() for o in outputs],
             }
             outcome = "processed"
-        futures = [await p.send(getattr(p.topics, o.topic), o.key, o.value) for o in outputs]
-        await asyncio.gather(*futures)
+        await p.write(
+            [(getattr(p.topics, o.topic), o.key, o.value) for o in outputs],
+            what=f"{source} outputs",
+        )
         table[msg_key] = {"first_seen": first_seen, "done": True}
         action = str(envelope.get("action", ""))
         p.metrics.webhooks_processed.labels(source, action if action in _KNOWN else "other").inc()

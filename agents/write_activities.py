@@ -18,6 +18,7 @@ import faust
 
 from app.errors import PoisonMessageError, RealGeeksSyncError
 from app.main import Pipeline
+from app.offset_guard import mark_finished
 from app.rate_limit import KeyedRateLimiter
 from app.realgeeks_client import RealGeeksClient
 from app.retry import RetryPolicy, attempts_of, call_with_retries
@@ -146,3 +147,4 @@ def register(p: Pipeline) -> None:
             except Exception as exc:
                 log.exception("unexpected error in the writer")
                 await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
+            mark_finished(event.message)

@@ -132,6 +132,11 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.rocksdb_memory = Gauge(
+            "realgeeks_rocksdb_memory_bytes",
+            "Bytes in the tables' shared RocksDB cache (blocks, index/filters, memtables)",
+            registry=r,
+        )
         self.last_webhook = Gauge(
             "realgeeks_last_webhook_timestamp_seconds",
             "Unix time of the last accepted webhook",
@@ -168,4 +173,5 @@ METRIC_NAMES = (
     "realgeeks_sync_lag_seconds",
     "realgeeks_consumer_lag_messages",
     "realgeeks_last_webhook_timestamp_seconds",
+    "realgeeks_rocksdb_memory_bytes",
 )

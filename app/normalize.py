@@ -301,6 +301,20 @@ def normalize_street(value: object) -> str | None:
     wherever the word appears: the form is a key first and a display second, so the same
     address typed two ways must come out identical.
     """
+    text = _street_once(value)
+    # As for names: capitalizing Greek with combining marks can yield a form the next
+    # pass changes again (hypothesis found "ῢ"); a key must be a fixed point.
+    for _ in range(4):
+        if text is None:
+            return None
+        again = _street_once(text)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _street_once(value: object) -> str | None:
     text = normalize_text(value)
     if text is None:
         return None

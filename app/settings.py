@@ -97,11 +97,16 @@ class Settings:
     kafka_url: str = "kafka://127.0.0.1:9092"
     web_host: str = "0.0.0.0"
     web_port: int = 6066
+    # The standalone ingress process (realgeeks-sync ingress) listens on web_host here.
+    ingress_port: int = 6067
     data_dir: Path = Path("var/data")
     app_id: str = "realgeeks-sync"
     topic_prefix: str = ""
     partitions: int = 8
     replication_factor: int = 1
+    # How long the broker waits for a worker that stopped answering before handing its
+    # partitions to the others (or to its own restart): a crash pauses them this long.
+    kafka_session_timeout_s: float = 15.0
     # ingress
     max_body_bytes: int = 1024 * 1024
     elevenlabs_max_body_bytes: int = 16 * 1024 * 1024
@@ -117,7 +122,10 @@ class Settings:
     fuzzy_threshold: float | None = None
     dedup_retention_days: int = 7
     rocksdb_write_buffer_mb: int = 2
-    rocksdb_block_cache_mb: int = 8
+    # One budget shared by every table partition (app/rocksdb_memory.py); memtables are
+    # charged to it, up to rocksdb_memtable_mb.
+    rocksdb_cache_mb: int = 64
+    rocksdb_memtable_mb: int = 32
     own_activity_source: str = "AI Voice Agent (realgeeks-sync)"
     # Real Geeks API
     realgeeks_api_url: str = "https://receivers.leadrouter.realgeeks.com/rest"
@@ -168,11 +176,13 @@ class Settings:
             kafka_url=env.text("RGSYNC_KAFKA_URL", "kafka://127.0.0.1:9092"),
             web_host=env.text("RGSYNC_WEB_HOST", "0.0.0.0"),
             web_port=env.integer("RGSYNC_WEB_PORT", 6066, minimum=1),
+            ingress_port=env.integer("RGSYNC_INGRESS_PORT", 6067, minimum=1),
             data_dir=Path(env.text("RGSYNC_DATA_DIR", "var/data")),
             app_id=env.text("RGSYNC_APP_ID", "realgeeks-sync"),
             topic_prefix=env.text("RGSYNC_TOPIC_PREFIX"),
             partitions=env.integer("RGSYNC_PARTITIONS", 8, minimum=1),
             replication_factor=env.integer("RGSYNC_REPLICATION_FACTOR", 1, minimum=1),
+            kafka_session_timeout_s=env.number("RGSYNC_KAFKA_SESSION_TIMEOUT_S", 15.0, minimum=6.0),
             max_body_bytes=env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             publish_timeout_s=env.number("RGSYNC_PUBLISH_TIMEOUT_S", 5.0, minimum=0.1),
             retry_after_s=env.integer("RGSYNC_RETRY_AFTER_S", 5, minimum=1),
@@ -182,7 +192,8 @@ class Settings:
             default_region=env.text("RGSYNC_DEFAULT_REGION", "US").upper(),
             fuzzy_threshold=float(threshold) if threshold else None,
             rocksdb_write_buffer_mb=env.integer("RGSYNC_ROCKSDB_WRITE_BUFFER_MB", 2, minimum=1),
-            rocksdb_block_cache_mb=env.integer("RGSYNC_ROCKSDB_BLOCK_CACHE_MB", 8, minimum=1),
+            rocksdb_cache_mb=env.integer("RGSYNC_ROCKSDB_CACHE_MB", 64, minimum=8),
+            rocksdb_memtable_mb=env.integer("RGSYNC_ROCKSDB_MEMTABLE_MB", 32, minimum=4),
             dedup_retention_days=env.integer("RGSYNC_DEDUP_RETENTION_DAYS", 7, minimum=7),
             realgeeks_api_url=env.text(
                 "RGSYNC_REALGEEKS_API_URL", "https://receivers.leadrouter.realgeeks.com/rest"

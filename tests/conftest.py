@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, SHARED, Worker, docker_available, port_open, worker_env
+from tests.support import (
+    PREFIXES_IN_USE,
+    ROOT,
+    SHARED,
+    Worker,
+    delete_topics_with_prefixes,
+    docker_available,
+    port_open,
+    worker_env,
+)
 
 REALGEEKS_FIXTURES = SHARED / "fixtures" / "realgeeks"
 
@@ -57,6 +66,17 @@ def kafka_bootstrap() -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     yield "127.0.0.1:9092"
+
+
+@pytest.fixture(autouse=True)
+def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the broker, delete the topics its workers created."""
+    PREFIXES_IN_USE.clear()
+    yield
+    if "kafka_bootstrap" in request.fixturenames and PREFIXES_IN_USE:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        delete_topics_with_prefixes(bootstrap, list(PREFIXES_IN_USE))
+    PREFIXES_IN_USE.clear()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,29 @@ def docker_available() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+# Topic prefixes handed out to workers by the running test; conftest deletes their topics
+# afterwards so a long suite does not pile thousands of partitions onto one broker.
+PREFIXES_IN_USE: list[str] = []
+
+
+def delete_topics_with_prefixes(bootstrap: str, prefixes: list[str]) -> int:
+    """Delete every topic whose name starts with one of the prefixes; returns how many."""
+    from confluent_kafka.admin import AdminClient
+
+    if not prefixes:
+        return 0
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    names = [
+        t for t in admin.list_topics(timeout=10).topics if any(t.startswith(p) for p in prefixes)
+    ]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            # Best effort: the test has run; a topic left behind only costs broker memory.
+            with contextlib.suppress(Exception):
+                future.result(30)
+    return len(names)
 
 
 def unique(prefix: str = "t") -> str:
@@ -116,16 +140,18 @@ class Worker:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     port: int = field(default=0)
+    command: str = "worker"
+    port_variable: str = "RGSYNC_WEB_PORT"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True, timeout: float = 90.0) -> Worker:
-        self.port = int(self.env["RGSYNC_WEB_PORT"])
+        self.port = int(self.env[self.port_variable])
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until it stops
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "app.cli", "worker"],
+            [PYTHON, "-m", "app.cli", self.command],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -141,7 +167,9 @@ class Worker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.command} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2):
                     return
@@ -149,7 +177,7 @@ class Worker:
                 return  # answered (503 while degraded is still an answer)
             except OSError:
                 time.sleep(0.3)
-        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.tail()}")
+        raise TimeoutError(f"{self.command} not ready in {timeout}s:\n{self.tail()}")
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -173,9 +201,18 @@ class Worker:
                 self.kill()
 
 
+@dataclass
+class IngressProcess(Worker):
+    """A ``realgeeks-sync ingress`` subprocess (webhooks only) on RGSYNC_INGRESS_PORT."""
+
+    command: str = "ingress"
+    port_variable: str = "RGSYNC_INGRESS_PORT"
+
+
 def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
     """Settings for an isolated worker: its own topics (prefix), app id, port and data dir."""
     prefix = overrides.pop("prefix", None) or unique("t") + "."
+    PREFIXES_IN_USE.append(prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")}
     env.update(
         {
@@ -185,6 +222,7 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
             "RGSYNC_TOPIC_PREFIX": prefix,
             "RGSYNC_APP_ID": prefix.rstrip("."),
             "RGSYNC_WEB_PORT": str(free_port()),
+            "RGSYNC_INGRESS_PORT": str(free_port()),
             "RGSYNC_WEB_HOST": "127.0.0.1",
             "RGSYNC_DATA_DIR": str(tmp / "data"),
             "RGSYNC_PARTITIONS": "4",

@@ -130,13 +130,30 @@ def test_sigkill_under_load_loses_nothing_and_repeats_identically(
             f"missing={len(missing)} repeated={len(repeats)} refused={sender.refused}"
         )
         assert kills >= 3
-        assert not missing
+        assert not missing, _diagnose(kafka_bootstrap, worker, tmp_path)
         for copies in repeats.values():
             first = {k: copies[0][k] for k in ("event_id", "op", "lead_id", "match", "lead")}
             for other in copies[1:]:
                 assert {k: other[k] for k in first} == first
     finally:
         worker.stop()
+
+
+def _diagnose(bootstrap: str, worker: Worker, tmp_path: Path) -> str:
+    """What a failed crash test needs to be understood from CI output alone."""
+    dead = outputs(bootstrap, worker, "sync.deadletter", timeout=5)
+    reasons = sorted({f"{d.get('error_type')}: {str(d.get('error'))[:120]}" for d in dead})
+    lines = [f"dead-lettered: {len(dead)}", *reasons]
+    for log in sorted(tmp_path.glob("w*.log")):
+        notable = [
+            line[:300]
+            for line in log.read_text(errors="replace").splitlines()
+            if ('"WARNING"' in line or '"ERROR"' in line or "refused" in line)
+            and "producer buffer full" not in line
+        ]
+        lines.append(f"--- {log.name}: {len(notable)} warnings/errors, last ones:")
+        lines += notable[-15:]
+    return "\n".join(lines)
 
 
 def _drain_until(bootstrap: str, worker: Worker, expected: set[str]) -> list[dict[str, Any]]:
@@ -208,7 +225,9 @@ async def test_writer_killed_between_attempts_never_posts_twice(
             assert max(per_lead.values()) <= 1  # never twice
             # Nothing lost silently: each activity was posted once or dead-lettered with why
             # (retries exhausted by the 500 burst, or its outcome unknown after a kill).
-            assert sum(per_lead.values()) + len(dead) == len(leads)
+            assert sum(per_lead.values()) + len(dead) == len(leads), _diagnose(
+                kafka_bootstrap, worker, tmp_path
+            )
             assert all(
                 d["error_type"] in ("OutcomeUnknownError", "TransientApiError") for d in dead
             )

@@ -21,6 +21,15 @@ SOAK_S = float(os.environ.get("RGSYNC_SOAK_S", "600"))
 RATE = float(os.environ.get("RGSYNC_SOAK_RATE", "50"))
 
 
+def rocksdb_memory_mb(worker: Worker) -> float:
+    """The worker's shared RocksDB cache usage, from its /metrics."""
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("realgeeks_rocksdb_memory_bytes "):
+                return float(line.split()[1]) / 1e6
+    return float("nan")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -84,18 +93,22 @@ def test_soak_memory_flat_and_lag_bounded(kafka_bootstrap: str, tmp_path: Path) 
         time.sleep(min(60.0, SOAK_S / 5))  # warm-up: caches, RocksDB memtables
         start_rss = rss_mb(worker.proc.pid)
         lags: list[float] = []
+        trajectory: list[float] = [start_rss]
         deadline = time.monotonic() + SOAK_S
         while time.monotonic() < deadline:
             time.sleep(10)
             lags.append(sync_lag(worker))
+            trajectory.append(rss_mb(worker.proc.pid))
         end_rss = rss_mb(worker.proc.pid)
+        rocksdb_mb = rocksdb_memory_mb(worker)
     finally:
         stop.set()
         thread.join(timeout=15)
         worker.stop()
     print(
         f"soak: {SOAK_S:.0f}s at {RATE:.0f}/s sent={sent[0]} rss_start={start_rss:.0f}MB "
-        f"rss_end={end_rss:.0f}MB max_lag={max(lags):.2f}s"
+        f"rss_end={end_rss:.0f}MB max_lag={max(lags):.2f}s rocksdb_cache={rocksdb_mb:.0f}MB\n"
+        f"rss every minute: {' '.join(f'{x:.0f}' for x in trajectory[::6])}"
     )
     assert end_rss < start_rss * 1.25 + 20
     assert max(lags) < 30

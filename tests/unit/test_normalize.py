@@ -7,7 +7,7 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.normalize import (
@@ -214,6 +214,7 @@ def test_normalize_street(raw: object, expected: str | None) -> None:
 
 
 @given(any_text)
+@example("ῢ")  # capitalizes to a decomposed form the next pass changed
 def test_normalize_street_is_idempotent(raw: str) -> None:
     once = normalize_street(raw)
     assert normalize_street(once) == once

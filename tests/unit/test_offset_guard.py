@@ -1,0 +1,130 @@
+"""The offset guard: only messages an agent finished may advance the committed offset.
+
+These run Faust's real consumer bookkeeping (ack, _new_offset) without a broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faust.types import TP, Message
+
+from app import offset_guard
+from app.main import Pipeline, build
+from app.settings import Settings
+
+PREFIX = "guardtest."
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    env = {
+        "RGSYNC_REALGEEKS_SECRETS": "x",
+        "RGSYNC_TOPIC_PREFIX": PREFIX,
+        "RGSYNC_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+    }
+    pipeline = build(Settings.from_env(env))
+    yield pipeline
+    pipeline.publisher.close(0.1)
+
+
+def _consumer(pipeline: Pipeline, topic: str) -> object:
+    consumer = pipeline.app.consumer
+    # A running worker registers its topics with the conductor; do it by hand here.
+    pipeline.app.topics._acking_topics.add(topic)
+    pipeline.app.consumer_generation_id = 7
+    return consumer
+
+
+def _message(topic: str, offset: int, generation: int | None = 7) -> Message:
+    return Message(
+        topic, 0, offset, 0.0, 0, None, b"k", b"v", None, tp=TP(topic, 0), generation_id=generation
+    )
+
+
+def test_every_agent_topic_is_guarded(pipeline: Pipeline) -> None:
+    guarded = offset_guard._guarded_topics
+    for name in (
+        "realgeeks.webhooks.raw",
+        "elevenlabs.webhooks.raw",
+        "realgeeks.activities.outbound",
+        "calls.context",
+        "sync.optouts",
+    ):
+        assert PREFIX + name in guarded
+    # Output topics are not consumed by an agent: Faust's own rules apply there.
+    assert PREFIX + "leads.normalized" not in guarded
+
+
+def test_streams_call_the_guarded_ack(pipeline: Pipeline) -> None:
+    import faust.streams
+
+    # The Cython iterator would ack messages without calling Consumer.ack.
+    assert faust.streams._CStreamIterator is None  # type: ignore[attr-defined]
+
+
+def test_unfinished_message_is_not_committable(pipeline: Pipeline) -> None:
+    topic = PREFIX + "realgeeks.webhooks.raw"
+    consumer = _consumer(pipeline, topic)
+    tp = TP(topic, 0)
+    consumer._committed_offset[tp] = 10  # type: ignore[attr-defined]
+    cancelled = _message(topic, 10)  # the actor was cancelled while processing it
+    assert consumer.ack(cancelled) is False  # type: ignore[attr-defined]
+    done = _message(topic, 11)
+    offset_guard.mark_finished(done)
+    assert consumer.ack(done) is True  # type: ignore[attr-defined]
+    # Offset 10 was never finished: nothing may be committed past it.
+    assert consumer._new_offset(tp) is None  # type: ignore[attr-defined]
+    again = _message(topic, 10)  # read again (restart or rebalance) and finished this time
+    offset_guard.mark_finished(again)
+    assert consumer.ack(again) is True  # type: ignore[attr-defined]
+    assert consumer._new_offset(tp) == 12  # type: ignore[attr-defined]
+
+
+def test_message_from_an_older_generation_is_refused(pipeline: Pipeline) -> None:
+    topic = PREFIX + "elevenlabs.webhooks.raw"
+    consumer = _consumer(pipeline, topic)
+    stale = _message(topic, 0, generation=6)
+    offset_guard.mark_finished(stale)  # finished, but fetched before the rebalance
+    assert consumer.ack(stale) is False  # type: ignore[attr-defined]
+    assert not consumer._acked[TP(topic, 0)]  # type: ignore[attr-defined]
+
+
+def test_unguarded_topics_keep_fausts_rules(pipeline: Pipeline) -> None:
+    topic = PREFIX + "not-consumed-by-an-agent"
+    consumer = _consumer(pipeline, topic)
+    assert consumer.ack(_message(topic, 0)) is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("acked", "committed", "known", "blocks"),
+    [
+        ([11, 12], 10, False, True),  # offset 10 missing: upstream would commit 13
+        ([10, 11], 10, False, False),
+        ([11, 12], 10, True, False),  # the broker left offset 10 out (compaction)
+        ([11], None, False, False),  # nothing committed yet in this generation
+        ([], 10, False, False),
+    ],
+)
+def test_one_message_gap(
+    acked: list[int], committed: int | None, known: bool, blocks: bool
+) -> None:
+    assert offset_guard.one_message_gap(acked, committed, known) is blocks
+
+
+def test_install_twice_wraps_once(tmp_path: Path) -> None:
+    # install() is idempotent: a second build adds its topics without wrapping twice.
+    before = offset_guard._original_ack
+    build(
+        Settings.from_env(
+            {
+                "RGSYNC_REALGEEKS_SECRETS": "x",
+                "RGSYNC_TOPIC_PREFIX": "other.",
+                "RGSYNC_DATA_DIR": str(tmp_path),
+            }
+        )
+    )
+    assert offset_guard._original_ack is before
+    assert "other.realgeeks.webhooks.raw" in offset_guard._guarded_topics
