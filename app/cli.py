@@ -1,4 +1,4 @@
-"""The console command: ``realgeeks-sync worker | backfill FILE | dlq list | dlq replay``."""
+"""The console command: ``realgeeks-sync worker | ingress | backfill | dlq list | dlq replay``."""
 
 from __future__ import annotations
 
@@ -48,11 +48,28 @@ def run_worker(settings: Settings) -> None:
         pipeline.publisher.close()
 
 
+def run_ingress_process(settings: Settings) -> None:
+    """Run only the webhook ingress until stopped; exit 3 when Kafka cannot be reached."""
+    from confluent_kafka import KafkaException
+
+    from app.ingress_server import run_ingress
+
+    try:
+        run_ingress(settings)
+    except KafkaException as exc:  # raised at start only: later failures are 503s
+        print(f"realgeeks-sync: cannot reach Kafka at {settings.kafka_url}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    except ConfigError as exc:
+        print(f"realgeeks-sync: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``realgeeks-sync`` console command."""
     parser = argparse.ArgumentParser(prog="realgeeks-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("worker", help="run the stream worker and its web server")
+    sub.add_parser("ingress", help="run only the webhook ingress: verify, publish to Kafka, answer")
     backfill = sub.add_parser("backfill", help="import a Real Geeks export through the pipeline")
     backfill.add_argument("file", help="CSV with Real Geeks column names, or JSON lines")
     backfill.add_argument("--site-uuid", help="site for rows that do not name one")
@@ -68,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings()
     if args.command == "worker":
         run_worker(settings)
+    elif args.command == "ingress":
+        run_ingress_process(settings)
     elif args.command == "backfill":
         from app.backfill import run_backfill
 

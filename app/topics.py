@@ -66,7 +66,9 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     Raises:
         KafkaException: the broker did not answer or refused a creation.
     """
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    # log_level 0: an unreachable broker raises below; librdkafka would also print a line
+    # per connection attempt, burying the one line the command prints.
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
         NewTopic(

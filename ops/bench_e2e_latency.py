@@ -1,14 +1,17 @@
 """End-to-end latency benchmark: signed webhook -> 200 -> lead event on leads.normalized.
 
     .venv/bin/python ops/bench_e2e_latency.py [--rate 200] [--duration 60] [--partitions 8]
-        [--sites 50] [--connections 256] [--warmup 20] [--log-level INFO] [--keep-topics]
+        [--workers 1] [--ingress-process] [--sites 50] [--connections 256] [--warmup 20]
+        [--log-level INFO] [--keep-topics]
 
 A worker subprocess (dialer off) runs under a unique topic prefix and app id against the
 real broker (127.0.0.1:9092 unless --broker). A confluent-kafka consumer in a thread reads
 ``leads.normalized`` from offset 0 from before the first webhook and stamps each lead
 event's arrival (wall clock). Webhooks are distinct signed ``created`` leads sent on an
 open-loop timetable (request i is due at t0 + i/rate, whatever the server does) through an
-aiohttp client with bounded connections; the 200's arrival is stamped too.
+aiohttp client with bounded connections; the 200's arrival is stamped too. With
+``--ingress-process`` the webhooks go to one ``realgeeks-sync ingress`` process (same
+settings, its own port) instead of the worker's own web server; the rest is the same.
 
 Reported: event arrival - 200 (the pipeline), 200 - scheduled send (the ingress, with any
 client-side queueing), event arrival - scheduled send (the whole path), sent vs received
@@ -49,7 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.signatures import sign_realgeeks  # noqa: E402
-from tests.support import Worker, free_port, unique, worker_env  # noqa: E402
+from tests.support import IngressProcess, Worker, free_port, unique, worker_env  # noqa: E402
 
 __all__ = [
     "MachineCpu",
@@ -466,19 +469,32 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(1, args.workers)
     ]
     _wait_assigned([worker, *extra_workers], args.partitions)
+    # The same settings as the workers (secrets, prefix), on a port of its own.
+    ingress_proc = (
+        IngressProcess(
+            env={**worker.env, "RGSYNC_INGRESS_PORT": str(free_port())},
+            log_path=run_dir / "ingress.log",
+        )
+        if args.ingress_process
+        else None
+    )
     probe = WorkerProbe(worker.proc.pid if worker.proc else 0)
+    ingress_probe: WorkerProbe | None = None
     watcher = TopicWatcher(
         args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
     )
     try:
+        if ingress_proc is not None:
+            ingress_proc.start(wait=True, timeout=60)
+            ingress_probe = WorkerProbe(ingress_proc.proc.pid if ingress_proc.proc else 0)
         probe.start()
         rss_start = probe.rss_kb()
         watcher.start()
         await asyncio.to_thread(watcher.ready.wait, 60)
         if watcher.error:
             raise RuntimeError(watcher.error)
-        url = worker.url + WEBHOOK_PATH
-        urls = [w.url + WEBHOOK_PATH for w in (worker, *extra_workers)]
+        url = (ingress_proc or worker).url + WEBHOOK_PATH
+        urls = [url] if ingress_proc else [w.url + WEBHOOK_PATH for w in (worker, *extra_workers)]
         sites = [str(uuid.uuid4()) for _ in range(args.sites)]
         warm_s = await _warmup(url, watcher, sites, args.warmup)
         rss_after_warmup = probe.rss_kb()
@@ -492,11 +508,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             items.append((lead, body, headers))
         print(
-            f"worker pid {probe.pid} prefix {prefix} ready; warm-up {args.warmup} leads in "
-            f"{warm_s:.1f}s; sending {total} webhooks at {args.rate:g}/s for {args.duration:g}s",
+            f"mode {mode(args)}: worker pid {probe.pid} prefix {prefix} ready; warm-up "
+            f"{args.warmup} leads in {warm_s:.1f}s; sending {total} webhooks at "
+            f"{args.rate:g}/s for {args.duration:g}s",
             flush=True,
         )
         cpu0, wall0 = probe.cpu_s(), time.monotonic()
+        ingress_cpu0 = ingress_probe.cpu_s() if ingress_probe else 0.0
         machine = MachineCpu().start()
         report = await send_open_loop(urls, items, rate=args.rate, connections=args.connections)
         ok_ids = {r.ident for r in report.sent if r.outcome == "200"}
@@ -513,12 +531,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
         drain_s = time.monotonic() - sent_done
         cpu1, wall1 = probe.cpu_s(), time.monotonic()
-        machine_cpu = machine.stop(cpu1 - cpu0)
+        ingress_cpu_s = ingress_probe.cpu_s() - ingress_cpu0 if ingress_probe else 0.0
+        machine_cpu = machine.stop(cpu1 - cpu0 + ingress_cpu_s)
         rss_end = probe.rss_kb()
     finally:
         watcher.stop()
         probe.stop()
-        for w in (worker, *extra_workers):
+        for w in (*([ingress_proc] if ingress_proc else []), worker, *extra_workers):
             w.stop()
         shutil.rmtree(run_dir / "data", ignore_errors=True)  # the log stays for diagnosis
     if not args.keep_topics:
@@ -536,6 +555,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     to_read = [watcher.arrivals[i] - watcher.kafka_ts[i] for i in got]
     result = {
         "bench": "e2e_latency",
+        "mode": mode(args),
         "rate": args.rate,
         "workers": args.workers,
         "duration_s": args.duration,
@@ -566,10 +586,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak": round(probe.peak_kb / 1024, 1),
         },
         "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        "ingress_cpu_pct": round(100 * ingress_cpu_s / max(wall1 - wall0, 1e-9), 1)
+        if ingress_proc
+        else None,
         "machine_cpu": machine_cpu,
         "worker_log": str(worker.log_path),
     }
     return result
+
+
+def mode(args: argparse.Namespace) -> str:
+    """Which process received the webhooks: ``worker`` or ``ingress-process``."""
+    return "ingress-process" if args.ingress_process else "worker"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -578,6 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the load")
+    parser.add_argument(
+        "--ingress-process",
+        action="store_true",
+        help="send the webhooks to one `realgeeks-sync ingress` process, not to the worker",
+    )
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted leads sent first")
@@ -593,7 +626,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print()
-    print(f"e2e latency at {args.rate:g}/s for {args.duration:g}s, {args.partitions} partitions")
+    print(
+        f"e2e latency at {args.rate:g}/s for {args.duration:g}s, {args.partitions} partitions, "
+        f"mode {result['mode']} ({args.workers} worker(s))"
+    )
     print(
         f"  sent {result['sent']}  200 {result['ok_200']}  errors {result['errors']}  "
         f"received {result['received']}  missing {result['missing']}  "
@@ -613,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  worker RSS start {rss['start']} MB, after warm-up {rss['after_warmup']} MB, "
         f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%"
     )
+    if result["ingress_cpu_pct"] is not None:
+        print(f"  ingress process CPU {result['ingress_cpu_pct']}%")
     m = result["machine_cpu"]
     print(
         f"  machine: {m['cpus']} CPUs {m['busy_pct']}% busy, other processes "

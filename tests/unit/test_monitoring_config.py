@@ -271,12 +271,13 @@ def _published(service: dict[str, Any]) -> set[str]:
 
 def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "worker", "prometheus", "grafana"}
-    depends = services["worker"]["depends_on"]
-    assert "kafka" in depends
-    if isinstance(depends, dict):
-        assert depends["kafka"]["condition"] == "service_healthy"
-    assert "worker" in services["prometheus"]["depends_on"]
+    assert set(services) == {"kafka", "worker", "ingress", "prometheus", "grafana"}
+    for name in ("worker", "ingress"):
+        depends = services[name]["depends_on"]
+        assert "kafka" in depends
+        if isinstance(depends, dict):
+            assert depends["kafka"]["condition"] == "service_healthy"
+    assert {"worker", "ingress"} <= set(services["prometheus"]["depends_on"])
     assert "prometheus" in services["grafana"]["depends_on"]
     for name, service in services.items():
         assert "image" in service or "build" in service, name
@@ -319,6 +320,17 @@ def test_compose_worker(compose: dict[str, Any]) -> None:
     assert worker["command"] == ["realgeeks-sync", "worker"]
 
 
+def test_compose_ingress_runs_the_worker_image_with_its_secrets(compose: dict[str, Any]) -> None:
+    ingress, worker = compose["services"]["ingress"], compose["services"]["worker"]
+    assert ingress["image"] == worker["image"] and ingress["build"] == worker["build"]
+    assert ingress["command"] == ["realgeeks-sync", "ingress"]
+    env, worker_env = _env(ingress), _env(worker)
+    for name in ("RGSYNC_KAFKA_URL", "RGSYNC_REALGEEKS_SECRETS", "RGSYNC_ELEVENLABS_SECRETS"):
+        assert env[name] == worker_env[name], name
+    assert env["RGSYNC_INGRESS_PORT"] == "6067" and "6067:6067" in _published(ingress)
+    assert "http://127.0.0.1:6067/health" in " ".join(ingress["healthcheck"]["test"])
+
+
 def test_compose_prometheus_and_grafana_mount_the_monitoring_files(
     compose: dict[str, Any],
 ) -> None:
@@ -359,12 +371,12 @@ def test_dockerfile_builds_the_worker() -> None:
 # Prometheus config and alert rules
 
 
-def test_prometheus_scrapes_the_worker_and_loads_the_alerts() -> None:
+def test_prometheus_scrapes_the_worker_and_the_ingress_and_loads_the_alerts() -> None:
     config = load_yaml(PROMETHEUS_YML)
     assert config["rule_files"] == ["alerts.yml"]
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "realgeeks-sync"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    assert job["static_configs"][0]["targets"] == ["worker:6066"]
+    assert job["static_configs"][0]["targets"] == ["worker:6066", "ingress:6067"]
 
 
 def alert_rules() -> list[dict[str, Any]]:

@@ -25,6 +25,12 @@ def test_defaults_follow_the_spec() -> None:
     assert s.bootstrap_servers == "127.0.0.1:9092"
 
 
+def test_ingress_port_defaults_to_6067_and_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a"}).ingress_port == 6067
+    s = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a", "RGSYNC_INGRESS_PORT": " 7070 "})
+    assert s.ingress_port == 7070 and s.web_port == 6066
+
+
 def test_secrets_never_print() -> None:
     s = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "topsecret", "RGSYNC_ADMIN_TOKEN": "tok"})
     assert "topsecret" not in repr(s) and "tok'" not in repr(s)
@@ -35,6 +41,8 @@ def test_secrets_never_print() -> None:
     "name,value",
     [
         ("RGSYNC_WEB_PORT", "http"),
+        ("RGSYNC_INGRESS_PORT", "http"),
+        ("RGSYNC_INGRESS_PORT", "0"),
         ("RGSYNC_DIALER_ENABLED", "maybe"),
         ("RGSYNC_DEDUP_RETENTION_DAYS", "3"),
     ],
@@ -49,16 +57,17 @@ def test_dialer_requires_its_credentials() -> None:
         Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a", "RGSYNC_DIALER_ENABLED": "true"})
 
 
-def test_worker_refuses_to_start_without_secrets() -> None:
+@pytest.mark.parametrize("command", ["worker", "ingress"])
+def test_refuses_to_start_without_secrets(command: str) -> None:
     env = {"PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker"],
+        [sys.executable, "-m", "app.cli", command],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert out.returncode != 0
+    assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "RGSYNC_REALGEEKS_SECRETS" in lines[0]
