@@ -55,7 +55,8 @@ def e2e(r: dict[str, Any]) -> list[Row]:
     lat = r.get("event_after_200_ms") or {}
     return [
         (
-            f"webhook 200 -> leads.normalized at {r.get('rate')}/s for {r.get('duration_s')} s",
+            f"webhook 200 -> leads.normalized at {r.get('rate')}/s for {r.get('duration_s')} s"
+            f" ({r.get('mode', 'worker')})",
             f"p50 {_pct(lat, 'p50')}, p99 {_pct(lat, 'p99')}",
             "p99 < 500 ms",
         ),
@@ -103,8 +104,15 @@ def identity(r: dict[str, Any]) -> list[Row]:
 
 BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ("ingest", ["ops/bench_ingest.py"], ingest),
-    ("e2e", ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60"], e2e),
-    ("e2e_150", ["ops/bench_e2e_latency.py", "--rate", "150", "--duration", "60"], e2e),
+    # The aim (p99 < 500 ms at 200/s) with the ingress in its own process, and the
+    # single-process deployment (ingress on the worker's event loop) for comparison.
+    (
+        "e2e",
+        ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60", "--ingress-process"],
+        e2e,
+    ),
+    ("e2e_worker", ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60"], e2e),
+    ("e2e_worker_100", ["ops/bench_e2e_latency.py", "--rate", "100", "--duration", "60"], e2e),
     ("speed_to_lead", ["ops/bench_speed_to_lead.py", "--leads", "1000"], speed),
     ("dedup", ["ops/bench_dedup.py"], dedup),
     ("identity", ["ops/bench_identity.py"], identity),
