@@ -20,7 +20,6 @@ from app.dialing import plan_call
 from app.elevenlabs_client import ElevenLabsClient
 from app.errors import ApiError
 from app.main import Pipeline
-from app.offset_guard import mark_finished
 from app.retry import RetryPolicy, call_with_retries
 
 __all__ = ["register"]
@@ -186,12 +185,14 @@ def register(p: Pipeline) -> None:
     @p.app.agent(topic, name=s.topic("dial_leads"), concurrency=1)
     async def dial_leads(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if not await p.sequence.admit(event.message):
+                continue
             try:
                 await handle(event)
             except Exception as exc:
                 log.exception("dialer failed on a record")
                 await p.deadletter(event, exc)
-            mark_finished(event.message)
+            p.sequence.finish(event.message)
 
     @p.app.timer(interval=5.0)
     async def wake_waiting_leads() -> None:

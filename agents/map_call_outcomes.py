@@ -18,7 +18,6 @@ from app.call_outcomes import OutcomeMapping, map_call_event
 from app.errors import PoisonMessageError
 from app.events import activity_event, lead_key, outbound_activity
 from app.main import Pipeline
-from app.offset_guard import mark_finished
 
 __all__ = ["UnplacedCallError", "plan_outputs", "register"]
 
@@ -118,6 +117,8 @@ def register(p: Pipeline) -> None:
     )
     async def map_call_outcomes(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if not await p.sequence.admit(event.message):
+                continue
             await process_idempotently(
                 p,
                 event,
@@ -126,13 +127,15 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=_elevenlabs_key,
             )
-            mark_finished(event.message)
+            p.sequence.finish(event.message)
 
     @p.app.agent(
         p.topics.conversations, name=p.settings.topic("record_conversations"), concurrency=1
     )
     async def record_conversations(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if not await p.sequence.admit(event.message):
+                continue
             try:
                 record = json.loads(event.message.value or b"")
                 conversations[record["conversation_id"]] = {
@@ -142,7 +145,7 @@ def register(p: Pipeline) -> None:
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 await p.deadletter(event, exc)
-            mark_finished(event.message)
+            p.sequence.finish(event.message)
 
 
 def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:

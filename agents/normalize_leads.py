@@ -31,7 +31,6 @@ from app.main import Pipeline
 from app.matching import MatcherConfig
 from app.metrics import Metrics
 from app.normalize import normalize_lead_id, normalize_site_uuid, normalize_timestamp
-from app.offset_guard import mark_finished
 from tables.identity import IdentityIndex
 
 __all__ = ["LeadTables", "plan_realgeeks", "register"]
@@ -278,6 +277,8 @@ def register(p: Pipeline) -> None:
     )
     async def normalize_leads(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if not await p.sequence.admit(event.message):
+                continue
             await process_idempotently(
                 p,
                 event,
@@ -286,4 +287,4 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=key_of,
             )
-            mark_finished(event.message)
+            p.sequence.finish(event.message)

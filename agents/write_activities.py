@@ -18,7 +18,6 @@ import faust
 
 from app.errors import PoisonMessageError, RealGeeksSyncError
 from app.main import Pipeline
-from app.offset_guard import mark_finished
 from app.rate_limit import KeyedRateLimiter
 from app.realgeeks_client import RealGeeksClient
 from app.retry import RetryPolicy, attempts_of, call_with_retries
@@ -140,6 +139,8 @@ def register(p: Pipeline) -> None:
     )
     async def write_activities(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if not await p.sequence.admit(event.message):
+                continue
             try:
                 await write(event)
             except RealGeeksSyncError as exc:
@@ -147,4 +148,4 @@ def register(p: Pipeline) -> None:
             except Exception as exc:
                 log.exception("unexpected error in the writer")
                 await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
-            mark_finished(event.message)
+            p.sequence.finish(event.message)

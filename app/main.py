@@ -24,6 +24,7 @@ from app.broker_retry import write_until_acknowledged
 from app.deadletters import deadletter_record
 from app.ingress import Ingress
 from app.metrics import Metrics
+from app.partition_sequence import PartitionSequence
 from app.publisher import KafkaPublisher
 from app.settings import Settings
 
@@ -75,6 +76,8 @@ class Pipeline:
     tables: Tables
     publisher: KafkaPublisher
     ingress: Ingress
+    # Agents process each partition's offsets without holes (app/partition_sequence.py).
+    sequence: PartitionSequence
     # partition -> received_at (epoch s) of the message being processed; for sync lag.
     in_flight: dict[TP, float] = field(default_factory=dict)
     last_processed_at: float = 0.0
@@ -278,6 +281,13 @@ def build(settings: Settings) -> Pipeline:
         tables=tables,
         publisher=publisher,
         ingress=Ingress(settings, publisher, metrics),
+        sequence=PartitionSequence(
+            lambda: app.consumer,
+            lambda: app.consumer_generation_id,
+            on_hole=lambda _tp, _expected, _got: metrics.sync_errors.labels(
+                "ConsumerSkippedOffsets"
+            ).inc(),
+        ),
     )
     pipeline.last_processed_at = time.time()
     if settings.clock_file is not None:
@@ -289,6 +299,12 @@ def build(settings: Settings) -> Pipeline:
 
     register_all(pipeline)
     register_views(pipeline)
+
+    @app.timer(interval=5.0)
+    async def reread_skipped_tails() -> None:
+        # A record dropped at the end of a partition leaves no later record to reveal it.
+        await pipeline.sequence.recheck()
+
     # Every topic an agent consumes commits only what that agent marked finished.
     offset_guard.install(
         name

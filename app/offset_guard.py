@@ -7,14 +7,21 @@ suspended, are acknowledged too. Once such an offset is committed the message is
 read again: an acknowledged webhook would be lost. This guard lets an acknowledgement
 through only for messages an agent marked finished in the current generation, and makes
 the commit stop at the first offset not acknowledged (upstream treats a gap of one
-message as no gap). Topics not listed keep Faust's own behaviour.
+message as no gap).
+
+Worse, when its fetch loop jumps offsets (it drops fetched records around a rebalance),
+Faust records the jump as a "gap" like those compaction or transaction markers leave and
+commits straight over it: the crash test lost 118 webhooks that way. Agent topics are
+neither compacted nor written in transactions, so they have no such gaps: for them a jump
+is never recorded, the commit stops there, and app/partition_sequence.py reads the
+skipped records again. Topics not listed keep Faust's own behaviour.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust.streams
@@ -29,6 +36,7 @@ _finished: weakref.WeakSet[Message] = weakref.WeakSet()
 _guarded_topics: set[str] = set()
 _original_ack: Callable[[Consumer, Message], bool] | None = None
 _original_new_offset: Callable[[Consumer, Any], int | None] | None = None
+_original_add_gap: Callable[[Consumer, Any, int, int], Awaitable[None]] | None = None
 
 
 def mark_finished(message: Message) -> None:
@@ -86,9 +94,16 @@ def _guarded_new_offset(self: Consumer, tp: Any) -> int | None:
     return _original_new_offset(self, tp)
 
 
+async def _guarded_add_gap(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
+    assert _original_add_gap is not None
+    if tp.topic in _guarded_topics:
+        return  # records the consumer skipped, not a gap the broker left: never commit over it
+    await _original_add_gap(self, tp, offset_from, offset_to)
+
+
 def install(topics: Iterable[str]) -> None:
     """Guard acknowledgements of these topics (idempotent; call before the worker starts)."""
-    global _original_ack, _original_new_offset
+    global _original_ack, _original_new_offset, _original_add_gap
     _guarded_topics.update(topics)
     # Faust's Cython stream iterator inlines Consumer.ack instead of calling it, which
     # would bypass the guard: streams take the pure-Python path (it calls Message.ack).
@@ -96,5 +111,7 @@ def install(topics: Iterable[str]) -> None:
     if _original_ack is None:
         _original_ack = Consumer.ack
         _original_new_offset = Consumer._new_offset
+        _original_add_gap = Consumer._add_gap
         Consumer.ack = _guarded_ack  # type: ignore[method-assign]
         Consumer._new_offset = _guarded_new_offset  # type: ignore[method-assign]
+        Consumer._add_gap = _guarded_add_gap  # type: ignore[method-assign]

@@ -73,7 +73,8 @@ def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the broker, delete the topics its workers created."""
     PREFIXES_IN_USE.clear()
     yield
-    if "kafka_bootstrap" in request.fixturenames and PREFIXES_IN_USE:
+    keep = os.environ.get("RGSYNC_TEST_KEEP_TOPICS") == "1"  # to look at them afterwards
+    if "kafka_bootstrap" in request.fixturenames and PREFIXES_IN_USE and not keep:
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         delete_topics_with_prefixes(bootstrap, list(PREFIXES_IN_USE))
     PREFIXES_IN_USE.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
 import time
@@ -80,13 +81,18 @@ class Sender(threading.Thread):
 def test_sigkill_under_load_loses_nothing_and_repeats_identically(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    rng = random.Random(7)
+    # Defaults are CI's; a stress loop can vary them (RGSYNC_CRASH_SEED, RGSYNC_CRASH_KILLS).
+    rng = random.Random(int(os.environ.get("RGSYNC_CRASH_SEED", "7")))
+    max_kills = int(os.environ.get("RGSYNC_CRASH_KILLS", "4"))
     env = worker_env(
         kafka_bootstrap,
         tmp_path,
         RGSYNC_PARTITIONS="4",
         RGSYNC_CLIENT_RATE_PER_S="100000",
         RGSYNC_CLIENT_BURST="100000",
+        # Our own loggers only (Faust's stay at WARNING): one line per processed message, so
+        # a failure shows which worker handled a missing message and how.
+        RGSYNC_LOG_LEVEL="DEBUG",
     )
     sites = [unique("site") for _ in range(12)]
     bodies = []
@@ -108,7 +114,7 @@ def test_sigkill_under_load_loses_nothing_and_repeats_identically(
     sender.start()
     kills = 0
     try:
-        while sender.is_alive() and kills < 4:
+        while sender.is_alive() and kills < max_kills:
             time.sleep(rng.uniform(2.0, 5.0))
             worker.kill()
             kills += 1
@@ -130,7 +136,12 @@ def test_sigkill_under_load_loses_nothing_and_repeats_identically(
             f"missing={len(missing)} repeated={len(repeats)} refused={sender.refused}"
         )
         assert kills >= 3
-        assert not missing, _diagnose(kafka_bootstrap, worker, tmp_path)
+        assert not missing, _diagnose(
+            kafka_bootstrap,
+            worker,
+            tmp_path,
+            [mid for mid in acked if lead_event_id(mid) in missing],
+        )
         for copies in repeats.values():
             first = {k: copies[0][k] for k in ("event_id", "op", "lead_id", "match", "lead")}
             for other in copies[1:]:
@@ -139,11 +150,14 @@ def test_sigkill_under_load_loses_nothing_and_repeats_identically(
         worker.stop()
 
 
-def _diagnose(bootstrap: str, worker: Worker, tmp_path: Path) -> str:
+def _diagnose(
+    bootstrap: str, worker: Worker, tmp_path: Path, missing_ids: list[str] | None = None
+) -> str:
     """What a failed crash test needs to be understood from CI output alone."""
     dead = outputs(bootstrap, worker, "sync.deadletter", timeout=5)
     reasons = sorted({f"{d.get('error_type')}: {str(d.get('error'))[:120]}" for d in dead})
     lines = [f"dead-lettered: {len(dead)}", *reasons]
+    lines += _where_missing_went(bootstrap, worker, tmp_path, missing_ids or [])
     for log in sorted(tmp_path.glob("w*.log")):
         notable = [
             line[:300]
@@ -154,6 +168,41 @@ def _diagnose(bootstrap: str, worker: Worker, tmp_path: Path) -> str:
         lines.append(f"--- {log.name}: {len(notable)} warnings/errors, last ones:")
         lines += notable[-15:]
     return "\n".join(lines)
+
+
+def _where_missing_went(
+    bootstrap: str, worker: Worker, tmp_path: Path, message_ids: list[str]
+) -> list[str]:
+    """For each missing message: its raw record, the group's commit, what workers logged."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from tests.support import drain
+
+    if not message_ids:
+        return []
+    raw_topic = worker.env["RGSYNC_TOPIC_PREFIX"] + "realgeeks.webhooks.raw"
+    found: dict[str, tuple[int, int]] = {}
+    for m in drain(bootstrap, raw_topic, timeout=10):
+        envelope = json.loads(m.value())
+        if envelope.get("message_id") in message_ids:
+            found.setdefault(envelope["message_id"], (m.partition(), m.offset()))
+    group = Consumer({"bootstrap.servers": bootstrap, "group.id": worker.env["RGSYNC_APP_ID"]})
+    try:
+        parts = group.list_topics(raw_topic, timeout=10).topics[raw_topic].partitions
+        committed = {
+            tp.partition: tp.offset
+            for tp in group.committed([TopicPartition(raw_topic, p) for p in parts], timeout=10)
+        }
+    finally:
+        group.close()
+    lines = [f"group commits on the raw topic: {committed}"]
+    for mid in message_ids:
+        lines.append(f"missing {mid}: raw record (partition, offset) {found.get(mid)}")
+        for log in sorted(tmp_path.glob("w*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if f'"{mid}"' in line:
+                    lines.append(f"  {log.name}: {line[:300]}")
+    return lines
 
 
 def _drain_until(bootstrap: str, worker: Worker, expected: set[str]) -> list[dict[str, Any]]:

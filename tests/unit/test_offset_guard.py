@@ -128,3 +128,29 @@ def test_install_twice_wraps_once(tmp_path: Path) -> None:
     )
     assert offset_guard._original_ack is before
     assert "other.realgeeks.webhooks.raw" in offset_guard._guarded_topics
+
+
+async def test_a_jump_in_fetched_offsets_is_never_committed_over(pipeline: Pipeline) -> None:
+    # Faust calls a jump in fetched offsets a "gap" (compaction) and commits over it; for
+    # agent topics the jump is records it dropped, so the commit must stop there.
+    topic = PREFIX + "realgeeks.activities.outbound"
+    consumer = _consumer(pipeline, topic)
+    tp = TP(topic, 0)
+    consumer._committed_offset[tp] = 33  # type: ignore[attr-defined]
+    await consumer._add_gap(tp, 42, 97)  # type: ignore[attr-defined]
+    for offset in [*range(33, 42), *range(98, 101)]:
+        message = _message(topic, offset)
+        offset_guard.mark_finished(message)
+        assert consumer.ack(message) is True  # type: ignore[attr-defined]
+    assert consumer._new_offset(tp) == 42  # type: ignore[attr-defined]
+    consumer._committed_offset[tp] = 42  # type: ignore[attr-defined]
+    assert consumer._new_offset(tp) is None  # type: ignore[attr-defined]
+
+
+async def test_unguarded_topics_keep_fausts_gaps(pipeline: Pipeline) -> None:
+    topic = PREFIX + "compacted-elsewhere"
+    consumer = _consumer(pipeline, topic)
+    tp = TP(topic, 0)
+    consumer._committed_offset[tp] = 3  # type: ignore[attr-defined]
+    await consumer._add_gap(tp, 5, 9)  # type: ignore[attr-defined]
+    assert consumer._gap[tp]  # type: ignore[attr-defined]

@@ -1,0 +1,198 @@
+"""PartitionSequence: each partition's offsets are processed without holes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TP, Message
+
+from app import offset_guard
+from app.partition_sequence import PartitionSequence
+
+TOPIC = "seq.raw"
+TP0 = TP(TOPIC, 0)
+
+
+class FakeThread:
+    """Faust's consumer thread: call_thread runs a coroutine function on its loop."""
+
+    def __init__(self, broker_committed: int | None) -> None:
+        self.broker_committed = broker_committed
+
+    def _ensure_consumer(self) -> FakeThread:
+        return self
+
+    async def committed(self, tp: TP) -> int | None:
+        return self.broker_committed
+
+    async def call_thread(self, fn: Any, *args: Any) -> Any:
+        return await fn(*args)
+
+
+class FakeConsumer:
+    """What PartitionSequence uses of Faust's consumer: committed offsets, seek, earliest."""
+
+    def __init__(
+        self,
+        committed: int | None = None,
+        earliest: int | None = 0,
+        broker_committed: int | None = None,
+    ) -> None:
+        self._committed_offset: dict[TP, int | None] = {TP0: committed}
+        self._read_offset: dict[TP, int | None] = {}
+        self._thread = FakeThread(broker_committed)
+        self.earliest = earliest
+        self.seeks: list[tuple[TP, int]] = []
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks += list(partitions.items())
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        if self.earliest is None:
+            raise OSError("broker unreachable")
+        return dict.fromkeys(tps, self.earliest)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(consumer: FakeConsumer, generation: list[int], clock: Clock) -> PartitionSequence:
+    return PartitionSequence(lambda: consumer, lambda: generation[0], clock=clock)
+
+
+def msg(offset: int, generation: int = 1) -> Message:
+    return Message(
+        TOPIC, 0, offset, 0.0, 0, None, b"k", b"v", None, tp=TP0, generation_id=generation
+    )
+
+
+async def run(seq: PartitionSequence, offsets: list[int], generation: int = 1) -> list[int]:
+    """Feed offsets like a stream; returns those processed (admitted, then finished)."""
+    done: list[int] = []
+    for offset in offsets:
+        m = msg(offset, generation)
+        if await seq.admit(m):
+            done.append(offset)
+            seq.finish(m)
+    return done
+
+
+async def test_contiguous_offsets_from_the_commit_all_pass() -> None:
+    consumer, clock = FakeConsumer(committed=10), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [10, 11, 12]) == [10, 11, 12]
+    assert consumer.seeks == []
+
+
+async def test_a_hole_seeks_back_and_waits_for_the_missing_records() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    # Offsets 1-9 never arrive (Faust dropped them): 10.. wait, the partition seeks to 1.
+    assert await run(seq, [0, 10, 11]) == [0]
+    assert consumer.seeks == [(TP0, 1)]  # once, not once per later record
+    # The seek delivers 1..11 again: all are processed, in order.
+    assert await run(seq, list(range(1, 12))) == list(range(1, 12))
+
+
+async def test_the_seek_is_repeated_when_the_records_do_not_come() -> None:
+    consumer, clock = FakeConsumer(committed=5), Clock()
+    seq = make(consumer, [1], clock)
+    await run(seq, [7])
+    clock.now = 4.0
+    await run(seq, [8])
+    assert consumer.seeks == [(TP0, 5)]
+    clock.now = 6.0
+    await run(seq, [9])
+    assert consumer.seeks == [(TP0, 5), (TP0, 5)]
+
+
+async def test_a_hole_right_at_the_committed_offset_is_caught() -> None:
+    # The first record of a generation must be the committed offset itself.
+    consumer, clock = FakeConsumer(committed=33), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [40]) == []
+    assert consumer.seeks == [(TP0, 33)]
+
+
+async def test_a_commit_faust_forgot_is_asked_of_the_broker() -> None:
+    consumer, clock = FakeConsumer(committed=None, broker_committed=14), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [14, 15]) == [14, 15]
+    assert await run(seq, [20]) == []
+    assert consumer.seeks == [(TP0, 16)]
+
+
+async def test_never_committed_starts_at_the_log_start() -> None:
+    consumer, clock = FakeConsumer(committed=None, earliest=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [3]) == []
+    assert consumer.seeks == [(TP0, 0)]
+
+
+async def test_unknown_start_takes_the_first_record() -> None:
+    consumer, clock = FakeConsumer(committed=None, earliest=None), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [3, 4]) == [3, 4]
+
+
+async def test_records_read_again_after_a_seek_are_not_processed_twice() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1, 2]) == [0, 1, 2]
+    assert await run(seq, [1, 2, 3]) == [3]
+
+
+async def test_a_new_generation_starts_again_from_the_commit() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    generation = [1]
+    seq = make(consumer, generation, clock)
+    assert await run(seq, [0, 1, 2]) == [0, 1, 2]
+    generation[0] = 2
+    consumer._committed_offset[TP0] = 2
+    # An old-generation message is left to the new generation; the new one starts at 2.
+    assert await run(seq, [3], generation=1) == []
+    assert await run(seq, [2, 3], generation=2) == [2, 3]
+
+
+async def test_finish_marks_the_message_for_the_offset_guard() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    m: Any = msg(0)
+    assert await seq.admit(m)
+    assert not offset_guard.finished(m)
+    seq.finish(m)
+    assert offset_guard.finished(m)
+
+
+async def test_a_dropped_tail_is_read_again_after_a_quiet_while() -> None:
+    # Offsets 3 and 4 were the last of the partition and never reached the agent.
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1, 2]) == [0, 1, 2]
+    consumer._read_offset[TP0] = 4
+    clock.now = 3.0
+    await seq.recheck()
+    assert consumer.seeks == []  # not quiet for long enough yet
+    clock.now = 6.0
+    await seq.recheck()
+    assert consumer.seeks == [(TP0, 3)]
+
+
+async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1]) == [0, 1]
+    consumer._read_offset[TP0] = 1  # caught up: nothing read past what was processed
+    clock.now = 60.0
+    await seq.recheck()
+    m = msg(2)
+    assert await seq.admit(m)  # being processed (a slow Real Geeks call, say)
+    consumer._read_offset[TP0] = 5
+    clock.now = 120.0
+    await seq.recheck()
+    assert consumer.seeks == []
