@@ -7,6 +7,7 @@ rate limit (cheap, stops floods), size, signature over the raw bytes, then parsi
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -160,7 +161,13 @@ class Ingress:
                 "action": record.action,
             },
         )
-        return web.json_response({"status": "accepted", "message_id": record.message_id})
+        # Built by hand: json_response's generic path was a tenth of the handler's CPU.
+        return web.Response(
+            body=b'{"status":"accepted","message_id":'
+            + json.dumps(record.message_id).encode("utf-8")
+            + b"}",
+            content_type="application/json",
+        )
 
     async def _accept(self, request: web.Request, source: str) -> RawRecord | None:
         wait = self.limiter.try_acquire(self.client_key(request))

@@ -46,6 +46,9 @@ class KafkaPublisher:
             # Broker-side dedup of librdkafka's own retries; ordering kept per partition.
             "enable.idempotence": True,
             "linger.ms": 2,
+            # librdkafka's backoff grows to 10 s while the broker is down; webhooks answered
+            # 503 meanwhile, so come back within a second of the broker's return.
+            "reconnect.backoff.max.ms": 1000,
             # The delivery report fails when our bound is over, so a record we answered
             # 503 for is not left queued forever (it may still land: the sender's retry
             # is then a duplicate that the idempotent agents drop).
@@ -106,10 +109,14 @@ class KafkaPublisher:
             raise PublishError("producer queue is full") from exc
         except KafkaException as exc:
             raise PublishError(f"produce failed: {exc}") from exc
+        # One timer on the future itself: wait_for + shield cost two more futures and their
+        # callbacks per request, a visible share of the ingress CPU. A late delivery report
+        # finds the future done and is dropped (_settle_all).
+        timer = loop.call_later(self.timeout_s, _expire, future, self.timeout_s)
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s)
-        except TimeoutError as exc:
-            raise PublishError(f"no acknowledgement from Kafka within {self.timeout_s:g}s") from exc
+            await future
+        finally:
+            timer.cancel()
 
     def flush(self, timeout_s: float = 10.0) -> int:
         """Wait for queued records; returns how many are still undelivered."""
@@ -124,6 +131,11 @@ class KafkaPublisher:
             log.warning("publisher closed with undelivered records", extra={"count": remaining})
         self._stopping.set()
         self._thread.join(timeout=2)
+
+
+def _expire(future: asyncio.Future[None], timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(PublishError(f"no acknowledgement from Kafka within {timeout_s:g}s"))
 
 
 def _settle_all(items: list[tuple[asyncio.Future[None], Any]]) -> None:
