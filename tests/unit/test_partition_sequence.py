@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from faust.types import TP, Message
@@ -13,44 +14,39 @@ TOPIC = "seq.raw"
 TP0 = TP(TOPIC, 0)
 
 
+class FakeAiokafka:
+    def __init__(self, seeks: list[tuple[TP, int]]) -> None:
+        self.seeks = seeks
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
 class FakeThread:
     """Faust's consumer thread: call_thread runs a coroutine function on its loop."""
 
-    def __init__(self, broker_committed: int | None) -> None:
-        self.broker_committed = broker_committed
+    def __init__(self, seeks: list[tuple[TP, int]]) -> None:
+        self.aiokafka = FakeAiokafka(seeks)
 
-    def _ensure_consumer(self) -> FakeThread:
-        return self
-
-    async def committed(self, tp: TP) -> int | None:
-        return self.broker_committed
+    def _ensure_consumer(self) -> FakeAiokafka:
+        return self.aiokafka
 
     async def call_thread(self, fn: Any, *args: Any) -> Any:
         return await fn(*args)
 
 
 class FakeConsumer:
-    """What PartitionSequence uses of Faust's consumer: committed offsets, seek, earliest."""
+    """What PartitionSequence uses of Faust's consumer: committed and read offsets, its thread."""
 
-    def __init__(
-        self,
-        committed: int | None = None,
-        earliest: int | None = 0,
-        broker_committed: int | None = None,
-    ) -> None:
+    def __init__(self, committed: int | None = None) -> None:
         self._committed_offset: dict[TP, int | None] = {TP0: committed}
         self._read_offset: dict[TP, int | None] = {}
-        self._thread = FakeThread(broker_committed)
-        self.earliest = earliest
         self.seeks: list[tuple[TP, int]] = []
+        self._thread = FakeThread(self.seeks)
+        self.assigned: set[TP] = {TP0}
 
-    async def seek_wait(self, partitions: dict[TP, int]) -> None:
-        self.seeks += list(partitions.items())
-
-    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
-        if self.earliest is None:
-            raise OSError("broker unreachable")
-        return dict.fromkeys(tps, self.earliest)
+    def assignment(self) -> set[TP]:
+        return self.assigned
 
 
 class Clock:
@@ -79,6 +75,7 @@ async def run(seq: PartitionSequence, offsets: list[int], generation: int = 1) -
         if await seq.admit(m):
             done.append(offset)
             seq.finish(m)
+    await asyncio.sleep(0.01)  # seeks run in the background
     return done
 
 
@@ -119,23 +116,9 @@ async def test_a_hole_right_at_the_committed_offset_is_caught() -> None:
     assert consumer.seeks == [(TP0, 33)]
 
 
-async def test_a_commit_faust_forgot_is_asked_of_the_broker() -> None:
-    consumer, clock = FakeConsumer(committed=None, broker_committed=14), Clock()
-    seq = make(consumer, [1], clock)
-    assert await run(seq, [14, 15]) == [14, 15]
-    assert await run(seq, [20]) == []
-    assert consumer.seeks == [(TP0, 16)]
-
-
-async def test_never_committed_starts_at_the_log_start() -> None:
-    consumer, clock = FakeConsumer(committed=None, earliest=0), Clock()
-    seq = make(consumer, [1], clock)
-    assert await run(seq, [3]) == []
-    assert consumer.seeks == [(TP0, 0)]
-
-
 async def test_unknown_start_takes_the_first_record() -> None:
-    consumer, clock = FakeConsumer(committed=None, earliest=None), Clock()
+    # Faust holds no commit (never committed, or a committed 0): the first record starts.
+    consumer, clock = FakeConsumer(committed=None), Clock()
     seq = make(consumer, [1], clock)
     assert await run(seq, [3, 4]) == [3, 4]
 
@@ -180,7 +163,9 @@ async def test_a_dropped_tail_is_read_again_after_a_quiet_while() -> None:
     assert consumer.seeks == []  # not quiet for long enough yet
     clock.now = 6.0
     await seq.recheck()
+    await asyncio.sleep(0.01)
     assert consumer.seeks == [(TP0, 3)]
+    assert consumer._read_offset[TP0] == 3  # Faust drops records below its read offset
 
 
 async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
@@ -196,3 +181,22 @@ async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
     clock.now = 120.0
     await seq.recheck()
     assert consumer.seeks == []
+
+
+async def test_a_partition_whose_records_all_were_dropped_is_read_again() -> None:
+    # Partition 1 is assigned, Faust read past its commit, but every record it handed over
+    # was of an older generation: the agent never admitted one, so no hole ever showed.
+    tp1 = TP(TOPIC, 1)
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1}
+    consumer._committed_offset[tp1] = 7
+    seq = make(consumer, [2], clock)
+    assert await run(seq, [0], generation=2) == [0]
+    stale = Message(TOPIC, 1, 7, 0.0, 0, None, b"k", b"v", None, tp=tp1, generation_id=1)
+    assert not await seq.admit(stale)
+    consumer._read_offset[tp1] = 9
+    await seq.recheck()  # first look: the quiet period starts now
+    clock.now = 6.0
+    await seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(tp1, 7)]
