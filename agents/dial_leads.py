@@ -184,15 +184,12 @@ def register(p: Pipeline) -> None:
 
     @p.app.agent(topic, name=s.topic("dial_leads"), concurrency=1)
     async def dial_leads(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            if not await p.sequence.admit(event.message):
-                continue
+        async for event in p.sequence.events(stream):
             try:
                 await handle(event)
             except Exception as exc:
                 log.exception("dialer failed on a record")
                 await p.deadletter(event, exc)
-            p.sequence.finish(event.message)
 
     @p.app.timer(interval=5.0)
     async def wake_waiting_leads() -> None:

@@ -116,9 +116,7 @@ def register(p: Pipeline) -> None:
         isolated_partitions=True,
     )
     async def map_call_outcomes(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            if not await p.sequence.admit(event.message):
-                continue
+        async for event in p.sequence.events(stream):
             await process_idempotently(
                 p,
                 event,
@@ -127,15 +125,12 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=_elevenlabs_key,
             )
-            p.sequence.finish(event.message)
 
     @p.app.agent(
         p.topics.conversations, name=p.settings.topic("record_conversations"), concurrency=1
     )
     async def record_conversations(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            if not await p.sequence.admit(event.message):
-                continue
+        async for event in p.sequence.events(stream):
             try:
                 record = json.loads(event.message.value or b"")
                 conversations[record["conversation_id"]] = {
@@ -145,7 +140,6 @@ def register(p: Pipeline) -> None:
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 await p.deadletter(event, exc)
-            p.sequence.finish(event.message)
 
 
 def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:

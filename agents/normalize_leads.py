@@ -276,9 +276,7 @@ def register(p: Pipeline) -> None:
         p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
     )
     async def normalize_leads(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            if not await p.sequence.admit(event.message):
-                continue
+        async for event in p.sequence.events(stream):
             await process_idempotently(
                 p,
                 event,
@@ -287,4 +285,3 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=key_of,
             )
-            p.sequence.finish(event.message)

@@ -134,15 +134,16 @@ async def process_idempotently(
         table[msg_key] = {"first_seen": first_seen, "done": True}
         action = str(envelope.get("action", ""))
         p.metrics.webhooks_processed.labels(source, action if action in _KNOWN else "other").inc()
-        log.debug(
-            "message processed",
-            extra={
-                "message_id": envelope["message_id"],
-                "partition": tp.partition,
-                "offset": event.message.offset,
-                "outcome": outcome,
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):  # once per message: skip building the record
+            log.debug(
+                "message processed",
+                extra={
+                    "message_id": envelope["message_id"],
+                    "partition": tp.partition,
+                    "offset": event.message.offset,
+                    "outcome": outcome,
+                },
+            )
         return outcome
     except (
         RealGeeksSyncError,

@@ -138,9 +138,7 @@ def register(p: Pipeline) -> None:
         p.topics.activities_outbound, name=s.topic("write_activities"), isolated_partitions=True
     )
     async def write_activities(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            if not await p.sequence.admit(event.message):
-                continue
+        async for event in p.sequence.events(stream):
             try:
                 await write(event)
             except RealGeeksSyncError as exc:
@@ -148,4 +146,3 @@ def register(p: Pipeline) -> None:
             except Exception as exc:
                 log.exception("unexpected error in the writer")
                 await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
-            p.sequence.finish(event.message)

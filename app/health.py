@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
+from app.kafka_probe import KafkaProbe
 from app.main import Pipeline
 
 __all__ = ["health_report", "refresh_lag_metrics", "sync_lag_seconds"]
 
-_KAFKA_TTL_S = 5.0
 _API_TTL_S = 60.0
 _cache: dict[tuple[int, str], tuple[float, dict[str, Any]]] = {}
+_kafka_probes: dict[int, KafkaProbe] = {}
 
 
 def _consumer_lag(p: Pipeline) -> dict[str, int]:
@@ -83,13 +81,12 @@ async def _cached(p: Pipeline, name: str, ttl: float, check: Any) -> dict[str, A
 
 
 async def _check_kafka(p: Pipeline) -> dict[str, Any]:
-    def probe() -> dict[str, Any]:
-        admin = AdminClient({"bootstrap.servers": p.settings.bootstrap_servers})
-        metadata = admin.list_topics(timeout=2.0)
-        return {"status": "ok", "brokers": len(metadata.brokers)}
-
+    probe = _kafka_probes.get(id(p))
+    if probe is None:
+        # One per pipeline, kept: it holds its AdminClient and caches its answer 5 s.
+        probe = _kafka_probes[id(p)] = KafkaProbe.for_settings(p.settings)
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, probe)
+        return await probe.status()
     except Exception as exc:  # noqa: BLE001 - any failure means unreachable
         return {"status": "down", "error": type(exc).__name__}
 
@@ -108,7 +105,7 @@ async def _check_realgeeks(p: Pipeline) -> dict[str, Any]:
 async def health_report(p: Pipeline, now: float | None = None) -> dict[str, Any]:
     """The /health document: status healthy | degraded | unhealthy, with reasons."""
     now = time.time() if now is None else now
-    kafka = await _cached(p, "kafka", _KAFKA_TTL_S, lambda: _check_kafka(p))
+    kafka = await _check_kafka(p)
     realgeeks = await _cached(p, "realgeeks", _API_TTL_S, lambda: _check_realgeeks(p))
     lag = sync_lag_seconds(p, now)
     last = max((s.value for m in p.metrics.last_webhook.collect() for s in m.samples), default=0.0)

@@ -11,79 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from app.errors import ConfigError
 from app.ingress import Ingress, standalone_app
+from app.kafka_probe import KafkaProbe
 from app.logs import configure_logging
-from app.metrics import Metrics
+from app.metrics import METRICS_CONTENT_TYPE, Metrics
 from app.publisher import KafkaPublisher
 from app.settings import Settings
 from app.topics import ensure_topics
 
-__all__ = ["KafkaProbe", "build_ingress_app", "run_ingress"]
+__all__ = ["build_ingress_app", "run_ingress"]
 
 log = logging.getLogger(__name__)
-
-_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _metadata_check(bootstrap_servers: str, timeout_s: float) -> Callable[[], int]:
-    """A blocking metadata request; returns how many brokers the cluster metadata lists."""
-    admin: AdminClient | None = None
-
-    def check() -> int:
-        nonlocal admin
-        if admin is None:  # created on first use: building the app opens no connection
-            # log_level 0: a down broker is reported by /health, not by a log line a second.
-            admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
-        return len(admin.list_topics(timeout=timeout_s).brokers)
-
-    return check
-
-
-class KafkaProbe:
-    """Whether the broker answers a metadata request, asked at most once per ``ttl_s``."""
-
-    def __init__(
-        self,
-        check: Callable[[], int],
-        *,
-        ttl_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._check = check
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._result: dict[str, Any] | None = None
-        self._checked_at = 0.0
-
-    @classmethod
-    def for_settings(cls, settings: Settings, timeout_s: float = 2.0) -> KafkaProbe:
-        """A probe of the brokers named in the settings."""
-        return cls(_metadata_check(settings.bootstrap_servers, timeout_s))
-
-    async def status(self) -> dict[str, Any]:
-        """``{"status": "ok", "brokers": n}`` or ``{"status": "down", "error": name}``."""
-        # One probe at a time: a burst of /health requests shares one metadata request.
-        async with self._lock:
-            if self._result is not None and self._clock() - self._checked_at < self._ttl_s:
-                return self._result
-            try:
-                brokers = await asyncio.to_thread(self._check)
-                result: dict[str, Any] = {"status": "ok", "brokers": brokers}
-            except KafkaException as exc:
-                result = {"status": "down", "error": type(exc).__name__}
-            self._result, self._checked_at = result, self._clock()
-            return result
 
 
 def build_ingress_app(
@@ -111,7 +54,7 @@ def build_ingress_app(
         return web.json_response(report, status=200 if ok else 503)
 
     async def render_metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": _METRICS_CONTENT_TYPE})
+        return web.Response(body=metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", render_metrics)

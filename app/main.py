@@ -303,7 +303,7 @@ def build(settings: Settings) -> Pipeline:
     @app.timer(interval=5.0)
     async def reread_skipped_tails() -> None:
         # A record dropped at the end of a partition leaves no later record to reveal it.
-        await pipeline.sequence.recheck()
+        pipeline.sequence.recheck()
 
     # Every topic an agent consumes commits only what that agent marked finished.
     offset_guard.install(

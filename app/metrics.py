@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["METRIC_NAMES", "Metrics"]
+__all__ = ["METRICS_CONTENT_TYPE", "METRIC_NAMES", "Metrics"]
+
+# Prometheus text exposition format, served by the worker and the ingress.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import faust
 from faust.types import TP, Message
 
 from app.offset_guard import mark_finished
@@ -58,7 +59,18 @@ class PartitionSequence:
         self._positions: dict[TP, _Position] = {}
         self._seeks: set[asyncio.Future[None]] = set()
 
-    async def admit(self, message: Message) -> bool:
+    async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+        """The stream's events an agent should process now, in offset order per partition.
+
+        An event is marked finished (its offset may be committed, the next one is due) when
+        the agent asks for the next; an agent that raises or is cancelled leaves it unmarked.
+        """
+        async for event in stream.events():
+            if self.admit(event.message):
+                yield event
+                self.finish(event.message)
+
+    def admit(self, message: Message) -> bool:
         """True when the agent should process this message now.
 
         False for a message of an older generation (the new one reads it again), one read
@@ -72,48 +84,59 @@ class PartitionSequence:
                 extra={"topic": message.topic, "partition": message.partition},
             )
             return False
-        tp = message.tp
-        position = self._positions.get(tp)
-        if position is None or position.generation != current:
-            position = _Position(current, await self._start_offset(tp), progressed_at=self._clock())
-            self._positions[tp] = position
+        position = self._position(message.tp, current)
         if position.expected is None or message.offset == position.expected:
             position.busy = True
             position.progressed_at = self._clock()
             return True
-        if message.offset < position.expected:
-            return False
-        await self._seek_back(tp, position, message.offset)
+        if message.offset > position.expected:
+            self._seek_back(message.tp, position, message.offset)
         return False
 
-    async def recheck(self) -> None:
+    def finish(self, message: Message) -> None:
+        """The agent is done with this message: its offset may be committed, the next is due."""
+        mark_finished(message)
+        position = self._positions.get(message.tp)
+        if position is not None and position.generation == message.generation_id:
+            position.expected = message.offset + 1
+            position.busy = False
+            position.progressed_at = self._clock()
+
+    def recheck(self) -> None:
         """Seek back partitions whose next record was dropped with nothing after it.
 
         A hole shows when a later record arrives; one at the end of a partition shows only
         as silence: the consumer has read past the expected offset, the agent is idle and
-        nothing came for a while. Call this periodically (a Faust timer).
+        nothing came for a while. This includes a partition whose every record so far was
+        dropped as of an older generation. Call it periodically (a Faust timer).
         """
         consumer = self._consumer()
         current = self._generation()
-        now = self._clock()
         for tp in self._watched_assignment(consumer):
-            # A partition whose every record so far was dropped has no position yet: start
-            # one at the committed offset, so the same silence rule applies to it.
-            position = self._positions.get(tp)
-            if position is None or position.generation != current:
-                committed = consumer._committed_offset.get(tp)
-                if committed is None:
-                    continue
-                position = _Position(current, int(committed), progressed_at=now)
-                self._positions[tp] = position
-        for tp, position in list(self._positions.items()):
-            if position.generation != current or position.busy or position.expected is None:
+            position = self._position(tp, current)
+            if position.busy or position.expected is None:
                 continue
             read = consumer._read_offset.get(tp)
             if read is None or read < position.expected:
                 continue
-            if now - position.progressed_at >= self._reseek_after_s:
-                await self._seek_back(tp, position, int(read))
+            if self._clock() - position.progressed_at >= self._reseek_after_s:
+                self._seek_back(tp, position, int(read))
+
+    def _position(self, tp: TP, current: int | None) -> _Position:
+        """This generation's position of a partition, started at the committed offset.
+
+        Without a committed offset in Faust (never committed, a committed 0, or forgotten
+        on a revocation) the first record that comes is the start. Asking the broker would
+        mean waiting on the consumer's thread from an agent, which stalled a worker once;
+        the offset guard still keeps such a hole uncommitted, so a restart reads it.
+        """
+        position = self._positions.get(tp)
+        if position is None or position.generation != current:
+            committed = self._consumer()._committed_offset.get(tp)
+            expected = int(committed) if committed is not None else None
+            position = _Position(current, expected, progressed_at=self._clock())
+            self._positions[tp] = position
+        return position
 
     def _watched_assignment(self, consumer: Any) -> list[TP]:
         """Assigned partitions of the topics agents have taken records from."""
@@ -123,7 +146,7 @@ class PartitionSequence:
         except Exception:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
             return []
 
-    async def _seek_back(self, tp: TP, position: _Position, got: int) -> None:
+    def _seek_back(self, tp: TP, position: _Position, got: int) -> None:
         assert position.expected is not None
         now = self._clock()
         if now - position.sought_at < self._reseek_after_s:
@@ -164,23 +187,3 @@ class PartitionSequence:
         self._seeks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("seek back failed; trying again", extra={"error": repr(task.exception())})
-
-    def finish(self, message: Message) -> None:
-        """The agent is done with this message: its offset may be committed, the next is due."""
-        mark_finished(message)
-        position = self._positions.get(message.tp)
-        if position is not None and position.generation == message.generation_id:
-            position.expected = message.offset + 1
-            position.busy = False
-            position.progressed_at = self._clock()
-
-    async def _start_offset(self, tp: TP) -> int | None:
-        """Where this generation must start: the committed offset Faust sought to.
-
-        None when Faust holds none (never committed, a committed 0, or forgotten on a
-        revocation): the first record that comes is the start. Asking the broker would mean
-        waiting on the consumer's thread from an agent, which stalled a worker once; the
-        offset guard still keeps such a hole uncommitted, so a restart reads it.
-        """
-        committed = self._consumer()._committed_offset.get(tp)
-        return int(committed) if committed is not None else None

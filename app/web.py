@@ -9,6 +9,7 @@ from aiohttp import web
 from faust.web import View
 
 from app.main import Pipeline
+from app.metrics import METRICS_CONTENT_TYPE
 
 __all__ = ["register_views"]
 
@@ -35,7 +36,7 @@ def register_views(p: Pipeline) -> None:
             refresh_lag_metrics(p)
             return web.Response(
                 body=p.metrics.render(),
-                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+                headers={"Content-Type": METRICS_CONTENT_TYPE},
             )
 
     async def health(request: web.Request) -> web.Response:

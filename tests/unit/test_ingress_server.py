@@ -13,7 +13,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 import app.ingress_server
 from app.cli import main
-from app.ingress_server import KafkaProbe, build_ingress_app
+from app.ingress_server import build_ingress_app
+from app.kafka_probe import KafkaProbe
 from app.publisher import KafkaPublisher
 from app.settings import Settings
 from tests.support import free_port

@@ -72,7 +72,7 @@ async def run(seq: PartitionSequence, offsets: list[int], generation: int = 1) -
     done: list[int] = []
     for offset in offsets:
         m = msg(offset, generation)
-        if await seq.admit(m):
+        if seq.admit(m):
             done.append(offset)
             seq.finish(m)
     await asyncio.sleep(0.01)  # seeks run in the background
@@ -146,7 +146,7 @@ async def test_finish_marks_the_message_for_the_offset_guard() -> None:
     consumer, clock = FakeConsumer(committed=0), Clock()
     seq = make(consumer, [1], clock)
     m: Any = msg(0)
-    assert await seq.admit(m)
+    assert seq.admit(m)
     assert not offset_guard.finished(m)
     seq.finish(m)
     assert offset_guard.finished(m)
@@ -159,10 +159,10 @@ async def test_a_dropped_tail_is_read_again_after_a_quiet_while() -> None:
     assert await run(seq, [0, 1, 2]) == [0, 1, 2]
     consumer._read_offset[TP0] = 4
     clock.now = 3.0
-    await seq.recheck()
+    seq.recheck()
     assert consumer.seeks == []  # not quiet for long enough yet
     clock.now = 6.0
-    await seq.recheck()
+    seq.recheck()
     await asyncio.sleep(0.01)
     assert consumer.seeks == [(TP0, 3)]
     assert consumer._read_offset[TP0] == 3  # Faust drops records below its read offset
@@ -174,12 +174,12 @@ async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
     assert await run(seq, [0, 1]) == [0, 1]
     consumer._read_offset[TP0] = 1  # caught up: nothing read past what was processed
     clock.now = 60.0
-    await seq.recheck()
+    seq.recheck()
     m = msg(2)
-    assert await seq.admit(m)  # being processed (a slow Real Geeks call, say)
+    assert seq.admit(m)  # being processed (a slow Real Geeks call, say)
     consumer._read_offset[TP0] = 5
     clock.now = 120.0
-    await seq.recheck()
+    seq.recheck()
     assert consumer.seeks == []
 
 
@@ -193,10 +193,10 @@ async def test_a_partition_whose_records_all_were_dropped_is_read_again() -> Non
     seq = make(consumer, [2], clock)
     assert await run(seq, [0], generation=2) == [0]
     stale = Message(TOPIC, 1, 7, 0.0, 0, None, b"k", b"v", None, tp=tp1, generation_id=1)
-    assert not await seq.admit(stale)
+    assert not seq.admit(stale)
     consumer._read_offset[tp1] = 9
-    await seq.recheck()  # first look: the quiet period starts now
+    seq.recheck()  # first look: the quiet period starts now
     clock.now = 6.0
-    await seq.recheck()
+    seq.recheck()
     await asyncio.sleep(0.01)
     assert consumer.seeks == [(tp1, 7)]
