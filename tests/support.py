@@ -21,7 +21,6 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 PYTHON = sys.executable
 
 
