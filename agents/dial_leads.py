@@ -1,41 +1,125 @@
-"""dial_leads: calls.context -> an ElevenLabs outbound call for eligible new leads.
+"""dial_leads: the dialer's state machine (app/dialing) run over its three inputs.
 
-One agent consumes calls.context, sync.optouts and sync.dialer-wakeups (all keyed
-``<site>:<lead>``, so the do-not-call and dialer tables share their partitions). A lead
-outside its calling hours waits in ``dialer_state``; a timer sends a wake-up record when
-its window opens, and the agent (where table writes belong) calls it then.
+Inputs, all on the site's partition (app/partitioning.py), so a site's leads, numbers,
+lines and opt-outs are decided in one ordered stream: calls.context, sync.optouts and
+sync.dialer-events (call answers, call outcomes, timer ticks). Each record goes through
+``DialerCore.apply``: records and dead letters are sent, the changed state is stored
+durably (acknowledged by the broker), and only then do call requests leave. A request
+runs in a task of its own; its answer comes back as a sync.dialer-events record, so every
+state change happens here, in stream order.
+
+A timer sends a tick for each site with a lead due and a free line, or a call to settle.
+Calls wait until every opt-out that was on the partition when the worker took it has been
+read (a new app id or a lost table must not dial before the do-not-call list is back).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import faust
+from faust.types import TP
 
-from app.dialing import plan_call
+from app.deadletters import deadletter_record
+from app.dialing import (
+    CallAnswer,
+    CallRequest,
+    ContextSeen,
+    DeadLetter,
+    DialerPolicy,
+    DialerRecordError,
+    Emit,
+    OptOutError,
+    SiteRecord,
+    Step,
+    answer_for_error,
+    answer_for_placement,
+    answer_record,
+    parse_dialer_record,
+    parse_optout,
+    tick_record,
+)
+from app.dialing.store import DialerCore, DialerStore, TableWrite
 from app.elevenlabs_client import ElevenLabsClient
 from app.errors import ApiError
+from app.events import lead_key
 from app.main import Pipeline
-from app.retry import RetryPolicy, call_with_retries
+from app.partitioning import site_partition
+from app.table_writes import write_durably
 
-__all__ = ["register"]
+__all__ = ["dialer_policy", "register"]
 
 log = logging.getLogger(__name__)
 
+_CONNECT_TIMEOUT_S = 5.0
+# Forget an answered request after this long even if another worker took the partition
+# and applied its answer (this worker's set of live requests stays small).
+_LIVE_GRACE_S = 600.0
+
+
+def dialer_policy(p: Pipeline) -> DialerPolicy:
+    """The dialer's rules from the settings."""
+    s = p.settings
+    # A request unanswered for longer than its timeouts allow is no longer in flight.
+    orphan_after = _CONNECT_TIMEOUT_S + s.elevenlabs_timeout_s + 20.0
+    return DialerPolicy(
+        enabled=s.dialer_enabled,
+        max_concurrent_calls=s.dialer_max_concurrent_calls,
+        max_attempts=s.dialer_max_attempts,
+        max_attempts_per_day=s.dialer_max_attempts_per_day,
+        redial_after=timedelta(seconds=s.dialer_redial_after_s),
+        max_context_age=timedelta(seconds=s.dialer_max_context_age_s),
+        line_hold=timedelta(seconds=s.dialer_line_hold_s),
+        orphan_after=timedelta(seconds=orphan_after),
+        activity_source=s.own_activity_source,
+    )
+
+
+class _OptOutsRead:
+    """Whether the agent has read every opt-out that was on a partition when it got it."""
+
+    def __init__(self, p: Pipeline, topic: str) -> None:
+        self._p = p
+        self._topic = topic
+        self._ready: set[tuple[TP, int | None]] = set()
+
+    def __call__(self, site_uuid: str) -> bool:
+        tp = TP(self._topic, site_partition(site_uuid, self._p.settings.partitions))
+        generation = self._p.app.consumer_generation_id
+        if (tp, generation) in self._ready:
+            return True
+        try:
+            end = self._p.app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not assigned or not fetched yet: not ready
+            return False
+        if end is None:
+            return False
+        position = self._p.sequence.next_offset(tp)
+        if (position is not None and position >= end) or (position is None and end == 0):
+            self._ready.add((tp, generation))
+            return True
+        return False
+
 
 def register(p: Pipeline) -> None:
-    """Register the dialer agent and its wake-up timer."""
+    """Register the dialer agent and its timer."""
     s = p.settings
     t = p.tables
+    policy = dialer_policy(p)
+    store = DialerStore(t.dialer_leads, t.dialer_sites, t.do_not_call)
+    context_topic = s.topic("calls.context")
     optouts_topic = s.topic("sync.optouts")
-    wakeups_topic = s.topic("sync.dialer-wakeups")
-    # Only 429/concurrency refusals are retried: a timeout may have placed the call.
-    policy = RetryPolicy(base_delay=1.0, max_delay=30.0, max_attempts=5, max_elapsed=120.0)
+    events_topic = s.topic("sync.dialer-events")
+    live: set[str] = set()
+    tasks: set[asyncio.Future[None]] = set()
     clients: dict[str, ElevenLabsClient] = {}
+    m = p.metrics
 
     def now() -> datetime:
         return datetime.fromtimestamp(p.clock(), UTC)
@@ -44,138 +128,153 @@ def register(p: Pipeline) -> None:
         if "c" not in clients:
 
             def on_request(operation: str, status: str, seconds: float) -> None:
-                p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(
-                    seconds
-                )
+                m.api_request_seconds.labels("elevenlabs", operation, status).observe(seconds)
 
             clients["c"] = ElevenLabsClient(
                 aiohttp.ClientSession(),
                 s.elevenlabs_api_url,
                 s.elevenlabs_api_key.reveal(),
+                timeout_s=s.elevenlabs_timeout_s,
+                connect_timeout_s=_CONNECT_TIMEOUT_S,
                 on_request=on_request,
             )
         return clients["c"]
 
-    async def start_call(
-        key: str, context: dict[str, Any], state: dict[str, Any], day: str
-    ) -> None:
-        variables = dict(context.get("dynamic_variables") or {})
-        variables["lead_id"], variables["site_uuid"] = context["lead_id"], context["site_uuid"]
-        attempts = dict(state.get("attempts_by_day") or {})
-        attempts[day] = attempts.get(day, 0) + 1
-        # Recorded before the request: a crash mid-call must not ring the lead twice.
-        t.dialer_state[key] = {
-            **state,
-            "status": "calling",
-            "attempts_by_day": attempts,
-            "context_event_id": context.get("event_id"),
-        }
+    async def send(emits: Sequence[Emit], deadletters: Sequence[DeadLetter]) -> None:
+        records: list[tuple[faust.TopicT, str, dict[str, Any]]] = [
+            (getattr(p.topics, e.topic), e.key, dict(e.value)) for e in emits
+        ]
+        for letter in deadletters:
+            record = deadletter_record(
+                topic=events_topic,
+                key=letter.key,
+                value=json.dumps(letter.original, separators=(",", ":"), sort_keys=True),
+                error=letter.error,
+                error_type=letter.error_type,
+                retriable=letter.retriable,
+            )
+            m.deadletters.labels(events_topic, letter.error_type).inc()
+            log.warning(
+                "dialer dead letter",
+                extra={"error_type": letter.error_type, "reason": letter.error[:300]},
+            )
+            records.append((p.topics.deadletter, letter.key, record))
+        if records:
+            await p.write(records, what="dialer records")
 
-        async def attempt() -> Any:
-            return await client().start_outbound_call(
+    async def persist(writes: list[TableWrite]) -> None:
+        await write_durably(
+            writes,
+            what="dialer state",
+            on_retry=lambda _exc: m.sync_errors.labels("KafkaWriteError").inc(),
+        )
+
+    def place(call: CallRequest) -> None:
+        live.add(call.attempt_id)
+        task = asyncio.ensure_future(request_call(call))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def request_call(call: CallRequest) -> None:
+        """Send the request once; its answer goes back to the agent as a record."""
+        try:
+            result = await client().start_outbound_call(
                 s.elevenlabs_agent_id,
                 s.elevenlabs_phone_number_id,
-                context["lead"]["phone"],
-                variables,
-                user_id=context["lead_id"],
+                call.phone,
+                dict(call.variables),
+                user_id=call.lead_id,
             )
-
-        try:
-            result = await call_with_retries(attempt, policy)
+            answer = answer_for_placement(
+                call.site_uuid, call.lead_id, call.attempt_id, result.conversation_id
+            )
         except ApiError as exc:
-            placed_unknown = exc.retriable and exc.http_status is None
-            t.dialer_state[key] = {
-                **state,
-                "attempts_by_day": attempts,
-                "status": "uncertain" if placed_unknown else "failed",
-                "error": str(exc)[:300],
-            }
-            p.metrics.calls_deferred.labels("api_error").inc()
-            p.metrics.sync_errors.labels(exc.error_type).inc()
-            log.warning(
-                "outbound call failed",
-                extra={"lead_id": context["lead_id"], "error_type": exc.error_type},
+            answer = answer_for_error(call.site_uuid, call.lead_id, call.attempt_id, exc)
+        except Exception as exc:
+            log.exception("outbound call request failed unexpectedly")
+            answer = CallAnswer(
+                call.site_uuid,
+                call.lead_id,
+                call.attempt_id,
+                "unknown",
+                cause="other",
+                reason=f"unexpected {type(exc).__name__}",
             )
-            return
-        t.dialer_state[key] = {
-            "status": "called",
-            "conversation_id": result.conversation_id,
-            "attempts_by_day": attempts,
-            "called_at": now().isoformat(),
-        }
-        p.metrics.calls_started.inc()
-        log.info(
-            "outbound call started",
-            extra={
-                "site": context["site_uuid"],
-                "lead_id": context["lead_id"],
-                "conversation_id": result.conversation_id,
-            },
+        await p.write(
+            [
+                (
+                    p.topics.dialer_events,
+                    lead_key(call.site_uuid, call.lead_id),
+                    answer_record(answer),
+                )
+            ],
+            what="call answer",
         )
-        await (
-            await p.send(
-                p.topics.conversations,
-                result.conversation_id,
-                {
-                    "conversation_id": result.conversation_id,
-                    "site_uuid": context["site_uuid"],
-                    "lead_id": context["lead_id"],
-                    "started_at": now().isoformat(),
+        asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
+
+    core = DialerCore(
+        store,
+        policy,
+        now,
+        send=send,
+        persist=persist,
+        place=place,
+        live=lambda: frozenset(live),
+        dispatching=_OptOutsRead(p, optouts_topic),
+    )
+
+    def count(result: Step) -> None:
+        for name, label in result.counts:
+            if name == "requested":
+                m.calls_requested.inc()
+            elif name == "started":
+                m.calls_started.inc()
+            elif name == "uncertain":
+                m.calls_uncertain.labels(label).inc()
+            elif name == "refused":
+                m.calls_refused.labels(label).inc()
+            elif name == "skipped":
+                m.calls_skipped.labels(label).inc()
+            elif name == "deferred":
+                m.calls_deferred.labels(label).inc()
+            elif name == "optout":
+                m.optouts.labels(label).inc()
+        for call in result.calls:
+            log.info(
+                "outbound call requested",
+                extra={
+                    "site": call.site_uuid,
+                    "lead_id": call.lead_id,
+                    "attempt_id": call.attempt_id,
                 },
             )
-        )
-
-    async def consider(key: str, context: dict[str, Any]) -> None:
-        state = t.dialer_state.get(key) or {}
-        dnc = bool(t.do_not_call.get(key))
-        plan = plan_call(
-            context,
-            do_not_call=dnc,
-            state=state,
-            now=now(),
-            max_attempts_per_day=s.dialer_max_attempts_per_day,
-            fallback_zone=s.dialer_fallback_timezone,
-        )
-        if plan.action == "wait":
-            t.dialer_state[key] = {
-                **state,
-                "status": "waiting",
-                "due": plan.due.isoformat() if plan.due else None,
-                "context": context,
-            }
-            p.metrics.calls_deferred.labels(plan.reason).inc()
-        elif plan.action == "skip":
-            if state.get("status") == "waiting":
-                t.dialer_state[key] = {**state, "status": "skipped", "context": None}
-            p.metrics.calls_deferred.labels(plan.reason).inc()
-        else:
-            await start_call(key, context, state, plan.attempts_key or "")
 
     async def handle(event: faust.EventT) -> None:
         msg = event.message
-        key = (msg.key or b"").decode()
-        record = json.loads(msg.value or b"")
-        if msg.topic == optouts_topic:
-            t.do_not_call[key] = {"at": record.get("at"), "source": record.get("source")}
-            return
-        if not s.dialer_enabled:
-            return
-        if msg.topic == wakeups_topic:
-            state = t.dialer_state.get(key) or {}
-            if state.get("status") == "waiting" and isinstance(state.get("context"), dict):
-                await consider(key, state["context"])
-            return
-        if record.get("schema") == "call_context.v1" and record.get("trigger") in (
-            None,
-            "created",
-            "updated",
-        ):
-            await consider(key, record)
+        try:
+            record = json.loads(msg.value or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DialerRecordError("dialer input is not JSON") from exc
+        if msg.topic == context_topic:
+            if not isinstance(record, dict) or record.get("schema") != "call_context.v1":
+                return
+            site, lead = record.get("site_uuid"), record.get("lead_id")
+            if not isinstance(site, str) or not isinstance(lead, str) or not site or not lead:
+                raise DialerRecordError("call context without site_uuid or lead_id")
+            result = await core.apply(ContextSeen(site, lead, record))
+        elif msg.topic == optouts_topic:
+            result = await core.apply(parse_optout(record))
+        else:
+            dialer_event = parse_dialer_record(record)
+            result = await core.apply(dialer_event)
+            if isinstance(dialer_event, CallAnswer):
+                live.discard(dialer_event.attempt_id)
+        count(result)
 
     topic = p.app.topic(
-        s.topic("calls.context"),
+        context_topic,
         optouts_topic,
-        wakeups_topic,
+        events_topic,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -187,18 +286,34 @@ def register(p: Pipeline) -> None:
         async for event in p.sequence.events(stream):
             try:
                 await handle(event)
+            except (DialerRecordError, OptOutError) as exc:
+                await p.deadletter(event, exc)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 log.exception("dialer failed on a record")
-                await p.deadletter(event, exc)
+                await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
 
-    @p.app.timer(interval=5.0)
-    async def wake_waiting_leads() -> None:
-        if not s.dialer_enabled:
-            return
-        current = now()
-        for key, state in list(t.dialer_state.items()):
-            if not isinstance(state, dict) or state.get("status") != "waiting":
+    @p.app.timer(interval=1.0)
+    async def tick_sites() -> None:
+        current = p.clock()
+        for site_uuid, raw in list(t.dialer_sites.items()):
+            try:
+                site = SiteRecord.from_json(raw)
+            except (KeyError, ValueError, TypeError):
                 continue
-            due = state.get("due")
-            if due and datetime.fromisoformat(due) <= current:
-                await p.send(p.topics.dialer_wakeups, key, {"key": key, "at": current.isoformat()})
+            if _needs_tick(site, current, policy):
+                await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid))
+
+
+def _needs_tick(site: SiteRecord, now: float, policy: DialerPolicy) -> bool:
+    """Whether a tick can change anything for the site now."""
+    if not policy.enabled:
+        return bool(site.waiting)
+    hold = policy.line_hold.total_seconds()
+    orphan = policy.orphan_after.total_seconds()
+    for line in site.in_flight.values():
+        if now - line.since >= hold or (not line.answered and now - line.since >= orphan):
+            return True
+    free = len(site.in_flight) < policy.max_concurrent_calls
+    return free and any(due <= now for due, _ in site.waiting.values())

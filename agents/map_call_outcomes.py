@@ -7,6 +7,7 @@ keyed by conversation id like the raw topic, so both live on the same partition)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -15,6 +16,8 @@ import faust
 
 from agents.processing import Output, process_idempotently, utc_now_iso
 from app.call_outcomes import OutcomeMapping, map_call_event
+from app.dialing.events import CallEnded, outcome_record
+from app.dialing.optouts import optout_event, optout_key
 from app.errors import PoisonMessageError
 from app.events import activity_event, lead_key, outbound_activity
 from app.main import Pipeline
@@ -35,6 +38,10 @@ def plan_outputs(
 ) -> list[Output]:
     """The records one ElevenLabs webhook produces (pure apart from the table read).
 
+    Activities for the lead (through the outbox), the call's outcome for the dialer (its
+    line is free, it may plan a redial), and an optout.v1 event when the person asked not
+    to be called.
+
     Raises:
         UnknownEventTypeError, MalformedCallEventError: from the mapping.
         UnplacedCallError: no lead can be found for the conversation.
@@ -43,10 +50,12 @@ def plan_outputs(
     if not outcome.activities and not outcome.opted_out:
         return []
     site, lead = outcome.site_uuid, outcome.lead_id
+    attempt_id = outcome.attempt_id
     if not (site and lead) and outcome.conversation_id:
         known = conversations.get(outcome.conversation_id)
         if isinstance(known, dict):
             site, lead = known.get("site_uuid"), known.get("lead_id")
+            attempt_id = attempt_id or known.get("attempt_id")
     if not (site and lead):
         raise UnplacedCallError(
             f"no lead for conversation {outcome.conversation_id or '?'}: "
@@ -78,21 +87,28 @@ def plan_outputs(
                 ),
             )
         )
+    at = outcome.occurred_at or received_at
     if outcome.opted_out:
-        outputs.append(
-            Output(
-                "optouts",
-                key,
-                {
-                    "schema": "optout.v1",
-                    "site_uuid": site,
-                    "lead_id": lead,
-                    "source": "elevenlabs",
-                    "conversation_id": outcome.conversation_id,
-                    "at": outcome.occurred_at or received_at,
-                },
-            )
+        event = optout_event(
+            site_uuid=site,
+            subject="lead",
+            value=lead,
+            source="elevenlabs",
+            at=at,
+            reason="asked_during_call",
+            by=outcome.conversation_id,
         )
+        outputs.append(Output("optouts", optout_key(site, lead), event))
+    if outcome.disposition != "ignored":
+        ended = CallEnded(
+            site_uuid=site,
+            lead_id=lead,
+            conversation_id=outcome.conversation_id,
+            outcome=outcome.disposition,
+            attempt_id=attempt_id if isinstance(attempt_id, str) else None,
+            opted_out=outcome.opted_out,
+        )
+        outputs.append(Output("dialer_events", key, outcome_record(ended)))
     return outputs
 
 
@@ -136,10 +152,17 @@ def register(p: Pipeline) -> None:
                 conversations[record["conversation_id"]] = {
                     "site_uuid": record["site_uuid"],
                     "lead_id": record["lead_id"],
+                    "attempt_id": record.get("attempt_id"),
                     "started_at": record.get("started_at"),
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 await p.deadletter(event, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A broken record or table must not stop the agent: later calls need it.
+                log.exception("recording a conversation failed")
+                await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
 
 
 def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:

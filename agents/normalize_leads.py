@@ -16,13 +16,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import faust
 
 from agents.processing import Output, process_idempotently
-from app.call_context import build_call_context, materially_changed
+from app.call_context import OPTED_OUT, build_call_context, consent_refused, materially_changed
 from app.call_outcomes import OutcomeMapping, is_own_activity
+from app.dialing.optouts import e164_or_none, optout_event, optout_key
 from app.envelopes import KNOWN_REALGEEKS_ACTIONS
 from app.errors import PoisonMessageError
 from app.events import activity_event, derive_event_id, lead_key
@@ -138,7 +139,10 @@ def plan_realgeeks(
         lead = tables.index.canonical_id(site, source_id) or source_id
         snapshot = tables.index.lead(site, lead)
         lead_fields = dict(snapshot.fields) if snapshot else {}
-        outputs += _activity_outputs(site, lead, message_id, _activities(body), tables, mapping)
+        activities = _activities(body)
+        outputs += _activity_outputs(site, lead, message_id, activities, tables, mapping)
+        known = {**lead_fields, "phones": list(snapshot.phones)} if snapshot else lead_fields
+        outputs += _optout_outputs(site, lead, known, activities, body, received_at)
         previous = tables.context(site, lead)
         if snapshot is not None and previous is not None:
             outputs += _context_outputs(
@@ -164,7 +168,9 @@ def plan_realgeeks(
         _count(metrics, decision)
     lead = decision.lead_id
     outputs.append(Output("leads", lead_key(site, lead), decision.to_event()))
-    outputs += _activity_outputs(site, lead, message_id, _activities(body), tables, mapping)
+    activities = _activities(body)
+    outputs += _activity_outputs(site, lead, message_id, activities, tables, mapping)
+    outputs += _optout_outputs(site, lead, dict(decision.lead), activities, body, received_at)
     previous = tables.context(site, lead)
     outputs += _context_outputs(
         site,
@@ -216,6 +222,48 @@ def _activity_outputs(
     if fresh:
         tables.add_history(site, lead, fresh)
     return outputs
+
+
+def _optout_outputs(
+    site: str,
+    lead: str,
+    fields: Mapping[str, Any],
+    activities: list[dict[str, Any]],
+    body: Mapping[str, Any],
+    received_at: str,
+) -> list[Output]:
+    """optout.v1 events for an ``opted_out`` activity or a refused consent, for the lead
+    and each of its numbers (the dialer honours both; other services can too)."""
+    reasons: list[tuple[str, str]] = []
+    for activity in activities:
+        if str(activity.get("type", "")).strip().casefold() == OPTED_OUT:
+            created = _clean_activity(activity).get("created")
+            reasons.append(("opted_out_activity", str(created or received_at)))
+    if consent_refused(body):
+        reasons.append(("consent_refused", received_at))
+    if not reasons:
+        return []
+    reason, at = reasons[0]
+    phones = [fields.get("phone"), fields.get("phone2"), *(fields.get("phones") or ())]
+    numbers = dict.fromkeys(n for n in (e164_or_none(p) for p in phones) if n)
+    subjects: list[tuple[Literal["lead", "phone"], str]] = [("lead", lead)]
+    subjects += [("phone", number) for number in numbers]
+    return [
+        Output(
+            "optouts",
+            optout_key(site, value),
+            optout_event(
+                site_uuid=site,
+                subject=subject,
+                value=value,
+                lead_id=lead,
+                source="realgeeks",
+                at=at,
+                reason=reason,
+            ),
+        )
+        for subject, value in subjects
+    ]
 
 
 def _context_outputs(

@@ -21,6 +21,7 @@ from app.main import Pipeline
 from app.rate_limit import KeyedRateLimiter
 from app.realgeeks_client import RealGeeksClient
 from app.retry import RetryPolicy, attempts_of, call_with_retries
+from app.table_writes import write_durably
 
 __all__ = ["OutcomeUnknownError", "register"]
 
@@ -108,7 +109,10 @@ def register(p: Pipeline) -> None:
             nonlocal attempts
             await limiter.acquire(site)
             attempts += 1
-            outbox[activity_id] = {"status": "in_flight", "attempts": attempts, "at": time.time()}
+            # On the broker before the POST leaves: a writer killed during the request must
+            # find "in_flight" on restart, never post a second time (app/table_writes.py).
+            in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time()}
+            await write_durably([(outbox, activity_id, in_flight)], what="outbox")
             try:
                 await c.post_activities(site, lead, [record["activity"]])
             except RealGeeksSyncError as exc:

@@ -15,6 +15,8 @@ Eligibility: ``reason`` is the first failing rule, in this order (``reasons`` li
                         turning it on is a legal/product decision
     invalid_phone       a phone was given but none is a valid E.164 number
     no_phone            no phone at all
+    unknown_timezone    the number's time zone cannot be determined: no local time is
+                        known, so it is never dialled automatically
     no_calling_window   the number's candidate time zones never share an instant inside
                         the calling window (see app/calling_window.py): never safe to dial
 
@@ -39,18 +41,20 @@ import phonenumbers
 from app.call_outcomes import DEFAULT_ACTIVITY_SOURCE
 from app.calling_window import (
     DEFAULT_END,
-    DEFAULT_FALLBACK_ZONE,
     DEFAULT_START,
     InvalidPhoneNumberError,
+    UnknownTimezoneError,
     local_call_window,
 )
 
 __all__ = [
     "INELIGIBLE_REASONS",
+    "OPTED_OUT",
     "SCHEMA",
     "ContextPolicy",
     "build_call_context",
     "changed_fields",
+    "consent_refused",
     "materially_changed",
 ]
 
@@ -61,6 +65,7 @@ ROLE_NOT_CALLABLE = "role_not_callable"
 MISSING_CONSENT = "missing_consent"
 INVALID_PHONE = "invalid_phone"
 NO_PHONE = "no_phone"
+UNKNOWN_TIMEZONE = "unknown_timezone"
 NO_CALLING_WINDOW = "no_calling_window"
 INELIGIBLE_REASONS = (
     OPTED_OUT,
@@ -68,6 +73,7 @@ INELIGIBLE_REASONS = (
     MISSING_CONSENT,
     INVALID_PHONE,
     NO_PHONE,
+    UNKNOWN_TIMEZONE,
     NO_CALLING_WINDOW,
 )
 
@@ -107,7 +113,6 @@ class ContextPolicy:
     opt_out_activity_types: frozenset[str] = field(default_factory=lambda: frozenset({OPTED_OUT}))
     call_window_start: time = DEFAULT_START
     call_window_end: time = DEFAULT_END
-    fallback_zone: str = DEFAULT_FALLBACK_ZONE
 
 
 DEFAULT_POLICY = ContextPolicy()
@@ -171,6 +176,11 @@ def build_call_context(
         context["supersedes_event_id"] = None
         context["changed_fields"] = changed_fields(None, context)
     return context
+
+
+def consent_refused(fields: Mapping[str, Any], policy: ContextPolicy = DEFAULT_POLICY) -> bool:
+    """True when a consent field holds a clear "no" ("false", "no", "revoked", 0...)."""
+    return any(_flag(fields.get(name)) is False for name in policy.consent_fields if name in fields)
 
 
 def changed_fields(
@@ -482,14 +492,12 @@ def _ineligible_reasons(
     else:
         try:
             window = local_call_window(
-                phone,
-                now,
-                policy.call_window_start,
-                policy.call_window_end,
-                fallback_zone=policy.fallback_zone,
+                phone, now, policy.call_window_start, policy.call_window_end
             )
         except InvalidPhoneNumberError:
             reasons.append(INVALID_PHONE)
+        except UnknownTimezoneError:
+            reasons.append(UNKNOWN_TIMEZONE)
         else:
             if window.next_open_utc is None:
                 reasons.append(NO_CALLING_WINDOW)

@@ -58,7 +58,6 @@ KIND_OPTED_OUT = "opted_out"
 KIND_TOUR_REQUESTED = "tour_requested"
 
 _TRUE_WORDS = frozenset({"true", "yes", "y", "1", "success"})
-_CALL_SUCCESSFUL = frozenset({"success", "failure", "unknown"})
 _VOICEMAIL_TOOL = "voicemail_detection"
 _VOICEMAIL_RESULT = "voicemail_detection_success"
 _FAILURE_REASONS = {
@@ -109,6 +108,8 @@ class CallOutcome:
     opted_out: bool
     activities: tuple[dict[str, Any], ...]
     occurred_at: str | None
+    # The dialer's attempt id, echoed in the dynamic variables of calls it placed.
+    attempt_id: str | None = None
 
 
 def activity_id_for(conversation_id: str, event_type: str, kind: str) -> str:
@@ -160,7 +161,7 @@ def map_call_event(envelope: Mapping[str, Any], mapping: OutcomeMapping) -> Call
         raise MalformedCallEventError(f"{event_type}: data.conversation_id missing or not a string")
     created = _timestamp(envelope.get("event_timestamp"), event_type)
     builder = _ActivityBuilder(mapping, conversation_id, event_type, created)
-    lead_id, site_uuid = _correlation(data, event_type)
+    lead_id, site_uuid, attempt_id = _correlation(data, event_type)
     if event_type == CALL_INITIATION_FAILURE:
         disposition = _initiation_failure(data, builder)
         opted_out = False
@@ -175,6 +176,7 @@ def map_call_event(envelope: Mapping[str, Any], mapping: OutcomeMapping) -> Call
         opted_out=opted_out,
         activities=tuple(builder.activities),
         occurred_at=created,
+        attempt_id=attempt_id,
     )
 
 
@@ -274,20 +276,34 @@ def _transcription(data: Mapping[str, Any], builder: _ActivityBuilder) -> tuple[
 def _called_text(
     status: str, metadata: Mapping[str, Any], analysis: Mapping[str, Any], mapping: OutcomeMapping
 ) -> str:
-    """Describe a completed call: duration, outcome and the bounded summary."""
+    """Describe a completed call as the seed words it: "AI call completed. Duration: 180s.
+    Sentiment: positive. <summary>" (each part only when the webhook has it)."""
+    parts = ["AI call completed"]
     duration = _number(metadata.get("call_duration_secs"))
-    duration_text = _duration(duration) if duration is not None else "unknown duration"
-    outcome = analysis.get("call_successful")
-    outcome = outcome.strip().lower() if isinstance(outcome, str) else "unknown"
-    if outcome not in _CALL_SUCCESSFUL:
-        outcome = "unknown"
-    parts = [f"AI call completed ({duration_text}); outcome: {outcome}"]
+    if duration is not None:
+        parts.append(f"Duration: {round(duration)}s")
+    sentiment = _sentiment(analysis)
+    if sentiment:
+        parts.append(f"Sentiment: {sentiment}")
     if status and status != "done":
-        parts.append(f"status: {status[:32]}")
+        parts.append(f"Status: {status[:32]}")
     summary = analysis.get("transcript_summary")
     if isinstance(summary, str) and summary.strip():
-        parts.append("Summary: " + _bounded(" ".join(summary.split()), mapping.max_summary_chars))
-    return ". ".join(parts)
+        parts.append(_bounded(" ".join(summary.split()), mapping.max_summary_chars))
+    text = ". ".join(parts)
+    return text if text.endswith((".", "!", "?", _ELLIPSIS)) else text + "."
+
+
+def _sentiment(analysis: Mapping[str, Any]) -> str | None:
+    """The call's sentiment when the analysis carries one (a field or a collected item)."""
+    value = analysis.get("sentiment")
+    if not isinstance(value, str):
+        collected = analysis.get("data_collection_results")
+        if isinstance(collected, Mapping):
+            value = _collected_value(collected, "sentiment")
+    if isinstance(value, str) and value.strip() and value.strip().lower() not in {"null", "none"}:
+        return " ".join(value.split())[:40]
+    return None
 
 
 def _reached_voicemail(
@@ -367,8 +383,10 @@ def _truthy(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in _TRUE_WORDS
 
 
-def _correlation(data: Mapping[str, Any], event_type: str) -> tuple[str | None, str | None]:
-    """Return (lead_id, site_uuid) from the echoed dynamic variables, if present."""
+def _correlation(
+    data: Mapping[str, Any], event_type: str
+) -> tuple[str | None, str | None, str | None]:
+    """Return (lead_id, site_uuid, call_attempt_id) from the echoed dynamic variables."""
     client_data = _optional_mapping(
         data,
         "conversation_initiation_client_data",
@@ -379,7 +397,11 @@ def _correlation(data: Mapping[str, Any], event_type: str) -> tuple[str | None, 
         "dynamic_variables",
         f"{event_type}: data.conversation_initiation_client_data.dynamic_variables",
     )
-    return _id_text(variables.get("lead_id")), _id_text(variables.get("site_uuid"))
+    return (
+        _id_text(variables.get("lead_id")),
+        _id_text(variables.get("site_uuid")),
+        _id_text(variables.get("call_attempt_id")),
+    )
 
 
 def _id_text(value: Any) -> str | None:
@@ -448,13 +470,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
         return float(value)
     return None
-
-
-def _duration(seconds: float) -> str:
-    """Format seconds as '1m 22s' / '45s'."""
-    total = round(seconds)
-    minutes, secs = divmod(total, 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _error_text(error: Any) -> str:

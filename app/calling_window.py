@@ -13,8 +13,9 @@ waiting a little is not):
   narrow window or a wide zone set), ``allowed_now`` is False and ``next_open_utc`` is
   None: there is no safe time, so the number must not be dialled automatically. ``None``
   means exactly this and nothing else.
-* Unknown zone (``Etc/Unknown``, or a zone name zoneinfo cannot load): the configurable
-  ``fallback_zone`` (default America/New_York) stands in for it.
+* Unknown zone (``Etc/Unknown``, or a zone name zoneinfo cannot load):
+  ``UnknownTimezoneError``. Borrowing another zone could put a call at 3 a.m. where the
+  person really is, so such a number is never dialled automatically.
 * Local times come from zoneinfo, so DST is handled by the tz database. If the window's
   start falls in a DST gap in some zone, the opening is taken as start + gap length: a
   little late, never early.
@@ -22,7 +23,6 @@ waiting a little is not):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -33,19 +33,17 @@ from phonenumbers import timezone as phone_timezone
 
 __all__ = [
     "DEFAULT_END",
-    "DEFAULT_FALLBACK_ZONE",
     "DEFAULT_START",
-    "DailyAttemptLimit",
     "InvalidPhoneNumberError",
+    "UnknownTimezoneError",
     "WindowDecision",
-    "attempts_key",
     "candidate_zones",
+    "is_open_everywhere",
     "local_call_window",
 ]
 
 DEFAULT_START = time(8)
 DEFAULT_END = time(21)
-DEFAULT_FALLBACK_ZONE = "America/New_York"
 _UNKNOWN_ZONE = "Etc/Unknown"
 # A common open instant, if any, starts within a day of now; a few days more covers
 # DST shifts and the zones furthest from UTC.
@@ -54,6 +52,10 @@ _SEARCH_DAYS = 4
 
 class InvalidPhoneNumberError(ValueError):
     """The phone number is not a parseable E.164 number."""
+
+
+class UnknownTimezoneError(ValueError):
+    """The number's time zone cannot be determined, so no local time is known for it."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,12 @@ class WindowDecision:
     local_date: date
 
 
-def candidate_zones(e164: str, fallback_zone: str = DEFAULT_FALLBACK_ZONE) -> tuple[str, ...]:
-    """Return the sorted IANA zones a number may be in (the fallback when unknown).
+def candidate_zones(e164: str) -> tuple[str, ...]:
+    """Return the sorted IANA zones a number may be in.
 
     Raises:
         InvalidPhoneNumberError: ``e164`` cannot be parsed as an international number.
+        UnknownTimezoneError: any candidate zone is unknown or not loadable.
     """
     try:
         number = phonenumbers.parse(e164, None)
@@ -83,8 +86,19 @@ def candidate_zones(e164: str, fallback_zone: str = DEFAULT_FALLBACK_ZONE) -> tu
         raise InvalidPhoneNumberError("phone number is not parseable E.164") from exc
     zones: set[str] = set()
     for name in phone_timezone.time_zones_for_number(number):
-        zones.add(name if name != _UNKNOWN_ZONE and _loadable(name) else fallback_zone)
-    return tuple(sorted(zones)) or (fallback_zone,)
+        if name == _UNKNOWN_ZONE or not _loadable(name):
+            raise UnknownTimezoneError("the number's time zone is unknown")
+        zones.add(name)
+    if not zones:
+        raise UnknownTimezoneError("the number has no time zone")
+    return tuple(sorted(zones))
+
+
+def is_open_everywhere(
+    zones: Sequence[str], instant: datetime, start: time = DEFAULT_START, end: time = DEFAULT_END
+) -> bool:
+    """Return True when ``instant`` is inside [start, end) local time in every zone."""
+    return _all_open([ZoneInfo(name) for name in zones], instant, start, end)
 
 
 def local_call_window(
@@ -92,23 +106,20 @@ def local_call_window(
     now_utc: datetime,
     start: time = DEFAULT_START,
     end: time = DEFAULT_END,
-    *,
-    fallback_zone: str = DEFAULT_FALLBACK_ZONE,
 ) -> WindowDecision:
     """Decide whether ``e164`` may be called at ``now_utc`` and when the window next opens.
 
     Raises:
         InvalidPhoneNumberError: the number cannot be parsed.
-        ValueError: ``now_utc`` is naive, ``start >= end``, or the fallback zone is unknown.
+        UnknownTimezoneError: the number's zone is unknown.
+        ValueError: ``now_utc`` is naive or ``start >= end``.
     """
     if now_utc.tzinfo is None or now_utc.utcoffset() is None:
         raise ValueError("now_utc must be timezone-aware")
     if start >= end:
         raise ValueError("start must be before end (windows across midnight are not supported)")
-    if not _loadable(fallback_zone):
-        raise ValueError(f"unknown fallback zone {fallback_zone!r}")
     now = now_utc.astimezone(ZoneInfo("UTC"))
-    names = candidate_zones(e164, fallback_zone)
+    names = candidate_zones(e164)
     zones = [ZoneInfo(name) for name in names]
     allowed = _all_open(zones, now, start, end)
     next_open = now if allowed else _next_common_opening(zones, now, start, end)
@@ -120,37 +131,6 @@ def local_call_window(
         timezones=names,
         local_date=now.astimezone(ZoneInfo(reference)).date(),
     )
-
-
-def attempts_key(site: str, lead: str, local_date: date) -> str:
-    """Return the key counting call attempts for one lead on one local day."""
-    # Hashing keeps the key bounded and free of separators that site/lead ids might hold.
-    digest = hashlib.sha256(f"{site}\x1f{lead}".encode()).hexdigest()[:32]
-    return f"attempts:{digest}:{local_date.isoformat()}"
-
-
-@dataclass(frozen=True)
-class DailyAttemptLimit:
-    """At most ``max_per_day`` call attempts per lead per local day."""
-
-    max_per_day: int = 2
-
-    def __post_init__(self) -> None:
-        """Reject a negative limit.
-
-        Raises:
-            ValueError: ``max_per_day`` is negative.
-        """
-        if self.max_per_day < 0:
-            raise ValueError("max_per_day must be >= 0")
-
-    def allows(self, attempts_today: int) -> bool:
-        """Return True when one more attempt is within the daily limit."""
-        return attempts_today < self.max_per_day
-
-    def key(self, site: str, lead: str, decision: WindowDecision) -> str:
-        """Return the attempts key for the lead's local day in ``decision``."""
-        return attempts_key(site, lead, decision.local_date)
 
 
 def _loadable(name: str) -> bool:

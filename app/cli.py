@@ -1,4 +1,4 @@
-"""The console command: ``realgeeks-sync worker | ingress | backfill | dlq list | dlq replay``."""
+"""The console command: ``realgeeks-sync worker | ingress | backfill | dlq | dnc``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def run_worker(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         ensure_topics(settings)
+    except ConfigError as exc:
+        print(f"realgeeks-sync: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
         print(f"realgeeks-sync: cannot reach Kafka at {settings.kafka_url}: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
@@ -81,6 +84,24 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--error-type", help="only this error type")
         cmd.add_argument("--since", help="only dead letters first failed at or after (ISO 8601)")
         cmd.add_argument("--transient", action="store_true", help="only retriable ones")
+    dnc = sub.add_parser("dnc", help="the do-not-call list (by number and by lead, per site)")
+    dnc_sub = dnc.add_subparsers(dest="dnc_command", required=True)
+    for name, text in (("add", "put numbers (or leads) on the list"), ("remove", "take them off")):
+        cmd = dnc_sub.add_parser(name, help=text)
+        cmd.add_argument("values", nargs="+", help="E.164 numbers, or lead ids with --lead")
+        cmd.add_argument("--lead", action="store_true", help="the values are Real Geeks lead ids")
+    imp = dnc_sub.add_parser("import", help="put every number of a file on the list")
+    imp.add_argument("file", help="CSV with a phone column (and site_uuid), or one number a line")
+    for cmd in dnc_sub.choices.values():  # add, remove, import
+        cmd.add_argument("--site-uuid", help="the Real Geeks site (required unless in the file)")
+        cmd.add_argument("--region", help="region for numbers without a country code")
+        cmd.add_argument("--reason", help="why (kept with the entry)")
+        cmd.add_argument("--by", help="who (default: the current user)")
+    listing = dnc_sub.add_parser("list", help="show the list, or calls whose outcome is unknown")
+    listing.add_argument("--site-uuid", help="only this site")
+    listing.add_argument(
+        "--uncertain", action="store_true", help="call attempts whose outcome is unknown"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     if args.command == "worker":
@@ -91,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
         from app.backfill import run_backfill
 
         raise SystemExit(run_backfill(settings, args.file, site_uuid=args.site_uuid))
+    elif args.command == "dnc":
+        from app.dnc import run_dnc
+
+        raise SystemExit(run_dnc(settings, args))
     else:
         from app.replay import run_dlq
 

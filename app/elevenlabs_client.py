@@ -84,13 +84,21 @@ class ElevenLabsClient:
         api_key: str,
         *,
         timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
         on_request: OnRequest | None = None,
     ) -> None:
-        """Bind the client to a session and an API key (never logged)."""
+        """Bind the client to a session and an API key (never logged).
+
+        ``connect_timeout_s`` bounds the connection on its own, so that a request that
+        never left (``cause`` "not_connected") is told apart from one left unanswered.
+        """
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        connect = min(connect_timeout_s, timeout_s)
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_s + connect, sock_connect=connect, sock_read=timeout_s
+        )
         self.on_request = on_request
 
     def __repr__(self) -> str:

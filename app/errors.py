@@ -106,11 +106,15 @@ class ApiError(RealGeeksSyncError):
         status: int | None = None,
         retry_after: float | None = None,
         body: str | None = None,
+        cause: str | None = None,
     ) -> None:
         super().__init__(message)
         self.http_status = status
         self.retry_after = retry_after
         self.body = body
+        # Without an HTTP answer: "not_connected" (the request never left), "timeout" or
+        # "dropped" (it may have been processed).
+        self.cause = cause
 
 
 class TransientApiError(ApiError):

@@ -42,7 +42,8 @@ async def exchange(
     """Send one request; ``report(operation, outcome, seconds)`` is called whatever happens.
 
     Raises:
-        TransientApiError: timeout or connection failure (no answer to judge).
+        TransientApiError: timeout or connection failure (no answer to judge); ``cause``
+            says whether the request can have left ("not_connected" means it did not).
     """
     started = time.perf_counter()
     outcome = "network"
@@ -60,12 +61,25 @@ async def exchange(
             text = await response.text(encoding="utf-8", errors="replace")
             outcome = str(response.status)
             retry_after = response.headers.get("Retry-After")
+    except aiohttp.ConnectionTimeoutError as exc:
+        # Before the generic timeout: the connection was never made, nothing was sent.
+        outcome = "timeout"
+        raise TransientApiError(
+            f"{api} {operation}: connection timed out", cause="not_connected"
+        ) from exc
     except TimeoutError as exc:
         # aiohttp raises TimeoutError subclasses (also ClientErrors) for ClientTimeout.
         outcome = "timeout"
-        raise TransientApiError(f"{api} {operation}: timed out") from exc
+        raise TransientApiError(f"{api} {operation}: timed out", cause="timeout") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise TransientApiError(
+            f"{api} {operation}: {type(exc).__name__}", cause="not_connected"
+        ) from exc
     except aiohttp.ClientError as exc:
-        raise TransientApiError(f"{api} {operation}: {type(exc).__name__}") from exc
+        # After the connection was made: the request may have been processed.
+        raise TransientApiError(
+            f"{api} {operation}: {type(exc).__name__}", cause="dropped"
+        ) from exc
     finally:
         report(operation, outcome, time.perf_counter() - started)
     return RawAnswer(int(outcome), text, retry_after)

@@ -83,11 +83,15 @@ class Ingress:
         *,
         limiter: KeyedRateLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        received_clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
+        # Receipt times (a lead's age for the dialer) follow RGSYNC_CLOCK_FILE in drills;
+        # signature tolerances keep the real clock.
+        self.received_clock = received_clock or clock
         self.limiter = limiter or KeyedRateLimiter(
             settings.client_rate_per_s, settings.client_burst
         )
@@ -111,7 +115,8 @@ class Ingress:
         return request.remote or "unknown"
 
     def _received_at(self) -> str:
-        return datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
+        stamp = self.received_clock()
+        return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
 
     async def realgeeks(self, request: web.Request) -> web.Response:
         """POST /webhooks/realgeeks."""

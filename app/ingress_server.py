@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from app.clock import business_clock
 from app.errors import ConfigError
 from app.ingress import Ingress, standalone_app
 from app.kafka_probe import KafkaProbe
@@ -40,7 +41,8 @@ def build_ingress_app(
     )
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
-    app = standalone_app(Ingress(settings, publisher, metrics))
+    received = business_clock(settings.clock_file)
+    app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
 
     async def health(_request: web.Request) -> web.Response:
         kafka = await probe.status()

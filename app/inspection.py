@@ -15,20 +15,18 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 from faust.web import View
 
 from app.main import Pipeline
+from app.partitioning import site_partition
 
 __all__ = ["owner_url", "partition_for", "register_inspection"]
 
 _FORWARDED = "X-Realgeeks-Sync-Forwarded"
 
 
-def partition_for(key: str, partitions: int) -> int:
-    """Kafka's default partition of a string key (Java, aiokafka and librdkafka murmur2)."""
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+partition_for = site_partition
 
 
 def owner_url(p: Pipeline, table: Any, site_uuid: str) -> str | None:
@@ -53,7 +51,7 @@ def _denied(p: Pipeline) -> web.Response:
 
 
 def register_inspection(p: Pipeline) -> None:
-    """Mount /tables/leads, /tables/identity and /tables/processed."""
+    """Mount /tables/leads, /tables/identity, /tables/processed and /tables/dialer."""
     from app.web import authorized
     from tables.inspect import find_lead, lookup_identity, processed_entry
 
@@ -137,3 +135,31 @@ def register_inspection(p: Pipeline) -> None:
                 return web.json_response(entry)
 
             return await answer(request, site_uuid, t.processed_messages, local)
+
+    @app.page("/tables/dialer/{site_uuid}/{lead_id}")
+    class DialerView(View):
+        async def get(self, request: Any, site_uuid: str, lead_id: str) -> Any:
+            async def local() -> web.Response:
+                from app.dialing.store import DialerStore
+
+                store = DialerStore(t.dialer_leads, t.dialer_sites, t.do_not_call)
+                record = store.lead(site_uuid, lead_id)
+                if record is None:
+                    return web.json_response({"error": "the dialer has no such lead"}, status=404)
+                blocked = {
+                    number: entry.to_json()
+                    for number in record.phones
+                    if (entry := store.dnc(site_uuid, "phone", number)) is not None
+                }
+                lead_entry = store.dnc(site_uuid, "lead", lead_id)
+                return web.json_response(
+                    {
+                        "lead": record.to_json(),
+                        "do_not_call": {
+                            "lead": lead_entry.to_json() if lead_entry else None,
+                            "phones": blocked,
+                        },
+                    }
+                )
+
+            return await answer(request, site_uuid, t.dialer_leads, local)

@@ -18,13 +18,15 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from app import offset_guard, rocksdb_memory
+from app import changelog_guard, offset_guard, rocksdb_memory
 from app import topics as names
 from app.broker_retry import write_until_acknowledged
+from app.clock import business_clock
 from app.deadletters import deadletter_record
 from app.ingress import Ingress
 from app.metrics import Metrics
 from app.partition_sequence import PartitionSequence
+from app.partitioning import site_of_key, site_partition
 from app.publisher import KafkaPublisher
 from app.settings import Settings
 
@@ -48,7 +50,7 @@ class Topics:
     deadletter: faust.TopicT
     optouts: faust.TopicT
     conversations: faust.TopicT
-    dialer_wakeups: faust.TopicT
+    dialer_events: faust.TopicT
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Tables:
     lead_snapshots: Any
     users: Any
     do_not_call: Any
-    dialer_state: Any
+    dialer_leads: Any
+    dialer_sites: Any
     conversations: Any
     activity_outbox: Any
 
@@ -85,11 +88,22 @@ class Pipeline:
     realgeeks_probe: Callable[[], Awaitable[None]] | None = None
     # Wall clock for the dialer's calling window; tests pass a clock they move.
     clock: Callable[[], float] = time.time
+    # Full names of the topics whose records go to their site's partition.
+    site_partitioned: frozenset[str] = frozenset()
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
-        """Send one JSON record; returns the future of its acknowledgement."""
+        """Send one JSON record; returns the future of its acknowledgement.
+
+        Records of site-partitioned topics go to their site's partition
+        (app/partitioning.py), whoever sends them.
+        """
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-        return await topic.send(key=key.encode("utf-8"), value=data.encode("utf-8"))
+        partition = None
+        if topic.get_topic_name() in self.site_partitioned:
+            partition = site_partition(site_of_key(key), self.settings.partitions)
+        return await topic.send(
+            key=key.encode("utf-8"), value=data.encode("utf-8"), partition=partition
+        )
 
     async def write(
         self, records: Sequence[tuple[faust.TopicT, str, dict[str, Any]]], *, what: str
@@ -226,21 +240,10 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def _file_clock(path: Any) -> Callable[[], float]:
-    """A wall clock a drill or test moves by writing unix seconds into a file."""
-
-    def now() -> float:
-        try:
-            return float(path.read_text().strip())
-        except (OSError, ValueError):
-            return time.time()
-
-    return now
-
-
 def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
+    changelog_guard.install()
     app = create_app(settings)
     topics = Topics(
         *(
@@ -255,7 +258,7 @@ def build(settings: Settings) -> Pipeline:
                 names.DEADLETTER,
                 names.OPTOUTS,
                 names.CONVERSATIONS,
-                names.DIALER_WAKEUPS,
+                names.DIALER_EVENTS,
             )
         )
     )
@@ -266,11 +269,13 @@ def build(settings: Settings) -> Pipeline:
         lead_snapshots=_table(app, settings, "lead_snapshots"),
         users=_table(app, settings, "realgeeks_users"),
         do_not_call=_table(app, settings, "do_not_call"),
-        dialer_state=_table(app, settings, "dialer_state"),
+        dialer_leads=_table(app, settings, "dialer_leads"),
+        dialer_sites=_table(app, settings, "dialer_sites"),
         conversations=_table(app, settings, "conversations", ttl_days=30),
         activity_outbox=_table(app, settings, "activity_outbox", ttl_days=30),
     )
     metrics = Metrics()
+    clock = business_clock(settings.clock_file)
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
     publisher = KafkaPublisher(settings.bootstrap_servers, timeout_s=settings.publish_timeout_s)
     pipeline = Pipeline(
@@ -280,7 +285,7 @@ def build(settings: Settings) -> Pipeline:
         topics=topics,
         tables=tables,
         publisher=publisher,
-        ingress=Ingress(settings, publisher, metrics),
+        ingress=Ingress(settings, publisher, metrics, received_clock=clock),
         sequence=PartitionSequence(
             lambda: app.consumer,
             lambda: app.consumer_generation_id,
@@ -290,8 +295,10 @@ def build(settings: Settings) -> Pipeline:
         ),
     )
     pipeline.last_processed_at = time.time()
-    if settings.clock_file is not None:
-        pipeline.clock = _file_clock(settings.clock_file)
+    pipeline.site_partitioned = frozenset(
+        settings.topic(spec.name) for spec in names.topic_specs(settings) if spec.by_site
+    )
+    pipeline.clock = clock
 
     # Imported here: agent modules need the pipeline, and importing them has no effects.
     from agents import register_all

@@ -85,11 +85,38 @@ class Metrics:
             ["error_type"],
             registry=r,
         )
+        self.calls_requested = Counter(
+            "realgeeks_calls_requested", "Outbound AI call requests sent", registry=r
+        )
         self.calls_started = Counter(
-            "realgeeks_calls_started", "Outbound AI calls requested", registry=r
+            "realgeeks_calls_started", "Outbound AI calls ElevenLabs placed", registry=r
         )
         self.calls_deferred = Counter(
             "realgeeks_calls_deferred", "Leads not called now, by reason", ["reason"], registry=r
+        )
+        self.calls_skipped = Counter(
+            "realgeeks_calls_skipped",
+            "Leads the dialer will not call, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.calls_refused = Counter(
+            "realgeeks_calls_refused",
+            "Call requests answered in a way that proves no call was made, by cause",
+            ["cause"],
+            registry=r,
+        )
+        self.calls_uncertain = Counter(
+            "realgeeks_calls_uncertain",
+            "Call requests whose outcome is unknown (never retried), by cause",
+            ["cause"],
+            registry=r,
+        )
+        self.optouts = Counter(
+            "realgeeks_optouts",
+            "Opt-outs newly recorded by the dialer, by source",
+            ["source"],
+            registry=r,
         )
         self.deadletters = Counter(
             "realgeeks_deadletters",
@@ -166,8 +193,13 @@ METRIC_NAMES = (
     "realgeeks_leads_merged_total",
     "realgeeks_activities_logged_total",
     "realgeeks_activities_failed_total",
+    "realgeeks_calls_requested_total",
     "realgeeks_calls_started_total",
     "realgeeks_calls_deferred_total",
+    "realgeeks_calls_skipped_total",
+    "realgeeks_calls_refused_total",
+    "realgeeks_calls_uncertain_total",
+    "realgeeks_optouts_total",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",
     "realgeeks_webhook_ingest_seconds",

@@ -102,6 +102,10 @@ class PartitionSequence:
             position.busy = False
             position.progressed_at = self._clock()
 
+    def next_offset(self, tp: TP) -> int | None:
+        """The next offset of ``tp`` an agent must process in this generation (None: unknown)."""
+        return self._position(tp, self._generation()).expected
+
     def recheck(self) -> None:
         """Seek back partitions whose next record was dropped with nothing after it.
 

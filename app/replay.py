@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from app.deadletters import decode_original
+from app.partitioning import site_of_key, site_partition
 from app.settings import Settings
+from app.topic_reader import read_records
+from app.topics import topic_specs
 
 __all__ = ["matches", "parse_since", "read_deadletters", "run_dlq"]
 
@@ -70,46 +73,9 @@ def matches(
 
 def read_deadletters(settings: Settings, timeout_s: float = 10.0) -> Iterator[dict[str, Any]]:
     """Every record of sync.deadletter, from the beginning to the current end."""
-    topic = settings.topic("sync.deadletter")
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"{settings.app_id}-dlq-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+    return read_records(
+        settings, settings.topic("sync.deadletter"), reader="dlq-reader", timeout_s=timeout_s
     )
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or not meta.partitions:
-            return
-        ends: dict[int, int] = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            if high > low:
-                ends[p] = high
-        if not ends:
-            return
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        remaining = dict(ends)
-        idle = 0
-        while remaining and idle < 50:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                idle += 1
-                continue
-            idle = 0
-            partition, offset = msg.partition() or 0, msg.offset() or 0
-            if offset + 1 >= remaining.get(partition, 0):
-                remaining.pop(partition, None)
-            try:
-                record = json.loads(msg.value() or b"")
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
-    finally:
-        consumer.close()
 
 
 def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
@@ -159,14 +125,21 @@ def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
         if err is not None:
             failures.append(str(err))
 
+    by_site = {settings.topic(spec.name) for spec in topic_specs(settings) if spec.by_site}
     for r in selected:
         key = r.get("key")
+        topic = str(r["topic"])
+        extra: dict[str, Any] = {}
+        if topic in by_site and isinstance(key, str):
+            # Back to the site's partition, where its tables are (app/partitioning.py).
+            extra["partition"] = site_partition(site_of_key(key), settings.partitions)
         producer.produce(
-            str(r["topic"]),
+            topic,
             value=decode_original(r),
             key=key.encode() if isinstance(key, str) else None,
             headers={"realgeeks-sync-replay": b"1"},
             on_delivery=on_delivery,
+            **extra,
         )
         producer.poll(0)
     undelivered = producer.flush(30)

@@ -143,8 +143,14 @@ class Settings:
     elevenlabs_agent_id: str = ""
     elevenlabs_phone_number_id: str = ""
     dialer_enabled: bool = False
+    dialer_max_concurrent_calls: int = 2
+    dialer_max_attempts: int = 3
     dialer_max_attempts_per_day: int = 2
-    dialer_fallback_timezone: str = "America/New_York"
+    dialer_redial_after_s: float = 4 * 3600.0
+    dialer_max_context_age_s: float = 3600.0
+    # A placed call whose outcome never arrives frees its line after this long.
+    dialer_line_hold_s: float = 900.0
+    elevenlabs_timeout_s: float = 10.0
     # operations
     admin_token: Secret | None = None
     health_lag_bound_s: float = 300.0
@@ -162,6 +168,12 @@ class Settings:
             ConfigError: a required variable is missing or a value is malformed.
         """
         env = _Env(os.environ if environ is None else environ)
+        if env.text("RGSYNC_DIALER_FALLBACK_TIMEZONE"):
+            # Removed on purpose: a borrowed zone can put a call at night where the person is.
+            raise ConfigError(
+                "RGSYNC_DIALER_FALLBACK_TIMEZONE is no longer supported: numbers whose time "
+                "zone is unknown are never called automatically; unset it"
+            )
         rg_secrets = _secrets(env.text("RGSYNC_REALGEEKS_SECRETS"))
         if not rg_secrets:
             raise ConfigError(
@@ -212,10 +224,13 @@ class Settings:
             elevenlabs_agent_id=env.text("RGSYNC_ELEVENLABS_AGENT_ID"),
             elevenlabs_phone_number_id=env.text("RGSYNC_ELEVENLABS_PHONE_NUMBER_ID"),
             dialer_enabled=dialer,
+            dialer_max_concurrent_calls=env.integer("RGSYNC_DIALER_MAX_CONCURRENT_CALLS", 2, 1),
+            dialer_max_attempts=env.integer("RGSYNC_DIALER_MAX_ATTEMPTS", 3, 1),
             dialer_max_attempts_per_day=env.integer("RGSYNC_DIALER_MAX_ATTEMPTS_PER_DAY", 2, 1),
-            dialer_fallback_timezone=env.text(
-                "RGSYNC_DIALER_FALLBACK_TIMEZONE", "America/New_York"
-            ),
+            dialer_redial_after_s=env.number("RGSYNC_DIALER_REDIAL_AFTER_S", 14400.0, 0.0),
+            dialer_max_context_age_s=env.number("RGSYNC_DIALER_MAX_CONTEXT_AGE_S", 3600.0, 1.0),
+            dialer_line_hold_s=env.number("RGSYNC_DIALER_LINE_HOLD_S", 900.0, 1.0),
+            elevenlabs_timeout_s=env.number("RGSYNC_ELEVENLABS_TIMEOUT_S", 10.0, 0.1),
             admin_token=Secret(token) if token else None,
             health_lag_bound_s=env.number("RGSYNC_HEALTH_LAG_BOUND_S", 300.0, minimum=1.0),
             health_probe_site=env.text("RGSYNC_HEALTH_PROBE_SITE"),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from app.errors import ConfigError
 from app.settings import Settings
 
-__all__ = ["TopicSpec", "ensure_topics", "topic_specs"]
+__all__ = ["SITE_PARTITIONED", "TopicSpec", "ensure_topics", "topic_specs"]
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +22,31 @@ ACTIVITIES = "activities.normalized"
 CALLS_CONTEXT = "calls.context"
 ACTIVITIES_OUTBOUND = "realgeeks.activities.outbound"
 DEADLETTER = "sync.deadletter"
-# Internal: re-keyed records so tables read and written by different agents share
-# partitions (Faust tables live on the partition of the event being processed).
+# Every opt-out and opt-in (optout.v1), kept forever: the do-not-call list of record.
 OPTOUTS = "sync.optouts"
+# Internal: the conversation -> lead map (keyed by conversation id, like the raw topic),
+# and the dialer's own events (call answers, call outcomes, timer ticks), by site.
 CONVERSATIONS = "sync.conversations"
-DIALER_WAKEUPS = "sync.dialer-wakeups"
+DIALER_EVENTS = "sync.dialer-events"
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic name (unprefixed), its partitions and its broker-side config."""
+    """A topic name (unprefixed), its partitions, its broker-side config, and whether its
+    records go to their site's partition (app/partitioning.py) rather than the key's."""
 
     name: str
     partitions: int
     config: tuple[tuple[str, str], ...] = ()
+    by_site: bool = False
+
+
+# Topics keyed <site_uuid>:<...> whose records go to the site's partition.
+SITE_PARTITIONED = frozenset(
+    {LEADS, ACTIVITIES, CALLS_CONTEXT, ACTIVITIES_OUTBOUND, OPTOUTS, DIALER_EVENTS}
+)
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -46,7 +56,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     # a rebuilt worker may need to re-read a full dedup window.
     raw = (("retention.ms", str(2 * _WEEK_MS)), ("max.message.bytes", str(2 * 1024 * 1024)))
     out = (("retention.ms", str(_WEEK_MS)),)
-    return [
+    # Opt-outs are few and must outlive every table: kept forever, never compacted (the
+    # history of who opted out, when and how is the record a complaint asks for).
+    forever = (("retention.ms", "-1"), ("cleanup.policy", "delete"))
+    specs = [
         TopicSpec(RAW_REALGEEKS, n, raw),
         TopicSpec(RAW_ELEVENLABS, n, raw),
         TopicSpec(LEADS, n, out),
@@ -54,10 +67,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(CALLS_CONTEXT, n, out),
         TopicSpec(ACTIVITIES_OUTBOUND, n, out),
         TopicSpec(DEADLETTER, n, (("retention.ms", str(4 * _WEEK_MS)),)),
-        TopicSpec(OPTOUTS, n, out),
+        TopicSpec(OPTOUTS, n, forever),
         TopicSpec(CONVERSATIONS, n, out),
-        TopicSpec(DIALER_WAKEUPS, n, out),
+        TopicSpec(DIALER_EVENTS, n, out),
     ]
+    return [replace(spec, by_site=spec.name in SITE_PARTITIONED) for spec in specs]
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
@@ -65,11 +79,22 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
 
     Raises:
         KafkaException: the broker did not answer or refused a creation.
+        ConfigError: an existing topic's partition count differs from RGSYNC_PARTITIONS.
     """
     # log_level 0: an unreachable broker raises below; librdkafka would also print a line
     # per connection attempt, burying the one line the command prints.
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    metadata = admin.list_topics(timeout=timeout_s).topics
+    existing = set(metadata)
+    for spec in topic_specs(settings):
+        topic = metadata.get(settings.topic(spec.name))
+        if topic is not None and topic.partitions and len(topic.partitions) != spec.partitions:
+            # Records are placed by site with RGSYNC_PARTITIONS; another count would put a
+            # site's records where its tables are not.
+            raise ConfigError(
+                f"topic {settings.topic(spec.name)} has {len(topic.partitions)} partitions, "
+                f"RGSYNC_PARTITIONS is {spec.partitions}: they must agree"
+            )
     wanted = [
         NewTopic(
             settings.topic(s.name),

@@ -93,6 +93,7 @@ class _Script:
     delay: float = 0.0
     delay_after: bool = False
     disconnect: bool = False
+    disconnect_after: bool = False
 
     def matches(self, request: web.Request) -> bool:
         """Return True when the request's method and path are within this script's scope."""
@@ -248,10 +249,24 @@ class FakeServer:
         )
 
     def disconnect_next(
-        self, *, times: int = 1, path: str | None = None, method: str | None = None
+        self,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        method: str | None = None,
+        after_processing: bool = False,
     ) -> None:
-        """Drop the connection of the next ``times`` matching requests without an answer."""
-        self._scripts.append(_Script(remaining=times, path=path, method=method, disconnect=True))
+        """Drop the connection of the next ``times`` matching requests without an answer:
+        before handling them, or (``after_processing``) after the handler did its work."""
+        self._scripts.append(
+            _Script(
+                remaining=times,
+                path=path,
+                method=method,
+                disconnect=not after_processing,
+                disconnect_after=after_processing,
+            )
+        )
 
     def clear_faults(self) -> None:
         """Forget every script not yet consumed."""
@@ -338,6 +353,13 @@ class FakeServer:
         record.status = response.status
         if script is not None and script.delay_after and script.delay > 0:
             await asyncio.sleep(script.delay)
+        if script is not None and script.disconnect_after:
+            # The request was processed (a call placed, an activity written), but the
+            # answer is lost: the connection closes without a response.
+            record.status = None
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=499)
         return response
 
     def control_routes(self, app: web.Application) -> None:

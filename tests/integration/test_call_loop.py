@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,13 +134,19 @@ async def test_webhook_to_call_to_one_activity_through_429_and_500(
             timestamp=json.loads(delivery.body)["event_timestamp"],
         )
         assert again.status == 200
-        posted = await wait_for(lambda: rg.activities.get((site, body["id"])))
+        await wait_for(lambda: len(rg.activities.get((site, body["id"])) or []) >= 2)
         await asyncio.sleep(3)  # room for a wrong second POST to show up
         posted = rg.activities[(site, body["id"])]
-        assert len(posted) == 1
-        assert posted[0]["type"] == "called" and "3-bed" in posted[0]["description"]
+        # The attempt and the conversation, each once, in the seed's wording (the post-call
+        # webhook may beat the call request's answer, so either may come first).
+        duration = delivery.payload["data"]["metadata"]["call_duration_secs"]
+        assert sorted(a["description"] for a in posted) == [
+            f"AI call completed. Duration: {duration}s. Wants a 3-bed in Kailua.",
+            f"AI call initiated to {phone}",
+        ]
+        assert {a["type"] for a in posted} == {"called"}
         attempts = rg.requests_to("/activities", "POST")
-        assert [r.status for r in attempts] == [429, 500, 500, 200]
+        assert [r.status for r in attempts] == [429, 500, 500, 200, 200]
         # Retry-After: 1 was honoured between the 429 and the next attempt.
         assert attempts[1].time - attempts[0].time >= 0.95
         outbound = await asyncio.to_thread(
@@ -149,10 +154,13 @@ async def test_webhook_to_call_to_one_activity_through_429_and_500(
             kafka_bootstrap,
             w,
             "activities.normalized",
-            count=1,
+            count=2,
             match=lambda e: e["direction"] == "outbound",
         )
-        assert outbound[0]["type"] == "called" and outbound[0]["lead_id"] == body["id"]
+        assert {(e["type"], e["lead_id"]) for e in outbound} == {("called", body["id"])}
+        assert sorted(e["description"] for e in outbound) == sorted(
+            a["description"] for a in posted
+        )
 
 
 async def test_422_is_deadlettered_and_replay_delivers_once(
@@ -185,59 +193,3 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
         await replay_permanent_dead_letters(w.env)
         await asyncio.sleep(3)
         assert len(rg.activities[(site, lead_id)]) == 1
-
-
-async def test_opted_out_never_called_and_night_lead_waits_for_its_window(
-    start_worker: Callable[..., Worker], tmp_path: Path
-) -> None:
-    async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
-        clock = tmp_path / "clock"
-        real_now = datetime.now(UTC)
-        phone = "+18088172382"  # Honolulu: no daylight saving
-        local_2am = real_now.astimezone(_hst()).replace(hour=2, minute=0, second=0) + timedelta(
-            days=1
-        )
-        clock.write_text(str(local_2am.timestamp()))
-        w = await asyncio.to_thread(
-            start_worker, **dialer_env(rg, el), RGSYNC_CLOCK_FILE=str(clock)
-        )
-        site = unique("site")
-        opted = {
-            "site_uuid": site,
-            "id": unique("lead"),
-            "first_name": "Oz",
-            "phone": phone,
-            "source": "Website",
-            "role": "Buyer",
-            "activities": [
-                {
-                    "type": "opted_out",
-                    "source": "LeadManager",
-                    "description": "asked not to be called",
-                    "created": "2026-01-01T00:00:00Z",
-                }
-            ],
-        }
-        night = {
-            "site_uuid": site,
-            "id": unique("lead"),
-            "first_name": "Nia",
-            "phone": phone,
-            "source": "Website",
-            "role": "Buyer",
-        }
-        for body in (opted, night):
-            assert await asyncio.to_thread(send_realgeeks, w, body, action="created") == 200
-        await asyncio.sleep(8)
-        assert el.calls == []  # 02:00 in Honolulu, and one lead opted out
-        clock.write_text(str((local_2am + timedelta(hours=6, minutes=1)).timestamp()))
-        call = await wait_for(lambda: el.calls[0] if el.calls else None, timeout=40)
-        assert call.dynamic_variables["lead_id"] == night["id"]
-        await asyncio.sleep(6)
-        assert [c.dynamic_variables["lead_id"] for c in el.calls] == [night["id"]]
-
-
-def _hst() -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("Pacific/Honolulu")

@@ -1,4 +1,4 @@
-"""Calling window: local 08:00-21:00 from the number's time zone(s), DST, attempt keys."""
+"""Calling window: local 08:00-21:00 from the number's time zone(s), DST, unknown zones."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.calling_window import (
-    DailyAttemptLimit,
     InvalidPhoneNumberError,
-    attempts_key,
+    UnknownTimezoneError,
     candidate_zones,
+    is_open_everywhere,
     local_call_window,
 )
 
@@ -114,13 +114,21 @@ def test_zones_that_never_share_an_open_instant_give_no_next_open() -> None:
     assert decision.next_open_utc is None
 
 
-def test_unknown_zone_uses_the_fallback_zone() -> None:
-    assert candidate_zones(UNKNOWN_ZONE) == ("America/New_York",)
-    now = datetime(2025, 6, 2, 7, 0, tzinfo=NY).astimezone(UTC)
-    assert local_call_window(UNKNOWN_ZONE, now).allowed_now is False
-    chicago = local_call_window(UNKNOWN_ZONE, now, fallback_zone="America/Chicago")
-    assert chicago.timezone == "America/Chicago"
-    assert chicago.next_open_utc == datetime(2025, 6, 2, 8, 0, tzinfo=ZoneInfo("America/Chicago"))
+@pytest.mark.parametrize("number", [UNKNOWN_ZONE, "+80012345678"])
+def test_unknown_zone_is_never_borrowed_from_elsewhere(number: str) -> None:
+    # A borrowed zone could put a call at 3 a.m. where the person is: no local time at all.
+    with pytest.raises(UnknownTimezoneError):
+        candidate_zones(number)
+    with pytest.raises(UnknownTimezoneError):
+        local_call_window(number, datetime(2025, 6, 2, 16, 0, tzinfo=UTC))
+
+
+def test_is_open_everywhere_needs_every_zone_open() -> None:
+    zones = candidate_zones(IDAHO)
+    # 07:30 in Los Angeles is 08:30 in Boise: one zone still closed.
+    instant = datetime(2025, 6, 2, 7, 30, tzinfo=ZoneInfo("America/Los_Angeles"))
+    assert not is_open_everywhere(zones, instant)
+    assert is_open_everywhere(zones, instant + timedelta(hours=1))
 
 
 @pytest.mark.parametrize("bad", ["", "not a number", "12"])
@@ -134,34 +142,9 @@ def test_bad_arguments_are_rejected() -> None:
         local_call_window(NEW_YORK, datetime(2025, 6, 2, 16, 0))
     with pytest.raises(ValueError, match="start must be before end"):
         local_call_window(NEW_YORK, datetime(2025, 6, 2, 16, 0, tzinfo=UTC), time(21), time(8))
-    with pytest.raises(ValueError, match="fallback zone"):
-        local_call_window(
-            NEW_YORK, datetime(2025, 6, 2, 16, 0, tzinfo=UTC), fallback_zone="Mars/Olympus"
-        )
 
 
 def test_local_date_is_the_leads_date_not_utc() -> None:
     # 03:00 UTC on June 3 is still June 2 in Honolulu.
     decision = local_call_window(HONOLULU, datetime(2025, 6, 3, 3, 0, tzinfo=UTC))
     assert decision.local_date == date(2025, 6, 2)
-
-
-def test_attempts_key_is_per_site_lead_and_local_day() -> None:
-    day = date(2025, 6, 2)
-    key = attempts_key("site-a", "lead-1", day)
-    assert key == attempts_key("site-a", "lead-1", day)
-    assert key.endswith(":2025-06-02")
-    assert key != attempts_key("site-b", "lead-1", day)
-    assert key != attempts_key("site-a", "lead-2", day)
-    assert key != attempts_key("site-a", "lead-1", date(2025, 6, 3))
-    # Separator-safe: "a:b"+"c" must not collide with "a"+"b:c".
-    assert attempts_key("a:b", "c", day) != attempts_key("a", "b:c", day)
-
-
-def test_daily_attempt_limit() -> None:
-    limit = DailyAttemptLimit(max_per_day=2)
-    assert [limit.allows(n) for n in range(4)] == [True, True, False, False]
-    decision = local_call_window(HONOLULU, datetime(2025, 6, 3, 3, 0, tzinfo=UTC))
-    assert limit.key("s", "l", decision) == attempts_key("s", "l", date(2025, 6, 2))
-    with pytest.raises(ValueError):
-        DailyAttemptLimit(max_per_day=-1)

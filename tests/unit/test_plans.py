@@ -14,7 +14,6 @@ from agents.normalize_leads import LeadTables, plan_realgeeks
 from app.backfill import BackfillError, row_to_body
 from app.call_outcomes import OutcomeMapping
 from app.deadletters import deadletter_record, decode_original
-from app.dialing import plan_call
 from app.errors import PoisonMessageError
 from app.matching import MatcherConfig
 from app.replay import matches, parse_since
@@ -150,7 +149,7 @@ def test_call_outcome_placed_by_dynamic_variables_or_recorded_conversation() -> 
         dynamic_variables={"lead_id": "l1", "site_uuid": SITE},
     )
     outs = plan_outputs(payload, MAPPING, {}, "2026-11-27T10:00:00Z")
-    assert [o.topic for o in outs] == ["activities", "activities_outbound"]
+    assert [o.topic for o in outs] == ["activities", "activities_outbound", "dialer_events"]
     assert outs[0].value["direction"] == "outbound" and outs[1].value["lead_id"] == "l1"
     failure = build_post_call_payload(conversation_id="conv2", outcome="busy")
     outs = plan_outputs(failure, MAPPING, {"conv2": {"site_uuid": SITE, "lead_id": "l2"}}, "t")
@@ -169,60 +168,78 @@ def test_opt_out_goes_to_the_do_not_call_topic() -> None:
         dynamic_variables={"lead_id": "l1", "site_uuid": SITE},
     )
     outs = plan_outputs(payload, MAPPING, {}, "t")
-    assert "optouts" in [o.topic for o in outs]
+    (optout,) = [o for o in outs if o.topic == "optouts"]
+    assert optout.key == f"{SITE}:l1"
+    assert optout.value["schema"] == "optout.v1"
+    assert (optout.value["subject"], optout.value["lead_id"]) == ("lead", "l1")
+    assert (optout.value["action"], optout.value["source"]) == ("opt_out", "elevenlabs")
+    assert optout.value["by"] == "c"
     assert "opted_out" in [
         o.value["activity"]["type"] for o in outs if o.topic == "activities_outbound"
     ]
+    # The dialer hears how the call ended (its line is free; no redial after an opt-out).
+    (ended,) = [o for o in outs if o.topic == "dialer_events"]
+    assert ended.value["kind"] == "outcome" and ended.value["opted_out"] is True
 
 
-NOON_NY = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
-CONTEXT = {"eligible": True, "reason": None, "lead": {"phone": "+12125550123"}}
+def test_call_outcome_names_the_dialers_attempt_for_the_dialer() -> None:
+    payload = build_post_call_payload(
+        conversation_id="c9",
+        outcome="no-answer",
+        dynamic_variables={"lead_id": "l1", "site_uuid": SITE, "call_attempt_id": "att1"},
+    )
+    recorded = {"c9": {"site_uuid": SITE, "lead_id": "l1", "attempt_id": "att1"}}
+    (ended,) = [
+        o for o in plan_outputs(payload, MAPPING, recorded, "t") if o.topic == "dialer_events"
+    ]
+    assert ended.key == f"{SITE}:l1"
+    assert ended.value == {
+        "kind": "outcome",
+        "site_uuid": SITE,
+        "lead_id": "l1",
+        "conversation_id": "c9",
+        "attempt_id": "att1",
+        "outcome": "no-answer",
+        "opted_out": False,
+    }
 
 
-def test_dialer_plans() -> None:
-    assert (
-        plan_call(
-            CONTEXT, do_not_call=False, state=None, now=NOON_NY, max_attempts_per_day=2
-        ).action
-        == "call"
+def test_opted_out_activity_opts_out_the_lead_and_its_numbers() -> None:
+    lead_tables = tables()
+    body = {
+        "site_uuid": SITE,
+        "id": "lead-9",
+        "first_name": "Oz",
+        "phone": "808-817-2382",
+        "phone2": "+1 212 555 0123",
+        "source": "Website",
+    }
+    plan_realgeeks(envelope(body, "created", "m1"), lead_tables, config=CONFIG, mapping=MAPPING)
+    stop = {
+        "site_uuid": SITE,
+        "id": "lead-9",
+        "activities": [
+            {
+                "type": "opted_out",
+                "source": "LeadManager",
+                "description": "stop",
+                "created": "2026-02-01T07:20:00Z",
+            }
+        ],
+    }
+    outs = plan_realgeeks(
+        envelope(stop, "activity_added", "m2"), lead_tables, config=CONFIG, mapping=MAPPING
     )
-    assert (
-        plan_call(CONTEXT, do_not_call=True, state=None, now=NOON_NY, max_attempts_per_day=2).reason
-        == "do_not_call"
-    )
-    assert (
-        plan_call(
-            {**CONTEXT, "eligible": False, "reason": "opted_out"},
-            do_not_call=False,
-            state=None,
-            now=NOON_NY,
-            max_attempts_per_day=2,
-        ).reason
-        == "opted_out"
-    )
-    night = plan_call(
-        CONTEXT,
-        do_not_call=False,
-        state=None,
-        now=NOON_NY + timedelta(hours=12),
-        max_attempts_per_day=2,
-    )
-    assert night.action == "wait" and night.due is not None
-    assert night.due.astimezone(datetime.now().astimezone().tzinfo) > NOON_NY
-    called = {"status": "called", "conversation_id": "c"}
-    assert (
-        plan_call(
-            CONTEXT, do_not_call=False, state=called, now=NOON_NY, max_attempts_per_day=2
-        ).reason
-        == "already_called"
-    )
-    tired = {"attempts_by_day": {"2026-06-01": 2}}
-    assert (
-        plan_call(
-            CONTEXT, do_not_call=False, state=tired, now=NOON_NY, max_attempts_per_day=2
-        ).reason
-        == "daily_attempt_limit"
-    )
+    optouts = [o.value for o in outs if o.topic == "optouts"]
+    assert {
+        (e["subject"], e["lead_id"] if e["subject"] == "lead" else e["phone"]) for e in optouts
+    } == {
+        ("lead", "lead9"),
+        ("phone", "+18088172382"),
+        ("phone", "+12125550123"),
+    }
+    assert {e["source"] for e in optouts} == {"realgeeks"}
+    assert {e["at"] for e in optouts} == {"2026-02-01T07:20:00Z"}
 
 
 def test_deadletter_keeps_original_bytes() -> None:

@@ -1,0 +1,505 @@
+"""The dialer's safety rules as invariants over random sequences of events and faults.
+
+A hypothesis state machine drives the real ``DialerCore`` (the agent's order of effects:
+send, store, then call) over dict tables: new leads and updates in zones around the world
+(and numbers whose zone is unknown), opt-outs and opt-ins from every source, by lead and by
+number, clock moves from seconds to days, every kind of answer to a call request (placed,
+429, 4xx, refused connection, timeout, dropped, 5xx, success false), call outcomes, timer
+ticks, worker restarts (requests in flight lost), crashes in the middle of an event, and
+redeliveries of old events. After every step the log of call requests is checked against
+what the dialer promises. A failing run prints the sequence of steps that broke it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from app.calling_window import (
+    InvalidPhoneNumberError,
+    UnknownTimezoneError,
+    candidate_zones,
+    is_open_everywhere,
+)
+from app.dialing import (
+    CallAnswer,
+    CallEnded,
+    CallRequest,
+    ContextSeen,
+    DialerPolicy,
+    OptOut,
+    Tick,
+)
+from app.dialing.records import LeadStatus
+from app.dialing.store import DialerCore, DialerStore
+
+SITES = ("site-a", "site-b")
+PHONES = (
+    "+18088172382",  # Honolulu, no daylight saving
+    "+12125550123",  # New York
+    "+14155550123",  # Los Angeles
+    "+442079460958",  # London
+    "+61293744000",  # Sydney
+    "+81332245000",  # Tokyo
+    "+18005551234",  # toll-free: 42 zones from Guam to Newfoundland
+    "+80012345678",  # international freephone: zone unknown
+    "+79161234567",  # Russian mobile: 16 zones, never all open at once
+)
+STARTS = (
+    datetime(2026, 3, 8, 9, 30, tzinfo=UTC),  # US daylight saving starts that night
+    datetime(2026, 6, 15, 19, 0, tzinfo=UTC),
+    datetime(2026, 11, 1, 6, 45, tzinfo=UTC),  # ... ends
+    datetime(2026, 12, 31, 23, 50, tzinfo=UTC),
+)
+POLICY = DialerPolicy(
+    max_concurrent_calls=2,
+    max_attempts=3,
+    max_attempts_per_day=2,
+    redial_after=timedelta(hours=4),
+    max_context_age=timedelta(hours=1),
+    line_hold=timedelta(minutes=15),
+    orphan_after=timedelta(seconds=45),
+    max_refusals=4,
+)
+ANSWERS = (
+    "placed",
+    "rate_limited",
+    "rejected",
+    "not_connected",
+    "timeout",
+    "dropped",
+    "server_error",
+    "not_placed",
+)
+OUTCOMES = ("completed", "no-answer", "busy", "voicemail", "failed", "unknown")
+
+
+class Crash(Exception):
+    """The worker died in the middle of applying an event."""
+
+
+@dataclass
+class Dispatch:
+    """One call request as the fake ElevenLabs would see it."""
+
+    at: datetime
+    call: CallRequest
+    refused: bool = False  # an answer proved no call was made
+    ended_at: datetime | None = None  # an outcome said the call ended
+    answered: str | None = None
+
+
+@dataclass
+class Lead:
+    """What the test itself knows about a lead it created."""
+
+    site: str
+    lead: str
+    phones: set[str] = field(default_factory=set)
+    admissible: bool = False  # its first context was a fresh ``created`` one
+
+
+def _context(
+    lead: Lead, phone: str | None, *, trigger: str, as_of: datetime, eligible: bool, n: int
+) -> dict[str, Any]:
+    return {
+        "schema": "call_context.v1",
+        "event_id": f"ctx-{lead.lead}-{n}",
+        "site_uuid": lead.site,
+        "lead_id": lead.lead,
+        "as_of": as_of.isoformat(),
+        "lead": {"phone": phone, "phone2": None, "created": None},
+        "eligible": eligible,
+        "reason": None if eligible else "role_not_callable",
+        "trigger": trigger,
+        "dynamic_variables": {"lead_id": lead.lead, "site_uuid": lead.site, "first": "Ana"},
+    }
+
+
+class DialerMachine(RuleBasedStateMachine):
+    """Random events and faults against the dialer, with the promises checked throughout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
+        self.store = DialerStore(*self.tables)
+        self.now = STARTS[0]
+        self.live: set[str] = set()
+        self.in_flight: list[CallRequest] = []  # requests whose answer has not come back
+        self.dispatches: list[Dispatch] = []
+        self.leads: dict[tuple[str, str], Lead] = {}
+        self.blocked: set[tuple[str, str, str]] = set()  # (site, "lead"|"phone", value)
+        self.applied: list[Any] = []
+        self.crash_at: str | None = None
+        self.catching_up = False
+        self.counter = 0
+        self.loop = asyncio.new_event_loop()
+        self.core = DialerCore(
+            self.store,
+            POLICY,
+            lambda: self.now,
+            send=self._send,
+            persist=self._persist,
+            place=self._place,
+            live=lambda: frozenset(self.live),
+            dispatching=lambda _site: not self.catching_up,
+        )
+
+    # -- the effects, as the agent performs them -------------------------------------------
+
+    async def _send(self, emits: Any, deadletters: Any) -> None:
+        if self.crash_at == "send":
+            raise Crash
+
+    async def _persist(self, writes: list[Any]) -> None:
+        if self.crash_at == "persist":
+            raise Crash
+        for table, key, value in writes:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        if self.crash_at == "place":
+            raise Crash  # stored, but the process died before the request left
+
+    def _place(self, call: CallRequest) -> None:
+        self._check_dispatch(call)
+        self.dispatches.append(Dispatch(self.now, call))
+        self.in_flight.append(call)
+        self.live.add(call.attempt_id)
+
+    def apply(self, event: Any, *, crash_at: str | None = None) -> None:
+        if isinstance(event, OptOut):
+            # In force from the moment it is applied: a call in the same step must honour it.
+            key = (event.site_uuid, event.subject, event.value)
+            if event.action == "opt_out":
+                self.blocked.add(key)
+            else:
+                self.blocked.discard(key)
+        self.crash_at = crash_at
+        try:
+            self.run(self.core.apply(event))
+        except Crash:
+            self.crash_at = None
+            self._restart()
+            self.run(self.core.apply(event))  # at least once: read again after the crash
+        self.crash_at = None
+        self.applied.append(event)
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    def _restart(self) -> None:
+        self.live.clear()
+        self.in_flight.clear()  # their answers are lost with the process
+
+    # -- rules -------------------------------------------------------------------------
+
+    @initialize(start=st.sampled_from(STARTS), offset=st.integers(0, 24 * 60))
+    def start(self, start: datetime, offset: int) -> None:
+        self.now = start + timedelta(minutes=offset)
+
+    @rule(
+        site=st.sampled_from(SITES),
+        phone=st.sampled_from(PHONES),
+        trigger=st.sampled_from(("created", "created", "created", "backfill")),
+        age_min=st.sampled_from((0, 0, 0, 5, 59, 61, 600)),
+        eligible=st.sampled_from((True, True, True, False)),
+        crash=st.sampled_from((None, None, None, "send", "persist", "place")),
+    )
+    def new_lead(
+        self, site: str, phone: str, trigger: str, age_min: int, eligible: bool, crash: str | None
+    ) -> None:
+        self.counter += 1
+        lead = Lead(site, f"lead{self.counter}", {phone})
+        lead.admissible = trigger == "created" and age_min <= 60
+        self.leads[(site, lead.lead)] = lead
+        as_of = self.now - timedelta(minutes=age_min)
+        context = _context(lead, phone, trigger=trigger, as_of=as_of, eligible=eligible, n=0)
+        self.apply(ContextSeen(site, lead.lead, context), crash_at=crash)
+
+    @precondition(lambda self: self.leads)
+    @rule(
+        data=st.data(),
+        phone=st.sampled_from((*PHONES, None)),
+        trigger=st.sampled_from(("updated", "activity_added")),
+        eligible=st.booleans(),
+    )
+    def update_lead(
+        self, data: st.DataObject, phone: str | None, trigger: str, eligible: bool
+    ) -> None:
+        lead = data.draw(st.sampled_from(sorted(self.leads.values(), key=lambda x: x.lead)))
+        if phone:
+            lead.phones.add(phone)
+        self.counter += 1
+        context = _context(
+            lead, phone, trigger=trigger, as_of=self.now, eligible=eligible, n=self.counter
+        )
+        self.apply(ContextSeen(lead.site, lead.lead, context))
+
+    @precondition(lambda self: self.leads)
+    @rule(
+        data=st.data(),
+        by_number=st.booleans(),
+        source=st.sampled_from(("realgeeks", "elevenlabs", "operator")),
+        action=st.sampled_from(("opt_out", "opt_out", "opt_out", "opt_in")),
+    )
+    def opt_out(self, data: st.DataObject, by_number: bool, source: str, action: str) -> None:
+        lead = data.draw(st.sampled_from(sorted(self.leads.values(), key=lambda x: x.lead)))
+        if action == "opt_in":
+            source = "operator"
+        if by_number:
+            number = data.draw(st.sampled_from(sorted(lead.phones)))
+            event = OptOut(
+                f"o{self.counter}",
+                lead.site,
+                "phone",
+                lead.lead,
+                number,
+                action,
+                source,
+                self.now.isoformat(),
+            )
+        else:
+            event = OptOut(
+                f"o{self.counter}",
+                lead.site,
+                "lead",
+                lead.lead,
+                None,
+                action,
+                source,
+                self.now.isoformat(),
+            )
+        self.counter += 1
+        self.apply(event)
+        if action == "opt_out" and not by_number:
+            # The lead's known numbers are blocked with it (the dialer emits those events).
+            for number in lead.phones:
+                record = self.store.lead(lead.site, lead.lead)
+                if record is not None and number in record.phones:
+                    self.blocked.add((lead.site, "phone", number))
+
+    @rule(step=st.sampled_from((1, 20, 50, 60, 300, 1800, 3600, 4 * 3600, 13 * 3600, 2 * 86400)))
+    def advance_clock(self, step: int) -> None:
+        self.now += timedelta(seconds=step)
+
+    @rule(site=st.sampled_from(SITES))
+    def tick(self, site: str) -> None:
+        self.apply(Tick(site))
+
+    @precondition(lambda self: self.in_flight)
+    @rule(data=st.data(), kind=st.sampled_from(ANSWERS), really_placed=st.booleans())
+    def answer(self, data: st.DataObject, kind: str, really_placed: bool) -> None:
+        call = data.draw(st.sampled_from(self.in_flight))
+        self.in_flight.remove(call)
+        self.live.discard(call.attempt_id)
+        dispatch = next(d for d in self.dispatches if d.call.attempt_id == call.attempt_id)
+        dispatch.answered = kind
+        if kind == "placed":
+            answer = CallAnswer(
+                call.site_uuid,
+                call.lead_id,
+                call.attempt_id,
+                "placed",
+                cause="placed",
+                conversation_id=f"conv-{call.attempt_id}",
+            )
+        elif kind in ("rate_limited", "rejected", "not_connected"):
+            dispatch.refused = True
+            answer = CallAnswer(
+                call.site_uuid,
+                call.lead_id,
+                call.attempt_id,
+                "refused",
+                cause=kind,
+                retriable=kind != "rejected",
+                retry_after=1.0,
+            )
+        else:
+            # The call may or may not exist; the test decides what really happened.
+            dispatch.answered = kind + (":placed" if really_placed else ":none")
+            answer = CallAnswer(
+                call.site_uuid, call.lead_id, call.attempt_id, "unknown", cause=kind
+            )
+        self.apply(answer)
+
+    @precondition(lambda self: self._ended_candidates())
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(OUTCOMES),
+        opted_out=st.booleans(),
+        by_attempt=st.booleans(),
+    )
+    def outcome(self, data: st.DataObject, outcome: str, opted_out: bool, by_attempt: bool) -> None:
+        dispatch = data.draw(st.sampled_from(self._ended_candidates()))
+        dispatch.ended_at = self.now
+        call = dispatch.call
+        opted_out = opted_out and outcome == "completed"
+        self.apply(
+            CallEnded(
+                call.site_uuid,
+                call.lead_id,
+                f"conv-{call.attempt_id}" if dispatch.answered == "placed" else None,
+                outcome,
+                attempt_id=call.attempt_id if by_attempt else None,
+                opted_out=opted_out,
+            )
+        )
+        if opted_out:
+            self.apply(
+                OptOut(
+                    f"el{self.counter}",
+                    call.site_uuid,
+                    "lead",
+                    call.lead_id,
+                    None,
+                    "opt_out",
+                    "elevenlabs",
+                    self.now.isoformat(),
+                )
+            )
+            self.counter += 1
+
+    @rule()
+    def restart(self) -> None:
+        self._restart()
+
+    @precondition(lambda self: self.applied)
+    @rule(data=st.data())
+    def redeliver(self, data: st.DataObject) -> None:
+        event = data.draw(st.sampled_from(self.applied[-30:]))
+        if isinstance(event, OptOut):
+            return  # re-applying an old opt-out after a newer opt-in is not a redelivery
+        self.run(self.core.apply(event))
+
+    @rule(on=st.booleans())
+    def catch_up(self, on: bool) -> None:
+        self.catching_up = on
+
+    # Rules are drawn uniformly: aliases make the common ones (leads, answers, outcomes,
+    # time) come up more often than the rare faults.
+    new_lead_again = new_lead
+    answer_again = answer
+    answer_once_more = answer
+    outcome_again = outcome
+    advance_clock_again = advance_clock
+    tick_again = tick
+
+    # -- the promises ------------------------------------------------------------------------
+
+    def _ended_candidates(self) -> list[Dispatch]:
+        return [
+            d
+            for d in self.dispatches
+            if d.ended_at is None
+            and (d.answered == "placed" or (d.answered or "").endswith(":placed"))
+        ]
+
+    def _open_lines(self, site: str) -> int:
+        """Calls that may be live at ElevenLabs now, by the test's own account."""
+        hold = POLICY.line_hold
+        return sum(
+            1
+            for d in self.dispatches
+            if d.call.site_uuid == site
+            and not d.refused
+            and d.ended_at is None
+            and self.now - d.at < hold
+            and not (d.answered or "").endswith(":none")
+        )
+
+    def _check_dispatch(self, call: CallRequest) -> None:
+        lead = self.leads[(call.site_uuid, call.lead_id)]
+        where = f"call {call.attempt_id} to lead {call.lead_id} at {self.now.isoformat()}"
+        assert not self.catching_up, f"{where}: dialed before reading every opt-out"
+        assert lead.admissible, f"{where}: a stale, backfilled or not-new lead was dialed"
+        # 1. never after an opt-out of the lead or of any of its numbers
+        assert (call.site_uuid, "lead", call.lead_id) not in self.blocked, f"{where}: opted out"
+        record = self.store.lead(call.site_uuid, call.lead_id)
+        numbers = {call.phone, *(record.phones if record else ())}
+        for number in numbers:
+            assert (call.site_uuid, "phone", number) not in self.blocked, (
+                f"{where}: number {number} is on the do-not-call list"
+            )
+        # 2. only inside 08:00-21:00 in every zone the number may be in, also 2 minutes on
+        try:
+            zones = candidate_zones(call.phone)
+        except (UnknownTimezoneError, InvalidPhoneNumberError):
+            raise AssertionError(f"{where}: a number without a known zone was dialed") from None
+        for moment in (self.now, self.now + POLICY.dispatch_margin):
+            assert is_open_everywhere(zones, moment), f"{where}: outside calling hours"
+        # 3. never a second request for an attempt; never again after an uncertain one
+        mine = [
+            d
+            for d in self.dispatches
+            if d.call.lead_id == call.lead_id and d.call.site_uuid == call.site_uuid
+        ]
+        assert all(d.call.attempt_id != call.attempt_id for d in mine), f"{where}: sent twice"
+        if mine:
+            last = mine[-1]
+            unresolved = (
+                (last.answered is None or ":" in last.answered)
+                and last.ended_at is None
+                and not last.refused
+            )
+            assert not unresolved, f"{where}: the previous request's outcome is unknown"
+        # 4. caps: attempts in total and per local day, spacing between them
+        counted = [d for d in mine if not d.refused]
+        assert len(counted) < POLICY.max_attempts, f"{where}: more than max_attempts"
+        if counted:
+            gap = self.now - counted[-1].at
+            assert gap >= POLICY.redial_after, f"{where}: redial after only {gap}"
+        day = self.now.astimezone(_zone(zones[0])).date()
+        today = [d for d in counted if d.at.astimezone(_zone(zones[0])).date() == day]
+        assert len(today) < POLICY.max_attempts_per_day, f"{where}: daily cap exceeded"
+        # 5. never more calls in flight than the site's lines
+        lines = self._open_lines(call.site_uuid)
+        assert lines < POLICY.max_concurrent_calls, f"{where}: {lines} calls already in flight"
+
+    @invariant()
+    def site_lines_within_limit(self) -> None:
+        for site in SITES:
+            record = self.store.site(site)
+            if record is not None:
+                assert len(record.in_flight) <= POLICY.max_concurrent_calls
+
+    @invariant()
+    def opted_out_leads_stay_opted_out(self) -> None:
+        for site, subject, value in self.blocked:
+            if subject == "lead":
+                record = self.store.lead(site, value)
+                assert record is None or record.status is LeadStatus.OPTED_OUT, (
+                    f"lead {value} opted out but is {record.status}"
+                )
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+DialerMachine.TestCase.settings = settings(
+    max_examples=int(__import__("os").environ.get("RGSYNC_DIALER_EXAMPLES", "200")),
+    stateful_step_count=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_dialer_keeps_its_promises = pytest.mark.filterwarnings("ignore")(DialerMachine.TestCase)
