@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -73,8 +74,9 @@ class WindowDecision:
     local_date: date
 
 
+@lru_cache(maxsize=8192)
 def candidate_zones(e164: str) -> tuple[str, ...]:
-    """Return the sorted IANA zones a number may be in.
+    """Return the sorted IANA zones a number may be in (cached: a pure function of it).
 
     Raises:
         InvalidPhoneNumberError: ``e164`` cannot be parsed as an international number.

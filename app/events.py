@@ -14,6 +14,7 @@ __all__ = [
     "CALL_CONTEXT_V1_FIELDS",
     "DEADLETTER_FIELDS",
     "LEAD_V1_FIELDS",
+    "OPTOUT_V1_FIELDS",
     "OUTBOUND_ACTIVITY_V1_FIELDS",
     "activity_event",
     "derive_event_id",
@@ -62,6 +63,20 @@ CALL_CONTEXT_V1_FIELDS = (
     "reason",
 )
 OUTBOUND_ACTIVITY_V1_FIELDS = ("schema", "activity_id", "site_uuid", "lead_id", "activity")
+# Built by app/dialing/optouts.py (optout_event).
+OPTOUT_V1_FIELDS = (
+    "schema",
+    "event_id",
+    "site_uuid",
+    "subject",
+    "lead_id",
+    "phone",
+    "action",
+    "source",
+    "reason",
+    "by",
+    "at",
+)
 DEADLETTER_FIELDS = ("topic", "key", "value", "error", "error_type", "attempts", "first_failed_at")
 
 

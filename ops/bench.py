@@ -23,6 +23,9 @@ PY = sys.executable
 
 Row = tuple[str, str, str]  # figure, value, aim
 
+# The last commit before the dialer became a state machine (issue 9).
+SPEED_BASELINE = "443b811"
+
 
 def _pct(d: dict[str, Any] | None, key: str) -> str:
     return "-" if not d or d.get(key) is None else f"{d[key]} ms"
@@ -72,11 +75,35 @@ def e2e(r: dict[str, Any]) -> list[Row]:
 
 def speed(r: dict[str, Any]) -> list[Row]:
     lat = r.get("call_after_200_ms") or {}
-    return [
+    rows = [
         (
             "speed to lead: webhook 200 -> outbound-call request",
             f"p50 {_pct(lat, 'p50')}, p99 {_pct(lat, 'p99')} ({r.get('called')} called)",
             "p99 < 1 s",
+        )
+    ]
+    rounds = r.get("rounds") or {}
+    if rounds:
+        base = ", ".join(str(x.get("p50")) for x in rounds.get("baseline", []))
+        mine = ", ".join(str(x.get("p50")) for x in rounds.get("current", []))
+        ratios = ", ".join(str(x) for x in r.get("p50_ratio_by_round") or [])
+        rows.append(
+            (
+                f"  p50 by round: this / {r.get('baseline')} (before the dialer's rules)",
+                f"{mine} / {base} ms; ratio {ratios}",
+                "ratio <= 1.2",
+            )
+        )
+    return rows
+
+
+def dialer(r: dict[str, Any]) -> list[Row]:
+    per = ", ".join(f"{k}: {v} us" for k, v in (r.get("us_per_transition") or {}).items())
+    return [
+        (
+            f"dialer decisions (state machine, {r.get('leads')} leads, no broker)",
+            f"{r.get('transitions_per_s')} transitions/s; {per}",
+            "",
         )
     ]
 
@@ -113,7 +140,14 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ),
     ("e2e_worker", ["ops/bench_e2e_latency.py", "--rate", "200", "--duration", "60"], e2e),
     ("e2e_worker_100", ["ops/bench_e2e_latency.py", "--rate", "100", "--duration", "60"], e2e),
-    ("speed_to_lead", ["ops/bench_speed_to_lead.py", "--leads", "1000"], speed),
+    # Side by side with the last commit before the dialer's state machine (issue 9): the
+    # safety rules may cost at most 20 % of the p50.
+    (
+        "speed_to_lead",
+        ["ops/bench_speed_to_lead.py", "--leads", "1000", "--baseline", SPEED_BASELINE],
+        speed,
+    ),
+    ("dialer", ["ops/bench_dialer.py"], dialer),
     ("dedup", ["ops/bench_dedup.py"], dedup),
     ("identity", ["ops/bench_identity.py"], identity),
 ]

@@ -107,9 +107,18 @@ def fmt(s: dict[str, Any]) -> str:
 
 
 def start_worker(
-    bootstrap: str, run_dir: Path, *, partitions: int, log_level: str, **extra: str
+    bootstrap: str,
+    run_dir: Path,
+    *,
+    partitions: int,
+    log_level: str,
+    root: Path | None = None,
+    **extra: str,
 ) -> Worker:
-    """A worker subprocess with its own prefix/app id/port/data dir, no client rate limit."""
+    """A worker subprocess with its own prefix/app id/port/data dir, no client rate limit.
+
+    ``root`` runs the worker of another checkout (an earlier commit, for a baseline).
+    """
     settings = {
         "prefix": unique("bench") + ".",
         "RGSYNC_REALGEEKS_SECRETS": SECRET,
@@ -122,7 +131,7 @@ def start_worker(
     }
     settings.update(extra)
     env = worker_env(bootstrap, run_dir, **settings)
-    worker = Worker(env=env, log_path=run_dir / "worker.log")
+    worker = Worker(env=env, log_path=run_dir / "worker.log", root=root or ROOT)
     return worker.start(wait=True, timeout=120)
 
 

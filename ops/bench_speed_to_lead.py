@@ -2,6 +2,7 @@
 
     .venv/bin/python ops/bench_speed_to_lead.py [--leads 1000] [--rate 50] [--partitions 8]
         [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
+        [--baseline REV] [--rounds 2]
 
 This process runs FakeElevenLabs and FakeRealGeeks (tests/fakes, real HTTP on 127.0.0.1,
 in their own thread and event loop so the sender does not delay their clocks) and a
@@ -20,6 +21,13 @@ One shared number for every lead would measure the matcher, not the dialer.
 Reported: p50/p95/p99/max of (call request arrival - webhook 200), how many leads were
 called (must be all), errors (non-200 webhooks, non-200 call answers, duplicate calls,
 dead letters), and a stage split from calls.context's record timestamps. Aim: p99 < 1 s.
+
+``--baseline REV`` also runs the worker of an earlier commit (a git worktree under
+var/bench/, the same .venv), alternating with this checkout's for ``--rounds`` rounds, each
+run with its own topics, and reports the p50 ratio: what the dialer's safety rules cost
+(issue 9: at most 20 % of the p50). The dialer's line limit is raised for the run
+(RGSYNC_DIALER_MAX_CONCURRENT_CALLS): the fake never ends a call, so with 2 lines per site
+the benchmark would measure the queue, not the path.
 The last line is ``RESULT {json}``.
 """
 
@@ -29,6 +37,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -133,7 +142,27 @@ async def _wait_called(el: FakeElevenLabs, ids: set[str], timeout: float) -> Non
         await asyncio.sleep(0.1)
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+def baseline_checkout(rev: str) -> Path:
+    """A worktree of ``rev`` under var/bench/ (made once), to run its worker."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    path = ROOT / "var" / "bench" / f"baseline-{sha[:12]}"
+    if not (path / "app" / "cli.py").exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--force", "--detach", str(path), sha],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+    return path
+
+
+async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
     now = datetime.now(UTC)
     phones = callable_phones(args.leads + args.warmup, now)
     sites = [str(uuid.uuid4()) for _ in range(args.sites)]
@@ -147,6 +176,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             run_dir,
             partitions=args.partitions,
             log_level=args.log_level,
+            root=root,
+            RGSYNC_DIALER_MAX_CONCURRENT_CALLS=str(10 * (args.leads + args.warmup)),
             **dialer_env(fakes.rg, fakes.el),
         )
         prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
@@ -283,8 +314,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--dump", help="write per-lead times (CSV, wall clock) here")
+    parser.add_argument("--baseline", help="also run this commit's worker, side by side")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each with --baseline")
     args = parser.parse_args(argv)
-    r = asyncio.run(run(args))
+    if args.baseline:
+        base_root = baseline_checkout(args.baseline)
+        runs: dict[str, list[dict[str, Any]]] = {"current": [], "baseline": []}
+        for n in range(args.rounds):
+            # Alternate the order so a slow neighbour does not always hit the same side.
+            order = [("baseline", base_root), ("current", ROOT)]
+            for label, root in order if n % 2 == 0 else order[::-1]:
+                runs[label].append(asyncio.run(run(args, root)))
+                p50 = runs[label][-1]["call_after_200_ms"]["p50"]
+                print(f"round {n + 1} {label}: p50 {p50} ms", flush=True)
+        r = dict(runs["current"][-1])
+        r["rounds"] = {
+            label: [x["call_after_200_ms"] for x in results] for label, results in runs.items()
+        }
+        r["baseline"] = args.baseline
+        r["p50_ratio_by_round"] = [
+            round(c["call_after_200_ms"]["p50"] / b["call_after_200_ms"]["p50"], 3)
+            for c, b in zip(runs["current"], runs["baseline"], strict=True)
+            if b["call_after_200_ms"]["p50"]
+        ]
+        r["errors"] = {k: v for x in runs["current"] for k, v in x["errors"].items()}
+    else:
+        r = asyncio.run(run(args))
     print()
     print(
         f"speed to lead: {args.leads} leads at {args.rate:g}/s over {args.sites} sites, "
@@ -299,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  200 after send (due):    {fmt(r['http_200_after_send_ms'])}")
     print(f"    200 -> calls.context written: {fmt(r['context_written_after_200_ms'])}")
     print(f"    context written -> call:      {fmt(r['call_after_context_written_ms'])}")
+    if "p50_ratio_by_round" in r:
+        print(f"  p50 against {args.baseline} by round: {r['p50_ratio_by_round']} (aim <= 1.2)")
     print(
         f"  worker CPU {r['worker_cpu_pct']}%  RSS {r['worker_rss_mb_end']} MB  "
         f"aim p99 < 1 s: {'met' if r['p99_under_1s'] else 'MISSED'}"

@@ -141,6 +141,8 @@ class Worker:
     port: int = field(default=0)
     command: str = "worker"
     port_variable: str = "RGSYNC_WEB_PORT"
+    # The checkout whose code runs (benchmarks run an earlier commit's worker beside this one).
+    root: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -151,7 +153,7 @@ class Worker:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until it stops
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "app.cli", self.command],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

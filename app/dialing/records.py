@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -72,7 +72,17 @@ class Attempt:
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-ready data."""
-        return asdict(self)
+        return {
+            "attempt_id": self.attempt_id,
+            "number": self.number,
+            "sent_at": self.sent_at,
+            "local_day": self.local_day,
+            "phone": self.phone,
+            "state": str(self.state),
+            "conversation_id": self.conversation_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Attempt:
@@ -130,12 +140,24 @@ class LeadRecord:
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-ready data."""
-        data = asdict(self)
-        data["status"] = str(self.status)
-        data["phones"] = list(self.phones)
-        data["variables"] = dict(self.variables)
-        data["attempts"] = [a.to_json() for a in self.attempts]
-        return data
+        # By hand: dataclasses.asdict deep-copies every value, several times the cost.
+        return {
+            "site_uuid": self.site_uuid,
+            "lead_id": self.lead_id,
+            "status": str(self.status),
+            "reason": self.reason,
+            "phone": self.phone,
+            "phones": list(self.phones),
+            "eligible": self.eligible,
+            "variables": dict(self.variables),
+            "context_event_id": self.context_event_id,
+            "first_seen": self.first_seen,
+            "admitted_at": self.admitted_at,
+            "due": self.due,
+            "seq": self.seq,
+            "refusals": self.refusals,
+            "attempts": [a.to_json() for a in self.attempts],
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> LeadRecord:
@@ -185,7 +207,10 @@ class SiteRecord:
         """Return the record as JSON-ready data."""
         return {
             "site_uuid": self.site_uuid,
-            "in_flight": {k: asdict(v) for k, v in self.in_flight.items()},
+            "in_flight": {
+                k: {"lead_id": v.lead_id, "since": v.since, "answered": v.answered}
+                for k, v in self.in_flight.items()
+            },
             "waiting": {k: [due, seq] for k, (due, seq) in self.waiting.items()},
             "next_seq": self.next_seq,
         }
@@ -222,7 +247,13 @@ class DncEntry:
 
     def to_json(self) -> dict[str, Any]:
         """Return the entry as JSON-ready data."""
-        return asdict(self)
+        return {
+            "source": self.source,
+            "at": self.at,
+            "reason": self.reason,
+            "by": self.by,
+            "event_id": self.event_id,
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> DncEntry:

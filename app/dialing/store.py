@@ -134,7 +134,7 @@ class DialerCore:
             event,
             self.clock(),
             self.policy,
-            dispatching=self._dispatching(event.site_uuid),
+            dispatching=self.policy.enabled and self._dispatching(event.site_uuid),
         )
         await self._send(result.emits, result.deadletters)
         await self._persist(self.store.changes(result, event.site_uuid))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
 from typing import Any
 
 from app.signatures import sign_elevenlabs, sign_realgeeks
-from tests.support import Worker, drain_json
+from tests.support import PYTHON, ROOT, Worker, drain_json
 
-__all__ = ["outputs", "send_elevenlabs", "send_realgeeks"]
+__all__ = ["cli", "outputs", "send_elevenlabs", "send_realgeeks"]
 
 
 def send_realgeeks(
@@ -77,3 +78,19 @@ def outputs(
 
     values = drain_json(bootstrap, name, timeout=timeout, until=enough)
     return [v for v in values if match is None or match(v)]
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run ``realgeeks-sync ARGS`` with a worker's settings; (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -14,7 +14,7 @@ import pytest
 from app.calling_window import local_call_window
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.realgeeks import FakeRealGeeks
-from tests.integration.helpers import outputs, send_realgeeks
+from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.support import Worker, unique
 
 pytestmark = pytest.mark.integration
@@ -58,27 +58,6 @@ def dialer_env(rg: FakeRealGeeks, el: FakeElevenLabs, **extra: str) -> dict[str,
         "RGSYNC_RETRY_MAX_DELAY_S": "1",
         **extra,
     }
-
-
-async def replay_permanent_dead_letters(env: dict[str, str]) -> tuple[int | None, str]:
-    """Run ``realgeeks-sync dlq replay --error-type PermanentApiError``; (exit code, stderr)."""
-    from tests.support import PYTHON, ROOT
-
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        "-m",
-        "app.cli",
-        "dlq",
-        "replay",
-        "--error-type",
-        "PermanentApiError",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    return proc.returncode, err.decode()
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
@@ -187,9 +166,9 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
         assert "full_baths" in dead[0]["error"]
         assert not rg.activities.get((site, lead_id))
         # The fake is fixed (its one scripted 422 is spent): replay delivers exactly once.
-        returncode, err = await replay_permanent_dead_letters(w.env)
+        returncode, _, err = await cli(w.env, "dlq", "replay", "--error-type", "PermanentApiError")
         assert returncode == 0, err
         await wait_for(lambda: rg.activities.get((site, lead_id)))
-        await replay_permanent_dead_letters(w.env)
+        await cli(w.env, "dlq", "replay", "--error-type", "PermanentApiError")
         await asyncio.sleep(3)
         assert len(rg.activities[(site, lead_id)]) == 1

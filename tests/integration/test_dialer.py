@@ -20,9 +20,9 @@ import pytest
 
 from tests.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs
 from tests.fakes.realgeeks import FakeRealGeeks
-from tests.integration.helpers import outputs, send_realgeeks
+from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.integration.test_call_loop import callable_number, dialer_env, wait_for
-from tests.support import PYTHON, ROOT, Worker, unique
+from tests.support import Worker, unique
 
 pytestmark = pytest.mark.integration
 
@@ -68,22 +68,6 @@ def dialer_record(worker: Worker, site: str, lead_id: str) -> dict[str, Any] | N
 def status_of(worker: Worker, site: str, lead_id: str) -> str | None:
     found = dialer_record(worker, site, lead_id)
     return found["lead"]["status"] if found else None
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run ``realgeeks-sync ARGS`` with the worker's settings; (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def metric(worker: Worker, name: str) -> float:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from app.dialing.optouts import optout_event
 from app.events import (
     ACTIVITY_V1_FIELDS,
     CALL_CONTEXT_V1_FIELDS,
     DEADLETTER_FIELDS,
     LEAD_V1_FIELDS,
+    OPTOUT_V1_FIELDS,
     OUTBOUND_ACTIVITY_V1_FIELDS,
 )
 from tests.support import ROOT
@@ -28,6 +30,7 @@ def test_event_fields_are_documented() -> None:
         ("activity.v1", ACTIVITY_V1_FIELDS),
         ("call_context.v1", CALL_CONTEXT_V1_FIELDS),
         ("outbound_activity.v1", OUTBOUND_ACTIVITY_V1_FIELDS),
+        ("optout.v1", OPTOUT_V1_FIELDS),
     ):
         text = _bullet(schema)
         missing = [f for f in fields if not re.search(rf"\b{f}\b", text)]
@@ -43,3 +46,10 @@ def test_front_door_commands_exist() -> None:
     for script in ("ops/run", "ops/test", "ops/kafka", "ops/check", ".ci/run"):
         path = ROOT / script
         assert path.exists() and path.stat().st_mode & 0o111, script
+
+
+def test_optout_events_have_exactly_the_documented_fields() -> None:
+    event = optout_event(
+        site_uuid="s", subject="phone", value="+18088172382", source="operator", at="t"
+    )
+    assert tuple(event) == OPTOUT_V1_FIELDS
