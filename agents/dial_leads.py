@@ -51,7 +51,7 @@ from app.errors import ApiError
 from app.events import lead_key
 from app.main import Pipeline
 from app.partitioning import site_partition
-from app.table_writes import write_durably
+from app.table_writes import write_tables
 
 __all__ = ["dialer_policy", "register"]
 
@@ -162,9 +162,10 @@ def register(p: Pipeline) -> None:
         if records:
             await p.write(records, what="dialer records")
 
-    async def persist(writes: list[TableWrite]) -> None:
-        await write_durably(
+    async def persist(writes: list[TableWrite], durable: bool) -> None:
+        await write_tables(
             writes,
+            durable=durable,
             what="dialer state",
             on_retry=lambda _exc: m.sync_errors.labels("KafkaWriteError").inc(),
         )
@@ -281,7 +282,9 @@ def register(p: Pipeline) -> None:
         value_serializer="raw",
     )
 
-    @p.app.agent(topic, name=s.topic("dial_leads"), concurrency=1)
+    # One actor per partition (sites spread over them): a site's events stay in order while
+    # partitions wait for the broker side by side.
+    @p.app.agent(topic, name=s.topic("dial_leads"), isolated_partitions=True)
     async def dial_leads(stream: faust.StreamT) -> None:
         async for event in p.sequence.events(stream):
             try:

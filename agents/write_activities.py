@@ -21,7 +21,7 @@ from app.main import Pipeline
 from app.rate_limit import KeyedRateLimiter
 from app.realgeeks_client import RealGeeksClient
 from app.retry import RetryPolicy, attempts_of, call_with_retries
-from app.table_writes import write_durably
+from app.table_writes import write_tables
 
 __all__ = ["OutcomeUnknownError", "register"]
 
@@ -112,17 +112,19 @@ def register(p: Pipeline) -> None:
             # On the broker before the POST leaves: a writer killed during the request must
             # find "in_flight" on restart, never post a second time (app/table_writes.py).
             in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time()}
-            await write_durably([(outbox, activity_id, in_flight)], what="outbox")
+            await write_tables([(outbox, activity_id, in_flight)], durable=True, what="outbox")
             try:
                 await c.post_activities(site, lead, [record["activity"]])
             except RealGeeksSyncError as exc:
                 # A definite answer (or no connection): nothing was written, safe to retry.
-                outbox[activity_id] = {
+                failed = {
                     "status": "failed",
                     "attempts": attempts,
                     "error": str(exc)[:300],
                     "at": time.time(),
                 }
+                # Every outbox write takes the same path, so they reach the changelog in order.
+                await write_tables([(outbox, activity_id, failed)], durable=False)
                 raise
 
         try:
@@ -131,7 +133,8 @@ def register(p: Pipeline) -> None:
             p.metrics.activities_failed.labels(exc.error_type).inc()
             await p.deadletter(event, exc, attempts=attempts_of(exc), retriable=exc.retriable)
             return
-        outbox[activity_id] = {"status": "posted", "attempts": attempts, "at": time.time()}
+        posted = {"status": "posted", "attempts": attempts, "at": time.time()}
+        await write_tables([(outbox, activity_id, posted)], durable=False)
         p.metrics.activities_logged.labels(str(record["activity"].get("type"))).inc()
         log.info(
             "activity posted",

@@ -66,7 +66,7 @@ async def run(leads: int, sites: int) -> dict[str, Any]:
     async def send(*_: Any) -> None:
         return None
 
-    async def persist(writes: list[Any]) -> None:
+    async def persist(writes: list[Any], durable: bool) -> None:
         for table, key, value in writes:
             if value is None:
                 table.pop(key, None)

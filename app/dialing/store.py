@@ -8,7 +8,8 @@ Tables (Faust tables in the worker, dicts in tests), all on the site's partition
                    <site_uuid>|phone|<E.164 number> -> DncEntry JSON
 
 ``DialerCore.apply`` is the one order of effects the agent and the property tests share:
-send the step's records and dead letters, store its changes durably, then place its calls.
+send the step's records and dead letters, store its changes (durably when calls follow),
+then place its calls.
 A crash between any two of these never sends a call request twice: the attempt is stored
 before its request leaves, and a stored attempt is never sent again.
 """
@@ -111,7 +112,7 @@ class DialerCore:
         clock: Callable[[], datetime],
         *,
         send: Callable[[Sequence[Emit], Sequence[DeadLetter]], Awaitable[None]],
-        persist: Callable[[list[TableWrite]], Awaitable[None]],
+        persist: Callable[[list[TableWrite], bool], Awaitable[None]],
         place: Callable[[CallRequest], None],
         live: Callable[[], frozenset[str]] = frozenset,
         dispatching: Callable[[str], bool] = lambda _site: True,
@@ -137,7 +138,10 @@ class DialerCore:
             dispatching=self.policy.enabled and self._dispatching(event.site_uuid),
         )
         await self._send(result.emits, result.deadletters)
-        await self._persist(self.store.changes(result, event.site_uuid))
+        # Durable (on the broker before going on) only where a call request follows: other
+        # changes are as safe as any table write, since the event is read again until they
+        # are flushed (Faust flushes the producer before it commits an offset).
+        await self._persist(self.store.changes(result, event.site_uuid), bool(result.calls))
         for call in result.calls:
             self._place(call)
         return result

@@ -145,6 +145,13 @@ class DialerMachine(RuleBasedStateMachine):
         self.applied: list[Any] = []
         self.crash_at: str | None = None
         self.catching_up = False
+        self.reading_optouts = False
+        # At least once: what a restart finds is the tables as of the last offset commit
+        # (Faust flushes the producer first) plus every durable write since; the events
+        # after that commit are read again, in order.
+        self.committed: list[dict[str, Any]] = [{}, {}, {}]
+        self.durable_since: list[tuple[int, str, Any]] = []
+        self.uncommitted: list[Any] = []
         self.counter = 0
         self.loop = asyncio.new_event_loop()
         self.core = DialerCore(
@@ -155,7 +162,7 @@ class DialerMachine(RuleBasedStateMachine):
             persist=self._persist,
             place=self._place,
             live=lambda: frozenset(self.live),
-            dispatching=lambda _site: not self.catching_up,
+            dispatching=lambda _site: not (self.catching_up or self.reading_optouts),
         )
 
     # -- the effects, as the agent performs them -------------------------------------------
@@ -164,7 +171,7 @@ class DialerMachine(RuleBasedStateMachine):
         if self.crash_at == "send":
             raise Crash
 
-    async def _persist(self, writes: list[Any]) -> None:
+    async def _persist(self, writes: list[Any], durable: bool) -> None:
         if self.crash_at == "persist":
             raise Crash
         for table, key, value in writes:
@@ -172,6 +179,9 @@ class DialerMachine(RuleBasedStateMachine):
                 table.pop(key, None)
             else:
                 table[key] = value
+            if durable:
+                index = next(i for i, t in enumerate(self.tables) if t is table)
+                self.durable_since.append((index, key, value))
         if self.crash_at == "place":
             raise Crash  # stored, but the process died before the request left
 
@@ -198,6 +208,7 @@ class DialerMachine(RuleBasedStateMachine):
             self.run(self.core.apply(event))  # at least once: read again after the crash
         self.crash_at = None
         self.applied.append(event)
+        self.uncommitted.append(event)
 
     def run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
@@ -206,8 +217,26 @@ class DialerMachine(RuleBasedStateMachine):
         self.loop.close()
 
     def _restart(self) -> None:
+        """The process dies: requests in flight and unflushed writes are lost; the events
+        after the last commit come again."""
         self.live.clear()
         self.in_flight.clear()  # their answers are lost with the process
+        for table, committed in zip(self.tables, self.committed, strict=True):
+            table.clear()
+            table.update(committed)
+        for index, key, value in self.durable_since:
+            if value is None:
+                self.tables[index].pop(key, None)
+            else:
+                self.tables[index][key] = value
+        # The agent holds every call until it has read the partition's opt-outs again
+        # (_OptOutsRead): model it by replaying with calls held up to the last opt-out.
+        replay = list(self.uncommitted)
+        last_optout = max((n for n, e in enumerate(replay) if isinstance(e, OptOut)), default=-1)
+        for n, event in enumerate(replay):
+            self.reading_optouts = n < last_optout
+            self.run(self.core.apply(event))
+        self.reading_optouts = False
 
     # -- rules -------------------------------------------------------------------------
 
@@ -381,6 +410,13 @@ class DialerMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         self._restart()
 
+    @rule()
+    def commit(self) -> None:
+        """Offsets committed (every second in the worker), after a producer flush."""
+        self.committed = [dict(table) for table in self.tables]
+        self.durable_since.clear()
+        self.uncommitted.clear()
+
     @precondition(lambda self: self.applied)
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
@@ -428,7 +464,9 @@ class DialerMachine(RuleBasedStateMachine):
     def _check_dispatch(self, call: CallRequest) -> None:
         lead = self.leads[(call.site_uuid, call.lead_id)]
         where = f"call {call.attempt_id} to lead {call.lead_id} at {self.now.isoformat()}"
-        assert not self.catching_up, f"{where}: dialed before reading every opt-out"
+        assert not (self.catching_up or self.reading_optouts), (
+            f"{where}: dialed before reading every opt-out"
+        )
         assert lead.admissible, f"{where}: a stale, backfilled or not-new lead was dialed"
         # 1. never after an opt-out of the lead or of any of its numbers
         assert (call.site_uuid, "lead", call.lead_id) not in self.blocked, f"{where}: opted out"
