@@ -1,0 +1,152 @@
+"""The ingress against hostile senders, over real HTTP without a broker (a fake publisher).
+
+Bounded verification cost, bounded memory before authentication, a read timeout, and the
+unsigned timestamp header clamped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+import app.signatures
+from app.ingress import Ingress, standalone_app
+from app.metrics import Metrics
+from app.settings import Settings
+from app.signatures import sign_elevenlabs, sign_realgeeks
+
+Client = TestClient[web.Request, web.Application]
+
+NOW = 1_800_000_000.0
+
+
+class FakePublisher:
+    """Acknowledges every record at once and keeps it."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, bytes]] = []
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        self.records.append((topic, key, value))
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(
+        {
+            "RGSYNC_REALGEEKS_SECRETS": "rg-secret",
+            "RGSYNC_ELEVENLABS_SECRETS": "el-old,el-new",
+            "RGSYNC_CLIENT_RATE_PER_S": "100000",
+            "RGSYNC_CLIENT_BURST": "100000",
+            **env,
+        }
+    )
+
+
+Start = Callable[..., Awaitable[tuple[Client, Ingress, FakePublisher]]]
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """Start an ingress on a test server; every client is closed afterwards."""
+    clients: list[Client] = []
+
+    async def make(
+        clock: Callable[[], float] = lambda: NOW, **env: str
+    ) -> tuple[Client, Ingress, FakePublisher]:
+        publisher = FakePublisher()
+        ingress = Ingress(settings(**env), publisher, Metrics(), clock=clock)
+        client = TestClient(TestServer(standalone_app(ingress)))
+        clients.append(client)
+        await client.start_server()
+        return client, ingress, publisher
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def metric(ingress: Ingress, name: str, **labels: str) -> float:
+    value = ingress.metrics.registry.get_sample_value(name, labels or None)
+    return value or 0.0
+
+
+# Finding 1: verification cost
+
+
+async def test_large_bodies_are_hashed_off_the_event_loop(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ingress, publisher = await start()
+    threads: list[str] = []
+    real_mac = app.signatures._mac
+
+    def recording_mac(secret: str, *parts: bytes) -> str:
+        threads.append(threading.current_thread().name)
+        return real_mac(secret, *parts)
+
+    small = json.dumps({"type": "post_call_transcription", "data": {}}).encode()
+    large = json.dumps(
+        {"type": "post_call_audio", "data": {"full_audio": "A" * (2 * 1024 * 1024)}}
+    ).encode()
+    signed = [(body, sign_elevenlabs("el-new", body, int(NOW))) for body in (small, large)]
+    monkeypatch.setattr(app.signatures, "_mac", recording_mac)
+    for body, signature in signed:
+        resp = await client.post(
+            "/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": signature}
+        )
+        assert resp.status == 200
+    main = threading.main_thread().name
+    # Two secrets each: the small body on the loop's thread, the large one elsewhere.
+    assert threads[:2] == [main, main]
+    assert len(threads) == 4 and main not in threads[2:]
+    assert len(publisher.records) == 1  # post_call_audio is answered, not kept
+
+
+async def test_the_issues_signature_header_is_refused_without_hashing(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, ingress, publisher = await start()
+    calls: list[int] = []
+    monkeypatch.setattr(app.signatures, "_mac", lambda *_a: calls.append(1) or "")
+    body = b"{" + b" " * (4 * 1024 * 1024) + b"}"
+    header = f"t={int(NOW)}," + ",".join(["v0="] * 2000)
+    resp = await client.post("/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": header})
+    assert resp.status == 401
+    assert calls == [] and publisher.records == []
+    assert metric(ingress, "realgeeks_signature_failures_total", source="elevenlabs") == 1
+
+
+async def test_a_malformed_signature_is_refused_before_the_body_is_read(start: Start) -> None:
+    client, _ingress, _publisher = await start()
+
+    async def endless() -> AsyncIterator[bytes]:
+        # A chunked body that would never end: only an answer before reading it returns.
+        while True:
+            yield b" " * 65536
+
+    resp = await client.post(
+        "/webhooks/realgeeks",
+        data=endless(),
+        headers={"X-Lead-Router-Signature": "not-hex"},
+    )
+    assert resp.status == 401
+
+
+async def test_a_valid_realgeeks_webhook_still_passes(start: Start) -> None:
+    client, _ingress, publisher = await start()
+    body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
+    resp = await client.post(
+        "/webhooks/realgeeks",
+        data=body,
+        headers={
+            "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
+            "X-Lead-Router-Action": "created",
+        },
+    )
+    assert resp.status == 200
+    assert [(t, k) for t, k, _v in publisher.records] == [("realgeeks.webhooks.raw", "s1")]
