@@ -26,13 +26,16 @@ from app.envelopes import (
     realgeeks_record,
 )
 from app.errors import (
+    IngressBusyError,
     PayloadTooLargeError,
     PublishError,
     RateLimitedError,
+    RequestTimeoutError,
     SignatureError,
     WebhookError,
 )
 from app.metrics import Metrics
+from app.pending_bodies import BodyHold, PendingBodies
 from app.rate_limit import KeyedRateLimiter
 from app.settings import Secret, Settings
 from app.signatures import check_mac, parse_elevenlabs, parse_realgeeks
@@ -72,18 +75,38 @@ async def _check_mac(
         check_mac(secrets, parts, signatures)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(
+    request: web.Request,
+    limit: int,
+    *,
+    hold: BodyHold | None = None,
+    timeout_s: float | None = None,
+) -> bytes:
     """Read the raw body once, refusing more than ``limit`` bytes without buffering it all.
+
+    With a ``hold``, the bytes count against the shared budget of unauthenticated bodies
+    (the declared length at once, else chunk by chunk); with ``timeout_s``, the whole body
+    must arrive within it.
 
     Raises:
         PayloadTooLargeError: the declared or actual size is over the limit.
+        IngressBusyError: the budget of bodies in flight is spent.
+        RequestTimeoutError: the body did not arrive in time.
     """
     _check_declared_size(request, limit)
+    if hold is not None and request.content_length:
+        hold.grow_to(request.content_length)
     body = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"body over {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLargeError(f"body over {limit} bytes")
+                if hold is not None:
+                    hold.grow_to(len(body))
+    except TimeoutError:
+        raise RequestTimeoutError(f"body not received within {timeout_s:g} s") from None
     return bytes(body)
 
 
@@ -117,6 +140,9 @@ class Ingress:
         self._ingest_seconds = {
             src: metrics.ingest_seconds.labels(src) for src in ("realgeeks", "elevenlabs")
         }
+        self.pending = PendingBodies(
+            settings.max_pending_body_bytes, retry_after_s=settings.retry_after_s
+        )
         self.raw_realgeeks = settings.topic(RAW_REALGEEKS)
         self.raw_elevenlabs = settings.topic(RAW_ELEVENLABS)
 
@@ -198,8 +224,9 @@ class Ingress:
             limit = self.settings.max_body_bytes
             _check_declared_size(request, limit)
             signature = parse_realgeeks(request.headers.get("X-Lead-Router-Signature"))
-            body = await read_body(request, limit)
-            await _check_mac(self.settings.realgeeks_secrets, (body,), [signature])
+            with self.pending.hold() as hold:
+                body = await self._read(request, limit, hold)
+                await _check_mac(self.settings.realgeeks_secrets, (body,), [signature])
             record = realgeeks_record(body, request.headers, self._received_at())
             topic = self.raw_realgeeks
         else:
@@ -211,10 +238,11 @@ class Ingress:
                 tolerance_s=self.settings.elevenlabs_tolerance_s,
                 future_tolerance_s=self.settings.elevenlabs_future_tolerance_s,
             )
-            body = await read_body(request, limit)
-            await _check_mac(
-                self.settings.elevenlabs_secrets, parsed.parts(body), parsed.signatures
-            )
+            with self.pending.hold() as hold:
+                body = await self._read(request, limit, hold)
+                await _check_mac(
+                    self.settings.elevenlabs_secrets, parsed.parts(body), parsed.signatures
+                )
             record = elevenlabs_record(body, request.headers, self._received_at())
             if record.action in ELEVENLABS_SKIPPED_TYPES:
                 return None
@@ -224,12 +252,17 @@ class Ingress:
         await self.publisher.publish(topic, record.key, record.value())
         return record
 
+    async def _read(self, request: web.Request, limit: int, hold: BodyHold) -> bytes:
+        return await read_body(
+            request, limit, hold=hold, timeout_s=self.settings.body_read_timeout_s
+        )
+
     def _refuse(self, source: str, exc: WebhookError) -> web.Response:
         self.metrics.webhooks_rejected.labels(source, str(exc.status)).inc()
         headers: dict[str, str] = {}
         if isinstance(exc, SignatureError):
             self.metrics.signature_failures.labels(source).inc()
-        if isinstance(exc, RateLimitedError):
+        if isinstance(exc, (RateLimitedError, IngressBusyError)):
             headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
         log.info(
             "webhook refused", extra={"source": source, "status": exc.status, "reason": str(exc)}

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.errors import ConfigError
 
@@ -88,6 +89,21 @@ class _Env:
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _hardening(env: _Env) -> dict[str, Any]:
+    """The settings of issue 10's block (ingress bounds, Kafka security, internal routing).
+
+    Raises:
+        ConfigError: a value is malformed or the combination cannot work.
+    """
+    body_limit = max(env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1), 16 * 1024 * 1024)
+    return {
+        "max_pending_body_bytes": env.integer(
+            "RGSYNC_MAX_PENDING_BODY_BYTES", 64 * 1024 * 1024, minimum=body_limit
+        ),
+        "body_read_timeout_s": env.number("RGSYNC_BODY_READ_TIMEOUT_S", 30.0, minimum=0.1),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the defaults of SPEC.md."""
@@ -153,6 +169,13 @@ class Settings:
     clock_file: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
+    # -- hostile input and a secured Kafka (issue 10): one block, read by _hardening() --
+    # Bytes of request bodies held before their signature is checked, over all requests
+    # at once; beyond it webhooks are answered 503 + Retry-After. At least the largest
+    # body limit, so one body of any accepted size always fits.
+    max_pending_body_bytes: int = 64 * 1024 * 1024
+    # A body that has not fully arrived after this long is answered 408.
+    body_read_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -224,6 +247,7 @@ class Settings:
             else None,
             log_level=env.text("RGSYNC_LOG_LEVEL", "INFO").upper(),
             log_format=env.text("RGSYNC_LOG_FORMAT", "json").lower(),
+            **_hardening(env),
         )
         if dialer:
             for name, value in (

@@ -6,17 +6,21 @@ unsigned timestamp header clamped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import app.signatures
+from app.errors import IngressBusyError
 from app.ingress import Ingress, standalone_app
 from app.metrics import Metrics
+from app.pending_bodies import PendingBodies
 from app.settings import Settings
 from app.signatures import sign_elevenlabs, sign_realgeeks
 
@@ -115,7 +119,9 @@ async def test_the_issues_signature_header_is_refused_without_hashing(
     monkeypatch.setattr(app.signatures, "_mac", lambda *_a: calls.append(1) or "")
     body = b"{" + b" " * (4 * 1024 * 1024) + b"}"
     header = f"t={int(NOW)}," + ",".join(["v0="] * 2000)
-    resp = await client.post("/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": header})
+    resp = await client.post(
+        "/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": header}
+    )
     assert resp.status == 401
     assert calls == [] and publisher.records == []
     assert metric(ingress, "realgeeks_signature_failures_total", source="elevenlabs") == 1
@@ -150,3 +156,105 @@ async def test_a_valid_realgeeks_webhook_still_passes(start: Start) -> None:
     )
     assert resp.status == 200
     assert [(t, k) for t, k, _v in publisher.records] == [("realgeeks.webhooks.raw", "s1")]
+
+
+# Finding 2: memory held before authentication, and the read timeout
+
+
+async def _open_body(client: Client, path: str, headers: dict[str, str], first: bytes) -> Any:
+    """Send a request's headers and the first bytes of its body, and leave it open."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {client.server.host}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + first)
+    await writer.drain()
+    return reader, writer
+
+
+async def _status(reader: asyncio.StreamReader) -> int:
+    line = await asyncio.wait_for(reader.readline(), timeout=10)
+    return int(line.split()[1])
+
+
+async def test_unauthenticated_bodies_in_flight_are_bounded_with_503_and_retry_after(
+    start: Start,
+) -> None:
+    budget = 16 * 1024 * 1024  # the smallest budget allowed: one ElevenLabs body
+    client, ingress, _publisher = await start(RGSYNC_MAX_PENDING_BODY_BYTES=str(budget))
+    # Someone starts a body of the whole budget and sends it slowly.
+    _reader, writer = await _open_body(
+        client,
+        "/webhooks/elevenlabs",
+        {
+            "Content-Length": str(budget),
+            "ElevenLabs-Signature": f"t={int(NOW)},v0={'0' * 64}",
+        },
+        b"{",
+    )
+    try:
+        await asyncio.sleep(0.2)
+        assert ingress.pending.held_bytes == budget
+        body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
+        resp = await client.post(
+            "/webhooks/realgeeks",
+            data=body,
+            headers={
+                "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
+                "X-Lead-Router-Action": "created",
+            },
+        )
+        assert resp.status == 503
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert "in flight" in (await resp.json())["error"]
+        assert (
+            metric(ingress, "realgeeks_webhooks_rejected_total", source="realgeeks", status="503")
+            == 1
+        )
+    finally:
+        writer.close()
+    # The slow sender gone, its bytes are given back and the same webhook passes.
+    for _ in range(50):
+        if ingress.pending.held_bytes == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert ingress.pending.held_bytes == 0
+    resp = await client.post(
+        "/webhooks/realgeeks",
+        data=body,
+        headers={
+            "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
+            "X-Lead-Router-Action": "created",
+        },
+    )
+    assert resp.status == 200
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_answered_408(start: Start) -> None:
+    client, ingress, publisher = await start(RGSYNC_BODY_READ_TIMEOUT_S="0.5")
+    reader, writer = await _open_body(
+        client,
+        "/webhooks/realgeeks",
+        {"Content-Length": "1000", "X-Lead-Router-Signature": "0" * 64},
+        b'{"site_uuid":',
+    )
+    try:
+        assert await _status(reader) == 408
+    finally:
+        writer.close()
+    assert publisher.records == [] and ingress.pending.held_bytes == 0
+
+
+def test_a_hold_is_given_back_whatever_happens() -> None:
+    budget = PendingBodies(100, retry_after_s=3)
+    with pytest.raises(RuntimeError), budget.hold() as hold:
+        hold.grow_to(60)
+        hold.grow_to(40)  # smaller: nothing changes
+        assert budget.held_bytes == 60
+        raise RuntimeError("handler failed")
+    assert budget.held_bytes == 0
+    with budget.hold() as first:
+        first.grow_to(100)
+        with budget.hold() as second, pytest.raises(IngressBusyError) as busy:
+            second.grow_to(1)
+        assert busy.value.retry_after == 3 and busy.value.status == 503
+    assert budget.held_bytes == 0
