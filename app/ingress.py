@@ -227,7 +227,18 @@ class Ingress:
             with self.pending.hold() as hold:
                 body = await self._read(request, limit, hold)
                 await _check_mac(self.settings.realgeeks_secrets, (body,), [signature])
-            record = realgeeks_record(body, request.headers, self._received_at())
+            record = realgeeks_record(
+                body,
+                request.headers,
+                self._received_at(),
+                max_timestamp_skew_s=self.settings.timestamp_max_skew_s,
+            )
+            if record.timestamp_clamped:
+                self.metrics.future_timestamps.labels(source).inc()
+                log.info(
+                    "webhook timestamp in the future; receipt time used",
+                    extra={"source": source, "message_id": record.message_id},
+                )
             topic = self.raw_realgeeks
         else:
             limit = self.settings.elevenlabs_max_body_bytes

@@ -101,6 +101,7 @@ def _hardening(env: _Env) -> dict[str, Any]:
             "RGSYNC_MAX_PENDING_BODY_BYTES", 64 * 1024 * 1024, minimum=body_limit
         ),
         "body_read_timeout_s": env.number("RGSYNC_BODY_READ_TIMEOUT_S", 30.0, minimum=0.1),
+        "timestamp_max_skew_s": env.number("RGSYNC_TIMESTAMP_MAX_SKEW_S", 300.0, minimum=0.0),
     }
 
 
@@ -176,6 +177,8 @@ class Settings:
     max_pending_body_bytes: int = 64 * 1024 * 1024
     # A body that has not fully arrived after this long is answered 408.
     body_read_timeout_s: float = 30.0
+    # X-Lead-Router-Timestamp later than receipt plus this is replaced by the receipt time.
+    timestamp_max_skew_s: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -258,3 +258,26 @@ def test_a_hold_is_given_back_whatever_happens() -> None:
             second.grow_to(1)
         assert busy.value.retry_after == 3 and busy.value.status == 503
     assert budget.held_bytes == 0
+
+
+# Finding 3: the unsigned timestamp header
+
+
+async def test_a_future_timestamp_is_replaced_by_receipt_time_and_counted(start: Start) -> None:
+    client, ingress, publisher = await start(RGSYNC_TIMESTAMP_MAX_SKEW_S="60")
+    body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
+    for sent in ("2999-01-01T00:00:00Z", "2020-01-01T00:00:00Z"):
+        resp = await client.post(
+            "/webhooks/realgeeks",
+            data=body,
+            headers={
+                "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
+                "X-Lead-Router-Action": "updated",
+                "X-Lead-Router-Timestamp": sent,
+            },
+        )
+        assert resp.status == 200
+    future, past = (json.loads(value) for _t, _k, value in publisher.records)
+    assert future["timestamp"] == future["received_at"] == "2027-01-15T08:00:00Z"
+    assert past["timestamp"] == "2020-01-01T00:00:00Z"
+    assert metric(ingress, "realgeeks_future_timestamps_total", source="realgeeks") == 1
