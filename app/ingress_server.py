@@ -33,11 +33,7 @@ def build_ingress_app(
     settings: Settings, *, kafka_probe: KafkaProbe | None = None
 ) -> tuple[web.Application, KafkaPublisher]:
     """The ingress app (webhooks, /health, /metrics) and its publisher, which the caller closes."""
-    publisher = KafkaPublisher(
-        settings.bootstrap_servers,
-        timeout_s=settings.publish_timeout_s,
-        client_id=f"{settings.app_id}-ingress",
-    )
+    publisher = KafkaPublisher.for_settings(settings, client_id=f"{settings.app_id}-ingress")
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     app = standalone_app(Ingress(settings, publisher, metrics))

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from app import offset_guard, rocksdb_memory
+from app import kafka_config, offset_guard, rocksdb_memory
 from app import topics as names
 from app.broker_retry import write_until_acknowledged
 from app.deadletters import deadletter_record
@@ -223,6 +223,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         stream_wait_empty=False,
         logging_config=None,
+        # TLS and SASL for every aiokafka client Faust creates (app/kafka_config.py).
+        **kafka_config.faust_options(settings),
     )
 
 
@@ -272,7 +274,7 @@ def build(settings: Settings) -> Pipeline:
     )
     metrics = Metrics()
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
-    publisher = KafkaPublisher(settings.bootstrap_servers, timeout_s=settings.publish_timeout_s)
+    publisher = KafkaPublisher.for_settings(settings)
     pipeline = Pipeline(
         settings=settings,
         app=app,

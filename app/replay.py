@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from app.deadletters import decode_original
+from app.kafka_config import librdkafka_config, producer_config
 from app.settings import Settings
 
 __all__ = ["matches", "parse_since", "read_deadletters", "run_dlq"]
@@ -72,12 +73,14 @@ def read_deadletters(settings: Settings, timeout_s: float = 10.0) -> Iterator[di
     """Every record of sync.deadletter, from the beginning to the current end."""
     topic = settings.topic("sync.deadletter")
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"{settings.app_id}-dlq-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        librdkafka_config(
+            settings,
+            **{
+                "group.id": f"{settings.app_id}-dlq-reader",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
     try:
         meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -145,14 +148,7 @@ def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
             print(f"# {n:6d}  {topic}  {kind}")
         print(f"# {len(selected)} dead letter(s)")
         return 0
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-        }
-    )
+    producer = Producer(producer_config(settings))
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:

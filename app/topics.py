@@ -6,8 +6,9 @@ import logging
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
+from app.kafka_config import admin_client, list_topics_or_explain
 from app.settings import Settings
 
 __all__ = ["TopicSpec", "ensure_topics", "topic_specs"]
@@ -64,12 +65,12 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics (existing ones are left as they are); returns the created names.
 
     Raises:
+        KafkaAccessError: the broker refused our credentials or TLS handshake.
         KafkaException: the broker did not answer or refused a creation.
     """
-    # log_level 0: an unreachable broker raises below; librdkafka would also print a line
-    # per connection attempt, burying the one line the command prints.
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    # The first request of a worker or an ingress: a refused login fails here, in one line.
+    admin, errors = admin_client(settings)
+    existing = set(list_topics_or_explain(settings, admin, errors, timeout_s).topics)
     wanted = [
         NewTopic(
             settings.topic(s.name),
