@@ -14,6 +14,7 @@ from typing import Any
 
 from app.errors import MalformedPayloadError
 from app.normalize import TimestampError, timestamp_ns
+from app.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
 
 __all__ = [
     "ELEVENLABS_KEPT_TYPES",
@@ -59,11 +60,15 @@ def _clean(value: str) -> str:
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    # Bounded in number and length (headers are not signed): the envelope's size must stay
+    # within what app/sizes.py allows for.
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in _KEPT_HEADERS or lower.startswith(_KEPT_HEADER_PREFIXES):
-            kept[_clean(name)] = _clean(value)
+            if len(kept) == MAX_KEPT_HEADERS:
+                break
+            kept[_clean(name[:128])] = _clean(value[:MAX_KEPT_HEADER_CHARS])
     return kept
 
 

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from app.errors import ConfigError
 from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = [
     "KafkaAccessError",
@@ -101,6 +102,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
             "acks": "all",
             "enable.idempotence": True,
             "partitioner": "murmur2_random",
+            "message.max.bytes": max_message_bytes(settings.max_body_bytes),
             **extra,
         },
     )
@@ -137,23 +139,25 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
-    """Settings for ``faust.App``: the credentials Faust hands to every aiokafka client."""
+    """Settings for ``faust.App``: the largest record its producer may send (app/sizes.py)
+    and the credentials Faust hands to every aiokafka client."""
     import faust
 
+    options: dict[str, Any] = {
+        "producer_max_request_size": max_message_bytes(settings.max_body_bytes)
+    }
     protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return {}
     context = ssl_context(settings)
     if protocol == "SSL":
-        return {"broker_credentials": faust.SSLCredentials(context)}
-    return {
-        "broker_credentials": faust.SASLCredentials(
+        options["broker_credentials"] = faust.SSLCredentials(context)
+    elif protocol == "SASL_SSL":
+        options["broker_credentials"] = faust.SASLCredentials(
             username=settings.kafka_sasl_username,
             password=settings.kafka_sasl_password.reveal(),
             ssl_context=context,
             mechanism=settings.kafka_sasl_mechanism,
         )
-    }
+    return options
 
 
 def admin_client(settings: Settings) -> tuple[AdminClient, list[KafkaError]]:

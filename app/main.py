@@ -27,6 +27,7 @@ from app.metrics import Metrics
 from app.partition_sequence import PartitionSequence
 from app.publisher import KafkaPublisher
 from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = ["Pipeline", "Tables", "Topics", "build"]
 
@@ -159,7 +160,8 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 
 def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
-    extra: dict[str, Any] = {}
+    # A changelog record holds a table value: as large as any record (app/sizes.py).
+    extra: dict[str, Any] = {"max.message.bytes": str(max_message_bytes(settings.max_body_bytes))}
     # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
     # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
     # 111 to 317 MB in ten minutes. Small memtables here; the cache every partition shares
@@ -173,7 +175,7 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
     if ttl_days is not None:
         # Bounded changelog: compaction keeps one record per key, deletion drops records
         # older than the window; RocksDB's ttl drops the local copies.
-        extra = {
+        extra |= {
             "cleanup.policy": "compact,delete",
             "retention.ms": str((ttl_days + 1) * _DAY * 1000),
         }

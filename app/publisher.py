@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from app.errors import PublishError
 from app.kafka_config import librdkafka_config
 from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = ["KafkaPublisher"]
 
@@ -75,13 +76,15 @@ class KafkaPublisher:
         cls, settings: Settings, *, client_id: str = "realgeeks-sync-ingress"
     ) -> KafkaPublisher:
         """A publisher to the settings' brokers, with their security (app/kafka_config.py)."""
-        security = librdkafka_config(settings)
-        bootstrap = security.pop("bootstrap.servers")
+        extra = librdkafka_config(
+            settings, **{"message.max.bytes": max_message_bytes(settings.max_body_bytes)}
+        )
+        bootstrap = extra.pop("bootstrap.servers")
         return cls(
             bootstrap,
             timeout_s=settings.publish_timeout_s,
             client_id=client_id,
-            extra_config=security,
+            extra_config=extra,
         )
 
     def _poll_loop(self) -> None:

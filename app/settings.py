@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ConfigError
+from app.sizes import MAX_BODY_BYTES_LIMIT
 
 __all__ = ["Secret", "Settings"]
 
@@ -274,7 +275,13 @@ def _hardening(env: _Env) -> dict[str, Any]:
     Raises:
         ConfigError: a value is malformed or the combination cannot work.
     """
-    body_limit = max(env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1), 16 * 1024 * 1024)
+    max_body = env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+    if max_body > MAX_BODY_BYTES_LIMIT:
+        # Records grow to 16x the body (app/sizes.py); brokers refuse requests over 100 MiB.
+        raise ConfigError(
+            f"RGSYNC_MAX_BODY_BYTES must be <= {MAX_BODY_BYTES_LIMIT}, got {max_body}"
+        )
+    body_limit = max(max_body, 16 * 1024 * 1024)
     return {
         **_kafka_security(env),
         "max_pending_body_bytes": env.integer(

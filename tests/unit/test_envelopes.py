@@ -153,3 +153,27 @@ def test_a_clamped_future_update_no_longer_makes_later_updates_stale() -> None:
     assert not decide(
         {"first_name": "Anne"}, "updated", "2026-11-27T00:01:00Z", "2026-11-27T00:01:00Z", "m3"
     )
+
+
+# Sizes: an envelope's growth is bounded, so app/sizes.py's limits hold for any body.
+
+
+@given(
+    body=st.text(alphabet='"\\\n\t ab\u00e9\u2028', max_size=400),
+    headers=st.dictionaries(
+        st.sampled_from([f"X-Lead-Router-{i}" for i in range(40)] + ["User-Agent"]),
+        st.text(max_size=5000),
+        max_size=40,
+    ),
+)
+def test_the_raw_record_stays_within_the_size_the_topics_take(
+    body: str, headers: dict[str, str]
+) -> None:
+    from app.sizes import ENVELOPE_HEADERS_BYTES, max_message_bytes
+
+    raw = json.dumps({"site_uuid": "s", "notes": body}).encode()
+    rec = realgeeks_record(raw, {**headers, "X-Lead-Router-Action": "created"}, AT)
+    value = rec.value()
+    assert len(value) <= 2 * len(raw) + ENVELOPE_HEADERS_BYTES + 1024
+    assert len(value) + len(rec.key.encode()) <= max_message_bytes(len(raw))
+    assert len(json.loads(value)["headers"]) <= 16

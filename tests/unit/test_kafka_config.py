@@ -74,7 +74,8 @@ def test_plaintext_is_the_default_and_adds_nothing() -> None:
         "bootstrap.servers": "127.0.0.1:9092",
         "log_level": 0,
     }
-    assert aiokafka_options(s) == {} and faust_options(s) == {}
+    assert aiokafka_options(s) == {}
+    assert faust_options(s) == {"producer_max_request_size": 17 * 1024 * 1024}
 
 
 def test_sasl_ssl_for_librdkafka() -> None:
@@ -93,6 +94,7 @@ def test_sasl_ssl_for_librdkafka() -> None:
         "acks": "all",
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
+        "message.max.bytes": 17 * 1024 * 1024,  # app/sizes.py: 16 x the 1 MiB body + 1 MiB
         "linger_ms": 5,
     }
 
