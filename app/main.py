@@ -209,6 +209,8 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host="127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host,
+        # What other workers are told to call for inspection (app/inspection.py).
+        canonical_url=settings.internal_url or None,
         web_in_thread=False,
         web_application_options={"client_max_size": settings.elevenlabs_max_body_bytes + 1},
         # Faust's built-in pages would show table contents to anyone: off. Inspection is

@@ -175,6 +175,11 @@ class Settings:
     kafka_ssl_cert_file: Path | None = None
     kafka_ssl_key_file: Path | None = None
     kafka_ssl_key_password: Secret = field(default_factory=lambda: Secret(""))
+    # The URL other workers use to reach this one (advertised in the consumer group; by
+    # default http://<web host>:<web port>), and the key that signs requests forwarded
+    # between workers (default: derived from the admin token, which is never forwarded).
+    internal_url: str = ""
+    internal_secret: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -282,8 +287,16 @@ def _hardening(env: _Env) -> dict[str, Any]:
             f"RGSYNC_MAX_BODY_BYTES must be <= {MAX_BODY_BYTES_LIMIT}, got {max_body}"
         )
     body_limit = max(max_body, 16 * 1024 * 1024)
+    internal_url = env.text("RGSYNC_INTERNAL_URL").rstrip("/")
+    if internal_url and not internal_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"RGSYNC_INTERNAL_URL must start with http:// or https://, got {internal_url!r}"
+        )
+    internal_secret = env.text("RGSYNC_INTERNAL_SECRET")
     return {
         **_kafka_security(env),
+        "internal_url": internal_url,
+        "internal_secret": Secret(internal_secret) if internal_secret else None,
         "max_pending_body_bytes": env.integer(
             "RGSYNC_MAX_PENDING_BODY_BYTES", 64 * 1024 * 1024, minimum=body_limit
         ),
