@@ -262,3 +262,40 @@ def test_tables_authorization_never_500(
     status = get(f"{worker.url}{url}?email=a%40b.co", {"Authorization": scheme + token})
     # The token is checked before anything else: every one of these is a documented 401.
     assert status == 401 and status in documented_statuses(route)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    values=st.lists(
+        st.one_of(
+            st.just(""),
+            st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=70),
+            st.just("good"),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    padding=st.integers(min_value=0, max_value=600),
+)
+def test_elevenlabs_signature_header_shapes_never_500(
+    worker: Worker, values: list[str], padding: int
+) -> None:
+    raw = json.dumps({"type": "post_call_transcription", "data": {"conversation_id": "c"}}).encode()
+    t = int(time.time())
+    good = sign_elevenlabs("el-secret", raw, t).split("v0=")[1]
+    header = f"t={t}," + ",".join(f"v0={good if v == 'good' else v}" for v in values)
+    header += " " * padding
+    status = post(
+        f"{worker.url}/webhooks/elevenlabs",
+        raw,
+        {"Content-Type": "application/json", "ElevenLabs-Signature": header},
+    )
+    assert status in documented_statuses("/webhooks/elevenlabs") and (status < 500 or status == 503)
+    acceptable = (
+        "good" in values
+        and len(values) <= 5
+        and all(v == "good" or (len(v) == 64) for v in values)
+        and len(header) <= 512
+    )
+    if not acceptable:
+        assert status == 401

@@ -74,6 +74,19 @@ async def start() -> AsyncIterator[Start]:
         await client.close()
 
 
+async def post_realgeeks(client: Client, body: bytes, **headers: str) -> Any:
+    """POST a Real Geeks webhook signed with the test secret (action: created)."""
+    return await client.post(
+        "/webhooks/realgeeks",
+        data=body,
+        headers={
+            "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
+            "X-Lead-Router-Action": "created",
+            **headers,
+        },
+    )
+
+
 def metric(ingress: Ingress, name: str, **labels: str) -> float:
     value = ingress.metrics.registry.get_sample_value(name, labels or None)
     return value or 0.0
@@ -146,14 +159,7 @@ async def test_a_malformed_signature_is_refused_before_the_body_is_read(start: S
 async def test_a_valid_realgeeks_webhook_still_passes(start: Start) -> None:
     client, _ingress, publisher = await start()
     body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
-    resp = await client.post(
-        "/webhooks/realgeeks",
-        data=body,
-        headers={
-            "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
-            "X-Lead-Router-Action": "created",
-        },
-    )
+    resp = await post_realgeeks(client, body)
     assert resp.status == 200
     assert [(t, k) for t, k, _v in publisher.records] == [("realgeeks.webhooks.raw", "s1")]
 
@@ -195,14 +201,7 @@ async def test_unauthenticated_bodies_in_flight_are_bounded_with_503_and_retry_a
         await asyncio.sleep(0.2)
         assert ingress.pending.held_bytes == budget
         body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
-        resp = await client.post(
-            "/webhooks/realgeeks",
-            data=body,
-            headers={
-                "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
-                "X-Lead-Router-Action": "created",
-            },
-        )
+        resp = await post_realgeeks(client, body)
         assert resp.status == 503
         assert int(resp.headers["Retry-After"]) >= 1
         assert "in flight" in (await resp.json())["error"]
@@ -218,14 +217,7 @@ async def test_unauthenticated_bodies_in_flight_are_bounded_with_503_and_retry_a
             break
         await asyncio.sleep(0.05)
     assert ingress.pending.held_bytes == 0
-    resp = await client.post(
-        "/webhooks/realgeeks",
-        data=body,
-        headers={
-            "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
-            "X-Lead-Router-Action": "created",
-        },
-    )
+    resp = await post_realgeeks(client, body)
     assert resp.status == 200
 
 
@@ -267,14 +259,8 @@ async def test_a_future_timestamp_is_replaced_by_receipt_time_and_counted(start:
     client, ingress, publisher = await start(RGSYNC_TIMESTAMP_MAX_SKEW_S="60")
     body = json.dumps({"site_uuid": "s1", "id": "l1"}).encode()
     for sent in ("2999-01-01T00:00:00Z", "2020-01-01T00:00:00Z"):
-        resp = await client.post(
-            "/webhooks/realgeeks",
-            data=body,
-            headers={
-                "X-Lead-Router-Signature": sign_realgeeks("rg-secret", body),
-                "X-Lead-Router-Action": "updated",
-                "X-Lead-Router-Timestamp": sent,
-            },
+        resp = await post_realgeeks(
+            client, body, **{"X-Lead-Router-Action": "updated", "X-Lead-Router-Timestamp": sent}
         )
         assert resp.status == 200
     future, past = (json.loads(value) for _t, _k, value in publisher.records)
