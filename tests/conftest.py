@@ -76,13 +76,17 @@ def secure_kafka() -> SecureKafka:
     A separate broker on other ports (``ops/kafka start --secure``); the plaintext one is
     left alone. Under ops/test a broker that cannot be started fails the run.
     """
-    port = int(os.environ.get("RGSYNC_SECURE_KAFKA_PORT", "19094"))
-    result = subprocess.run(
-        [str(ROOT / "ops" / "kafka"), "start", "--secure"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "RGSYNC_SECURE_KAFKA_PORT": str(port)},
-    )
+    base = int(os.environ.get("RGSYNC_SECURE_KAFKA_PORT", "19094"))
+    # Another checkout's secured broker may hold the ports (its users are not ours): move on.
+    for port in (base, base + 10, base + 20):
+        result = subprocess.run(
+            [str(ROOT / "ops" / "kafka"), "start", "--secure"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "RGSYNC_SECURE_KAFKA_PORT": str(port)},
+        )
+        if result.returncode == 0 or "is taken" not in result.stderr:
+            break
     if result.returncode != 0:
         message = f"no secured Kafka: ops/kafka start --secure failed:\n{result.stderr[-2000:]}"
         if os.environ.get("RGSYNC_REQUIRE_KAFKA") == "1":
