@@ -113,7 +113,8 @@ async def process_idempotently(
         if isinstance(state, dict) and _fresh(state, now, retention):
             if state.get("done"):
                 p.metrics.duplicate_messages.labels(source).inc()
-                log.info("duplicate dropped", extra={"message_id": envelope["message_id"]})
+                # DEBUG: a sender retrying a burst would flood the log; the metric counts them.
+                log.debug("duplicate dropped", extra={"message_id": envelope["message_id"]})
                 return "duplicate"
             outputs = [Output.from_json(o) for o in state.get("outputs", [])]
             first_seen = state["first_seen"]

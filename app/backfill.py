@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from confluent_kafka import Producer
 
+from app.kafka_config import producer_config
 from app.settings import Settings
 
 __all__ = ["BackfillError", "read_rows", "row_to_body", "run_backfill"]
@@ -160,15 +161,7 @@ def run_backfill(
     if not path.is_file():
         print(f"backfill: no such file: {file}", file=out)
         return 2
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-            "linger.ms": 20,
-        }
-    )
+    producer = Producer(producer_config(settings, **{"linger.ms": 20}))
     topic = settings.topic("realgeeks.webhooks.raw")
     sent = failed = 0
     invalid: list[str] = []

@@ -26,6 +26,7 @@ from confluent_kafka import Producer
 
 from app.dialing.optouts import OptOut, OptOutError, e164_or_none, optout_event, optout_key
 from app.dialing.optouts import parse_optout as _parse
+from app.kafka_config import producer_config
 from app.partitioning import site_partition
 from app.replay import read_deadletters
 from app.settings import Settings
@@ -90,14 +91,7 @@ class _Writer:
         self.topic = settings.topic("sync.optouts")
         self.partitions = settings.partitions
         self.failures: list[str] = []
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 20,
-            }
-        )
+        self.producer = Producer(producer_config(settings, **{"linger.ms": 20}))
 
     def send(self, event: dict[str, Any], value: str) -> None:
         site = event["site_uuid"]

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import MalformedPayloadError
+from app.normalize import TimestampError, timestamp_ns
+from app.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
 
 __all__ = [
     "ELEVENLABS_KEPT_TYPES",
     "ELEVENLABS_SKIPPED_TYPES",
     "KNOWN_REALGEEKS_ACTIONS",
     "RawRecord",
+    "clamp_timestamp",
     "elevenlabs_record",
     "realgeeks_record",
 ]
@@ -42,6 +45,8 @@ class RawRecord:
     message_id: str
     action: str
     envelope: dict[str, Any]
+    # The sender's timestamp was later than receipt plus the allowed skew: receipt time used.
+    timestamp_clamped: bool = False
 
     def value(self) -> bytes:
         """The envelope as the topic's UTF-8 JSON value."""
@@ -55,11 +60,15 @@ def _clean(value: str) -> str:
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    # Bounded in number and length (headers are not signed): the envelope's size must stay
+    # within what app/sizes.py allows for.
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in _KEPT_HEADERS or lower.startswith(_KEPT_HEADER_PREFIXES):
-            kept[_clean(name)] = _clean(value)
+            if len(kept) == MAX_KEPT_HEADERS:
+                break
+            kept[_clean(name[:128])] = _clean(value[:MAX_KEPT_HEADER_CHARS])
     return kept
 
 
@@ -82,8 +91,38 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return _clean(value.strip()) if value and value.strip() else None
 
 
-def realgeeks_record(body: bytes, headers: Mapping[str, str], received_at: str) -> RawRecord:
+def clamp_timestamp(
+    value: str | None, received_at: str, max_skew_s: float
+) -> tuple[str | None, bool]:
+    """The timestamp to order updates by, and whether it was clamped.
+
+    X-Lead-Router-Timestamp is not covered by the signature: a value far in the future
+    would make every later genuine update of the lead look stale, for good. A value later
+    than ``received_at`` plus ``max_skew_s`` is replaced by ``received_at``. A value that
+    is not a timestamp is kept: downstream it orders nothing.
+    """
+    if value is None:
+        return None, False
+    try:
+        sent = timestamp_ns(value)
+    except TimestampError:
+        return value, False
+    if sent > timestamp_ns(received_at) + int(max_skew_s * 1_000_000_000):
+        return received_at, True
+    return value, False
+
+
+def realgeeks_record(
+    body: bytes,
+    headers: Mapping[str, str],
+    received_at: str,
+    *,
+    max_timestamp_skew_s: float | None = None,
+) -> RawRecord:
     """Build the realgeeks.webhooks.raw record for a verified Real Geeks webhook.
+
+    With ``max_timestamp_skew_s``, a X-Lead-Router-Timestamp later than receipt plus that
+    skew becomes the receipt time (``clamp_timestamp``); the header itself is kept as sent.
 
     Raises:
         MalformedPayloadError: the body is not a JSON object or carries no action.
@@ -100,16 +139,25 @@ def realgeeks_record(body: bytes, headers: Mapping[str, str], received_at: str) 
     message_id = _header(headers, "X-Lead-Router-Message-Id") or hashlib.sha256(body).hexdigest()
     site = parsed.get("site_uuid")
     key = site.strip() if isinstance(site, str) and site.strip() else message_id
+    timestamp, clamped = _header(headers, "X-Lead-Router-Timestamp"), False
+    if max_timestamp_skew_s is not None:
+        timestamp, clamped = clamp_timestamp(timestamp, received_at, max_timestamp_skew_s)
     envelope = {
         "source": "realgeeks",
         "action": action,
         "message_id": message_id,
-        "timestamp": _header(headers, "X-Lead-Router-Timestamp"),
+        "timestamp": timestamp,
         "received_at": received_at,
         "headers": _kept_headers(headers),
         "body": text,
     }
-    return RawRecord(key=key, message_id=message_id, action=action, envelope=envelope)
+    return RawRecord(
+        key=key,
+        message_id=message_id,
+        action=action,
+        envelope=envelope,
+        timestamp_clamped=clamped,
+    )
 
 
 def elevenlabs_record(body: bytes, headers: Mapping[str, str], received_at: str) -> RawRecord:

@@ -6,7 +6,9 @@
     │   ├── SignatureError             401: bad/missing signature or stale timestamp
     │   ├── PayloadTooLargeError       413
     │   ├── MalformedPayloadError      400: signed but not a JSON object, no action
-    │   └── RateLimitedError           429: one client sends too much
+    │   ├── RequestTimeoutError        408: the body did not arrive within the bound
+    │   ├── RateLimitedError           429: one client sends too much
+    │   └── IngressBusyError           503: too many unauthenticated body bytes in flight
     ├── PublishError                   503: Kafka did not acknowledge in time (retriable)
     ├── PoisonMessageError             a message no agent can process: dead-letter it
     └── ApiError                       a call to Real Geeks or ElevenLabs failed
@@ -22,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "ApiError",
     "ConfigError",
+    "IngressBusyError",
     "MalformedPayloadError",
     "PayloadTooLargeError",
     "PermanentApiError",
@@ -29,6 +32,7 @@ __all__ = [
     "PublishError",
     "RateLimitedError",
     "RealGeeksSyncError",
+    "RequestTimeoutError",
     "SignatureError",
     "TransientApiError",
     "WebhookError",
@@ -79,6 +83,23 @@ class RateLimitedError(WebhookError):
     """One client sends more than its share."""
 
     status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(WebhookError):
+    """The request body did not arrive within the read timeout."""
+
+    status = 408
+
+
+class IngressBusyError(WebhookError):
+    """Too many bytes of bodies not yet authenticated are held: the sender retries later."""
+
+    status = 503
+    retriable = True
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)

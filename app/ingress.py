@@ -7,10 +7,11 @@ rate limit (cheap, stops floods), size, signature over the raw bytes, then parsi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,16 +26,19 @@ from app.envelopes import (
     realgeeks_record,
 )
 from app.errors import (
+    IngressBusyError,
     PayloadTooLargeError,
     PublishError,
     RateLimitedError,
+    RequestTimeoutError,
     SignatureError,
     WebhookError,
 )
 from app.metrics import Metrics
+from app.pending_bodies import BodyHold, PendingBodies
 from app.rate_limit import KeyedRateLimiter
-from app.settings import Settings
-from app.signatures import verify_elevenlabs, verify_realgeeks
+from app.settings import Secret, Settings
+from app.signatures import check_mac, parse_elevenlabs, parse_realgeeks
 
 __all__ = ["Ingress", "Publisher", "standalone_app"]
 
@@ -45,6 +49,10 @@ _KNOWN_ACTIONS = KNOWN_REALGEEKS_ACTIONS | ELEVENLABS_KEPT_TYPES
 RAW_REALGEEKS = "realgeeks.webhooks.raw"
 RAW_ELEVENLABS = "elevenlabs.webhooks.raw"
 
+# Bodies from this size on are hashed on a worker thread (hashlib releases the GIL), so a
+# 16 MiB body does not stall the event loop (and, in the worker, the agents) for its HMACs.
+HASH_OFF_LOOP_BYTES = 64 * 1024
+
 
 class Publisher(Protocol):
     """Anything that writes a record and returns once Kafka acknowledged it."""
@@ -52,19 +60,53 @@ class Publisher(Protocol):
     async def publish(self, topic: str, key: str, value: bytes) -> None: ...
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+def _check_declared_size(request: web.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"body over {limit} bytes")
+
+
+async def _check_mac(
+    secrets: Sequence[Secret], parts: Sequence[bytes], signatures: Sequence[str]
+) -> None:
+    """check_mac, on a worker thread when the body is large."""
+    if sum(len(p) for p in parts) >= HASH_OFF_LOOP_BYTES:
+        await asyncio.to_thread(check_mac, secrets, parts, signatures)
+    else:
+        check_mac(secrets, parts, signatures)
+
+
+async def read_body(
+    request: web.Request,
+    limit: int,
+    *,
+    hold: BodyHold | None = None,
+    timeout_s: float | None = None,
+) -> bytes:
     """Read the raw body once, refusing more than ``limit`` bytes without buffering it all.
+
+    With a ``hold``, the bytes count against the shared budget of unauthenticated bodies
+    (the declared length at once, else chunk by chunk); with ``timeout_s``, the whole body
+    must arrive within it.
 
     Raises:
         PayloadTooLargeError: the declared or actual size is over the limit.
+        IngressBusyError: the budget of bodies in flight is spent.
+        RequestTimeoutError: the body did not arrive in time.
     """
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLargeError(f"body over {limit} bytes")
+    _check_declared_size(request, limit)
+    if hold is not None and request.content_length:
+        hold.grow_to(request.content_length)
     body = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"body over {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLargeError(f"body over {limit} bytes")
+                if hold is not None:
+                    hold.grow_to(len(body))
+    except TimeoutError:
+        raise RequestTimeoutError(f"body not received within {timeout_s:g} s") from None
     return bytes(body)
 
 
@@ -102,6 +144,9 @@ class Ingress:
         self._ingest_seconds = {
             src: metrics.ingest_seconds.labels(src) for src in ("realgeeks", "elevenlabs")
         }
+        self.pending = PendingBodies(
+            settings.max_pending_body_bytes, retry_after_s=settings.retry_after_s
+        )
         self.raw_realgeeks = settings.topic(RAW_REALGEEKS)
         self.raw_elevenlabs = settings.topic(RAW_ELEVENLABS)
 
@@ -178,25 +223,42 @@ class Ingress:
         wait = self.limiter.try_acquire(self.client_key(request))
         if wait > 0:
             raise RateLimitedError("too many requests", retry_after=wait)
+        # The header's shape (and ElevenLabs' timestamp) is checked before the body is
+        # read: a malformed or stale signature costs neither buffering nor hashing.
         if source == "realgeeks":
-            body = await read_body(request, self.settings.max_body_bytes)
-            verify_realgeeks(
-                self.settings.realgeeks_secrets,
+            limit = self.settings.max_body_bytes
+            _check_declared_size(request, limit)
+            signature = parse_realgeeks(request.headers.get("X-Lead-Router-Signature"))
+            with self.pending.hold() as hold:
+                body = await self._read(request, limit, hold)
+                await _check_mac(self.settings.realgeeks_secrets, (body,), [signature])
+            record = realgeeks_record(
                 body,
-                request.headers.get("X-Lead-Router-Signature"),
+                request.headers,
+                self._received_at(),
+                max_timestamp_skew_s=self.settings.timestamp_max_skew_s,
             )
-            record = realgeeks_record(body, request.headers, self._received_at())
+            if record.timestamp_clamped:
+                self.metrics.future_timestamps.labels(source).inc()
+                log.info(
+                    "webhook timestamp in the future; receipt time used",
+                    extra={"source": source, "message_id": record.message_id},
+                )
             topic = self.raw_realgeeks
         else:
-            body = await read_body(request, self.settings.elevenlabs_max_body_bytes)
-            verify_elevenlabs(
-                self.settings.elevenlabs_secrets,
-                body,
+            limit = self.settings.elevenlabs_max_body_bytes
+            _check_declared_size(request, limit)
+            parsed = parse_elevenlabs(
                 request.headers.get("ElevenLabs-Signature"),
                 now=self.clock(),
                 tolerance_s=self.settings.elevenlabs_tolerance_s,
                 future_tolerance_s=self.settings.elevenlabs_future_tolerance_s,
             )
+            with self.pending.hold() as hold:
+                body = await self._read(request, limit, hold)
+                await _check_mac(
+                    self.settings.elevenlabs_secrets, parsed.parts(body), parsed.signatures
+                )
             record = elevenlabs_record(body, request.headers, self._received_at())
             if record.action in ELEVENLABS_SKIPPED_TYPES:
                 return None
@@ -206,12 +268,17 @@ class Ingress:
         await self.publisher.publish(topic, record.key, record.value())
         return record
 
+    async def _read(self, request: web.Request, limit: int, hold: BodyHold) -> bytes:
+        return await read_body(
+            request, limit, hold=hold, timeout_s=self.settings.body_read_timeout_s
+        )
+
     def _refuse(self, source: str, exc: WebhookError) -> web.Response:
         self.metrics.webhooks_rejected.labels(source, str(exc.status)).inc()
         headers: dict[str, str] = {}
         if isinstance(exc, SignatureError):
             self.metrics.signature_failures.labels(source).inc()
-        if isinstance(exc, RateLimitedError):
+        if isinstance(exc, (RateLimitedError, IngressBusyError)):
             headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
         log.info(
             "webhook refused", extra={"source": source, "status": exc.status, "reason": str(exc)}

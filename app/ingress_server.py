@@ -34,11 +34,7 @@ def build_ingress_app(
     settings: Settings, *, kafka_probe: KafkaProbe | None = None
 ) -> tuple[web.Application, KafkaPublisher]:
     """The ingress app (webhooks, /health, /metrics) and its publisher, which the caller closes."""
-    publisher = KafkaPublisher(
-        settings.bootstrap_servers,
-        timeout_s=settings.publish_timeout_s,
-        client_id=f"{settings.app_id}-ingress",
-    )
+    publisher = KafkaPublisher.for_settings(settings, client_id=f"{settings.app_id}-ingress")
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     received = business_clock(settings.clock_file)

@@ -10,6 +10,7 @@ changelog (it answered 503 on the second of two workers).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,13 +18,18 @@ import aiohttp
 from aiohttp import web
 from faust.types import TP
 from faust.web import View
+from yarl import URL
 
+from app.internal_auth import (
+    SIGNATURE_HEADER,
+    forwarding_key,
+    sign_forwarded,
+    verify_forwarded,
+)
 from app.main import Pipeline
 from app.partitioning import site_partition
 
-__all__ = ["owner_url", "partition_for", "register_inspection"]
-
-_FORWARDED = "X-Realgeeks-Sync-Forwarded"
+__all__ = ["forward", "owner_url", "partition_for", "register_inspection"]
 
 
 partition_for = site_partition
@@ -50,6 +56,29 @@ def _denied(p: Pipeline) -> web.Response:
     )
 
 
+async def forward(
+    owner: str, path_qs: str, key: bytes, origin: str, *, now: float | None = None
+) -> web.Response:
+    """Ask the owning worker, signing the request instead of passing the caller's token."""
+    headers = sign_forwarded(key, "GET", path_qs, origin, time.time() if now is None else now)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                # encoded: the path goes out byte for byte as signed (no re-quoting)
+                URL(owner.rstrip("/") + path_qs, encoded=True),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=10),
+                allow_redirects=False,
+            ) as resp,
+        ):
+            return web.Response(
+                body=await resp.read(), status=resp.status, content_type=resp.content_type
+            )
+    except (aiohttp.ClientError, TimeoutError):
+        return web.json_response({"error": "the owning worker did not answer"}, status=503)
+
+
 def register_inspection(p: Pipeline) -> None:
     """Mount /tables/leads, /tables/identity, /tables/processed and /tables/dialer."""
     from app.web import authorized
@@ -57,10 +86,20 @@ def register_inspection(p: Pipeline) -> None:
 
     app, t = p.app, p.tables
     me = str(app.conf.canonical_url).rstrip("/")
+    key = forwarding_key(p.settings.internal_secret, p.settings.admin_token)
 
     async def answer(
         request: Any, site_uuid: str, table: Any, local: Callable[[], Awaitable[web.Response]]
     ) -> web.Response:
+        path_qs = request.raw_path  # as sent: what the signature covers
+        if SIGNATURE_HEADER in request.headers:
+            # Forwarded by another worker: signed, no token; answered here, never again
+            # forwarded (a stale assignment cannot make two workers bounce a request).
+            if p.settings.admin_token is None or not verify_forwarded(
+                key, request.headers, request.method, path_qs, time.time()
+            ):
+                return _denied(p)
+            return await local()
         if not authorized(p, request):
             return _denied(p)
         owner = owner_url(p, table, site_uuid)
@@ -77,22 +116,9 @@ def register_inspection(p: Pipeline) -> None:
                     headers={"Retry-After": "2"},
                 )
             return await local()
-        if owner.rstrip("/") == me or request.headers.get(_FORWARDED):
+        if owner.rstrip("/") == me or key is None:
             return await local()
-        target = owner.rstrip("/") + str(request.rel_url)
-        headers = {"Authorization": request.headers.get("Authorization", ""), _FORWARDED: me}
-        try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(
-                    target, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
-                ) as resp,
-            ):
-                return web.Response(
-                    body=await resp.read(), status=resp.status, content_type=resp.content_type
-                )
-        except (aiohttp.ClientError, TimeoutError):
-            return web.json_response({"error": "the owning worker did not answer"}, status=503)
+        return await forward(owner, path_qs, key, me)
 
     @app.page("/tables/leads/{site_uuid}/{lead_id}")
     class LeadView(View):

@@ -14,20 +14,20 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from app.kafka_config import librdkafka_config
 from app.settings import Settings
 
 __all__ = ["KafkaProbe"]
 
 
-def _metadata_check(bootstrap_servers: str, timeout_s: float) -> Callable[[], int]:
+def _metadata_check(config: dict[str, Any], timeout_s: float) -> Callable[[], int]:
     """A blocking metadata request; returns how many brokers the cluster metadata lists."""
     admin: AdminClient | None = None
 
     def check() -> int:
         nonlocal admin
         if admin is None:  # created on first use: building the app opens no connection
-            # log_level 0: a down broker is reported by /health, not by a log line a second.
-            admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+            admin = AdminClient(config)
         return len(admin.list_topics(timeout=timeout_s).brokers)
 
     return check
@@ -53,7 +53,8 @@ class KafkaProbe:
     @classmethod
     def for_settings(cls, settings: Settings, timeout_s: float = 2.0) -> KafkaProbe:
         """A probe of the brokers named in the settings."""
-        return cls(_metadata_check(settings.bootstrap_servers, timeout_s))
+        # log_level 0: a down broker is reported by /health, not by a log line a second.
+        return cls(_metadata_check(librdkafka_config(settings, log_level=0), timeout_s))
 
     async def status(self) -> dict[str, Any]:
         """``{"status": "ok", "brokers": n}`` or ``{"status": "down", "error": name}``."""

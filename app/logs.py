@@ -12,9 +12,11 @@ from typing import Any
 __all__ = ["JsonFormatter", "configure_logging", "mask_pii"]
 
 # Local parts may hold most printable characters (RFC 5322); stop at space and delimiters.
-_EMAIL = re.compile(
-    r"([^\s@<>()\[\],;:\"])[^\s@<>()\[\],;:\"]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-)
+# The look-behind lets a match start only where a run of such characters starts: without
+# it every position of a long run without "@" was a new start that scanned to the run's
+# end (quadratic: 16 KiB of letters or digits took a second, 64 KiB about 17 s).
+_LOCAL = r"[^\s@<>()\[\],;:\"]"
+_EMAIL = re.compile(rf"(?<!{_LOCAL})({_LOCAL}){_LOCAL}*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # Runs of 7+ digits with the usual separators: phone numbers in any format.
 _PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]*\d){6,14}(?![\w])")
 _SECRET_KEYS = re.compile(r"(secret|password|token|api[_-]?key|authorization|signature)", re.I)

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from app import changelog_guard, offset_guard, rocksdb_memory
+from app import changelog_guard, kafka_config, offset_guard, rocksdb_memory
 from app import topics as names
 from app.broker_retry import write_until_acknowledged
 from app.clock import business_clock
@@ -29,6 +29,7 @@ from app.partition_sequence import PartitionSequence
 from app.partitioning import site_of_key, site_partition
 from app.publisher import KafkaPublisher
 from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = ["Pipeline", "Tables", "Topics", "build"]
 
@@ -173,7 +174,8 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 
 def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
-    extra: dict[str, Any] = {}
+    # A changelog record holds a table value: as large as any record (app/sizes.py).
+    extra: dict[str, Any] = {"max.message.bytes": str(max_message_bytes(settings.max_body_bytes))}
     # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
     # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
     # 111 to 317 MB in ten minutes. Small memtables here; the cache every partition shares
@@ -187,7 +189,7 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
     if ttl_days is not None:
         # Bounded changelog: compaction keeps one record per key, deletion drops records
         # older than the window; RocksDB's ttl drops the local copies.
-        extra = {
+        extra |= {
             "cleanup.policy": "compact,delete",
             "retention.ms": str((ttl_days + 1) * _DAY * 1000),
         }
@@ -221,6 +223,8 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host="127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host,
+        # What other workers are told to call for inspection (app/inspection.py).
+        canonical_url=settings.internal_url or None,
         web_in_thread=False,
         web_application_options={"client_max_size": settings.elevenlabs_max_body_bytes + 1},
         # Faust's built-in pages would show table contents to anyone: off. Inspection is
@@ -237,6 +241,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         stream_wait_empty=False,
         logging_config=None,
+        # TLS and SASL for every aiokafka client Faust creates (app/kafka_config.py).
+        **kafka_config.faust_options(settings),
     )
 
 
@@ -277,7 +283,7 @@ def build(settings: Settings) -> Pipeline:
     metrics = Metrics()
     clock = business_clock(settings.clock_file)
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
-    publisher = KafkaPublisher(settings.bootstrap_servers, timeout_s=settings.publish_timeout_s)
+    publisher = KafkaPublisher.for_settings(settings)
     pipeline = Pipeline(
         settings=settings,
         app=app,

@@ -68,6 +68,12 @@ class Metrics:
             "Updates older than the last applied one, ignored",
             registry=r,
         )
+        self.future_timestamps = Counter(
+            "realgeeks_future_timestamps",
+            "Webhook timestamps later than receipt plus the allowed skew, replaced by receipt",
+            ["source"],
+            registry=r,
+        )
         self.leads_created = Counter("realgeeks_leads_created", "New canonical leads", registry=r)
         self.leads_updated = Counter("realgeeks_leads_updated", "Lead updates applied", registry=r)
         self.leads_merged = Counter(
@@ -188,6 +194,7 @@ METRIC_NAMES = (
     "realgeeks_webhooks_ignored_total",
     "realgeeks_duplicate_messages_total",
     "realgeeks_stale_updates_total",
+    "realgeeks_future_timestamps_total",
     "realgeeks_leads_created_total",
     "realgeeks_leads_updated_total",
     "realgeeks_leads_merged_total",

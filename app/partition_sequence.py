@@ -110,9 +110,14 @@ class PartitionSequence:
         """Seek back partitions whose next record was dropped with nothing after it.
 
         A hole shows when a later record arrives; one at the end of a partition shows only
-        as silence: the consumer has read past the expected offset, the agent is idle and
-        nothing came for a while. This includes a partition whose every record so far was
-        dropped as of an older generation. Call it periodically (a Faust timer).
+        as silence: the consumer has read the expected offset or past it, the agent is idle
+        and nothing came for a while. This includes a partition whose every record so far
+        was dropped as of an older generation. Call it periodically (a Faust timer).
+
+        Faust's read offset is the last offset read, except after a seek (a rebalance, a
+        restart), when it is the next offset to read: a partition idle at its end then
+        reads "expected N, got N" too. Only the partition's end tells the two apart: a
+        record at the expected offset exists only when the end is past it.
         """
         consumer = self._consumer()
         current = self._generation()
@@ -123,8 +128,23 @@ class PartitionSequence:
             read = consumer._read_offset.get(tp)
             if read is None or read < position.expected:
                 continue
+            if read == position.expected and not self._has_record_at(consumer, tp, read):
+                continue  # idle at the end of the partition: nothing was skipped
             if self._clock() - position.progressed_at >= self._reseek_after_s:
                 self._seek_back(tp, position, int(read))
+
+    @staticmethod
+    def _has_record_at(consumer: Any, tp: TP, offset: int) -> bool:
+        """Whether the partition's last known end is past ``offset`` (False when unknown).
+
+        The end comes with every fetch response, so a record that was read and dropped
+        always left a known end past it; no known end means nothing was read yet.
+        """
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not assigned (any more), or no consumer yet
+            return False
+        return end is not None and int(end) > offset
 
     def _position(self, tp: TP, current: int | None) -> _Position:
         """This generation's position of a partition, started at the committed offset.

@@ -21,6 +21,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from app.errors import PublishError
+from app.kafka_config import librdkafka_config
+from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = ["KafkaPublisher"]
 
@@ -67,6 +70,22 @@ class KafkaPublisher:
         self._settled: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], Any]] = []
         self._thread = threading.Thread(target=self._poll_loop, name="kafka-publisher", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, *, client_id: str = "realgeeks-sync-ingress"
+    ) -> KafkaPublisher:
+        """A publisher to the settings' brokers, with their security (app/kafka_config.py)."""
+        extra = librdkafka_config(
+            settings, **{"message.max.bytes": max_message_bytes(settings.max_body_bytes)}
+        )
+        bootstrap = extra.pop("bootstrap.servers")
+        return cls(
+            bootstrap,
+            timeout_s=settings.publish_timeout_s,
+            client_id=client_id,
+            extra_config=extra,
+        )
 
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():

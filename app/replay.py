@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from app.deadletters import decode_original
+from app.kafka_config import producer_config
 from app.partitioning import site_of_key, site_partition
 from app.settings import Settings
 from app.topic_reader import read_records
@@ -111,14 +112,7 @@ def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
             print(f"# {n:6d}  {topic}  {kind}")
         print(f"# {len(selected)} dead letter(s)")
         return 0
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-        }
-    )
+    producer = Producer(producer_config(settings))
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:

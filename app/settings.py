@@ -6,8 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.errors import ConfigError
+from app.sizes import MAX_BODY_BYTES_LIMIT
 
 __all__ = ["Secret", "Settings"]
 
@@ -159,6 +161,31 @@ class Settings:
     clock_file: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
+    # -- hostile input and a secured Kafka (issue 10): one block, read by _hardening() --
+    # Bytes of request bodies held before their signature is checked, over all requests
+    # at once; beyond it webhooks are answered 503 + Retry-After. At least the largest
+    # body limit, so one body of any accepted size always fits.
+    max_pending_body_bytes: int = 64 * 1024 * 1024
+    # A body that has not fully arrived after this long is answered 408.
+    body_read_timeout_s: float = 30.0
+    # X-Lead-Router-Timestamp later than receipt plus this is replaced by the receipt time.
+    timestamp_max_skew_s: float = 300.0
+    # Kafka security for every client (app/kafka_config.py builds their configuration):
+    # PLAINTEXT, SSL (TLS, client certificate optional: mTLS) or SASL_SSL (TLS + SASL).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: Secret = field(default_factory=lambda: Secret(""))
+    # None: the system's trust store (managed clusters with public certificates).
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_ssl_key_password: Secret = field(default_factory=lambda: Secret(""))
+    # The URL other workers use to reach this one (advertised in the consumer group; by
+    # default http://<web host>:<web port>), and the key that signs requests forwarded
+    # between workers (default: derived from the admin token, which is never forwarded).
+    internal_url: str = ""
+    internal_secret: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -239,6 +266,7 @@ class Settings:
             else None,
             log_level=env.text("RGSYNC_LOG_LEVEL", "INFO").upper(),
             log_format=env.text("RGSYNC_LOG_FORMAT", "json").lower(),
+            **_hardening(env),
         )
         if dialer:
             for name, value in (
@@ -259,3 +287,126 @@ class Settings:
         """The broker list in the host:port,host:port form Kafka clients take."""
         hosts = [h.strip() for h in self.kafka_url.replace(";", ",").split(",") if h.strip()]
         return ",".join(h.split("://", 1)[-1] for h in hosts)
+
+
+def _hardening(env: _Env) -> dict[str, Any]:
+    """The settings of issue 10's block (ingress bounds, Kafka security, internal routing).
+
+    Raises:
+        ConfigError: a value is malformed or the combination cannot work.
+    """
+    max_body = env.integer("RGSYNC_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+    if max_body > MAX_BODY_BYTES_LIMIT:
+        # Records grow to 16x the body (app/sizes.py); brokers refuse requests over 100 MiB.
+        raise ConfigError(
+            f"RGSYNC_MAX_BODY_BYTES must be <= {MAX_BODY_BYTES_LIMIT}, got {max_body}"
+        )
+    body_limit = max(max_body, 16 * 1024 * 1024)
+    internal_url = env.text("RGSYNC_INTERNAL_URL").rstrip("/")
+    if internal_url and not internal_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"RGSYNC_INTERNAL_URL must start with http:// or https://, got {internal_url!r}"
+        )
+    internal_secret = env.text("RGSYNC_INTERNAL_SECRET")
+    return {
+        **_kafka_security(env),
+        "internal_url": internal_url,
+        "internal_secret": Secret(internal_secret) if internal_secret else None,
+        "max_pending_body_bytes": env.integer(
+            "RGSYNC_MAX_PENDING_BODY_BYTES", 64 * 1024 * 1024, minimum=body_limit
+        ),
+        "body_read_timeout_s": env.number("RGSYNC_BODY_READ_TIMEOUT_S", 30.0, minimum=0.1),
+        "timestamp_max_skew_s": env.number("RGSYNC_TIMESTAMP_MAX_SKEW_S", 300.0, minimum=0.0),
+    }
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+def _existing_file(env: _Env, name: str) -> Path | None:
+    raw = env.text(name)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"{name} names no readable file: {raw}")
+    return path
+
+
+def _kafka_security(env: _Env) -> dict[str, Any]:
+    """RGSYNC_KAFKA_SECURITY_PROTOCOL and the SASL and TLS settings that go with it.
+
+    A setting that the chosen protocol would ignore is an error, so nobody believes TLS
+    or SASL is on when it is not.
+
+    Raises:
+        ConfigError: an unknown value, a missing credential or file, or a setting the
+            protocol does not use.
+    """
+    protocol = env.text("RGSYNC_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"RGSYNC_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)},"
+            f" got {protocol!r}"
+        )
+    mechanism = env.text("RGSYNC_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+    if mechanism not in KAFKA_SASL_MECHANISMS:
+        raise ConfigError(
+            f"RGSYNC_KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_SASL_MECHANISMS)},"
+            f" got {mechanism!r}"
+        )
+    username = env.text("RGSYNC_KAFKA_SASL_USERNAME")
+    password = env.text("RGSYNC_KAFKA_SASL_PASSWORD")
+    files = {
+        name: _existing_file(env, name)
+        for name in (
+            "RGSYNC_KAFKA_SSL_CA_FILE",
+            "RGSYNC_KAFKA_SSL_CERT_FILE",
+            "RGSYNC_KAFKA_SSL_KEY_FILE",
+        )
+    }
+    key_password = env.text("RGSYNC_KAFKA_SSL_KEY_PASSWORD")
+    if protocol == "SASL_SSL":
+        for name, value in (
+            ("RGSYNC_KAFKA_SASL_USERNAME", username),
+            ("RGSYNC_KAFKA_SASL_PASSWORD", password),
+        ):
+            if not value:
+                raise ConfigError(
+                    f"{name} is required when RGSYNC_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+                )
+    else:
+        for name, value in (
+            ("RGSYNC_KAFKA_SASL_USERNAME", username),
+            ("RGSYNC_KAFKA_SASL_PASSWORD", password),
+            ("RGSYNC_KAFKA_SASL_MECHANISM", env.text("RGSYNC_KAFKA_SASL_MECHANISM")),
+        ):
+            if value:
+                raise ConfigError(
+                    f"{name} is set but RGSYNC_KAFKA_SECURITY_PROTOCOL={protocol} uses no SASL"
+                    " (set it to SASL_SSL)"
+                )
+    if protocol == "PLAINTEXT":
+        tls = [n for n, v in files.items() if v] + (
+            ["RGSYNC_KAFKA_SSL_KEY_PASSWORD"] if key_password else []
+        )
+        if tls:
+            raise ConfigError(
+                f"{tls[0]} is set but RGSYNC_KAFKA_SECURITY_PROTOCOL=PLAINTEXT uses no TLS"
+                " (set it to SSL or SASL_SSL)"
+            )
+    cert, key = files["RGSYNC_KAFKA_SSL_CERT_FILE"], files["RGSYNC_KAFKA_SSL_KEY_FILE"]
+    if (cert is None) != (key is None):
+        missing = "RGSYNC_KAFKA_SSL_KEY_FILE" if key is None else "RGSYNC_KAFKA_SSL_CERT_FILE"
+        raise ConfigError(f"{missing} is required with a client certificate (mTLS)")
+    return {
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_sasl_username": username,
+        "kafka_sasl_password": Secret(password),
+        "kafka_ssl_ca_file": files["RGSYNC_KAFKA_SSL_CA_FILE"],
+        "kafka_ssl_cert_file": cert,
+        "kafka_ssl_key_file": key,
+        "kafka_ssl_key_password": Secret(key_password),
+    }

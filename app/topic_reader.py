@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from app.kafka_config import librdkafka_config
 from app.settings import Settings
 
 __all__ = ["read_records"]
@@ -22,12 +23,14 @@ def read_records(
     objects are skipped.
     """
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"{settings.app_id}-{reader}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        librdkafka_config(
+            settings,
+            **{
+                "group.id": f"{settings.app_id}-{reader}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
     try:
         meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)

@@ -6,10 +6,19 @@ import logging
 from dataclasses import dataclass, replace
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from app.errors import ConfigError
+from app.kafka_config import admin_client, list_topics_or_explain
 from app.settings import Settings
+from app.sizes import max_message_bytes
 
 __all__ = ["SITE_PARTITIONED", "TopicSpec", "ensure_topics", "topic_specs"]
 
@@ -52,13 +61,16 @@ SITE_PARTITIONED = frozenset(
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the service reads or writes."""
     n = settings.partitions
+    # Every topic takes the largest record any client may write (app/sizes.py): a body at
+    # the ingress's limit must fit in its envelope, its outputs and its dead letter.
+    size = (("max.message.bytes", str(max_message_bytes(settings.max_body_bytes))),)
     # Raw topics keep two weeks: Real Geeks ignores messages older than 7 days, and
     # a rebuilt worker may need to re-read a full dedup window.
-    raw = (("retention.ms", str(2 * _WEEK_MS)), ("max.message.bytes", str(2 * 1024 * 1024)))
-    out = (("retention.ms", str(_WEEK_MS)),)
+    raw = (("retention.ms", str(2 * _WEEK_MS)), *size)
+    out = (("retention.ms", str(_WEEK_MS)), *size)
     # Opt-outs are few and must outlive every table: kept forever, never compacted (the
     # history of who opted out, when and how is the record a complaint asks for).
-    forever = (("retention.ms", "-1"), ("cleanup.policy", "delete"))
+    forever = (("retention.ms", "-1"), ("cleanup.policy", "delete"), *size)
     specs = [
         TopicSpec(RAW_REALGEEKS, n, raw),
         TopicSpec(RAW_ELEVENLABS, n, raw),
@@ -66,7 +78,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(ACTIVITIES, n, out),
         TopicSpec(CALLS_CONTEXT, n, out),
         TopicSpec(ACTIVITIES_OUTBOUND, n, out),
-        TopicSpec(DEADLETTER, n, (("retention.ms", str(4 * _WEEK_MS)),)),
+        TopicSpec(DEADLETTER, n, (("retention.ms", str(4 * _WEEK_MS)), *size)),
         TopicSpec(OPTOUTS, n, forever),
         TopicSpec(CONVERSATIONS, n, out),
         TopicSpec(DIALER_EVENTS, n, out),
@@ -75,16 +87,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create missing topics (existing ones are left as they are); returns the created names.
+    """Create missing topics; returns the created names.
+
+    Existing topics keep their partitions and retention; only a max.message.bytes below
+    what the body limit needs is raised (``raise_message_limits``).
 
     Raises:
+        KafkaAccessError: the broker refused our credentials or TLS handshake.
         KafkaException: the broker did not answer or refused a creation.
         ConfigError: an existing topic's partition count differs from RGSYNC_PARTITIONS.
     """
-    # log_level 0: an unreachable broker raises below; librdkafka would also print a line
-    # per connection attempt, burying the one line the command prints.
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-    metadata = admin.list_topics(timeout=timeout_s).topics
+    # The first request of a worker or an ingress: a refused login fails here, in one line.
+    admin, errors = admin_client(settings)
+    metadata = list_topics_or_explain(settings, admin, errors, timeout_s).topics
     existing = set(metadata)
     for spec in topic_specs(settings):
         topic = metadata.get(settings.topic(spec.name))
@@ -95,6 +110,13 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
                 f"topic {settings.topic(spec.name)} has {len(topic.partitions)} partitions, "
                 f"RGSYNC_PARTITIONS is {spec.partitions}: they must agree"
             )
+    ours = [settings.topic(s.name) for s in topic_specs(settings)]
+    raise_message_limits(
+        admin,
+        [name for name in ours if name in existing],
+        max_message_bytes(settings.max_body_bytes),
+        timeout_s,
+    )
     wanted = [
         NewTopic(
             settings.topic(s.name),
@@ -118,3 +140,41 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             raise
     log.info("topics created", extra={"count": len(created)})
     return created
+
+
+def raise_message_limits(
+    admin: AdminClient, names: list[str], wanted: int, timeout_s: float
+) -> list[str]:
+    """Raise max.message.bytes to ``wanted`` on the topics where it is lower; returns them.
+
+    Topics made before the limits were derived from the body limit (or by hand) would
+    refuse a large webhook's records. Where the cluster does not let us alter topic
+    configuration (ACLs), say so once and go on: the rest works, large records are refused.
+    """
+    if not names:
+        return []
+    try:
+        described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+        low = []
+        for resource, future in described.items():
+            entry = future.result(timeout=timeout_s).get("max.message.bytes")
+            if entry is None or int(entry.value or 0) < wanted:
+                low.append(resource.name)
+        if not low:
+            return []
+        setting = ConfigEntry(
+            "max.message.bytes", str(wanted), incremental_operation=AlterConfigOpType.SET
+        )
+        altered = admin.incremental_alter_configs(
+            [ConfigResource(ResourceType.TOPIC, n, incremental_configs=[setting]) for n in low]
+        )
+        for future in altered.values():
+            future.result(timeout=timeout_s)
+    except KafkaException as exc:
+        log.warning(
+            "cannot raise max.message.bytes of existing topics; large webhooks may be refused",
+            extra={"wanted": wanted, "error": str(exc)},
+        )
+        return []
+    log.info("max.message.bytes raised", extra={"topics": len(low), "bytes": wanted})
+    return low

@@ -70,4 +70,7 @@ def authorized(p: Pipeline, request: Any) -> bool:
     scheme, _, supplied = header.partition(" ")
     if scheme.lower() != "bearer" or not supplied:
         return False
-    return hmac.compare_digest(supplied.strip().encode(), token.reveal().encode())
+    # aiohttp keeps header bytes that are not UTF-8 as lone surrogates; encoded back as
+    # they came, such a header is simply a wrong token (it once made a 500).
+    given = supplied.strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, token.reveal().encode("utf-8"))

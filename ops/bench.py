@@ -51,7 +51,34 @@ def ingest(r: dict[str, Any]) -> list[Row]:
         )
         aim = "" if name == "bare" else ("ratio >= 0.5" if name == "ingress" else "")
         rows.append((f"ingest, {name}", value, aim))
+    secured = summary.get("sasl_ssl_over_plaintext_rounds")
+    if secured:
+        rows.append(
+            (
+                "  ingest to Kafka over TLS + SASL / plaintext (same run)",
+                f"max req/s ratio by round {', '.join(str(x) for x in secured)}",
+                "",
+            )
+        )
     return rows
+
+
+def signatures(r: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            f"worst ElevenLabs signature accepted ({r.get('elevenlabs_values')} v0 values, "
+            f"{r.get('elevenlabs_body_mib')} MiB, {r.get('secrets')} secrets): CPU",
+            f"{r.get('elevenlabs_worst_accepted_ms')} ms (Real Geeks, 1 MiB: "
+            f"{r.get('realgeeks_worst_accepted_ms')} ms)",
+            "",
+        ),
+        (
+            "  the issue's header (2,000 empty v0 values, 16 MiB) refused: CPU",
+            f"{r.get('attack_refused_ms')} ms (old check, estimated: "
+            f"{r.get('attack_old_estimate_s')} s)",
+            "",
+        ),
+    ]
 
 
 def e2e(r: dict[str, Any]) -> list[Row]:
@@ -131,6 +158,7 @@ def identity(r: dict[str, Any]) -> list[Row]:
 
 BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ("ingest", ["ops/bench_ingest.py"], ingest),
+    ("signatures", ["ops/bench_signatures.py"], signatures),
     # The aim (p99 < 500 ms at 200/s) with the ingress in its own process, and the
     # single-process deployment (ingress on the worker's event loop) for comparison.
     (

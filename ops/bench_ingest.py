@@ -10,6 +10,8 @@ client, keep-alive) runs in other processes, the same for every target. Targets:
 * ``ingress``: ``standalone_app(Ingress(...))`` with the service's ``KafkaPublisher``
   (confluent-kafka, acks=all), real signature checks, real broker acks;
 * ``ingress-aiokafka``: the same ingress on an ``AIOKafkaProducer`` (Faust's client);
+* ``ingress-sasl-ssl``: ``ingress`` again, to the secured local broker (``ops/kafka start
+  --secure``: TLS and SASL SCRAM-SHA-512) instead of the plaintext one, in the same run;
 * ``worker``: the full Faust worker (``python -m app.cli worker``), agents included; a
   fresh one per round, stopped after its turn so its agents' backlog loads nobody else.
 
@@ -57,7 +59,8 @@ from loadgen import WebhookFactory, percentile_ms  # noqa: E402
 PYTHON = sys.executable
 LOADGEN = ROOT / "ops" / "loadgen.py"
 BROKER = "127.0.0.1:9092"
-ALL_TARGETS = ("bare", "ingress", "ingress-aiokafka", "worker")
+ALL_TARGETS = ("bare", "ingress", "ingress-aiokafka", "ingress-sasl-ssl", "worker")
+SECURE_ENV = ROOT / "var" / "kafka-secure" / "worker.env"
 WEBHOOK_PATH = "/webhooks/realgeeks"
 RAW_TOPIC = "realgeeks.webhooks.raw"
 
@@ -67,8 +70,13 @@ __all__ = ["main"]
 # --------------------------------------------------------------------------- servers
 
 
-def _service_env(prefix: str, port: int, secret: str, log_level: str) -> dict[str, str]:
-    """RGSYNC_* settings for a benchmarked service: own topics, no client rate limit."""
+def _service_env(
+    prefix: str, port: int, secret: str, log_level: str, *, secure: bool = False
+) -> dict[str, str]:
+    """RGSYNC_* settings for a benchmarked service: own topics, no client rate limit.
+
+    ``secure``: the secured local broker's settings (TLS + SASL) instead of the plaintext one.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")}
     env.update(
         {
@@ -87,7 +95,20 @@ def _service_env(prefix: str, port: int, secret: str, log_level: str) -> dict[st
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if secure:
+        env.update(
+            line.split("=", 1) for line in SECURE_ENV.read_text().splitlines() if "=" in line
+        )
     return env
+
+
+def _kafka_config(env: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """librdkafka settings for the broker a service's env names (app/kafka_config.py)."""
+    from app.kafka_config import librdkafka_config
+    from app.settings import Settings
+
+    settings = Settings.from_env({**env, "RGSYNC_REALGEEKS_SECRETS": "x"})
+    return librdkafka_config(settings, log_level=3, **extra)
 
 
 class AIOKafkaPublisher:
@@ -155,12 +176,11 @@ async def _serve(target: str, port: int) -> None:
         from app.metrics import Metrics
 
         publisher: Any
-        if target == "ingress":
+        if target in ("ingress", "ingress-sasl-ssl"):
             from app.publisher import KafkaPublisher
 
-            publisher = KafkaPublisher(
-                settings.bootstrap_servers, timeout_s=settings.publish_timeout_s
-            )
+            # As the service builds it: TLS and SASL from the settings when they are set.
+            publisher = KafkaPublisher.for_settings(settings)
             cleanup.append(lambda: asyncio.to_thread(publisher.close))
         else:
             publisher = AIOKafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s)
@@ -317,16 +337,16 @@ class Server:
             self.proc.wait(10)
 
 
-def _create_raw_topic(prefix: str) -> None:
+def _create_raw_topic(env: dict[str, str]) -> None:
     """The raw topic a standalone ingress writes to, as the worker would create it."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from app.settings import Settings
     from app.topics import topic_specs
 
-    settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "x", "RGSYNC_TOPIC_PREFIX": prefix})
+    settings = Settings.from_env({**env, "RGSYNC_REALGEEKS_SECRETS": "x"})
     spec = next(s for s in topic_specs(settings) if s.name == RAW_TOPIC)
-    admin = AdminClient({"bootstrap.servers": BROKER, "log_level": 3})
+    admin = AdminClient(_kafka_config(env))
     new = NewTopic(
         settings.topic(spec.name),
         spec.partitions,
@@ -337,13 +357,11 @@ def _create_raw_topic(prefix: str) -> None:
         future.result(timeout=30)
 
 
-def _records_in(topic: str) -> int | None:
+def _records_in(topic: str, env: dict[str, str]) -> int | None:
     """How many records a topic holds (sum of high - low watermarks)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": BROKER, "group.id": f"rgbench-probe-{uuid.uuid4()}", "log_level": 3}
-    )
+    consumer = Consumer(_kafka_config(env, **{"group.id": f"rgbench-probe-{uuid.uuid4()}"}))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -357,11 +375,11 @@ def _records_in(topic: str) -> int | None:
         consumer.close()
 
 
-def _delete_run_topics(token: str) -> int:
+def _delete_run_topics(token: str, env: dict[str, str]) -> int:
     """Delete this run's topics and consumer groups (names start with the run token)."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": BROKER, "log_level": 3})
+    admin = AdminClient(_kafka_config(env))
     mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(token)]
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=30).values():
@@ -527,10 +545,11 @@ def _start(
 ) -> Server:
     """Start one target under its own topic prefix (``<token>.<label>.``)."""
     prefix = f"{token}.{label}."
-    env = _service_env(prefix, _free_port(), secret, args.log_level)
+    secure = target == "ingress-sasl-ssl"
+    env = _service_env(prefix, _free_port(), secret, args.log_level, secure=secure)
     env["RGSYNC_DATA_DIR"] = str(tmp / label / "data")
-    if target in ("ingress", "ingress-aiokafka"):
-        _create_raw_topic(prefix)
+    if target in ("ingress", "ingress-aiokafka", "ingress-sasl-ssl"):
+        _create_raw_topic(env)
     server = Server(target, prefix, int(env["RGSYNC_WEB_PORT"]), env, tmp / f"{label}.log")
     server.start()
     return server
@@ -565,6 +584,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if any(t != "bare" for t in targets) and not _port_open("127.0.0.1", 9092):
         print("bench_ingest: no broker on 127.0.0.1:9092, running ops/kafka start", flush=True)
         subprocess.run([str(ROOT / "ops" / "kafka"), "start"], cwd=ROOT, check=True)
+    if "ingress-sasl-ssl" in targets:
+        # The secured broker runs next to the plaintext one (never instead of it).
+        subprocess.run([str(ROOT / "ops" / "kafka"), "start", "--secure"], cwd=ROOT, check=True)
     token = f"rgbench{uuid.uuid4().hex[:8]}"
     secret = f"bench-secret-{uuid.uuid4().hex}"
     tmp = Path(tempfile.mkdtemp(prefix=f"{token}-"))
@@ -615,7 +637,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for server in every:
             server.stop()
         kafka_check = _kafka_check(every)
-        deleted = 0 if args.keep_topics else _delete_run_topics(token)
+        deleted = 0
+        if not args.keep_topics:
+            plain = _service_env(token, 1, secret, args.log_level)
+            deleted = _delete_run_topics(token, plain)
+            if "ingress-sasl-ssl" in targets:
+                secure = _service_env(token, 1, secret, args.log_level, secure=True)
+                deleted += _delete_run_topics(token, secure)
         for server in every:  # RocksDB data of the workers; the logs stay for reading
             shutil.rmtree(Path(server.env["RGSYNC_DATA_DIR"]).parent, ignore_errors=True)
     return _report(args, rows, kafka_check, failed, token, deleted, time.monotonic() - started)
@@ -628,7 +656,7 @@ def _kafka_check(servers: list[Server]) -> dict[str, dict[str, int | None]]:
         if not server.raw_topic:
             continue
         mine = check.setdefault(server.target, {"answered_200": 0, "records_on_topic": 0})
-        on_topic = _records_in(server.raw_topic)
+        on_topic = _records_in(server.raw_topic, server.env)
         mine["answered_200"] = (mine["answered_200"] or 0) + server.acked
         so_far = mine["records_on_topic"]
         mine["records_on_topic"] = None if on_topic is None or so_far is None else so_far + on_topic
@@ -707,26 +735,22 @@ def _report(
         " all threads / event-loop thread; cpu ratio: bare's server CPU per request over"
         " the target's, steadier than req/s when other tenants take cores)"
     )
-    if "ingress" in summary and "ingress-aiokafka" in summary:
-        per_round = [
-            by_round[k]["ingress"]["closed"]["rps"]
-            / by_round[k]["ingress-aiokafka"]["closed"]["rps"]
-            for k in by_round
-            if {"ingress", "ingress-aiokafka"} <= set(by_round[k])
-            and by_round[k]["ingress-aiokafka"]["closed"]["rps"]
-        ]
-        summary["confluent_over_aiokafka_rounds"] = [round(x, 3) for x in per_round]
-        c, a = summary["ingress"], summary["ingress-aiokafka"]
-        print(
-            f"producers: confluent-kafka / aiokafka max req/s by round "
-            f"{', '.join(f'{x:.2f}' for x in per_round)}; server CPU per request "
-            f"{_fmt(c['server_cpu_us_per_req_median'], '.0f')} vs "
-            f"{_fmt(a['server_cpu_us_per_req_median'], '.0f')} us (event loop "
-            f"{_fmt(c['loop_cpu_us_per_req_median'], '.0f')} vs "
-            f"{_fmt(a['loop_cpu_us_per_req_median'], '.0f')} us); p50/p99 at {args.rate:g}/s "
-            f"{_fmt(c['open_p50_ms_median'], '.2f')}/{_fmt(c['open_p99_ms_median'], '.2f')} vs "
-            f"{_fmt(a['open_p50_ms_median'], '.2f')}/{_fmt(a['open_p99_ms_median'], '.2f')} ms"
-        )
+    for a, b, key, label in (
+        (
+            "ingress-sasl-ssl",
+            "ingress",
+            "sasl_ssl_over_plaintext_rounds",
+            "Kafka over TLS + SASL / plaintext",
+        ),
+        (
+            "ingress",
+            "ingress-aiokafka",
+            "confluent_over_aiokafka_rounds",
+            "producers: confluent-kafka / aiokafka",
+        ),
+    ):
+        if a in summary and b in summary:
+            summary[key] = _versus(summary, by_round, a, b, label, args.rate)
     for t, c in kafka_check.items():
         print(f"{t}: {c['answered_200']} answered 200, {c['records_on_topic']} records on topic")
     for t, why in failed.items():
@@ -758,6 +782,33 @@ def _report(
     return result
 
 
+def _versus(
+    summary: dict[str, Any],
+    by_round: dict[int, dict[str, dict[str, Any]]],
+    a: str,
+    b: str,
+    label: str,
+    rate: float,
+) -> list[float]:
+    """Target a's max req/s over b's, round by round; prints them with CPU and latency."""
+    per_round = [
+        round(rnd[a]["closed"]["rps"] / rnd[b]["closed"]["rps"], 3)
+        for rnd in by_round.values()
+        if {a, b} <= set(rnd) and rnd[b]["closed"]["rps"]
+    ]
+    x, y = summary[a], summary[b]
+    print(
+        f"{label}: max req/s by round {', '.join(f'{r:.2f}' for r in per_round)}; "
+        f"server CPU per request {_fmt(x['server_cpu_us_per_req_median'], '.0f')} vs "
+        f"{_fmt(y['server_cpu_us_per_req_median'], '.0f')} us (event loop "
+        f"{_fmt(x['loop_cpu_us_per_req_median'], '.0f')} vs "
+        f"{_fmt(y['loop_cpu_us_per_req_median'], '.0f')} us); p50/p99 at {rate:g}/s "
+        f"{_fmt(x['open_p50_ms_median'], '.2f')}/{_fmt(x['open_p99_ms_median'], '.2f')} vs "
+        f"{_fmt(y['open_p50_ms_median'], '.2f')}/{_fmt(y['open_p99_ms_median'], '.2f')} ms"
+    )
+    return per_round
+
+
 def _median(values: Any) -> float | None:
     present = [v for v in values if v is not None]
     return round(statistics.median(present), 2) if present else None
@@ -784,7 +835,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--log-level", default="INFO", help="RGSYNC_LOG_LEVEL of the services")
     parser.add_argument("--keep-topics", action="store_true")
-    parser.add_argument("--serve", choices=ALL_TARGETS[:3], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=[t for t in ALL_TARGETS if t != "worker"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:

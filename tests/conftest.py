@@ -19,6 +19,7 @@ import pytest
 from tests.support import (
     PREFIXES_IN_USE,
     ROOT,
+    SecureKafka,
     Worker,
     delete_topics_with_prefixes,
     docker_available,
@@ -68,6 +69,32 @@ def kafka_bootstrap() -> Iterator[str]:
     yield "127.0.0.1:9092"
 
 
+@pytest.fixture(scope="session")
+def secure_kafka() -> SecureKafka:
+    """The secured local broker (SASL_SSL and mTLS listeners), started if needed.
+
+    A separate broker on other ports (``ops/kafka start --secure``); the plaintext one is
+    left alone. Under ops/test a broker that cannot be started fails the run.
+    """
+    base = int(os.environ.get("RGSYNC_SECURE_KAFKA_PORT", "19094"))
+    # Another checkout's secured broker may hold the ports (its users are not ours): move on.
+    for port in (base, base + 10, base + 20):
+        result = subprocess.run(
+            [str(ROOT / "ops" / "kafka"), "start", "--secure"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "RGSYNC_SECURE_KAFKA_PORT": str(port)},
+        )
+        if result.returncode == 0 or "is taken" not in result.stderr:
+            break
+    if result.returncode != 0:
+        message = f"no secured Kafka: ops/kafka start --secure failed:\n{result.stderr[-2000:]}"
+        if os.environ.get("RGSYNC_REQUIRE_KAFKA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SecureKafka.from_files(ROOT / "var" / "kafka-secure", port)
+
+
 @pytest.fixture(autouse=True)
 def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the broker, delete the topics its workers created."""
@@ -77,6 +104,9 @@ def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
     if "kafka_bootstrap" in request.fixturenames and PREFIXES_IN_USE and not keep:
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         delete_topics_with_prefixes(bootstrap, list(PREFIXES_IN_USE))
+    if "secure_kafka" in request.fixturenames and PREFIXES_IN_USE and not keep:
+        secure = request.getfixturevalue("secure_kafka")
+        delete_topics_with_prefixes(secure.sasl_bootstrap, list(PREFIXES_IN_USE), secure.client)
     PREFIXES_IN_USE.clear()
 
 

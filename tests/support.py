@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +56,18 @@ def docker_available() -> bool:
 PREFIXES_IN_USE: list[str] = []
 
 
-def delete_topics_with_prefixes(bootstrap: str, prefixes: list[str]) -> int:
-    """Delete every topic whose name starts with one of the prefixes; returns how many."""
+def delete_topics_with_prefixes(
+    bootstrap: str, prefixes: list[str], config: Mapping[str, Any] | None = None
+) -> int:
+    """Delete every topic whose name starts with one of the prefixes; returns how many.
+
+    ``config``: the client's security settings for a secured broker (SecureKafka.client).
+    """
     from confluent_kafka.admin import AdminClient
 
     if not prefixes:
         return 0
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **(config or {})})
     names = [
         t for t in admin.list_topics(timeout=10).topics if any(t.startswith(p) for p in prefixes)
     ]
@@ -85,10 +91,12 @@ def drain(
     timeout: float = 20.0,
     *,
     until: Any = None,
+    config: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Read a topic from the beginning until ``count`` records (or ``until(msgs)``) or timeout.
 
     Returns confluent-kafka Message objects (key(), value(), partition(), offset()).
+    ``config``: the client's security settings for a secured broker (SecureKafka.client).
     """
     consumer = Consumer(
         {
@@ -96,6 +104,7 @@ def drain(
             "group.id": unique("drain"),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            **(config or {}),
         }
     )
     try:
@@ -233,3 +242,76 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+@dataclass(frozen=True)
+class SecureKafka:
+    """The secured local broker (``ops/kafka start --secure``) and what a client needs for it."""
+
+    sasl_bootstrap: str  # SASL_SSL listener
+    mtls_bootstrap: str  # SSL listener that requires a client certificate
+    ca_file: Path
+    client_cert: Path
+    client_key: Path
+    scram_user: str
+    scram_password: str
+    plain_user: str
+    plain_password: str
+
+    @classmethod
+    def from_files(cls, home: Path, port: int) -> SecureKafka:
+        """Read var/kafka-secure's credentials and certificates."""
+        creds = dict(
+            line.split("=", 1)
+            for line in (home / "credentials.env").read_text().splitlines()
+            if "=" in line
+        )
+        tls = home / "tls"
+        return cls(
+            sasl_bootstrap=f"127.0.0.1:{port}",
+            mtls_bootstrap=f"127.0.0.1:{port + 1}",
+            ca_file=tls / "ca.crt",
+            client_cert=tls / "client.crt",
+            client_key=tls / "client.key",
+            scram_user=creds["SCRAM_USER"],
+            scram_password=creds["SCRAM_PASSWORD"],
+            plain_user=creds["PLAIN_USER"],
+            plain_password=creds["PLAIN_PASSWORD"],
+        )
+
+    def env(self, mechanism: str = "SCRAM-SHA-512", **overrides: str) -> dict[str, str]:
+        """RGSYNC_* settings for a worker on the SASL_SSL listener."""
+        plain = mechanism == "PLAIN"
+        return {
+            "RGSYNC_KAFKA_URL": f"kafka://{self.sasl_bootstrap}",
+            "RGSYNC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "RGSYNC_KAFKA_SASL_MECHANISM": mechanism,
+            "RGSYNC_KAFKA_SASL_USERNAME": self.plain_user if plain else self.scram_user,
+            "RGSYNC_KAFKA_SASL_PASSWORD": self.plain_password if plain else self.scram_password,
+            "RGSYNC_KAFKA_SSL_CA_FILE": str(self.ca_file),
+            **overrides,
+        }
+
+    def mtls_env(self) -> dict[str, str]:
+        """RGSYNC_* settings for a client on the mTLS listener."""
+        return {
+            "RGSYNC_KAFKA_URL": f"kafka://{self.mtls_bootstrap}",
+            "RGSYNC_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "RGSYNC_KAFKA_SSL_CA_FILE": str(self.ca_file),
+            "RGSYNC_KAFKA_SSL_CERT_FILE": str(self.client_cert),
+            "RGSYNC_KAFKA_SSL_KEY_FILE": str(self.client_key),
+        }
+
+    @property
+    def client(self) -> dict[str, Any]:
+        """Security settings for the tests' own readers on the SASL_SSL listener.
+
+        Built by app/kafka_config.py from the same settings a worker gets.
+        """
+        from app.kafka_config import librdkafka_config
+        from app.settings import Settings
+
+        settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "unused", **self.env()})
+        config = librdkafka_config(settings)
+        del config["bootstrap.servers"]
+        return config

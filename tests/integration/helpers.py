@@ -66,8 +66,12 @@ def outputs(
     count: int | None = None,
     timeout: float = 30.0,
     match: Any = None,
+    config: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Decoded records of one of the worker's topics (optionally those ``match`` accepts)."""
+    """Decoded records of one of the worker's topics (optionally those ``match`` accepts).
+
+    ``config``: the reader's security settings for a secured broker.
+    """
     name = worker.env["RGSYNC_TOPIC_PREFIX"] + topic
 
     def enough(msgs: list[Any]) -> bool:
@@ -76,7 +80,7 @@ def outputs(
             values = [v for v in values if match(v)]
         return count is not None and len(values) >= count
 
-    values = drain_json(bootstrap, name, timeout=timeout, until=enough)
+    values = drain_json(bootstrap, name, timeout=timeout, until=enough, config=config)
     return [v for v in values if match is None or match(v)]
 
 

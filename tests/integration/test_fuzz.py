@@ -42,6 +42,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         RGSYNC_CLIENT_RATE_PER_S="100000",
         RGSYNC_CLIENT_BURST="100000",
         RGSYNC_MAX_BODY_BYTES="20000",
+        RGSYNC_ADMIN_TOKEN="fuzz-admin-token",
     )
     w = Worker(env=env, log_path=tmp / "worker.log").start()
     yield w
@@ -223,3 +224,78 @@ def test_signed_poison_is_deadlettered_with_reasons_and_agents_go_on(
     )
     assert len(dead) >= 5
     assert all(d["error"] and d["error_type"] and d["topic"] for d in dead)
+
+
+def get(url: str, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+header_text = (
+    st.binary(min_size=0, max_size=60)
+    .map(lambda b: b.decode("latin-1"))
+    .filter(lambda v: all(32 <= ord(c) < 127 or ord(c) >= 160 for c in v))
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    scheme=st.sampled_from(["Bearer ", "bearer ", "Basic ", "", "Bearer  "]),
+    token=header_text,
+    route=st.sampled_from(
+        [
+            "/tables/leads/{site_uuid}/{lead_id}",
+            "/tables/identity/{site_uuid}",
+            "/tables/processed/{site_uuid}/{message_id}",
+        ]
+    ),
+)
+def test_tables_authorization_never_500(
+    worker: Worker, scheme: str, token: str, route: str
+) -> None:
+    # High bytes go out as latin-1, so they arrive as bytes that are not UTF-8: once a 500.
+    url = route.format(site_uuid="fuzz-site", lead_id="l-1", message_id="m-1")
+    status = get(f"{worker.url}{url}?email=a%40b.co", {"Authorization": scheme + token})
+    # The token is checked before anything else: every one of these is a documented 401.
+    assert status == 401 and status in documented_statuses(route)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    values=st.lists(
+        st.one_of(
+            st.just(""),
+            st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=70),
+            st.just("good"),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    padding=st.integers(min_value=0, max_value=600),
+)
+def test_elevenlabs_signature_header_shapes_never_500(
+    worker: Worker, values: list[str], padding: int
+) -> None:
+    raw = json.dumps({"type": "post_call_transcription", "data": {"conversation_id": "c"}}).encode()
+    t = int(time.time())
+    good = sign_elevenlabs("el-secret", raw, t).split("v0=")[1]
+    header = f"t={t}," + ",".join(f"v0={good if v == 'good' else v}" for v in values)
+    header += "," + "x" * padding if padding else ""  # HTTP strips trailing spaces: pad inside
+    status = post(
+        f"{worker.url}/webhooks/elevenlabs",
+        raw,
+        {"Content-Type": "application/json", "ElevenLabs-Signature": header},
+    )
+    assert status in documented_statuses("/webhooks/elevenlabs") and (status < 500 or status == 503)
+    acceptable = (
+        "good" in values
+        and len(values) <= 5
+        and all(v == "good" or (len(v) == 64) for v in values)
+        and len(header) <= 512
+    )
+    if not acceptable:
+        assert status == 401

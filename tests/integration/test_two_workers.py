@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,13 +51,50 @@ def _health(w: Worker) -> dict[str, Any]:
         return dict(json.loads(err.read()))
 
 
+class RecordingProxy:
+    """Stands at worker b's internal URL: records what other workers send it, passes it on."""
+
+    def __init__(self, target: str) -> None:
+        self.requests: list[dict[str, str]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.requests.append({**dict(self.headers.items()), "path": self.path})
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                req = urllib.request.Request(target + self.path, headers=headers)
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        status, body = r.status, r.read()
+                except urllib.error.HTTPError as err:
+                    status, body = err.code, err.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 def test_two_workers_decide_correctly_and_route_inspection(
     start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     env = worker_env(kafka_bootstrap, tmp_path, RGSYNC_ADMIN_TOKEN="tok", RGSYNC_PARTITIONS="4")
     a = start_worker(env=env)
+    b_port = int(env["RGSYNC_WEB_PORT"]) + 1
+    # b advertises an internal URL (RGSYNC_INTERNAL_URL): a proxy that shows what a sends.
+    proxy = RecordingProxy(f"http://127.0.0.1:{b_port}")
     b = start_worker(
-        env={**env, "RGSYNC_WEB_PORT": str(int(env["RGSYNC_WEB_PORT"]) + 1)},
+        env={**env, "RGSYNC_WEB_PORT": str(b_port), "RGSYNC_INTERNAL_URL": proxy.url},
         RGSYNC_DATA_DIR=str(tmp_path / "b"),
     )
     # Both workers own partitions before the load starts, and the split has held for a
@@ -118,3 +157,21 @@ def test_two_workers_decide_correctly_and_route_inspection(
     site = sites[0]
     status, found = get(f"{b.url}/tables/identity/{site}?email=p@{site}.example.com", "tok")
     assert status == 200 and found["lead_id"] == people[site][0]["id"].lower()
+    # a reached b's sites through b's internal URL, signed, and never with the admin token.
+    proxy.close()
+    assert proxy.requests, "no inspection request was routed from a to b"
+    for forwarded in proxy.requests:
+        assert "Authorization" not in forwarded and "tok" not in forwarded.values()
+        assert forwarded["X-Realgeeks-Sync-Signature"] and forwarded["X-Realgeeks-Sync-Timestamp"]
+    # A signature is good for its own path only, and a made-up one for none.
+    signed = {k: v for k, v in proxy.requests[0].items() if k.startswith("X-Realgeeks-Sync")}
+    for path, headers in (
+        (proxy.requests[0]["path"], {**signed, "X-Realgeeks-Sync-Signature": "0" * 64}),
+        (f"/tables/processed/{site}/m-1", signed),
+    ):
+        req = urllib.request.Request(f"{b.url}{path}", headers=headers)
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError(f"{path} answered without a token or a valid signature")
+        except urllib.error.HTTPError as err:
+            assert err.code == 401

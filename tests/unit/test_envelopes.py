@@ -87,3 +87,93 @@ def test_undecodable_header_bytes_do_not_break_the_envelope() -> None:
     value = json.loads(rec.value())
     assert value["timestamp"] == "\u00a1"  # the UTF-8 bytes of "¡", decoded
     assert rec.message_id == "m\ufffd"  # not UTF-8: replaced, never a 500
+
+
+# The unsigned X-Lead-Router-Timestamp is clamped to receipt time plus a skew.
+
+
+def test_a_far_future_timestamp_becomes_the_receipt_time_and_is_flagged() -> None:
+    headers = {"X-Lead-Router-Action": "updated", "X-Lead-Router-Timestamp": "2999-01-01T00:00:00Z"}
+    rec = realgeeks_record(b'{"site_uuid":"s"}', headers, AT, max_timestamp_skew_s=300)
+    value = json.loads(rec.value())
+    assert value["timestamp"] == AT and rec.timestamp_clamped
+    # The header itself is kept as sent, for whoever investigates.
+    assert value["headers"]["X-Lead-Router-Timestamp"] == "2999-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("2026-11-27T00:04:59Z", True),  # within the skew
+        ("2026-11-27T00:05:00Z", True),  # exactly at it
+        ("2026-11-27T00:05:00.000000001Z", False),
+        ("2026-11-26T23:00:00-02:00", False),  # 01:00 UTC: an hour ahead
+        ("2016-12-24T01:58:52.789337607Z", True),  # the past is never touched
+        ("not a timestamp", True),  # orders nothing downstream
+    ],
+)
+def test_clamp_boundary(sent: str, kept: bool) -> None:
+    from app.envelopes import clamp_timestamp
+
+    value, clamped = clamp_timestamp(sent, AT, 300)
+    assert (value == sent and not clamped) if kept else (value == AT and clamped)
+
+
+def test_a_clamped_future_update_no_longer_makes_later_updates_stale() -> None:
+    """The finding end to end in the pure logic: attacker's update, then a genuine one."""
+    from app.leads import decide_lead
+    from app.matching import MatcherConfig
+    from tables.identity import IdentityIndex
+
+    index = IdentityIndex({}, {})
+    site, lead = "site-1", "lead-1"
+
+    def decide(body: dict[str, object], action: str, sent: str, received: str, mid: str) -> bool:
+        headers = {"X-Lead-Router-Action": action, "X-Lead-Router-Timestamp": sent}
+        raw = json.dumps({"site_uuid": site, "id": lead, **body}).encode()
+        envelope = json.loads(
+            realgeeks_record(raw, headers, received, max_timestamp_skew_s=300).value()
+        )
+        decision = decide_lead(
+            index,
+            site_uuid=site,
+            action=action,
+            body=json.loads(envelope["body"]),
+            source_timestamp=envelope["timestamp"],
+            message_id=mid,
+            now=received,
+            config=MatcherConfig(),
+        )
+        return decision.stale
+
+    assert not decide({"first_name": "Ann"}, "created", AT, AT, "m1")
+    # A replayed body with a forged far-future header (headers are not signed).
+    assert not decide({"first_name": "Mallory"}, "updated", "2999-01-01T00:00:00Z", AT, "m2")
+    # The next genuine update, a minute later, still applies.
+    assert not decide(
+        {"first_name": "Anne"}, "updated", "2026-11-27T00:01:00Z", "2026-11-27T00:01:00Z", "m3"
+    )
+
+
+# Sizes: an envelope's growth is bounded, so app/sizes.py's limits hold for any body.
+
+
+@given(
+    body=st.text(alphabet='"\\\n\t ab\u00e9\u2028', max_size=400),
+    headers=st.dictionaries(
+        st.sampled_from([f"X-Lead-Router-{i}" for i in range(40)] + ["User-Agent"]),
+        st.text(max_size=5000),
+        max_size=40,
+    ),
+)
+def test_the_raw_record_stays_within_the_size_the_topics_take(
+    body: str, headers: dict[str, str]
+) -> None:
+    from app.sizes import ENVELOPE_HEADERS_BYTES, max_message_bytes
+
+    raw = json.dumps({"site_uuid": "s", "notes": body}).encode()
+    rec = realgeeks_record(raw, {**headers, "X-Lead-Router-Action": "created"}, AT)
+    value = rec.value()
+    assert len(value) <= 2 * len(raw) + ENVELOPE_HEADERS_BYTES + 1024
+    assert len(value) + len(rec.key.encode()) <= max_message_bytes(len(raw))
+    assert len(json.loads(value)["headers"]) <= 16

@@ -44,9 +44,16 @@ class FakeConsumer:
         self.seeks: list[tuple[TP, int]] = []
         self._thread = FakeThread(self.seeks)
         self.assigned: set[TP] = {TP0}
+        # The end of each partition as the last fetch response reported it (None: unknown).
+        self.ends: dict[TP, int | None] = {}
 
     def assignment(self) -> set[TP]:
         return self.assigned
+
+    def highwater(self, tp: TP) -> int | None:
+        if tp not in self.assigned:
+            raise AssertionError("Partition is not assigned")  # what aiokafka raises
+        return self.ends.get(tp)
 
 
 class Clock:
@@ -200,3 +207,60 @@ async def test_a_partition_whose_records_all_were_dropped_is_read_again() -> Non
     seq.recheck()
     await asyncio.sleep(0.01)
     assert consumer.seeks == [(tp1, 7)]
+
+
+async def test_an_idle_partition_at_its_end_after_a_seek_is_no_hole() -> None:
+    # The false alarm, as a restarted worker saw it: Faust seeks every partition to
+    # its committed offset and sets its read offset to that next offset (not a read one),
+    # so an idle partition reads "expected 4, got 4"; it warned and counted every 5 s.
+    tp1 = TP(TOPIC, 1)
+    holes: list[tuple[TP, int, int]] = []
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1}
+    consumer._committed_offset[tp1] = 4
+    consumer._read_offset[tp1] = 4  # perform_seek: the committed offset, nothing read
+    consumer.ends[tp1] = 4  # and the partition ends there
+    seq = PartitionSequence(
+        lambda: consumer, lambda: 1, clock=clock, on_hole=lambda *hole: holes.append(hole)
+    )
+    assert await run(seq, [0]) == [0]  # another partition of the topic had one record
+    consumer._read_offset[TP0] = 0
+    consumer.ends[TP0] = 1
+    for second in range(0, 240, 5):  # four idle minutes of the 5 s timer
+        clock.now = float(second)
+        seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [] and holes == []
+
+
+async def test_a_dropped_record_at_the_expected_offset_is_still_a_hole() -> None:
+    # Same read offset, but the end is past it: offset 4 was read and dropped.
+    tp1 = TP(TOPIC, 1)
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1}
+    consumer._committed_offset[tp1] = 4
+    consumer._read_offset[tp1] = 4
+    consumer.ends[tp1] = 5
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0]) == [0]
+    seq.recheck()
+    clock.now = 6.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(tp1, 4)]
+
+
+async def test_an_unknown_end_or_a_revoked_partition_is_no_hole() -> None:
+    tp1 = TP(TOPIC, 1)
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1}
+    consumer._committed_offset[tp1] = 4
+    consumer._read_offset[tp1] = 4  # no fetch response yet: end unknown
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0]) == [0]
+    for now in (0.0, 6.0, 12.0):
+        clock.now = now
+        seq.recheck()
+    assert not PartitionSequence._has_record_at(consumer, TP(TOPIC, 9), 0)  # not assigned
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == []

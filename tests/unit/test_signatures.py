@@ -114,3 +114,70 @@ def test_malformed_elevenlabs_headers(header: str | None) -> None:
 def test_elevenlabs_only_signature_errors(body: bytes, header: str | None) -> None:
     with contextlib.suppress(SignatureError):
         verify_elevenlabs([Secret("k")], body, header, now=NOW)
+
+
+# Bounded cost: the header is checked before any hashing, one HMAC per secret.
+
+
+@pytest.fixture
+def hmac_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts HMACs computed by app.signatures (one entry per hmac.new)."""
+    import hmac as hmac_module
+
+    import app.signatures
+
+    calls: list[int] = []
+    real_new = hmac_module.new
+
+    def counting_new(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_new(*args, **kwargs)
+
+    monkeypatch.setattr(app.signatures.hmac, "new", counting_new)
+    return calls
+
+
+def test_thousands_of_empty_v0_values_are_refused_without_hashing(hmac_calls: list[int]) -> None:
+    # The issue's request: 8 KB of "v0=" values; each once cost an HMAC of the whole body
+    # for every secret (19 s for a 16 MiB body).
+    header = f"t={NOW}," + ",".join(["v0="] * 2000)
+    with pytest.raises(SignatureError):
+        verify_elevenlabs([Secret("a"), Secret("b")], b"x" * 1024, header, now=NOW)
+    assert hmac_calls == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"t={NOW}," + ",".join(["v0=" + "a" * 64] * 6),  # six values: one too many
+        f"t={NOW},v0={'a' * 64}," + "x" * 500,  # over the length cap
+        f"t={NOW},v0={'a' * 63}",  # not 64 hex characters
+        f"t={NOW},v0={'g' * 64}",
+    ],
+)
+def test_oversized_or_misshapen_elevenlabs_headers_cost_no_hmac(
+    header: str, hmac_calls: list[int]
+) -> None:
+    with pytest.raises(SignatureError):
+        verify_elevenlabs([Secret("k")], b"{}", header, now=NOW)
+    assert hmac_calls == []
+
+
+def test_one_hmac_per_secret_whatever_the_number_of_values(hmac_calls: list[int]) -> None:
+    body = b'{"type":"post_call_transcription"}'
+    good = sign_elevenlabs("new", body, NOW).split("v0=")[1]
+    header = f"t={NOW}," + ",".join([f"v0={'0' * 64}"] * 4 + [f"v0={good}"])
+    assert verify_elevenlabs([Secret("old"), Secret("new")], body, header, now=NOW) == NOW
+    assert len(hmac_calls) == 2 + 1  # one per secret, plus sign_elevenlabs above
+
+
+def test_realgeeks_header_stays_strict(hmac_calls: list[int]) -> None:
+    body = b"{}"
+    good = sign_realgeeks("s", body)
+    for header in (f"{good},{good}", f"v0={good}", good + "0", f" {good} \t"):
+        if header.strip() == good:
+            verify_realgeeks([Secret("s")], body, header)
+            continue
+        with pytest.raises(SignatureError):
+            verify_realgeeks([Secret("s")], body, header)
+    assert len(hmac_calls) == 2  # the signer and the one header of the right shape
