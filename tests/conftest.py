@@ -1,9 +1,11 @@
 """Session fixtures: a real Kafka broker, isolated workers, the shared Real Geeks fixture.
 
-Broker, in order: RGSYNC_TEST_KAFKA_URL (an existing broker); testcontainers' Kafka when
-a Docker engine answers; else the project's own local broker (ops/kafka start). Under
+Broker, in order: RGSYNC_TEST_KAFKA_URL (an existing broker); a Kafka container
+(tests/kafka_container.py) when a Docker engine answers or RGSYNC_TEST_CONTAINERS=1
+(`ops/test --containers`); else the project's own local broker (ops/kafka start). Under
 ops/test (RGSYNC_REQUIRE_KAFKA=1) a broker that cannot be had fails the run instead of
-skipping the integration tests.
+skipping the integration tests. A failing test's report ends with the logs of the
+containers the session runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support import (
+    CONTAINER_LOGS,
     PREFIXES_IN_USE,
     ROOT,
     SecureKafka,
@@ -49,11 +52,14 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
-    if docker_available():
-        from testcontainers.kafka import KafkaContainer
+    want_containers = os.environ.get("RGSYNC_TEST_CONTAINERS") == "1"
+    if want_containers or docker_available():
+        if want_containers and not docker_available():
+            pytest.fail("RGSYNC_TEST_CONTAINERS=1 but no Docker engine answers (ops/docker start)")
+        from tests.kafka_container import kafka_in_container
 
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
+        with kafka_in_container() as bootstrap:
+            yield bootstrap
         return
     result = subprocess.run(
         [str(ROOT / "ops" / "kafka"), "start"],
@@ -93,6 +99,16 @@ def secure_kafka() -> SecureKafka:
             pytest.fail(message)
         pytest.skip(message)
     return SecureKafka.from_files(ROOT / "var" / "kafka-secure", port)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Add the end of every running container's log to a failing test's report."""
+    report = yield
+    if report.failed and CONTAINER_LOGS:
+        for name, tail in list(CONTAINER_LOGS.items()):
+            report.sections.append((f"container log: {name}", tail()))
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,67 @@ def docker_available() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers (testcontainers' generic container on the host network)
+
+# apache/kafka where a registry answers; ops/docker env names the image it built here.
+KAFKA_IMAGE = os.environ.get("RGSYNC_KAFKA_IMAGE") or "apache/kafka:4.1.1"
+# Every container a test session starts carries this label, so `ops/docker
+# containers-cleanup` finds what an interrupted session left (testcontainers' reaper
+# container needs a registry and is off here).
+TEST_LABEL = {"io.realgeeks-sync.test": "1"}
+# name -> a function returning the end of that container's (or stack's) log; conftest adds
+# them to the report of every failing test.
+CONTAINER_LOGS: dict[str, Callable[[], str]] = {}
+
+
+def kafka_container_env(port: int, controller_port: int) -> dict[str, str]:
+    """KAFKA_* settings of a one-node KRaft broker on 127.0.0.1 (apache/kafka's variables)."""
+    return {
+        "CLUSTER_ID": "RkgnwWhcRriknO6XBWP_-g",
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port}",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@127.0.0.1:{controller_port}",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
+        "KAFKA_NUM_PARTITIONS": "1",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "true",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "8",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        # A test session creates a few thousand partitions; 512 MiB ran out (see ops/kafka).
+        "KAFKA_HEAP_OPTS": "-Xms512m -Xmx1g",
+    }
+
+
+def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """Whether a Kafka broker at bootstrap serves metadata (not merely an open port)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=timeout).brokers)
+    except Exception:  # noqa: BLE001 - KafkaException while starting: not ready yet
+        return False
+
+
+def container_log_tail(container: Any, lines: int = 60) -> str:
+    """The last lines of a docker-py container's stdout and stderr."""
+    try:
+        raw = container.logs(tail=lines)
+    except Exception as exc:  # noqa: BLE001 - the container may be gone already
+        return f"(no log: {exc})"
+    return bytes(raw).decode(errors="replace")
 
 
 # Topic prefixes handed out to workers by the running test; conftest deletes their topics

@@ -15,7 +15,7 @@ __all__ = ["cli", "outputs", "send_elevenlabs", "send_realgeeks"]
 
 
 def send_realgeeks(
-    worker: Worker,
+    worker: Worker | str,
     body: dict[str, Any] | bytes,
     *,
     action: str | None = None,
@@ -23,7 +23,7 @@ def send_realgeeks(
     timestamp: str | None = None,
     secret: str = "test-secret",
 ) -> int:
-    """POST a signed Real Geeks webhook; returns the HTTP status."""
+    """POST a signed Real Geeks webhook to a worker (or a base URL); returns the HTTP status."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {
         "Content-Type": "application/json",
@@ -36,7 +36,8 @@ def send_realgeeks(
     ):
         if value is not None:
             headers[name] = value
-    return _post(f"{worker.url}/webhooks/realgeeks", raw, headers)
+    base = worker if isinstance(worker, str) else worker.url
+    return _post(f"{base}/webhooks/realgeeks", raw, headers)
 
 
 def send_elevenlabs(url: str, body: dict[str, Any], secret: str = "el-secret") -> int:

@@ -294,7 +294,10 @@ def test_compose_kafka_is_kraft_single_node_reachable_as_kafka_9092(
     compose: dict[str, Any],
 ) -> None:
     kafka = compose["services"]["kafka"]
-    assert kafka["image"] == "apache/kafka:4.1.1"
+    # apache/kafka, or the image ops/docker builds from Maven Central with the same version.
+    assert kafka["image"] == "${RGSYNC_KAFKA_IMAGE:-apache/kafka:4.1.1}"
+    for pom in ("ops/kafka-pom.xml", "ops/images/kafka/pom.xml"):
+        assert "<kafka.version>4.1.1</kafka.version>" in (ROOT / pom).read_text(), pom
     env = _env(kafka)
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
@@ -313,7 +316,7 @@ def test_compose_worker(compose: dict[str, Any]) -> None:
     env = _env(worker)
     assert env["RGSYNC_KAFKA_URL"] == "kafka://kafka:9092"
     assert env["RGSYNC_REALGEEKS_SECRETS"] == "${RGSYNC_REALGEEKS_SECRETS:?set it}"
-    assert "6066:6066" in _published(worker)
+    assert "${RGSYNC_PUBLISH_ADDRESS:-127.0.0.1}:6066:6066" in _published(worker)
     assert env.get("RGSYNC_WEB_PORT", "6066") == "6066"
     assert _mounts(worker)[env["RGSYNC_DATA_DIR"]] == "worker-data"
     assert "/health" in " ".join(worker["healthcheck"]["test"])
@@ -327,19 +330,21 @@ def test_compose_ingress_runs_the_worker_image_with_its_secrets(compose: dict[st
     env, worker_env = _env(ingress), _env(worker)
     for name in ("RGSYNC_KAFKA_URL", "RGSYNC_REALGEEKS_SECRETS", "RGSYNC_ELEVENLABS_SECRETS"):
         assert env[name] == worker_env[name], name
-    assert env["RGSYNC_INGRESS_PORT"] == "6067" and "6067:6067" in _published(ingress)
-    assert "http://127.0.0.1:6067/health" in " ".join(ingress["healthcheck"]["test"])
+    assert env["RGSYNC_INGRESS_PORT"] == "6067"
+    assert "${RGSYNC_PUBLISH_ADDRESS:-127.0.0.1}:6067:6067" in _published(ingress)
+    check = " ".join(ingress["healthcheck"]["test"])
+    assert "http://127.0.0.1:%s/health" in check and "RGSYNC_INGRESS_PORT" in check
 
 
 def test_compose_prometheus_and_grafana_mount_the_monitoring_files(
     compose: dict[str, Any],
 ) -> None:
     prom = compose["services"]["prometheus"]
-    assert prom["image"].startswith("prom/prometheus")
+    assert prom["image"] == "${RGSYNC_PROMETHEUS_IMAGE:-prom/prometheus:v3.5.0}"
     mounts = _mounts(prom)
     assert mounts["/etc/prometheus/prometheus.yml"] == "./ops/monitoring/prometheus.yml"
     assert mounts["/etc/prometheus/alerts.yml"] == "./ops/monitoring/alerts.yml"
-    assert "9090:9090" in _published(prom)
+    assert "127.0.0.1:9090:9090" in _published(prom)
 
     grafana = compose["services"]["grafana"]
     assert grafana["image"].startswith("grafana/grafana")
@@ -351,13 +356,36 @@ def test_compose_prometheus_and_grafana_mount_the_monitoring_files(
     provider = load_yaml(PROVIDERS_YML)["providers"][0]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == dashboards_target
-    assert "3000:3000" in _published(grafana)
+    assert "127.0.0.1:3000:3000" in _published(grafana)
+
+
+def test_compose_is_safe_by_default(compose: dict[str, Any]) -> None:
+    """Issue 10: loopback-only ports, Kafka not on every interface, no default Grafana
+    password, no Prometheus lifecycle API."""
+    services = compose["services"]
+    for name, service in services.items():
+        for spec in _published(service):
+            assert spec.startswith(("127.0.0.1:", "${RGSYNC_PUBLISH_ADDRESS:-127.0.0.1}:")), (
+                name,
+                spec,
+            )
+    assert _published(services["kafka"]) == {"127.0.0.1:29092:29092"}
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
+    grafana = services["grafana"]
+    assert grafana["profiles"] == ["grafana"]
+    assert _env(grafana)["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-}"
+    assert '[ -n "$$GF_SECURITY_ADMIN_PASSWORD" ] || {' in grafana["entrypoint"][-1]
 
 
 def test_dockerfile_builds_the_worker() -> None:
     text = DOCKERFILE.read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
-    assert re.search(r"pip install \.", text)
+    assert re.search(r"^ARG BASE=python:3\.11-slim-bookworm$", text, re.M)
+    assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
+    # The lock file (with hashes) when present, else pyproject's dependencies; then the
+    # project itself without dependencies.
+    assert "pip install --require-hashes -r requirements.lock" in text
+    assert re.search(r"pip install --no-deps \.", text)
+    assert "useradd --system --uid 10001" in text and "USER rgsync" in text
     assert 'CMD ["realgeeks-sync", "worker"]' in text
     assert "EXPOSE 6066" in text
     assert "/health" in text
