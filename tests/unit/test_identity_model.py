@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import app.identity_model as identity_model
 import app.names as names
@@ -270,3 +272,30 @@ def test_threshold_one_switches_fuzzy_matching_off() -> None:
                  zip="2464", city="Yagoona")  # fmt: skip
     scored = score_pair(a, replace(a))
     assert scored is not None and scored[0] < 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            key: st.text(max_size=400)
+            for key in (
+                "first_name",
+                "last_name",
+                "street_address",
+                "address",
+                "city",
+                "state",
+                "zip",
+            )
+        },
+    )
+)
+def test_any_text_gives_a_bounded_profile_that_scores(body: dict[str, str]) -> None:
+    probe = build_probe(normalize_lead(body))
+    values = [v for vs in probe.profile.to_json().values() for v in vs]
+    assert all(len(v) <= 96 for v in values)
+    assert all(len(key) <= 400 for key in (*probe.blocks, *probe.query_blocks))
+    scored = score_pair(probe.profile, probe.profile)
+    assert scored is None or 0.0 < scored[0] < 1.0
