@@ -27,6 +27,7 @@ from app.dialing.optouts import e164_or_none, optout_event, optout_key
 from app.envelopes import KNOWN_REALGEEKS_ACTIONS
 from app.errors import PoisonMessageError
 from app.events import activity_event, derive_event_id, lead_key
+from app.identity_model import DEFAULT_MODEL_PATH, default_model
 from app.leads import LeadDecision, decide_lead
 from app.main import Pipeline
 from app.matching import MatcherConfig
@@ -305,7 +306,8 @@ def _as_datetime(value: str) -> datetime:
 
 def register(p: Pipeline) -> None:
     """Register the agent on the pipeline."""
-    config = MatcherConfig(default_region=p.settings.default_region)
+    model = default_model(p.settings.identity_model or DEFAULT_MODEL_PATH)
+    config = MatcherConfig(default_region=p.settings.default_region, model=model)
     if p.settings.fuzzy_threshold is not None:
         config = replace(config, fuzzy_threshold=p.settings.fuzzy_threshold)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)

@@ -23,11 +23,12 @@ agrees best wins; a tie between people who are not compatible with each other ma
 nobody ("ambiguous"); an identifier carried by `shared_cap` leads or more (an office
 line, an agent's placeholder) identifies no one ("shared_identifier").
 
-Fuzzy scoring is Fellegi-Sunter style, as in splink: each comparison (first name, last
-name, street, phone, email, ZIP/city) falls into a level with a hand-set weight in bits
-(log2 of how much likelier the level is for the same person than for two random
-people); the sum plus a prior is a match probability, compared with `fuzzy_threshold`.
-A last name that disagrees costs 8 bits, which no other evidence in practice outweighs.
+Fuzzy scoring is Fellegi-Sunter, as splink does it (app/identity_model.py): each
+comparison (first name, last name, house number, street, second address line, city,
+postcode, phone, email) falls into a level whose weight in bits was fitted from data
+and is read from the model file; the sum plus the fitted prior is a match probability,
+compared with `fuzzy_threshold`. Candidates come from named blocking rules (`BLOCKING`),
+each a key that survives a different typo, and never from a scan.
 """
 
 from __future__ import annotations
@@ -36,17 +37,30 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property
 from typing import Any
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA, JaroWinkler
+from rapidfuzz.distance import OSA
 
+from app.identity_model import COMPARISONS, IdentityModel, default_model, level_of
+from app.names import (
+    GENERATIONS,
+    MAX_NAME_CHARS,
+    ROOTS,
+    TITLES,
+    first_name_level,
+    is_nickname_pair,
+    last_name_level,
+    phonetic,
+    soundex,
+)
 from app.normalize import fold_key, normalize_email, normalize_state
 from tables.identity import IdentityIndex
 
 __all__ = [
+    "BLOCKING",
     "RULES",
+    "BlockingRule",
     "Conflict",
     "Match",
     "MatcherConfig",
@@ -54,8 +68,12 @@ __all__ = [
     "Profile",
     "Resolution",
     "Rule",
+    "blocking_keys",
     "build_probe",
+    "candidate_leads",
+    "filing_keys_by_rule",
     "first_name_level",
+    "fuzzy_evidence",
     "is_nickname_pair",
     "names_agree",
     "person_evidence",
@@ -73,16 +91,19 @@ class MatcherConfig:
         ValueError: a value out of range.
     """
 
-    # Measured with ops/bench_dedup.py (seeds 7, 8): precision 0.998 at every threshold
-    # from 0.5 to 0.9999 (the vetoes do the precision work), recall 0.981 at 0.5, 0.978
-    # at 0.9, 0.971 at 0.98, 0.95 at 0.9999. 0.9 (about 3 bits of evidence beyond the
-    # prior) keeps "same name, same ZIP, nothing else" (p = 0.5) out on unseen data.
-    fuzzy_threshold: float = 0.9
-    candidate_cap: int = 50  # leads kept per blocking key (oldest evicted)
-    max_candidates: int = 64  # leads scored per event, across all blocking keys
+    # Chosen with ops/bench_dedup.py on FEBRL1, FEBRL2, FEBRL4 and the synthetic set
+    # (one threshold for all): see the README's benchmark table.
+    fuzzy_threshold: float = 0.999
+    # Leads kept per blocking key (oldest evicted) and leads scored per event, those
+    # sharing more keys first: what bounds the cost of a record however large the index
+    # (ops/bench_identity.py); FEBRL and synthetic figures are the same at 50 and 64.
+    candidate_cap: int = 16
+    max_candidates: int = 8
     shared_cap: int = 8  # leads per exact identifier before it stops identifying anyone
     profile_cap: int = 4  # values kept per feature in a lead's profile
     default_region: str = "US"  # phone numbers without "+"
+    # The fitted weights (app/data/identity_model.json unless RGSYNC_IDENTITY_MODEL).
+    model: IdentityModel = field(default_factory=default_model, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fuzzy_threshold <= 1.0:
@@ -124,285 +145,14 @@ class Conflict:
         }
 
 
-# --- names -----------------------------------------------------------------------------
-
-# One line per given name: the formal name (or its spellings, all treated as formal),
-# then the short forms people type for it. A short form on several lines (chris, pat,
-# kate) may stand for any of them. A line with one name only makes the name "known":
-# two known names that share no line are two different names (Mark and Mary, Donald
-# and Ronald), even though they are one letter apart.
-_NAME_GROUPS = """
-robert | bob bobby rob robbie bert
-william | bill billy will willy liam
-james | jim jimmy jamie
-john | jack johnny jon
-jonathan | jon jonny
-michael | mike mikey mick mickey
-richard | rick ricky rich richie dick
-thomas | tom tommy
-charles | charlie chuck chas
-joseph | joe joey
-daniel | dan danny
-david | dave davey
-steven stephen | steve stevie
-matthew mathew | matt matty
-anthony | tony
-andrew | andy drew
-christopher | chris kit topher
-nicholas nicolas | nick nicky
-benjamin | ben benny
-edward | ed eddie ted ned
-edwin | ed eddie
-theodore | ted teddy theo
-gregory | greg
-jeffrey geoffrey | jeff geoff
-joshua | josh
-kenneth | ken kenny
-lawrence laurence | larry
-leonard | len lenny leo
-peter | pete
-philip phillip | phil
-ronald | ron ronnie
-russell | russ
-timothy | tim timmy
-samuel | sam sammy
-alexander | alex al xander
-albert | al bert bertie
-alfred | al alf fred
-alan allen allan | al
-frederick frederic | fred freddy
-francis | frank frankie
-franklin | frank
-gerald | gerry jerry
-jerome | jerry
-harold | harry hal
-henry | hank harry hal
-donald | don donny
-douglas | doug
-eugene | gene
-nathaniel | nate nat nathan
-nathan | nate
-raymond | ray
-stanley | stan
-terrence terence | terry
-walter | walt wally
-zachary | zach zack
-gabriel | gabe
-manuel | manny
-jose | pepe
-francisco | paco pancho frank
-randall | randy
-vincent | vince vinny
-wesley | wes
-mitchell | mitch
-martin | marty
-maxwell | max
-oliver | ollie
-patrick | pat patty
-louis | lou louie
-herbert | herb bert
-bradley | brad
-calvin | cal
-cameron | cam
-isaac | ike
-jacob | jake
-rodney | rod
-roger | rog
-brian bryan |
-eric erik |
-sean shawn |
-elizabeth | liz lizzie beth betsy betty eliza lisa libby elsie
-katherine catherine kathryn | kate katie kathy cathy kat kay cate
-kathleen | kathy kate katie
-margaret | maggie meg peggy marge margie greta
-patricia | pat patty trish tricia
-jennifer | jen jenny jenn
-rebecca | becky becca
-deborah debra | debbie deb
-susan | sue susie
-suzanne | sue suzy
-cynthia | cindy
-jessica | jess jessie
-abigail | abby
-amanda | mandy
-barbara | barb barbie
-caroline carolyn | carol carrie
-christine christina | chris chrissy tina
-kimberly | kim
-lorraine | lori
-mary | molly polly mae
-ann anne | annie nancy
-anna | annie
-eleanor | ellie nell nora
-helen | nell nellie
-sandra | sandy
-tamara | tammy
-theresa teresa | terry tess tessa
-victoria | vicky tori
-virginia | ginny ginger
-valerie | val
-constance | connie
-dorothy | dot dottie
-frances | fran frannie
-josephine | jo josie
-joanne | jo
-judith | judy
-louise | lou
-samantha | sam sammy
-alexandra | alex alexa sandra
-gwendolyn | gwen wendy
-sarah sara | sally sadie
-jacqueline | jackie
-stephanie | steph
-melissa | missy mel
-pamela | pam
-angela | angie
-michelle | shelly
-danielle | dani
-gabrielle | gabby
-leilani | lani
-"""
-
-# Given names with no common short form, so that the table knows them as names.
-_KNOWN_NAMES = """
-aaron adam arthur austin billy brandon bruce carl carlos christian craig dennis derek
-dylan elijah ethan evan gary george harvey jason jeremy jesse joel jordan juan justin
-keith kevin kyle logan luis marcus mark noah paul ralph roy ryan scott todd travis tyler
-wayne willie miguel jorge keoni kimo kainoa hiroshi kenji minh duc rajesh arjun wei jun
-amy andrea ashley brenda carmen diana diane donna emily emma erin grace heather janet
-jane jean joan julia julie karen laura linda lauren maria marie megan monica nicole
-olivia paula rachel rose ruth sharon shirley tiffany dana dawn keiko malia yuki mai linh
-priya mei sofia lucia rosa valeria hannah madison martha gloria janice alice sophia denise
-amber doris marilyn beverly isabella natalie brittany charlotte kayla alexis evelyn joyce
-cheryl judy nancy
-"""
-
-
-def _name_tables() -> dict[str, frozenset[str]]:
-    """Name -> the formal names it may stand for (itself included when formal)."""
-    roots: dict[str, set[str]] = {}
-    for line in _NAME_GROUPS.strip().splitlines():
-        formal_part, _, short_part = line.partition("|")
-        formals = formal_part.split()
-        for name in (*formals, *short_part.split()):
-            roots.setdefault(name, set()).update(formals)
-    for name in _KNOWN_NAMES.split():
-        roots.setdefault(name, {name})
-    return {k: frozenset(v) for k, v in roots.items()}
-
-
-_ROOTS = _name_tables()
-# Formal name -> every name that may stand for it.
-_GROUPS: dict[str, frozenset[str]] = {}
-for _name, _name_roots in _ROOTS.items():
-    for _root in _name_roots:
-        _GROUPS[_root] = _GROUPS.get(_root, frozenset()) | {_name, _root}
-_TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof"})
-_GENERATIONS = frozenset({"jr", "sr", "ii", "iii", "iv"})
-
-
-def is_nickname_pair(a: str, b: str) -> bool:
-    """True when two folded first names can be the same given name (bob, robert)."""
-    if a == b:
-        return True
-    return bool(_ROOTS.get(a, frozenset({a})) & _ROOTS.get(b, frozenset({b})))
-
-
-def _forms(name: str) -> frozenset[str]:
-    """A first name and every name that shares a formal name with it."""
-    forms = {name}
-    for root in _ROOTS.get(name, ()):
-        forms |= _GROUPS[root]
-    return frozenset(forms)
-
-
-_SOUNDEX_CODES = {
-    **dict.fromkeys("bfpv", "1"),
-    **dict.fromkeys("cgjkqsxz", "2"),
-    **dict.fromkeys("dt", "3"),
-    "l": "4",
-    **dict.fromkeys("mn", "5"),
-    "r": "6",
-}
-
-
-@lru_cache(maxsize=65536)
-def soundex(name: str) -> str:
-    """American Soundex of the ASCII letters of a name ("Robert" -> "R163"); "" if none."""
-    letters = [ch for ch in name.lower() if "a" <= ch <= "z"]
-    if not letters:
-        return ""
-    out = [letters[0].upper()]
-    previous = _SOUNDEX_CODES.get(letters[0], "")
-    for ch in letters[1:]:
-        code = _SOUNDEX_CODES.get(ch, "")
-        if code and code != previous:
-            out.append(code)
-            if len(out) == 4:
-                break
-        if ch not in "hw":  # h and w do not separate equal codes; vowels do
-            previous = code
-    return "".join(out).ljust(4, "0")
-
-
-def _phonetic(name: str) -> str:
-    """Soundex for Latin-script names; the first four characters for other scripts."""
-    return soundex(name) or name.replace(" ", "")[:4]
-
-
-@lru_cache(maxsize=65536)
-def first_name_level(a: str, b: str) -> int:
-    """How well two folded first names agree: 3 same/nickname, 2 typo, 1 initial, 0 not.
-
-    Only the first word counts ("mary ann" vs "mary"). Two names the table knows are
-    different names unless they share a line. Otherwise a one-letter difference (or a
-    typo of a nickname's formal name) is a typo, a one-letter name an initial.
-    """
-    if a == b:
-        return 3
-    ta, tb = a.split()[0], b.split()[0]
-    if ta == tb or is_nickname_pair(ta, tb):
-        return 3
-    if ta in _ROOTS and tb in _ROOTS:
-        return 0
-    if len(ta) == 1 or len(tb) == 1:
-        return 1 if ta[0] == tb[0] else 0
-    shorter = min(len(ta), len(tb))
-    if shorter >= 3 and (ta.startswith(tb) or tb.startswith(ta)):
-        return 1  # an unknown name that starts like the other: weak
-    distance = OSA.distance(ta, tb)
-    if distance <= 1 and (shorter >= 3 or ta[0] == tb[0]):
-        return 2  # "wi" for "wei" is a typo; "ed" and "ted" are two names
-    # A typo of a nickname's formal name: "williiam" and "bill", "tny" and "anthony".
-    if min(OSA.distance(x, y) for x in _forms(ta) for y in _forms(tb)) <= 1:
-        return 2
-    if (
-        distance <= 2
-        and shorter >= 4
-        and ta[0] == tb[0]
-        and JaroWinkler.normalized_similarity(ta, tb) >= 0.88
-    ):
-        return 2  # "hlen" and "hellen": two typos of one name
-    return 0
-
-
-@lru_cache(maxsize=65536)
-def _last_name_level(a: str, b: str) -> int:
-    """How well two folded last names agree: 3 same, 2 typo, 1 close, 0 not."""
-    if a == b or a.replace(" ", "") == b.replace(" ", ""):
-        return 3
-    # Hyphenated or double surnames after marriage: "smith jones" vs "smith".
-    if set(a.split()) & set(b.split()):
-        return 2
-    if OSA.distance(a, b) <= 1 and min(len(a), len(b)) >= 4:
-        return 2
-    similarity = JaroWinkler.normalized_similarity(a, b)
-    if similarity >= 0.92:
-        return 2
-    return 1 if similarity >= 0.85 else 0
-
-
 # --- features --------------------------------------------------------------------------
+
+# Longest street line, city or postcode the matcher reads (names: app.names.MAX_NAME_CHARS).
+# Longer input is cut before any key or comparison sees it, so one absurd field costs
+# what an ordinary one does and cannot inflate a stored profile.
+MAX_STREET_CHARS = 96
+MAX_PLACE_CHARS = 48
+MAX_POSTCODE_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -410,20 +160,36 @@ class Profile:
     """Compact, JSON-safe features of a lead for comparing it with a new record.
 
     first/last: folded names (last without Jr/Sr); gen: generational suffixes;
-    streets: "house|street" keys; zips: 5-digit ZIPs; cities: folded "city state";
-    emails: normalized emails; phones: digits of E.164 numbers.
+    streets: "house|street" keys; lines: second address lines (unit, building);
+    zips: postcodes (US ZIPs as 5 digits); cities: folded "city state"; city_names:
+    folded cities; emails: normalized emails; phones: digits of E.164 numbers.
     """
 
     first: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
     gen: tuple[str, ...] = ()
     streets: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
     zips: tuple[str, ...] = ()
     cities: tuple[str, ...] = ()
+    city_names: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
 
-    _KEYS = ("first", "last", "gen", "streets", "zips", "cities", "emails", "phones")
+    _KEYS = (
+        "first", "last", "gen", "streets", "lines", "zips", "cities", "city_names",
+        "emails", "phones",
+    )  # fmt: skip
+
+    @cached_property
+    def houses(self) -> tuple[str, ...]:
+        """House numbers of the streets."""
+        return _dedupe(h for h in (s.split("|", 1)[0] for s in self.streets) if h)
+
+    @cached_property
+    def street_names(self) -> tuple[str, ...]:
+        """Street names without house numbers."""
+        return _dedupe(n for n in (s.split("|", 1)[-1] for s in self.streets) if n)
 
     def to_json(self) -> dict[str, list[str]]:
         """As stored in the index (a new dict)."""
@@ -431,14 +197,17 @@ class Profile:
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any] | None) -> Profile:
-        """Read a stored profile; damaged parts read as empty."""
+        """Read a stored profile; damaged parts read as empty, long values are cut."""
         if not isinstance(value, Mapping):
             return cls()
         parts: dict[str, tuple[str, ...]] = {}
         for name in cls._KEYS:
             items = value.get(name)
             if isinstance(items, list):
-                parts[name] = tuple(x for x in items if isinstance(x, str))
+                parts[name] = tuple(x[:MAX_STREET_CHARS] for x in items if isinstance(x, str))
+        if "city_names" not in parts and parts.get("cities"):
+            # Profiles stored before city_names existed: "honolulu hi" -> "honolulu".
+            parts["city_names"] = tuple(c.rsplit(" ", 1)[0] for c in parts["cities"])
         return cls(**parts)
 
     def merged(self, newer: Profile, cap: int) -> Profile:
@@ -486,23 +255,37 @@ _EMAIL_BLOCK_STOPLIST = frozenset(
 )
 
 
-def _street_key(street: object) -> str | None:
-    """ "house|street name" from a normalized street line, unit and city part dropped."""
+def _street_parts(street: object) -> tuple[str | None, str | None]:
+    """("house|street name", second line) of a normalized street line.
+
+    The second line is what follows the first comma or a unit designator: "12 Main St
+    Apt 4" -> ("12|main st", "apt 4"); "6 Tullaroop St, Willaroo" -> ("6|tullaroop st",
+    "willaroo").
+    """
     line = _as_str(street)
     if line is None:
-        return None
-    words = line.split(",")[0].split()
+        return None, None
+    line = line[:MAX_STREET_CHARS]
+    first, _, rest = line.partition(",")
+    words = first.split()
     kept: list[str] = []
     for i, word in enumerate(words):
         if i > 0 and word in _UNIT_DESIGNATORS:
+            rest = " ".join(words[i:]) + (f" {rest}" if rest else "")
             break
         kept.append(word)
+    second = fold_key(rest) or None
     folded = fold_key(" ".join(kept)).split()
     if not folded:
-        return None
+        return None, second
     if any(ch.isdigit() for ch in folded[0]) and len(folded) > 1:
-        return f"{folded[0]}|{' '.join(folded[1:])}"
-    return f"|{' '.join(folded)}"
+        return f"{folded[0]}|{' '.join(folded[1:])}", second
+    return f"|{' '.join(folded)}", second
+
+
+def _street_key(street: object) -> str | None:
+    """ "house|street name" from a normalized street line, unit and city part dropped."""
+    return _street_parts(street)[0]
 
 
 _ZIP_AT_END = re.compile(r"^(.*?)[\s,]*\b(\d{5})(?:-\d{4})?$")
@@ -513,6 +296,7 @@ def _address_parts(address: object) -> tuple[str | None, str | None, str | None,
     line = _as_str(address)
     if line is None:
         return None, None, None, None
+    line = line[: MAX_STREET_CHARS + MAX_PLACE_CHARS + 16]
     zip5 = None
     match = _ZIP_AT_END.match(line)
     if match:
@@ -525,18 +309,34 @@ def _address_parts(address: object) -> tuple[str | None, str | None, str | None,
     return parts[0] or None, city or None, state or None, zip5
 
 
+def _postcode(value: str | None) -> str | None:
+    """A postcode as a key: US ZIP+4 cut to 5 digits, others letters and digits upper-cased."""
+    if not value:
+        return None
+    compact = "".join(ch for ch in value[:MAX_POSTCODE_CHARS] if ch.isalnum()).upper()
+    if len(compact) == 9 and compact.isdigit() and "-" in value:
+        return compact[:5]  # 96813-1234
+    return compact if 3 <= len(compact) <= 10 and compact.isascii() else None
+
+
 def _split_last(name: str) -> tuple[str, str | None]:
     """A folded name without a trailing generational suffix (Jr, Sr, III), and the suffix."""
     words = name.split()
-    if len(words) > 1 and words[-1] in _GENERATIONS:
+    if len(words) > 1 and words[-1] in GENERATIONS:
         return " ".join(words[:-1]), words[-1]
     return name, None
 
 
+def _name_key(name: object) -> str:
+    """Folded name, cut to MAX_NAME_CHARS characters."""
+    text = name[: MAX_NAME_CHARS * 2] if isinstance(name, str) else name
+    return fold_key(text)[:MAX_NAME_CHARS].strip()
+
+
 def _first_key(first: object) -> str:
     """Folded first name without a leading title (Dr, Mrs)."""
-    words = fold_key(first).split()
-    while len(words) > 1 and words[0] in _TITLES:
+    words = _name_key(first).split()
+    while len(words) > 1 and words[0] in TITLES:
         words = words[1:]
     return " ".join(words)
 
@@ -573,6 +373,151 @@ def _as_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _place(value: object) -> str:
+    """A folded city or state, cut to MAX_PLACE_CHARS characters."""
+    text = value[: MAX_PLACE_CHARS * 2] if isinstance(value, str) else value
+    return fold_key(text)[:MAX_PLACE_CHARS].strip()
+
+
+# --- blocking --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """A named blocking rule: the keys a profile is filed under and the keys it looks up.
+
+    `keys(profile, locations)` gets the profile and where it is filed or looked up
+    (its postcode, else its city); each rule survives a typo the others do not.
+    """
+
+    name: str
+    keys: Callable[[Profile, Sequence[str]], list[str]]
+
+
+def _surname_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the surname in the postcode: survives a typo in it, a new first name and a
+    new street."""
+    return [f"n|{phonetic(last)}|{loc}" for last in p.last[-1:] for loc in locs]
+
+
+def _initial_house_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """First initial and house number, site-wide: survives a wrong postcode and surname."""
+    if not p.first or not p.houses:
+        return []
+    return [f"i|{initial}|{p.houses[-1]}" for initial in _initials(p.first[-1])]
+
+
+def _street_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """House number and the sound of the street in the postcode: survives name typos."""
+    house = p.streets[-1].split("|", 1)[0] if p.streets else ""
+    sound = _street_sound(p)
+    if not house or sound is None:
+        return []
+    return [f"a|{house}|{sound}|{loc}" for loc in locs]
+
+
+def _street_sound(p: Profile) -> str | None:
+    """Soundex of the newest street's first word that is not a direction (N Main -> M500)."""
+    if not p.streets:
+        return None
+    name = p.streets[-1].split("|", 1)[-1]
+    words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
+    return phonetic(words[0]) if words else ""
+
+
+def _names_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sounds of both names, site-wide: survives a new address and a wrong postcode."""
+    if not p.first or not p.last:
+        return []
+    return [f"f|{phonetic(p.first[-1].split()[0])}|{phonetic(p.last[-1])}"]
+
+
+def _surname_city_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the surname in the city: survives a wrong postcode without a first name."""
+    if not p.last or not p.city_names:
+        return []
+    return [f"l|{phonetic(p.last[-1])}|{p.city_names[-1]}"]
+
+
+def _first_postcode_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the first name in the postcode: survives a new surname and a new house."""
+    if not p.first:
+        return []
+    return [f"g|{phonetic(p.first[-1].split()[0])}|{loc}" for loc in locs]
+
+
+def _street_city_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """House number and street sound in the city: survives a wrong postcode and names."""
+    if not p.city_names:
+        return []
+    city = p.city_names[-1]
+    return ["t" + key[1:-1] + city for key in _street_keys(p, ["-"])]
+
+
+def _contact_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """The last seven digits of a phone and an email's local part."""
+    keys = [f"p|{digits[-7:]}" for digits in p.phones]
+    for email in p.emails:
+        local = _email_local(email)
+        if len(local) >= 3 and local not in _EMAIL_BLOCK_STOPLIST:
+            keys.append(f"e|{local}")
+    return keys
+
+
+# The blocking rules, in one place; a candidate sharing more keys is scored first.
+BLOCKING: tuple[BlockingRule, ...] = (
+    BlockingRule("surname_postcode", _surname_keys),
+    BlockingRule("initial_house", _initial_house_keys),
+    BlockingRule("street_postcode", _street_keys),
+    BlockingRule("names", _names_keys),
+    BlockingRule("surname_city", _surname_city_keys),
+    BlockingRule("first_postcode", _first_postcode_keys),
+    BlockingRule("street_city", _street_city_keys),
+    BlockingRule("contact", _contact_keys),
+)
+
+
+def _locations(profile: Profile) -> tuple[list[str], list[str]]:
+    """(locations a lead is filed under, locations a record looks up).
+
+    Postcode blocks are small. "c:" city blocks hold everyone in the city (large,
+    capped) and are read only by records without a postcode; "cz:" blocks hold only
+    the leads without a postcode and are read by the rest.
+    """
+    zip5 = profile.zips[-1] if profile.zips else None
+    city_key = profile.cities[-1] if profile.cities else None
+    if zip5:
+        return [zip5, *([f"c:{city_key}"] if city_key else [])], [
+            zip5,
+            *([f"cz:{city_key}"] if city_key else []),
+        ]
+    if city_key:
+        return [f"c:{city_key}", f"cz:{city_key}"], [f"c:{city_key}"]
+    return ["-"], ["-"]
+
+
+def filing_keys_by_rule(profile: Profile) -> dict[str, list[str]]:
+    """The keys a lead is filed under, per blocking rule (ops/fit_identity_model.py)."""
+    file_locs, _ = _locations(profile)
+    return {rule.name: rule.keys(profile, file_locs) for rule in BLOCKING}
+
+
+def blocking_keys(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(keys to file a lead under, keys to look a record up with).
+
+    A record whose names may be swapped also looks up the surname keys of its first name.
+    """
+    file_locs, look_locs = _locations(profile)
+    blocks: list[str] = []
+    query: list[str] = []
+    for rule in BLOCKING:
+        blocks += rule.keys(profile, file_locs)
+        query += rule.keys(profile, look_locs)
+    if profile.first and profile.last:  # names typed in each other's boxes
+        query += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
+    return _dedupe(blocks), _dedupe(query)
+
+
 def build_probe(
     fields: Mapping[str, Any],
     *,
@@ -582,7 +527,8 @@ def build_probe(
 ) -> Probe:
     """Features and keys of a record from its normalized fields (app.normalize.normalize_lead).
 
-    `emails`/`phones` add identifiers beyond the fields (a snapshot's history).
+    `emails`/`phones` add identifiers beyond the fields (a snapshot's history). Every
+    text feature is cut to a bounded length first (MAX_NAME_CHARS, MAX_STREET_CHARS, ...).
     """
     agent_email = normalize_email(fields.get("agent_email"))
     all_emails = _dedupe(
@@ -593,19 +539,20 @@ def build_probe(
     # An agent who types their own address for a lead has not identified the lead.
     id_emails = tuple(e for e in all_emails if e != agent_email)
     all_phones = _dedupe(
-        p for p in (*(_as_str(fields.get(k)) for k in ("phone", "phone2")), *phones) if p
+        p[:20] for p in (*(_as_str(fields.get(k)) for k in ("phone", "phone2")), *phones) if p
     )
     id_phones = tuple(p for p in all_phones if p.startswith("+") and not _is_placeholder_phone(p))
 
     first, first_generation = _split_last(_first_key(fields.get("first_name")))
-    last, generation = _split_last(fold_key(fields.get("last_name")))
+    last, generation = _split_last(_name_key(fields.get("last_name")))
     generation = generation or first_generation  # "Bryant Sr" typed in the first box
     line_street, line_city, line_state, line_zip = _address_parts(fields.get("address"))
-    street = _street_key(fields.get("street_address")) or _street_key(line_street)
-    zip_value = _as_str(fields.get("zip")) or line_zip
-    zip5 = zip_value[:5] if zip_value and zip_value[:5].isdigit() else None
-    city = fold_key(fields.get("city")) or fold_key(line_city)
-    state = fold_key(fields.get("state")) or fold_key(normalize_state(line_state))
+    street, line2 = _street_parts(fields.get("street_address"))
+    if street is None:
+        street, line2 = _street_parts(line_street)
+    zip5 = _postcode(_as_str(fields.get("zip"))) or line_zip
+    city = _place(fields.get("city")) or _place(line_city)
+    state = _place(fields.get("state")) or _place(normalize_state(line_state))
     city_key = f"{city} {state}".strip() if city else None
 
     profile = Profile(
@@ -613,63 +560,30 @@ def build_probe(
         last=(last,) if last else (),
         gen=(generation,) if generation else (),
         streets=(street,) if street else (),
+        lines=(line2,) if line2 else (),
         zips=(zip5,) if zip5 else (),
         cities=(city_key,) if city_key else (),
+        city_names=(city,) if city else (),
         emails=id_emails,
         phones=tuple(_phone_digits(p) for p in id_phones),
     )
 
-    # One location per exact name+address key: the ZIP, else the city.
+    # One location per exact name+address key: the postcode, else the city.
     loc = zip5 or (f"c:{city_key}" if city_key else "-")
     name_address: list[str] = []
     if first and last and street:
         names = " ".join(sorted((first, last)))  # swapped first/last is the same person
         name_address = [f"{names}|{street}|{loc}"]
 
-    # Where a lead is filed by location. ZIP blocks are small. "c:" city blocks hold
-    # everyone in the city (large, capped) and are read only by records without a
-    # ZIP; "cz:" blocks hold only the leads without a ZIP and are read by the rest.
-    if zip5:
-        file_locs = [zip5, *([f"c:{city_key}"] if city_key else [])]
-        look_locs = [zip5, *([f"cz:{city_key}"] if city_key else [])]
-    elif city_key:
-        file_locs, look_locs = [f"c:{city_key}", f"cz:{city_key}"], [f"c:{city_key}"]
-    else:
-        file_locs = look_locs = ["-"]
-
-    blocks: list[str] = []
-    query_blocks: list[str] = []
-    if last:
-        initials = _initials(first)
-        blocks += [f"n|{_phonetic(last)}|{i}|{loc}" for loc in file_locs for i in initials]
-        query_blocks += [f"n|{_phonetic(last)}|{i}|{loc}" for loc in look_locs for i in initials]
-        if first:  # first and last typed in each other's boxes
-            query_blocks += [
-                f"n|{_phonetic(first)}|{i}|{loc}" for loc in look_locs for i in _initials(last)
-            ]
-    shared: list[str] = [f"p|{digits[-7:]}" for digits in profile.phones]
-    for email in id_emails:
-        local = _email_local(email)
-        if len(local) >= 3 and local not in _EMAIL_BLOCK_STOPLIST:
-            shared.append(f"e|{local}")
-    blocks += shared
-    query_blocks += shared
-    if street and not street.startswith("|"):
-        # House number and the sound of the street's name: "12 N Main St" -> 12|M500.
-        house, name = street.split("|", 1)
-        words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
-        address = f"a|{house}|{_phonetic(words[0]) if words else ''}"
-        blocks += [f"{address}|{loc}" for loc in file_locs]
-        query_blocks += [f"{address}|{loc}" for loc in look_locs]
-
+    blocks, query_blocks = blocking_keys(profile)
     return Probe(
         source_lead_id=source_lead_id,
         profile=profile,
         emails=id_emails,
         phones=id_phones,
         name_address=tuple(name_address),
-        blocks=_dedupe(blocks),
-        query_blocks=_dedupe(query_blocks),
+        blocks=blocks,
+        query_blocks=query_blocks,
     )
 
 
@@ -678,7 +592,7 @@ def _initials(first: str) -> tuple[str, ...]:
     if not first:
         return ("_",)
     token = first.split()[0]
-    return tuple(sorted({token[0]} | {root[0] for root in _ROOTS.get(token, ())}))
+    return tuple(sorted({token[0]} | {root[0] for root in ROOTS.get(token, ())}))
 
 
 # --- comparisons -----------------------------------------------------------------------
@@ -719,6 +633,38 @@ def person_evidence(a: Profile, b: Profile) -> NameAgreement | None:
     return names
 
 
+def fuzzy_evidence(a: Profile, b: Profile) -> NameAgreement | None:
+    """`person_evidence`, except between two records with nothing personal on them.
+
+    The household veto trusts the first name because something else (a mailbox, a
+    mobile) usually tells the members of a household apart. Two records without any
+    email or phone offer only a name and an address: there a different first name is
+    one comparison among the others, with its fitted weight (a typed-over first name,
+    a name registered by someone else), not a veto. Differing Jr/Sr still vetoes.
+    """
+    names = person_evidence(a, b)
+    if names is not None and _contacts_disagree(a, b):
+        return None
+    if names is not None or a.emails or a.phones or b.emails or b.phones:
+        return names
+    if a.gen and b.gen and not set(a.gen) & set(b.gen):
+        return None
+    return NameAgreement(0, _best_level(last_name_level, a.last, b.last))
+
+
+def _contacts_disagree(a: Profile, b: Profile) -> bool:
+    """Both records carry an email and a phone, and not one of them is the other's.
+
+    A person who registers again keeps a mailbox or a number far more often than the
+    independent weights assume; two people of one name in one town change all of them.
+    """
+    if not (a.emails and b.emails and a.phones and b.phones):
+        return False
+    if _best_level(_email_level, a.emails, b.emails) > 0:
+        return False
+    return not any(x[-7:] == y[-7:] or OSA.distance(x, y) <= 1 for x in a.phones for y in b.phones)
+
+
 def _email_first_names(profile: Profile) -> tuple[tuple[str, ...], bool]:
     """First names (or initials) spelled by a profile's email local parts.
 
@@ -743,12 +689,12 @@ def _email_first_names(profile: Profile) -> tuple[tuple[str, ...], bool]:
             found.append(tokens[0])
     guesses = _dedupe(found)
     # Only an initial or a known first name rules anyone out ("johnsonfamily" does not).
-    return guesses, any(len(g) == 1 or g in _ROOTS for g in guesses)
+    return guesses, any(len(g) == 1 or g in ROOTS for g in guesses)
 
 
 def _any_name_level(a: str, b: str) -> int:
     """Agreement of two names when it is unknown which box held a first name."""
-    return max(first_name_level(a, b), _last_name_level(a, b))
+    return max(first_name_level(a, b), last_name_level(a, b))
 
 
 def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
@@ -762,7 +708,7 @@ def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
         return None
     straight = NameAgreement(
         _best_level(first_name_level, a.first, b.first),
-        _best_level(_last_name_level, a.last, b.last),
+        _best_level(last_name_level, a.last, b.last),
     )
     if straight.first >= 1:
         return straight
@@ -781,45 +727,15 @@ def names_agree(a: Profile, b: Profile) -> NameAgreement | None:
     return straight
 
 
-# Comparison levels and weights in bits: log2(P(level | same person) / P(level | not)).
-# Hand-set from record-linkage practice, then checked with ops/bench_dedup.py.
-_FIRST_BITS = {3: 6.5, 2: 3.5, 1: -0.5, -1: 0.0}
-_LAST_BITS = {3: 8.0, 2: 4.5, 1: 1.0, 0: -8.0, -1: 0.0}
-_STREET_BITS = {3: 11.0, 2: 7.0, 1: 3.0, 0: -2.5, -1: 0.0}
-_PHONE_BITS = {3: 14.0, 2: 9.0, 1: 5.0, 0: -2.0, -1: 0.0}
-_EMAIL_BITS = {4: 14.0, 3: 10.0, 2: 5.0, 1: 2.5, 0: -1.5, -1: 0.0}
-_LOCATION_BITS = {2: 5.0, 1: 1.0, 0: -3.0, -1: 0.0}
-_PRIOR_BITS = -19.5  # about one pair in 700 000 is the same person
-
-
-def _street_level(a: str, b: str) -> int:
-    """3 same street, 2 close, 1 house number one typo off, 0 different."""
-    house_a, name_a = a.split("|", 1)
-    house_b, name_b = b.split("|", 1)
-    similarity = 1.0 if name_a == name_b else fuzz.token_sort_ratio(name_a, name_b) / 100.0
-    if house_a != house_b:
-        # "1234 Main St" for "1243 Main St"; a neighbour's number is weak evidence only.
-        typo = bool(house_a and house_b) and OSA.distance(house_a, house_b) <= 1
-        return 1 if typo and similarity >= 0.9 else 0
-    if similarity >= 0.9:
-        return 3
-    return 2 if similarity >= 0.75 else 0
-
-
-def _phone_level(a: str, b: str) -> int:
-    """3 same number, 2 one typo, 1 same last seven digits, 0 different."""
-    if a == b:
-        return 3
-    if len(a) == len(b) and OSA.distance(a, b) <= 1:
-        return 2
-    return 1 if a[-7:] == b[-7:] else 0
+def _best_level(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:
+    """The best level over all pairs; -1 when either side has no value."""
+    return max((fn(x, y) for x in xs for y in ys), default=-1)
 
 
 def _email_level(a: str, b: str) -> int:
     """4 same, 3 domain typo, 2 local-part typo, 1 same local part elsewhere, 0 different.
 
-    A typo in the local part counts less than one in the domain: local parts are built
-    from names, so "jon.smith" and "john.smith" may just be two similar names.
+    The household veto reads only 0: two plainly different mailboxes.
     """
     if a == b:
         return 4
@@ -834,34 +750,76 @@ def _email_level(a: str, b: str) -> int:
     return 0
 
 
-def _best_level(fn: Callable[[str, str], int], xs: Sequence[str], ys: Sequence[str]) -> int:
-    """The best level over all pairs; -1 when either side has no value."""
-    return max((fn(x, y) for x in xs for y in ys), default=-1)
+_BY_NAME = {comparison.name: comparison for comparison in COMPARISONS}
+_NAME_PARTS = ("first_name", "last_name")
+_ADDRESS_PARTS = ("house", "street", "line2")
+_OTHER_PARTS = tuple(c for c in _BY_NAME if c not in (*_NAME_PARTS, *_ADDRESS_PARTS))
 
 
-def score_pair(probe: Profile, candidate: Profile) -> tuple[float, NameAgreement] | None:
+def _bits(model: IdentityModel, name: str, xs: tuple[str, ...], ys: tuple[str, ...]) -> float:
+    """Fitted weight of one comparison over two records' values (0 when a side is empty)."""
+    comparison = _BY_NAME[name]
+    level = level_of(comparison, xs, ys)
+    value = None
+    if level == "exact" and comparison.term_frequency:
+        common = set(xs) & set(ys)
+        # The rarest shared value is the evidence (largest weight).
+        value = max(common, key=lambda v: model.bits(comparison, "exact", v), default=None)
+    return model.bits(comparison, level, value)
+
+
+def _match_bits(model: IdentityModel, a: Profile, b: Profile) -> float:
+    """Sum of the fitted weights of every comparison of two profiles (no prior).
+
+    Names typed in each other's boxes, and street and second address line typed in
+    each other's places, are read both ways round; the better reading of each counts.
+    """
+    total = sum(_bits(model, n, getattr(a, f), getattr(b, f)) for n, f in _OTHER_FEATURES)
+    names = _bits(model, "first_name", a.first, b.first) + _bits(model, "last_name", a.last, b.last)
+    if a.first and a.last:
+        swapped = _bits(model, "first_name", a.last, b.first)
+        swapped += _bits(model, "last_name", a.first, b.last)
+        names = max(names, swapped)
+    house = _bits(model, "house", a.houses, b.houses)
+    street = _bits(model, "street", a.street_names, b.street_names)
+    street += _bits(model, "line2", a.lines, b.lines)
+    if a.street_names and a.lines:
+        moved = _bits(model, "street", a.lines, b.street_names)
+        moved += _bits(model, "line2", a.street_names, b.lines)
+        street = max(street, moved)
+    address = house + street
+    if _units_differ(a.lines, b.lines):
+        # Apartment 4 and apartment 9 of one building are two homes: the shared street
+        # proves nothing about the person.
+        address = min(address, 0.0)
+    return total + names + address
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _units_differ(xs: tuple[str, ...], ys: tuple[str, ...]) -> bool:
+    """Both records give unit numbers on their second lines, and none is the other's."""
+    numbers_x = {n for x in xs for n in _DIGITS.findall(x)}
+    numbers_y = {n for y in ys for n in _DIGITS.findall(y)}
+    return bool(numbers_x and numbers_y) and not numbers_x & numbers_y
+
+
+_OTHER_FEATURES = tuple((name, _BY_NAME[name].feature) for name in _OTHER_PARTS)
+
+
+def score_pair(
+    probe: Profile, candidate: Profile, model: IdentityModel | None = None
+) -> tuple[float, NameAgreement] | None:
     """Match probability of two profiles and their name agreement; None when vetoed."""
-    names = person_evidence(probe, candidate)
+    names = fuzzy_evidence(probe, candidate)
     if names is None:
         return None
-    bits = _PRIOR_BITS + _FIRST_BITS.get(names.first, 0.0) + _LAST_BITS[names.last]
-    bits += _STREET_BITS[_best_level(_street_level, probe.streets, candidate.streets)]
-    bits += _PHONE_BITS[_best_level(_phone_level, probe.phones, candidate.phones)]
-    email = _best_level(_email_level, probe.emails, candidate.emails)
-    if email == 2 and names.first == 3 and names.last == 3:
-        email = 3  # same full name: the local-part typo is not two similar names
-    bits += _EMAIL_BITS[email]
-    if probe.zips and candidate.zips:
-        location = 2 if set(probe.zips) & set(candidate.zips) else 0
-        if location == 0 and set(probe.cities) & set(candidate.cities):
-            location = 1  # another ZIP in the same city
-    elif probe.cities and candidate.cities:
-        location = 1 if set(probe.cities) & set(candidate.cities) else 0
-    else:
-        location = -1
-    bits += _LOCATION_BITS[location]
-    probability = 1.0 / (1.0 + math.pow(2.0, -bits))
-    return round(probability, 6), names
+    model = model or default_model()
+    bits = _match_bits(model, probe, candidate) + model.prior_bits
+    probability = 1.0 / (1.0 + math.pow(2.0, -max(min(bits, 60.0), -60.0)))
+    # Never a certain 1.0: a threshold of 1 switches fuzzy matching off.
+    return min(round(probability, 6), 0.999999), names
 
 
 # --- rules -----------------------------------------------------------------------------
@@ -963,27 +921,39 @@ def _by_name_address(ctx: RuleContext) -> Match | None:
     return _exact(ctx, "name_address", "name_address", ctx.probe.name_address)
 
 
-def _by_fuzzy(ctx: RuleContext) -> Match | None:
-    """The best-scoring candidate from the blocking keys, above the threshold."""
+def candidate_leads(
+    index: IdentityIndex, site: str, probe: Probe, config: MatcherConfig
+) -> list[str]:
+    """The leads fuzzy matching scores for a record: from its blocking keys, at most
+    `max_candidates`, those sharing more keys first."""
     counts: dict[str, int] = {}
-    for block in ctx.probe.query_blocks:
-        for lead in ctx.index.candidates(ctx.site, block):
+    for block in probe.query_blocks:
+        for lead in index.candidates(site, block):
             counts[lead] = counts.get(lead, 0) + 1
     # Leads that share more blocking keys are likelier; dict order breaks ties (stable).
-    ranked = sorted(counts, key=lambda lead: -counts[lead])[: ctx.config.max_candidates]
+    return sorted(counts, key=lambda lead: -counts[lead])[: config.max_candidates]
+
+
+def _by_fuzzy(ctx: RuleContext) -> Match | None:
+    """The best-scoring candidate from the blocking keys, above the threshold."""
     passing: list[tuple[float, str, Profile]] = []
-    for lead in ranked:
+    for lead in candidate_leads(ctx.index, ctx.site, ctx.probe, ctx.config):
         profile = ctx.profile(lead)
         if profile is None:
             continue
-        scored = score_pair(ctx.probe.profile, profile)
+        scored = score_pair(ctx.probe.profile, profile, ctx.config.model)
         if scored is not None and scored[0] >= ctx.config.fuzzy_threshold:
             passing.append((scored[0], lead, profile))
     if not passing:
         return None
-    passing.sort(key=lambda item: -item[0])  # stable: equal scores keep candidate order
+    # Candidates whose first name fits come before those only the model accepted (no
+    # personal details to veto on); within a tier the best score, ties in candidate order.
+    tier = {lead: person_evidence(ctx.probe.profile, p) is not None for _, lead, p in passing}
+    passing.sort(key=lambda item: (not tier[item[1]], -item[0]))
     score, lead, profile = passing[0]
     for other_score, other, other_profile in passing[1:]:
+        if tier[other] != tier[lead]:
+            break
         if names_agree(profile, other_profile) is None:
             ctx.notes.append(Conflict("fuzzy", score, lead, "ambiguous"))
             ctx.notes.append(Conflict("fuzzy", other_score, other, "ambiguous"))

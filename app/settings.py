@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ConfigError
+from app.identity_model import ModelFileError, default_model
 from app.sizes import MAX_BODY_BYTES_LIMIT
 
 __all__ = ["Secret", "Settings"]
@@ -122,6 +123,8 @@ class Settings:
     # domain
     default_region: str = "US"
     fuzzy_threshold: float | None = None
+    # A fitted identity model (ops/fit_identity_model.py); None: the one shipped in app/data.
+    identity_model: Path | None = None
     dedup_retention_days: int = 7
     rocksdb_write_buffer_mb: int = 2
     # One budget shared by every table partition (app/rocksdb_memory.py); memtables are
@@ -208,6 +211,12 @@ class Settings:
             )
         token = env.text("RGSYNC_ADMIN_TOKEN")
         threshold = env.text("RGSYNC_FUZZY_THRESHOLD")
+        model_path = env.text("RGSYNC_IDENTITY_MODEL")
+        if model_path:
+            try:
+                default_model(Path(model_path))  # read once now: a bad file stops start-up
+            except ModelFileError as exc:
+                raise ConfigError(f"RGSYNC_IDENTITY_MODEL: {exc}") from None
         dialer = env.flag("RGSYNC_DIALER_ENABLED", False)
         settings = cls(
             realgeeks_secrets=rg_secrets,
@@ -230,6 +239,7 @@ class Settings:
             trust_forwarded_for=env.flag("RGSYNC_TRUST_FORWARDED_FOR", False),
             default_region=env.text("RGSYNC_DEFAULT_REGION", "US").upper(),
             fuzzy_threshold=float(threshold) if threshold else None,
+            identity_model=Path(model_path) if model_path else None,
             rocksdb_write_buffer_mb=env.integer("RGSYNC_ROCKSDB_WRITE_BUFFER_MB", 2, minimum=1),
             rocksdb_cache_mb=env.integer("RGSYNC_ROCKSDB_CACHE_MB", 64, minimum=8),
             rocksdb_memtable_mb=env.integer("RGSYNC_ROCKSDB_MEMTABLE_MB", 32, minimum=4),

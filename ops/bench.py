@@ -136,14 +136,26 @@ def dialer(r: dict[str, Any]) -> list[Row]:
 
 
 def dedup(r: dict[str, Any]) -> list[Row]:
-    return [
+    rows: list[Row] = [
         (
-            "dedup accuracy (pairs): precision / recall / F1",
-            f"{r.get('precision')} / {r.get('recall')} / {r.get('f1')} "
-            f"({r.get('records')} records)",
-            "F1 >= 0.97, precision >= 0.99",
+            f"identity resolution (threshold {r.get('fuzzy_threshold')}): "
+            "precision / recall / F1, blocking recall, events/s",
+            "",
+            "",
         )
     ]
+    for d in r.get("datasets") or []:
+        name = d.get("dataset")
+        aim = "P >= 0.995, F1 >= 0.96" if str(name).startswith("febrl") else ""
+        rows.append(
+            (
+                f"  {name} ({d.get('records')} records, {d.get('true_pairs')} true pairs)",
+                f"{d.get('precision'):.4f} / {d.get('recall'):.4f} / {d.get('f1'):.4f}, "
+                f"blocking {d.get('blocking_recall'):.4f}, {d.get('events_per_s'):.0f}/s",
+                aim,
+            )
+        )
+    return rows
 
 
 def identity(r: dict[str, Any]) -> list[Row]:

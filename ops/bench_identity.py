@@ -47,13 +47,12 @@ from rocksdict import (
 
 from app.leads import decide_lead, index_lead
 from app.matching import MatcherConfig
-from ops.synthetic_leads import FEMALE, MALE, PLACES, STREET_NAMES, SURNAMES
+from ops.synthetic_leads import PLACES, STREET_NAMES, name_lists
 from tables.identity import IdentityIndex, LeadSnapshot
 
 __all__ = ["RdictStore", "SstWriter", "main"]
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
-FIRST_NAMES = MALE + FEMALE
 STREET_TYPES = ("St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Pl", "Way", "Cir")
 DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com")
 
@@ -128,8 +127,9 @@ class SstWriter:
 def _person(i: int) -> dict[str, Any]:
     """Normalized fields of distinct person number i (deterministic, unique contacts)."""
     rng = random.Random(i)
-    first = rng.choice(FIRST_NAMES)
-    last = rng.choice(SURNAMES)
+    lists = name_lists()  # census names, as the synthetic benchmark draws them
+    first = rng.choice(lists[rng.choice("mf")][0])
+    last = rng.choice(lists["last"][0])
     city, _, state, areas, zips = rng.choice(PLACES)
     local = rng.choice((f"{first}.{last}", f"{first[0]}{last}", f"{first}{last}"))
     local = "".join(ch for ch in local.lower() if ch.isalnum() or ch == ".")

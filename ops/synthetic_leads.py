@@ -6,7 +6,11 @@ case changes, other phone formats, abbreviated streets, swapped names, missing f
 a new email or phone) and as look-alikes that must stay apart (same surname and city,
 same first name and ZIP, household members sharing a street and a landline, similar
 names, same full name in the same city, Jr/Sr at one address, couples sharing one
-email). Names, streets and places are hand-written; nothing is downloaded.
+email). Names come from outside the matcher: given names and surnames from the 1990
+US census frequency lists shipped in the `names` package, drawn by frequency; nicknames
+from the `nicknames` package (a public list the matcher does not read); typos from a
+keyboard and a spelling model that know nothing of the matcher's tables. Streets and
+places are hand-written; nothing is downloaded (both packages are in the `bench` extra).
 
     .venv/bin/python ops/synthetic_leads.py --seed 1 --clusters 5   # prints JSON lines
 """
@@ -14,60 +18,75 @@ email). Names, streets and places are hand-written; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-__all__ = ["LabeledLead", "Person", "generate"]
+__all__ = ["LabeledLead", "NameSourceError", "Person", "generate", "name_lists", "nicknames_of"]
 
-MALE = (
-    "James John Robert Michael William David Richard Joseph Thomas Charles Christopher "
-    "Daniel Matthew Anthony Mark Donald Steven Paul Andrew Joshua Kenneth Kevin Brian "
-    "George Timothy Ronald Edward Jason Jeffrey Ryan Jacob Gary Nicholas Eric Jonathan "
-    "Stephen Larry Justin Scott Brandon Benjamin Samuel Gregory Alexander Frank Patrick "
-    "Raymond Jack Dennis Jerry Tyler Aaron Jose Adam Nathan Henry Douglas Zachary Peter "
-    "Kyle Walter Ethan Jeremy Harold Keith Christian Roger Noah Gerald Carl Terry Sean "
-    "Austin Arthur Lawrence Jesse Dylan Bryan Joe Jordan Billy Bruce Albert Willie Gabriel "
-    "Logan Alan Juan Wayne Roy Ralph Randy Eugene Vincent Russell Elijah Louis Bobby "
-    "Philip Johnny Keoni Kimo Kainoa Hiroshi Kenji Minh Duc Rajesh Arjun Wei Jun Carlos "
-    "Miguel Luis Jorge Manuel Francisco"
-).split()
-FEMALE = (
-    "Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Lisa Nancy "
-    "Betty Margaret Sandra Ashley Kimberly Emily Donna Michelle Carol Amanda Dorothy "
-    "Melissa Deborah Stephanie Rebecca Sharon Laura Cynthia Kathleen Amy Angela Shirley "
-    "Anna Brenda Pamela Emma Nicole Helen Samantha Katherine Christine Debra Rachel "
-    "Carolyn Janet Catherine Maria Heather Diane Ruth Julie Olivia Joyce Virginia "
-    "Victoria Kelly Lauren Christina Joan Evelyn Judith Megan Andrea Cheryl Hannah "
-    "Jacqueline Martha Gloria Teresa Ann Sara Madison Frances Kathryn Janice Jean Abigail "
-    "Alice Judy Sophia Grace Denise Amber Doris Marilyn Danielle Beverly Isabella Theresa "
-    "Diana Natalie Brittany Charlotte Marie Kayla Alexis Lori Leilani Malia Keiko Yuki "
-    "Mai Linh Priya Mei Sofia Lucia Carmen Rosa Valeria"
-).split()
-SURNAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-    "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson "
-    "White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright "
-    "Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell "
-    "Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins "
-    "Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper "
-    "Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez "
-    "Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel "
-    "Myers Long Ross Foster Jimenez Powell Jenkins Perry Russell Sullivan Bell Coleman "
-    "Butler Henderson Barnes Gonzales Fisher Vasquez Simmons Romero Jordan Patterson "
-    "Alexander Hamilton Graham Reynolds Griffin Wallace Moreno West Cole Hayes Bryant "
-    "Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford Castro Marshall Owens "
-    "Harrison Fernandez McDonald Woods Washington Kennedy Wells Vargas Henry Chen "
-    "Freeman Webb Tucker Guzman Burns Crawford Olson Simpson Porter Hunter Gordon Mendez "
-    "Silva Shaw Snyder Mason Dixon Munoz Hunt Hicks Holmes Palmer Wagner Black Robertson "
-    "Boyd Rose Stone Salazar Fox Warren Mills Meyer Rice Schmidt Garza Daniels Ferguson "
-    "Nichols Stephens Soto Weaver Ryan Gardner Payne Grant Dunn Kealoha Kahananui "
-    "Nakamura Tanaka Yamamoto Watanabe Wong Chang Liu Huang Pham Le Nakagawa Akana "
-    "Kaleikini O'Brien O'Connor DeSilva Kowalski Nowak Schneider Johansson Okafor Mensah "
-    "Gupta Shah Singh Kaur Abbott Acosta Aldridge"
-).split() + ["Van Dyke", "De La Cruz", "St. John", "Smith-Jones"]
+# How many of the census' commonest names to draw from (by their frequency).
+_FIRST_KEEP = 1000
+_LAST_KEEP = 8000
+
+
+class NameSourceError(RuntimeError):
+    """The `names` or `nicknames` package (the bench extra) is not installed."""
+
+
+def _census(filename: str, keep: int) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(names, weights) of one census list from the `names` package, title-cased."""
+    spec = importlib.util.find_spec("names")
+    if spec is None or not spec.submodule_search_locations:
+        raise NameSourceError("synthetic names need the bench extra: pip install -e '.[bench]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    out: list[str] = []
+    weights: list[float] = []
+    for line in path.read_text(encoding="ascii").splitlines()[:keep]:
+        name, frequency = line.split()[:2]
+        out.append(name.capitalize() if not name.startswith("MC") else "Mc" + name[2:].capitalize())
+        weights.append(float(frequency) or 0.0001)
+    return tuple(out), tuple(weights)
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> dict[str, tuple[tuple[str, ...], tuple[float, ...]]]:
+    """The census lists: "m" and "f" given names, "last" surnames, with frequencies.
+
+    Raises:
+        NameSourceError: the names package is not installed.
+    """
+    return {
+        "m": _census("dist.male.first", _FIRST_KEEP),
+        "f": _census("dist.female.first", _FIRST_KEEP),
+        "last": _census("dist.all.last", _LAST_KEEP),
+    }
+
+
+@lru_cache(maxsize=1)
+def _nicknamer() -> Any:
+    try:
+        from nicknames import NickNamer
+    except ImportError as exc:
+        raise NameSourceError("nicknames need the bench extra: pip install -e '.[bench]'") from exc
+    return NickNamer()
+
+
+def nicknames_of(first: str) -> tuple[str, ...]:
+    """Nicknames the `nicknames` package lists for a given name, title-cased, sorted."""
+    return tuple(sorted(n.capitalize() for n in _nicknamer().nicknames_of(first.lower())))
+
+
+def _draw(rng: random.Random, kind: str) -> str:
+    """A census name of a kind ("m", "f", "last") drawn by its frequency."""
+    names, weights = name_lists()[kind]
+    return rng.choices(names, weights=weights)[0]
+
+
 STREET_NAMES = (
     "Main|Oak|Pine|Maple|Cedar|Elm|Washington|Lake|Hill|Park|Kalakaua|Kapiolani|"
     "Ala Moana|King|Beretania|Pali|Likelike|Waialae|Kamehameha|Lincoln|Jefferson|Madison|"
@@ -142,32 +161,6 @@ DOMAIN_TYPOS = {
     "outlook.com": ("outlok.com",),
     "icloud.com": ("iclod.com",),
 }
-NICKNAMES = {
-    "Robert": ("Bob", "Bobby", "Rob"), "William": ("Bill", "Will", "Billy"),
-    "James": ("Jim", "Jimmy"), "John": ("Jack", "Johnny"), "Michael": ("Mike",),
-    "Richard": ("Rick", "Rich", "Dick"), "Thomas": ("Tom", "Tommy"),
-    "Charles": ("Charlie", "Chuck"), "Joseph": ("Joe", "Joey"), "Daniel": ("Dan", "Danny"),
-    "David": ("Dave",), "Steven": ("Steve",), "Stephen": ("Steve",), "Matthew": ("Matt",),
-    "Anthony": ("Tony",), "Andrew": ("Andy", "Drew"), "Christopher": ("Chris",),
-    "Nicholas": ("Nick",), "Benjamin": ("Ben",), "Edward": ("Ed", "Eddie", "Ted"),
-    "Gregory": ("Greg",), "Jeffrey": ("Jeff",), "Joshua": ("Josh",), "Kenneth": ("Ken",),
-    "Lawrence": ("Larry",), "Timothy": ("Tim",), "Samuel": ("Sam",),
-    "Alexander": ("Alex",), "Ronald": ("Ron",), "Donald": ("Don",), "Douglas": ("Doug",),
-    "Zachary": ("Zach",), "Peter": ("Pete",), "Walter": ("Walt",), "Gerald": ("Jerry",),
-    "Harold": ("Harry",), "Raymond": ("Ray",), "Eugene": ("Gene",), "Vincent": ("Vince",),
-    "Russell": ("Russ",), "Philip": ("Phil",), "Patrick": ("Pat",), "Francisco": ("Paco",),
-    "Elizabeth": ("Liz", "Beth", "Betsy", "Lizzie"), "Katherine": ("Kate", "Katie", "Kathy"),
-    "Catherine": ("Cathy", "Kate"), "Kathleen": ("Kathy",), "Margaret": ("Maggie", "Peggy"),
-    "Patricia": ("Pat", "Patty", "Trish"), "Jennifer": ("Jen", "Jenny"),
-    "Rebecca": ("Becky",), "Deborah": ("Debbie", "Deb"), "Susan": ("Sue", "Susie"),
-    "Cynthia": ("Cindy",), "Jessica": ("Jess",), "Abigail": ("Abby",), "Amanda": ("Mandy",),
-    "Barbara": ("Barb",), "Christine": ("Chris", "Tina"), "Christina": ("Tina",),
-    "Kimberly": ("Kim",), "Victoria": ("Vicky",), "Virginia": ("Ginny",),
-    "Samantha": ("Sam",), "Pamela": ("Pam",), "Angela": ("Angie",), "Judith": ("Judy",),
-    "Sandra": ("Sandy",), "Theresa": ("Terry", "Tess"), "Teresa": ("Terry",),
-    "Jacqueline": ("Jackie",), "Stephanie": ("Steph",), "Melissa": ("Missy",),
-    "Frances": ("Fran",), "Kathryn": ("Kathy", "Katie"), "Dorothy": ("Dot",),
-}  # fmt: skip
 SOURCES = (
     "Website Property Search",
     "Zillow",
@@ -281,8 +274,8 @@ def _new_person(world: _World, **overrides: Any) -> Person:
     """A random person; overrides pin attributes (same surname, same address, ...)."""
     rng = world.rng
     gender = overrides.pop("gender", rng.choice("mf"))
-    first = overrides.pop("first", rng.choice(MALE if gender == "m" else FEMALE))
-    last = overrides.pop("last", rng.choice(SURNAMES))
+    first = overrides.pop("first", None) or _draw(rng, gender)
+    last = overrides.pop("last", None) or _draw(rng, "last")
     place = overrides.pop("place", rng.choice(PLACES))
     city, state_name, state, areas, zips = place
     base = {
@@ -395,6 +388,27 @@ def _typo(rng: random.Random, word: str) -> str:
     return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
 
 
+# Spellings English speakers swap when they write a name they heard (a sound model,
+# not the matcher's Soundex or nickname table).
+_RESPELLINGS = (
+    ("ph", "f"), ("f", "ph"), ("ck", "k"), ("k", "ck"), ("ie", "y"), ("y", "ie"),
+    ("ei", "ie"), ("ie", "ei"), ("ll", "l"), ("l", "ll"), ("nn", "n"), ("n", "nn"),
+    ("ss", "s"), ("tt", "t"), ("c", "k"), ("ou", "ow"), ("ae", "a"), ("ey", "y"),
+    ("son", "sen"), ("sen", "son"), ("man", "mann"), ("er", "ar"),
+)  # fmt: skip
+
+
+def _respell(rng: random.Random, word: str) -> str:
+    """The word with one sound-alike spelling swapped (Stephen -> Stefen); else a typo."""
+    low = word.lower()
+    options = [(a, b) for a, b in _RESPELLINGS if a in low[1:]]
+    if not options:
+        return _typo(rng, word)
+    a, b = rng.choice(options)
+    at = low.index(a, 1)
+    return word[:at] + b + word[at + len(a) :]
+
+
 def _perturb(world: _World, p: Person, body: dict[str, Any], kind: str) -> None:
     """Apply one named perturbation to a body in place."""
     rng = world.rng
@@ -410,8 +424,12 @@ def _perturb(world: _World, p: Person, body: dict[str, Any], kind: str) -> None:
         if not space:
             surname, space, suffix = str(body["last_name"]).partition(" J")
         body["last_name"] = _typo(rng, surname) + space + suffix  # Jr/Sr typed right
-    elif kind == "nickname" and p.first in NICKNAMES:
-        body["first_name"] = rng.choice(NICKNAMES[p.first])
+    elif kind == "nickname" and nicknames_of(p.first):
+        body["first_name"] = rng.choice(nicknames_of(p.first))
+    elif kind == "spelling" and body.get("first_name"):
+        body["first_name"] = _respell(rng, str(body["first_name"]))
+    elif kind == "spelling_last" and body.get("last_name"):
+        body["last_name"] = _respell(rng, str(body["last_name"]))
     elif kind == "swap_names":
         body["first_name"], body["last_name"] = body.get("last_name"), body.get("first_name")
     elif kind == "drop_email":
@@ -456,6 +474,7 @@ def _perturb(world: _World, p: Person, body: dict[str, Any], kind: str) -> None:
 
 PERTURBATIONS = (
     ("case", 3), ("typo_first", 3), ("typo_last", 3), ("nickname", 3), ("swap_names", 1),
+    ("spelling", 1), ("spelling_last", 1),
     ("drop_email", 3), ("drop_phone", 3), ("drop_address", 2), ("drop_first", 1),
     ("new_email", 3), ("new_phone", 2), ("email_typo", 2), ("zip_plus4", 1),
     ("phone_ext", 1), ("moved", 1), ("whitespace", 1), ("second_email", 1),
@@ -518,18 +537,14 @@ def _lookalikes(world: _World, kind: str) -> list[Person]:
         for i in range(1, count):
             gender = rng.choice("mf")
             # A household has no Lawrence and Larry: nickname forms are one name.
-            taken = {n for u in used for n in (u, *NICKNAMES.get(u, ()))}
-            taken |= {formal for formal, short in NICKNAMES.items() if used & set(short)}
+            taken = {n for u in used for n in (u, *nicknames_of(u))}
             sounds = {_soundex(u) for u in taken}  # nor Teresa and Theresa
-            pool = [
-                n
-                for n in (MALE if gender == "m" else FEMALE)
-                if n not in taken and _soundex(n) not in sounds
-            ]
-            first = a.first if kind == "generations" else rng.choice(pool)
+            first = a.first
+            while kind != "generations" and (first in taken or _soundex(first) in sounds):
+                first = _draw(rng, gender)
             used.add(first)
             email = a.email if kind == "household_email" else None
-            last = a.last if rng.random() < 0.85 or kind == "generations" else rng.choice(SURNAMES)
+            last = a.last if rng.random() < 0.85 or kind == "generations" else _draw(rng, "last")
             member = replace(
                 _new_person(
                     world,

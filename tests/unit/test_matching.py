@@ -240,6 +240,7 @@ def test_same_surname_and_city_are_different_people() -> None:
 
 
 def test_same_first_name_and_zip_are_different_people() -> None:
+    # Same building, another apartment: the shared street proves nothing (units differ).
     index = _index()
     _add(index, JACK)
     body = {"id": "b2", "first_name": "Jack", "last_name": "Nakamura", "zip": "96813",
@@ -313,6 +314,44 @@ def test_similar_names_without_shared_contacts_stay_apart() -> None:
             "email": "jake.jonson@mail.com", "phone": "808-555-0142",
             "street_address": "700 Bishop St"}  # fmt: skip
     assert _rule(_resolve(index, body)) == (None, None)
+
+
+ADDRESS_ONLY = {"id": "a1", "first_name": "Lachlan", "last_name": "Reid",
+                "street_address": "5 Carrington Road, Legacy Vlge", "city": "Yagoona",
+                "state": "nsw", "zip": "2464"}  # fmt: skip
+
+
+def test_without_contacts_a_different_first_name_is_weighed_not_vetoed() -> None:
+    # Nothing personal on either record: the first name is one comparison among others.
+    index = _index()
+    _add(index, ADDRESS_ONLY)
+    body = dict(ADDRESS_ONLY, id="b2", first_name="Elton")
+    assert _rule(_resolve(index, body)) == ("fuzzy", "a1")
+
+
+def test_with_contacts_a_different_first_name_is_a_household_member() -> None:
+    index = _index()
+    _add(index, dict(ADDRESS_ONLY, phone="808-817-2382"))
+    body = dict(ADDRESS_ONLY, id="b2", first_name="Elton", phone="808-817-2382")
+    resolution = _resolve(index, body)
+    assert _rule(resolution) == (None, None)
+    assert any(c.reason == "name_mismatch" for c in resolution.conflicts)
+
+
+def test_same_name_whose_every_email_and_phone_differ_is_someone_else() -> None:
+    index = _index()
+    _add(index, JACK)
+    body = dict(JACK, id="b2", email="jack.j@other.com", phone="808-555-0199",
+                street_address="99 Kalakaua Ave")  # fmt: skip
+    assert _rule(_resolve(index, body)) == (None, None)
+
+
+def test_street_and_second_line_typed_the_other_way_round() -> None:
+    index = _index()
+    _add(index, dict(ADDRESS_ONLY, street_address="207 Curtis Place, Rosewood Garden"))
+    body = dict(ADDRESS_ONLY, id="b2", street_address="207 Rosewood Garden, Curtis Place",
+                zip="2446")  # fmt: skip
+    assert _rule(_resolve(index, body)) == ("fuzzy", "a1")
 
 
 # --- names and scores -------------------------------------------------------------------
