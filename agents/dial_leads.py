@@ -1,6 +1,6 @@
-"""dial_leads: the dialer's state machine (app/dialing) run over its three inputs.
+"""dial_leads: the dialer's state machine (app/domain/dialing) run over its three inputs.
 
-Inputs, all on the site's partition (app/partitioning.py), so a site's leads, numbers,
+Inputs, all on the site's partition (app/streaming/partitioning.py), so a site's leads, numbers,
 lines and opt-outs are decided in one ordered stream: calls.context, sync.optouts and
 sync.dialer-events (call answers, call outcomes, timer ticks). Each record goes through
 ``DialerCore.apply``: records and dead letters are sent, the changed state is stored
@@ -26,8 +26,10 @@ import aiohttp
 import faust
 from faust.types import TP
 
-from app.deadletters import deadletter_record
-from app.dialing import (
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.core.errors import ApiError
+from realgeeks_sync.app.domain.deadletters import deadletter_record
+from realgeeks_sync.app.domain.dialing import (
     CallAnswer,
     CallRequest,
     ContextSeen,
@@ -45,13 +47,12 @@ from app.dialing import (
     parse_optout,
     tick_record,
 )
-from app.dialing.store import DialerCore, DialerStore, TableWrite
-from app.elevenlabs_client import ElevenLabsClient
-from app.errors import ApiError
-from app.events import lead_key
-from app.main import Pipeline
-from app.partitioning import site_partition
-from app.table_writes import write_tables
+from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore, TableWrite
+from realgeeks_sync.app.domain.events import lead_key
+from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.partitioning import site_partition
+from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_writes import write_tables
 
 __all__ = ["dialer_policy", "register"]
 
@@ -113,9 +114,9 @@ def register(p: Pipeline) -> None:
     t = p.tables
     policy = dialer_policy(p)
     store = DialerStore(t.dialer_leads, t.dialer_sites, t.do_not_call)
-    context_topic = s.topic("calls.context")
-    optouts_topic = s.topic("sync.optouts")
-    events_topic = s.topic("sync.dialer-events")
+    context_topic = s.topic(names.CALLS_CONTEXT)
+    optouts_topic = s.topic(names.OPTOUTS)
+    events_topic = s.topic(names.DIALER_EVENTS)
     live: set[str] = set()
     tasks: set[asyncio.Future[None]] = set()
     clients: dict[str, ElevenLabsClient] = {}

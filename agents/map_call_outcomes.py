@@ -7,20 +7,19 @@ keyed by conversation id like the raw topic, so both live on the same partition)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
 import faust
 
-from agents.processing import Output, process_idempotently, utc_now_iso
-from app.call_outcomes import OutcomeMapping, map_call_event
-from app.dialing.events import CallEnded, outcome_record
-from app.dialing.optouts import optout_event, optout_key
-from app.errors import PoisonMessageError
-from app.events import activity_event, lead_key, outbound_activity
-from app.main import Pipeline
+from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
+from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, map_call_event
+from realgeeks_sync.app.domain.dialing.events import CallEnded, outcome_record
+from realgeeks_sync.app.domain.dialing.optouts import optout_event, optout_key
+from realgeeks_sync.app.domain.events import activity_event, lead_key, outbound_activity
+from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["UnplacedCallError", "plan_outputs", "register"]
 
@@ -113,7 +112,7 @@ def plan_outputs(
 
 
 def register(p: Pipeline) -> None:
-    """Register map_call_outcomes and record_conversations."""
+    """Register map_call_outcomes."""
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     conversations = p.tables.conversations
 
@@ -141,28 +140,6 @@ def register(p: Pipeline) -> None:
                 decide=decide,
                 key_of=_elevenlabs_key,
             )
-
-    @p.app.agent(
-        p.topics.conversations, name=p.settings.topic("record_conversations"), concurrency=1
-    )
-    async def record_conversations(stream: faust.StreamT) -> None:
-        async for event in p.sequence.events(stream):
-            try:
-                record = json.loads(event.message.value or b"")
-                conversations[record["conversation_id"]] = {
-                    "site_uuid": record["site_uuid"],
-                    "lead_id": record["lead_id"],
-                    "attempt_id": record.get("attempt_id"),
-                    "started_at": record.get("started_at"),
-                }
-            except (ValueError, KeyError, TypeError) as exc:
-                await p.deadletter(event, exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A broken record or table must not stop the agent: later calls need it.
-                log.exception("recording a conversation failed")
-                await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
 
 
 def _elevenlabs_key(envelope: dict[str, Any], _record_key: str) -> str:

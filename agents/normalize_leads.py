@@ -20,20 +20,29 @@ from typing import Any, Literal
 
 import faust
 
-from agents.processing import Output, process_idempotently
-from app.call_context import OPTED_OUT, build_call_context, consent_refused, materially_changed
-from app.call_outcomes import OutcomeMapping, is_own_activity
-from app.dialing.optouts import e164_or_none, optout_event, optout_key
-from app.envelopes import KNOWN_REALGEEKS_ACTIONS
-from app.errors import PoisonMessageError
-from app.events import activity_event, derive_event_id, lead_key
-from app.identity_model import DEFAULT_MODEL_PATH, default_model
-from app.leads import LeadDecision, decide_lead
-from app.main import Pipeline
-from app.matching import MatcherConfig
-from app.metrics import Metrics
-from app.normalize import normalize_lead_id, normalize_site_uuid, normalize_timestamp
-from tables.identity import IdentityIndex
+from realgeeks_sync.agents.processing import Output, process_idempotently
+from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.domain.call_context import (
+    OPTED_OUT,
+    build_call_context,
+    consent_refused,
+    materially_changed,
+)
+from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, is_own_activity
+from realgeeks_sync.app.domain.dialing.optouts import e164_or_none, optout_event, optout_key
+from realgeeks_sync.app.domain.envelopes import KNOWN_REALGEEKS_ACTIONS
+from realgeeks_sync.app.domain.events import activity_event, derive_event_id, lead_key
+from realgeeks_sync.app.domain.identity_model import DEFAULT_MODEL_PATH, default_model
+from realgeeks_sync.app.domain.leads import LeadDecision, decide_lead
+from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.app.domain.normalize import (
+    normalize_lead_id,
+    normalize_site_uuid,
+    normalize_timestamp,
+)
+from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["LeadTables", "plan_realgeeks", "register"]
 

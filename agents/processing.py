@@ -6,7 +6,7 @@
    acknowledgement, and only then mark the message done.
 Any exception dead-letters the message with its reason; the stream goes on. A broker
 refusing the outputs is not the message's fault: the write is retried, never dead-lettered.
-Only when this returns may the caller mark the message finished (app/offset_guard.py).
+Only when this returns may the caller mark the message finished (app/streaming/offset_guard.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import faust
 
-from app.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REALGEEKS_ACTIONS
-from app.errors import PoisonMessageError, RealGeeksSyncError
-from app.main import Pipeline
+from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
+from realgeeks_sync.app.domain.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REALGEEKS_ACTIONS
+from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["Output", "decode_envelope", "process_idempotently", "utc_now_iso"]
 

@@ -16,12 +16,12 @@ from typing import Any
 import aiohttp
 import faust
 
-from app.errors import PoisonMessageError, RealGeeksSyncError
-from app.main import Pipeline
-from app.rate_limit import KeyedRateLimiter
-from app.realgeeks_client import RealGeeksClient
-from app.retry import RetryPolicy, attempts_of, call_with_retries
-from app.table_writes import write_tables
+from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
+from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
+from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
+from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
+from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_writes import write_tables
 
 __all__ = ["OutcomeUnknownError", "register"]
 
@@ -110,7 +110,7 @@ def register(p: Pipeline) -> None:
             await limiter.acquire(site)
             attempts += 1
             # On the broker before the POST leaves: a writer killed during the request must
-            # find "in_flight" on restart, never post a second time (app/table_writes.py).
+            # find "in_flight" on restart, never post a second time (app/streaming/table_writes.py).
             in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time()}
             await write_tables([(outbox, activity_id, in_flight)], durable=True, what="outbox")
             try:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.errors import ConfigError
-from app.logs import configure_logging
-from app.settings import Settings
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.logs import configure_logging
+from realgeeks_sync.app.core.settings import Settings
 
 __all__ = ["main"]
 
 
 def _settings() -> Settings:
+    from realgeeks_sync.app.main import load_settings
+
     try:
-        return Settings.from_env()
+        return load_settings()
     except ConfigError as exc:
         print(f"realgeeks-sync: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -24,8 +26,8 @@ def run_worker(settings: Settings) -> None:
     """Create the topics, then run the Faust worker with its web server until stopped."""
     import faust
 
-    from app.main import build
-    from app.topics import ensure_topics
+    from realgeeks_sync.app.main import build
+    from realgeeks_sync.app.streaming.topics import ensure_topics
 
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,7 @@ def run_ingress_process(settings: Settings) -> None:
     """Run only the webhook ingress until stopped; exit 3 when Kafka cannot be reached."""
     from confluent_kafka import KafkaException
 
-    from app.ingress_server import run_ingress
+    from realgeeks_sync.app.ingress.server import run_ingress
 
     try:
         run_ingress(settings)
@@ -109,15 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "ingress":
         run_ingress_process(settings)
     elif args.command == "backfill":
-        from app.backfill import run_backfill
+        from realgeeks_sync.app.operations.backfill import run_backfill
 
         raise SystemExit(run_backfill(settings, args.file, site_uuid=args.site_uuid))
     elif args.command == "dnc":
-        from app.dnc import run_dnc
+        from realgeeks_sync.app.operations.dnc import run_dnc
 
         raise SystemExit(run_dnc(settings, args))
     else:
-        from app.replay import run_dlq
+        from realgeeks_sync.app.operations.dlq import run_dlq
 
         raise SystemExit(run_dlq(settings, args))
 

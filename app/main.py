@@ -1,249 +1,48 @@
-"""The Faust app and everything it is wired to, built from settings (no import side effects).
+"""Wiring only: build the service from settings (no import side effects).
 
-``build(settings)`` returns a ``Pipeline``: the ``faust.App``, its topics and tables, the
-ingress and the shared clients. Agents and web views register themselves on it from
-agents/ and app/web.py, so this module stays the one place that shows the whole graph.
+``build(settings)`` creates the Faust app with its topics and tables
+(app/streaming/faust_app.py), the pipeline handle agents and routes share, the ingress, and
+registers every agent (agents/) and route (app/operations/routes.py). This module is the
+one place that shows the whole graph.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 
-import faust
-from faust.types import TP
+from realgeeks_sync.agents import register_all
+from realgeeks_sync.app.core.clock import business_clock
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.identity_model import ModelFileError, default_model
+from realgeeks_sync.app.ingress.handlers import Ingress
+from realgeeks_sync.app.operations.routes import register_views
+from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory
+from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
+from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
+from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
-from app import changelog_guard, kafka_config, offset_guard, rocksdb_memory
-from app import topics as names
-from app.broker_retry import write_until_acknowledged
-from app.clock import business_clock
-from app.deadletters import deadletter_record
-from app.ingress import Ingress
-from app.metrics import Metrics
-from app.partition_sequence import PartitionSequence
-from app.partitioning import site_of_key, site_partition
-from app.publisher import KafkaPublisher
-from app.settings import Settings
-from app.sizes import max_message_bytes
-
-__all__ = ["Pipeline", "Tables", "Topics", "build"]
-
-log = logging.getLogger(__name__)
-
-_DAY = 24 * 3600
+__all__ = ["build", "load_settings"]
 
 
-@dataclass
-class Topics:
-    """Faust handles for every topic (values are raw UTF-8 JSON bytes)."""
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings, with what other layers must check at start-up checked now.
 
-    raw_realgeeks: faust.TopicT
-    raw_elevenlabs: faust.TopicT
-    leads: faust.TopicT
-    activities: faust.TopicT
-    calls_context: faust.TopicT
-    activities_outbound: faust.TopicT
-    deadletter: faust.TopicT
-    optouts: faust.TopicT
-    conversations: faust.TopicT
-    dialer_events: faust.TopicT
-
-
-@dataclass
-class Tables:
-    """RocksDB-backed tables with Kafka changelogs (see tables/ for what each holds)."""
-
-    processed_messages: Any
-    identity_index: Any
-    lead_snapshots: Any
-    users: Any
-    do_not_call: Any
-    dialer_leads: Any
-    dialer_sites: Any
-    conversations: Any
-    activity_outbox: Any
-
-
-@dataclass
-class Pipeline:
-    """The app, its topics and tables, and the objects agents and views share."""
-
-    settings: Settings
-    app: faust.App
-    metrics: Metrics
-    topics: Topics
-    tables: Tables
-    publisher: KafkaPublisher
-    ingress: Ingress
-    # Agents process each partition's offsets without holes (app/partition_sequence.py).
-    sequence: PartitionSequence
-    # partition -> received_at (epoch s) of the message being processed; for sync lag.
-    in_flight: dict[TP, float] = field(default_factory=dict)
-    last_processed_at: float = 0.0
-    # The cheap authenticated Real Geeks call behind /health (set by the writer agent).
-    realgeeks_probe: Callable[[], Awaitable[None]] | None = None
-    # Wall clock for the dialer's calling window; tests pass a clock they move.
-    clock: Callable[[], float] = time.time
-    # Full names of the topics whose records go to their site's partition.
-    site_partitioned: frozenset[str] = frozenset()
-
-    async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
-        """Send one JSON record; returns the future of its acknowledgement.
-
-        Records of site-partitioned topics go to their site's partition
-        (app/partitioning.py), whoever sends them.
-        """
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-        partition = None
-        if topic.get_topic_name() in self.site_partitioned:
-            partition = site_partition(site_of_key(key), self.settings.partitions)
-        return await topic.send(
-            key=key.encode("utf-8"), value=data.encode("utf-8"), partition=partition
-        )
-
-    async def write(
-        self, records: Sequence[tuple[faust.TopicT, str, dict[str, Any]]], *, what: str
-    ) -> None:
-        """Send records and wait until the broker acknowledged every one.
-
-        Broker refusals are retried (app/broker_retry.py): a repeat is harmless downstream,
-        a record dropped after an acknowledged webhook is not.
-        """
-
-        async def attempt() -> None:
-            futures = [await self.send(topic, key, value) for topic, key, value in records]
-            await asyncio.gather(*futures)
-
-        await write_until_acknowledged(
-            attempt,
-            what=what,
-            on_retry=lambda _exc: self.metrics.sync_errors.labels("KafkaWriteError").inc(),
-        )
-
-    async def deadletter(
-        self,
-        event: faust.EventT,
-        error: BaseException,
-        *,
-        error_type: str | None = None,
-        attempts: int = 1,
-        retriable: bool = False,
-    ) -> None:
-        """Send the event's message to sync.deadletter with the reason, and wait for the ack."""
-        msg = event.message
-        record = deadletter_record(
-            topic=msg.topic,
-            key=msg.key,
-            value=msg.value,
-            error=error,
-            error_type=error_type,
-            attempts=attempts,
-            retriable=retriable,
-        )
-        self.metrics.deadletters.labels(msg.topic, record["error_type"]).inc()
-        self.metrics.sync_errors.labels(record["error_type"]).inc()
-        log.warning(
-            "dead-lettered",
-            extra={
-                "topic": msg.topic,
-                "partition": msg.partition,
-                "offset": msg.offset,
-                "error_type": record["error_type"],
-                "reason": record["error"][:300],
-            },
-        )
-        key = record["key"] or ""
-        await self.write([(self.topics.deadletter, key, record)], what="dead letter")
-
-
-def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
-    return app.topic(
-        settings.topic(name),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-        internal=False,
-    )
-
-
-def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
-    # A changelog record holds a table value: as large as any record (app/sizes.py).
-    extra: dict[str, Any] = {"max.message.bytes": str(max_message_bytes(settings.max_body_bytes))}
-    # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
-    # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
-    # 111 to 317 MB in ten minutes. Small memtables here; the cache every partition shares
-    # is app/rocksdb_memory.py's (the per-partition one Faust creates is never used).
-    options: dict[str, Any] = {
-        "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
-        "max_write_buffer_number": 2,
-        "block_cache_size": 1024 * 1024,
-        "block_cache_compressed_size": 0,
-    }
-    if ttl_days is not None:
-        # Bounded changelog: compaction keeps one record per key, deletion drops records
-        # older than the window; RocksDB's ttl drops the local copies.
-        extra |= {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str((ttl_days + 1) * _DAY * 1000),
-        }
-        options["ttl"] = (ttl_days + 1) * _DAY
-    return app.Table(
-        settings.topic(name).replace(".", "-"),
-        default=None,
-        partitions=settings.partitions,
-        key_type=str,
-        value_type=None,
-        extra_topic_configs=extra,
-        options=options,
-    )
-
-
-def create_app(settings: Settings) -> faust.App:
-    """The faust.App with the service's configuration (at-least-once, RocksDB, web)."""
-    return faust.App(
-        settings.app_id,
-        broker=settings.kafka_url,
-        store="rocksdb://",
-        datadir=str(settings.data_dir),
-        processing_guarantee="at_least_once",
-        autodiscover=False,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        producer_acks=-1,
-        producer_linger=0.002,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
-        web_host="127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host,
-        # What other workers are told to call for inspection (app/inspection.py).
-        canonical_url=settings.internal_url or None,
-        web_in_thread=False,
-        web_application_options={"client_max_size": settings.elevenlabs_max_body_bytes + 1},
-        # Faust's built-in pages would show table contents to anyone: off. Inspection is
-        # served by app/web.py behind the admin token.
-        web_tables_enabled=False,
-        web_router_enabled=False,
-        web_stats_enabled=False,
-        web_graph_enabled=False,
-        web_metrics_enabled=False,
-        web_cors_options=None,
-        table_cleanup_interval=60.0,
-        broker_commit_interval=1.0,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
-        stream_wait_empty=False,
-        logging_config=None,
-        # TLS and SASL for every aiokafka client Faust creates (app/kafka_config.py).
-        **kafka_config.faust_options(settings),
-    )
+    Raises:
+        ConfigError: a missing or malformed setting, or an identity model file that cannot
+            be read (RGSYNC_IDENTITY_MODEL), each named in one line.
+    """
+    settings = Settings.from_env(environ)
+    if settings.identity_model is not None:
+        try:
+            default_model(settings.identity_model)  # read once now: a bad file stops start-up
+        except ModelFileError as exc:
+            raise ConfigError(f"RGSYNC_IDENTITY_MODEL: {exc}") from None
+    return settings
 
 
 def build(settings: Settings) -> Pipeline:
@@ -251,35 +50,8 @@ def build(settings: Settings) -> Pipeline:
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
     changelog_guard.install()
     app = create_app(settings)
-    topics = Topics(
-        *(
-            _topic(app, settings, n)
-            for n in (
-                names.RAW_REALGEEKS,
-                names.RAW_ELEVENLABS,
-                names.LEADS,
-                names.ACTIVITIES,
-                names.CALLS_CONTEXT,
-                names.ACTIVITIES_OUTBOUND,
-                names.DEADLETTER,
-                names.OPTOUTS,
-                names.CONVERSATIONS,
-                names.DIALER_EVENTS,
-            )
-        )
-    )
-    retention = settings.dedup_retention_days
-    tables = Tables(
-        processed_messages=_table(app, settings, "processed_messages", ttl_days=retention),
-        identity_index=_table(app, settings, "identity_index"),
-        lead_snapshots=_table(app, settings, "lead_snapshots"),
-        users=_table(app, settings, "realgeeks_users"),
-        do_not_call=_table(app, settings, "do_not_call"),
-        dialer_leads=_table(app, settings, "dialer_leads"),
-        dialer_sites=_table(app, settings, "dialer_sites"),
-        conversations=_table(app, settings, "conversations", ttl_days=30),
-        activity_outbox=_table(app, settings, "activity_outbox", ttl_days=30),
-    )
+    topics = build_topics(app, settings)
+    tables = build_tables(app, settings)
     metrics = Metrics()
     clock = business_clock(settings.clock_file)
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
@@ -291,7 +63,6 @@ def build(settings: Settings) -> Pipeline:
         topics=topics,
         tables=tables,
         publisher=publisher,
-        ingress=Ingress(settings, publisher, metrics, received_clock=clock),
         sequence=PartitionSequence(
             lambda: app.consumer,
             lambda: app.consumer_generation_id,
@@ -306,12 +77,8 @@ def build(settings: Settings) -> Pipeline:
     )
     pipeline.clock = clock
 
-    # Imported here: agent modules need the pipeline, and importing them has no effects.
-    from agents import register_all
-    from app.web import register_views
-
     register_all(pipeline)
-    register_views(pipeline)
+    register_views(pipeline, Ingress(settings, publisher, metrics, received_clock=clock))
 
     @app.timer(interval=5.0)
     async def reread_skipped_tails() -> None:

@@ -36,12 +36,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.normalize_leads import LeadTables, plan_realgeeks
-from app.call_outcomes import OutcomeMapping
-from app.matching import MatcherConfig, build_probe, candidate_leads
-from app.normalize import normalize_lead
 from ops.synthetic_leads import LabeledLead, generate
-from tables.identity import IdentityIndex
+from realgeeks_sync.agents.normalize_leads import LeadTables, plan_realgeeks
+from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping
+from realgeeks_sync.app.domain.matching import MatcherConfig, build_probe, candidate_leads
+from realgeeks_sync.app.domain.normalize import normalize_lead
+from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["DATASETS", "evaluate", "pairwise_scores", "records_of", "run"]
 

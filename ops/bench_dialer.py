@@ -2,7 +2,7 @@
 
     .venv/bin/python ops/bench_dialer.py [--leads 20000] [--sites 50]
 
-Runs app/dialing's ``DialerCore`` over dict tables with no-op effects, so the figure is the
+Runs app/domain/dialing's ``DialerCore`` over dict tables with no-op effects, so the figure is the
 decision itself plus reading and writing its JSON records (what the agent adds on top is
 Kafka). Each lead goes through a realistic life on a site with two lines: its context
 (admitted and dispatched: the calling window is computed from the number), the placed
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.dialing import (  # noqa: E402
+from realgeeks_sync.app.domain.dialing import (  # noqa: E402
     CallAnswer,
     CallEnded,
     CallRequest,
@@ -37,7 +37,7 @@ from app.dialing import (  # noqa: E402
     OptOut,
     Tick,
 )
-from app.dialing.store import DialerCore, DialerStore  # noqa: E402
+from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore  # noqa: E402
 
 # Noon in Honolulu: every number below is inside its calling hours.
 NOW = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)

@@ -51,8 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.signatures import sign_realgeeks  # noqa: E402
-from tests.support import IngressProcess, Worker, free_port, unique, worker_env  # noqa: E402
+from ops.testkit.support import IngressProcess, Worker, free_port, unique, worker_env  # noqa: E402
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks  # noqa: E402
 
 __all__ = [
     "MachineCpu",

@@ -45,10 +45,10 @@ from rocksdict import (
     SstFileWriter,
 )
 
-from app.leads import decide_lead, index_lead
-from app.matching import MatcherConfig
 from ops.synthetic_leads import PLACES, STREET_NAMES, name_lists
-from tables.identity import IdentityIndex, LeadSnapshot
+from realgeeks_sync.app.domain.leads import decide_lead, index_lead
+from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.tables.identity import IdentityIndex, LeadSnapshot
 
 __all__ = ["RdictStore", "SstWriter", "main"]
 

@@ -12,7 +12,7 @@ client, keep-alive) runs in other processes, the same for every target. Targets:
 * ``ingress-aiokafka``: the same ingress on an ``AIOKafkaProducer`` (Faust's client);
 * ``ingress-sasl-ssl``: ``ingress`` again, to the secured local broker (``ops/kafka start
   --secure``: TLS and SASL SCRAM-SHA-512) instead of the plaintext one, in the same run;
-* ``worker``: the full Faust worker (``python -m app.cli worker``), agents included; a
+* ``worker``: the full Faust worker (``realgeeks_sync.app.cli worker``), agents included; a
   fresh one per round, stopped after its turn so its agents' backlog loads nobody else.
 
 Per target and round: an open-loop phase at ``--rate`` req/s (timetable fixed in advance,
@@ -103,9 +103,9 @@ def _service_env(
 
 
 def _kafka_config(env: dict[str, str], **extra: Any) -> dict[str, Any]:
-    """librdkafka settings for the broker a service's env names (app/kafka_config.py)."""
-    from app.kafka_config import librdkafka_config
-    from app.settings import Settings
+    """librdkafka settings for the broker a service's env names (app/streaming/kafka_config.py)."""
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.streaming.kafka_config import librdkafka_config
 
     settings = Settings.from_env({**env, "RGSYNC_REALGEEKS_SECRETS": "x"})
     return librdkafka_config(settings, log_level=3, **extra)
@@ -140,7 +140,7 @@ class AIOKafkaPublisher:
         """
         from aiokafka.errors import KafkaError
 
-        from app.errors import PublishError
+        from realgeeks_sync.app.core.errors import PublishError
 
         try:
             await asyncio.wait_for(
@@ -157,8 +157,8 @@ async def _serve(target: str, port: int) -> None:
     """Run one benchmark server until SIGTERM (``--serve``); settings come from RGSYNC_*."""
     from aiohttp import web
 
-    from app.logs import configure_logging
-    from app.settings import Settings
+    from realgeeks_sync.app.core.logs import configure_logging
+    from realgeeks_sync.app.core.settings import Settings
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)  # as the worker does
@@ -172,12 +172,12 @@ async def _serve(target: str, port: int) -> None:
         app = web.Application()
         app.router.add_post(WEBHOOK_PATH, bare)
     else:
-        from app.ingress import Ingress, standalone_app
-        from app.metrics import Metrics
+        from realgeeks_sync.app.core.metrics import Metrics
+        from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 
         publisher: Any
         if target in ("ingress", "ingress-sasl-ssl"):
-            from app.publisher import KafkaPublisher
+            from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
             # As the service builds it: TLS and SASL from the settings when they are set.
             publisher = KafkaPublisher.for_settings(settings)
@@ -249,7 +249,7 @@ class Server:
 
     def start(self) -> None:
         if self.target == "worker":
-            cmd = [PYTHON, "-m", "app.cli", "worker"]
+            cmd = [PYTHON, "-m", "realgeeks_sync.app.cli", "worker"]
         else:
             cmd = [
                 PYTHON,
@@ -341,8 +341,8 @@ def _create_raw_topic(env: dict[str, str]) -> None:
     """The raw topic a standalone ingress writes to, as the worker would create it."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from app.settings import Settings
-    from app.topics import topic_specs
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.streaming.topics import topic_specs
 
     settings = Settings.from_env({**env, "RGSYNC_REALGEEKS_SECRETS": "x"})
     spec = next(s for s in topic_specs(settings) if s.name == RAW_TOPIC)

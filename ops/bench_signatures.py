@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.errors import SignatureError  # noqa: E402
-from app.settings import Secret  # noqa: E402
-from app.signatures import (  # noqa: E402
+from realgeeks_sync.app.core.errors import SignatureError  # noqa: E402
+from realgeeks_sync.app.core.settings import Secret  # noqa: E402
+from realgeeks_sync.app.ingress.signatures import (  # noqa: E402
     ELEVENLABS_MAX_SIGNATURES,
     sign_elevenlabs,
     sign_realgeeks,

@@ -4,7 +4,7 @@
         [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
         [--baseline REV] [--rounds 2]
 
-This process runs FakeElevenLabs and FakeRealGeeks (tests/fakes, real HTTP on 127.0.0.1,
+This process runs FakeElevenLabs and FakeRealGeeks (ops/testkit/fakes, real HTTP on 127.0.0.1,
 in their own thread and event loop so the sender does not delay their clocks) and a
 worker subprocess with the dialer on, pointed at them (the configuration of
 tests/integration/test_call_loop.py, ``dialer_env``), under a unique topic prefix/app id.
@@ -15,7 +15,7 @@ each recorded outbound call by ``dynamic_variables["lead_id"]``.
 
 Why distinct phones: identity resolution merges a new lead into an earlier lead of the
 same site that shares its phone when the first names do not contradict it (the household
-rule, app/matching.py); the merged lead keeps the first lead's id and is "already called".
+rule, app/domain/matching.py); the merged lead keeps the first lead's id and is "already called".
 One shared number for every lead would measure the matcher, not the dialer.
 
 Reported: p50/p95/p99/max of (call request arrival - webhook 200), how many leads were
@@ -69,10 +69,10 @@ from bench_e2e_latency import (  # noqa: E402
     summary_ms,
 )
 
-from app.calling_window import local_call_window  # noqa: E402
-from tests.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs  # noqa: E402
-from tests.fakes.realgeeks import FakeRealGeeks  # noqa: E402
-from tests.integration.test_call_loop import callable_number, dialer_env  # noqa: E402
+from ops.testkit.dialer import callable_number, dialer_env  # noqa: E402
+from ops.testkit.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs  # noqa: E402
+from ops.testkit.fakes.realgeeks import FakeRealGeeks  # noqa: E402
+from realgeeks_sync.app.domain.calling_window import local_call_window  # noqa: E402
 
 __all__ = ["callable_phones", "main"]
 

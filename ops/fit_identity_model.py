@@ -1,7 +1,7 @@
 """Fit the identity model (m, u, prior, term frequencies) and write it as a JSON file.
 
 Fellegi-Sunter as splink fits it, on the agent's own comparison levels
-(app/identity_model.py) and blocking rules (app/matching.py), so the levels fitted are
+(app/domain/identity_model.py) and blocking rules (app/domain/matching.py), so the levels fitted are
 the levels scored online:
 - u per level from random pairs of records (nearly all of them two different people);
 - m per level and the prior by expectation-maximisation over the pairs the blocking
@@ -39,9 +39,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.identity_model import COMPARISONS, DEFAULT_MODEL_PATH, MODEL_SCHEMA, level_of
-from app.matching import Profile, build_probe, filing_keys_by_rule, fuzzy_evidence
-from app.normalize import normalize_lead
+from realgeeks_sync.app.domain.identity_model import (
+    COMPARISONS,
+    DEFAULT_MODEL_PATH,
+    MODEL_SCHEMA,
+    level_of,
+)
+from realgeeks_sync.app.domain.matching import (
+    Profile,
+    build_probe,
+    filing_keys_by_rule,
+    fuzzy_evidence,
+)
+from realgeeks_sync.app.domain.normalize import normalize_lead
 
 __all__ = ["comparison_vectors", "fit", "main"]
 
@@ -283,7 +293,7 @@ def _load(name: str, seed: int, clusters: int) -> list[dict[str, Any]]:
 
 def _export(path: Path) -> list[dict[str, Any]]:
     """Bodies of a Real Geeks export (CSV or JSON lines)."""
-    from app.backfill import read_rows, row_to_body
+    from realgeeks_sync.app.operations.backfill import read_rows, row_to_body
 
     return [row_to_body(row, "export") for _, row in read_rows(path)]
 

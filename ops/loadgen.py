@@ -34,7 +34,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.signatures import sign_realgeeks
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 
 __all__ = ["PhaseResult", "WebhookFactory", "percentile_ms", "run_closed", "run_open"]
 

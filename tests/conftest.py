@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import (
+from ops.testkit.support import (
     CONTAINER_LOGS,
     PREFIXES_IN_USE,
     ROOT,

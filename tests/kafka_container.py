@@ -16,7 +16,7 @@ from typing import Any
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
-from tests.support import (
+from ops.testkit.support import (
     CONTAINER_LOGS,
     KAFKA_IMAGE,
     TEST_LABEL,

@@ -12,7 +12,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.support import ROOT, free_port, unique
+from ops.testkit.support import ROOT, free_port, unique
 
 __all__ = ["MEASURED", "ComposeStack", "LeadsReader"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.support import CONTAINER_LOGS, ROOT, unique
 from tests.containers.stack import MEASURED, ComposeStack, LeadsReader, get_json
 from tests.integration.helpers import send_realgeeks
-from tests.support import CONTAINER_LOGS, ROOT, unique
 
 pytestmark = [
     pytest.mark.containers,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from ops.testkit.support import ROOT
 
 pytestmark = [
     pytest.mark.containers,

@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from app.signatures import sign_elevenlabs, sign_realgeeks
-from tests.support import PYTHON, ROOT, Worker, drain_json
+from ops.testkit.support import PYTHON, ROOT, Worker, drain_json
+from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 
 __all__ = ["cli", "outputs", "send_elevenlabs", "send_realgeeks"]
 

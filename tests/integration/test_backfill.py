@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.testkit.support import PYTHON, ROOT, Worker, unique
 from tests.integration.helpers import outputs
-from tests.support import PYTHON, ROOT, Worker, unique
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_backfill_twice_creates_nothing_new(
         f"{unique('l')},Tom,Ng,tom@example.com,,,,,,Seller,Website\n"
         ",,,,,,,,,,\n"
     )
-    cmd = [PYTHON, "-m", "app.cli", "backfill", str(export), "--site-uuid", site]
+    cmd = [PYTHON, "-m", "realgeeks_sync.app.cli", "backfill", str(export), "--site-uuid", site]
     first = subprocess.run(cmd, cwd=ROOT, env=w.env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stderr.strip().splitlines()[-1])
@@ -41,7 +41,7 @@ def test_backfill_twice_creates_nothing_new(
     marker = tmp_path / "marker.jsonl"
     marker.write_text(json.dumps({"id": unique("m"), "email": "marker@example.com"}) + "\n")
     subprocess.run(
-        [PYTHON, "-m", "app.cli", "backfill", str(marker), "--site-uuid", site],
+        [PYTHON, "-m", "realgeeks_sync.app.cli", "backfill", str(marker), "--site-uuid", site],
         cwd=ROOT,
         env=w.env,
         check=True,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from app.leads import lead_event_id
+from ops.testkit.support import ROOT, Worker, drain_json, free_port, unique, worker_env
+from realgeeks_sync.app.domain.leads import lead_event_id
 from tests.integration.test_crash import Sender
-from tests.support import ROOT, Worker, drain_json, free_port, unique, worker_env
 
 pytestmark = pytest.mark.integration
 

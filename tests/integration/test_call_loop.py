@@ -6,59 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from app.calling_window import local_call_window
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.dialer import callable_number, dialer_env
+from ops.testkit.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.support import Worker, unique
 from tests.integration.helpers import cli, outputs, send_realgeeks
-from tests.support import Worker, unique
 
 pytestmark = pytest.mark.integration
-
-# Valid numbers in zones spread around the globe: one is always inside 08:00-21:00.
-NUMBERS = [
-    "+18088172382",
-    "+12125550123",
-    "+442079460958",
-    "+61293744000",
-    "+81332245000",
-    "+912222022200",
-    "+551133334444",
-    "+14155550123",
-]
-
-
-def callable_number(now: datetime, *, allowed: bool) -> str:
-    """A number whose local time now is (or is not) within calling hours, with margin."""
-    for number in NUMBERS:
-        ok = all(
-            local_call_window(number, now + timedelta(minutes=m)).allowed_now == allowed
-            for m in (0, 30)
-        )
-        if ok:
-            return number
-    raise AssertionError("no number fits; extend NUMBERS")
-
-
-def dialer_env(rg: FakeRealGeeks, el: FakeElevenLabs, **extra: str) -> dict[str, str]:
-    return {
-        "RGSYNC_DIALER_ENABLED": "true",
-        "RGSYNC_ELEVENLABS_API_URL": el.url,
-        "RGSYNC_ELEVENLABS_API_KEY": el.api_key,
-        "RGSYNC_ELEVENLABS_AGENT_ID": "agent_1",
-        "RGSYNC_ELEVENLABS_PHONE_NUMBER_ID": "phnum_1",
-        "RGSYNC_REALGEEKS_API_URL": rg.url,
-        "RGSYNC_REALGEEKS_API_USER": rg.user,
-        "RGSYNC_REALGEEKS_API_PASSWORD": rg.password,
-        "RGSYNC_RETRY_BASE_S": "0.2",
-        "RGSYNC_RETRY_MAX_DELAY_S": "1",
-        **extra,
-    }
-
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout

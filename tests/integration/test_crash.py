@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from app.leads import lead_event_id
-from app.signatures import sign_realgeeks
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.support import Worker, unique, worker_env
+from realgeeks_sync.app.domain.leads import lead_event_id
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 from tests.integration.helpers import outputs
-from tests.support import Worker, unique, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +176,7 @@ def _where_missing_went(
     """For each missing message: its raw record, the group's commit, what workers logged."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from tests.support import drain
+    from ops.testkit.support import drain
 
     if not message_ids:
         return []
@@ -206,7 +206,7 @@ def _where_missing_went(
 
 
 def _drain_until(bootstrap: str, worker: Worker, expected: set[str]) -> list[dict[str, Any]]:
-    from tests.support import drain_json
+    from ops.testkit.support import drain_json
 
     topic = worker.env["RGSYNC_TOPIC_PREFIX"] + "leads.normalized"
     return drain_json(

@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import pytest
 
-from tests.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs
-from tests.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.dialer import callable_number, dialer_env
+from ops.testkit.fakes.elevenlabs import OUTBOUND_CALL_PATH, FakeElevenLabs
+from ops.testkit.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.support import Worker, unique
 from tests.integration.helpers import cli, outputs, send_realgeeks
-from tests.integration.test_call_loop import callable_number, dialer_env, wait_for
-from tests.support import Worker, unique
+from tests.integration.test_call_loop import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,15 +15,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.elevenlabs_client import ElevenLabsClient, OutboundCallResult
-from app.errors import PermanentApiError, TransientApiError
-from app.retry import RetryPolicy, call_with_retries
-from tests.fakes.elevenlabs import (
+from ops.testkit.fakes.elevenlabs import (
     OUTBOUND_CALL_PATH,
     FakeElevenLabs,
     build_post_call_payload,
     sign_post_call,
 )
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, OutboundCallResult
+from realgeeks_sync.app.clients.retry import RetryPolicy, call_with_retries
+from realgeeks_sync.app.core.errors import PermanentApiError, TransientApiError
 
 API_KEY = "sk_test_0123456789"
 SECRET = "wsec_test"

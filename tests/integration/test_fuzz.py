@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.signatures import sign_elevenlabs, sign_realgeeks
+from ops.testkit.support import ROOT, Worker, unique, worker_env
+from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import ROOT, Worker, unique, worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.realgeeks import FakeRealGeeks
-from tests.support import Worker, unique
+from ops.testkit.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.support import Worker, unique
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.signatures import sign_realgeeks
-from tests.support import ROOT, Worker, drain, drain_json, unique, worker_env
+from ops.testkit.support import ROOT, Worker, drain, drain_json, unique, worker_env
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.ingress import Ingress, standalone_app
-from app.metrics import Metrics
-from app.publisher import KafkaPublisher
-from app.settings import Settings
-from app.signatures import sign_realgeeks
-from tests.support import ROOT, drain_json, free_port, unique
+from ops.testkit.support import ROOT, drain_json, free_port, unique
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: 
         )
         assert started.returncode == 0, started.stderr
         # The topic does not exist yet on the new broker: create it like the worker does.
-        from app.topics import ensure_topics
+        from realgeeks_sync.app.streaming.topics import ensure_topics
 
         ensure_topics(settings)
         status = 0

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.support import IngressProcess, Worker, drain, free_port, unique, worker_env
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import IngressProcess, Worker, drain, free_port, unique, worker_env
 
 pytestmark = pytest.mark.integration
 

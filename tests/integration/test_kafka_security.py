@@ -15,12 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.kafka_config import aiokafka_options, librdkafka_config
-from app.publisher import KafkaPublisher
-from app.settings import Settings
-from app.topics import ensure_topics
-from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import (
+from ops.testkit.support import (
     PYTHON,
     ROOT,
     SecureKafka,
@@ -30,6 +25,11 @@ from tests.support import (
     unique,
     worker_env,
 )
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.streaming.kafka_config import aiokafka_options, librdkafka_config
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+from realgeeks_sync.app.streaming.topics import ensure_topics
+from tests.integration.helpers import outputs, send_realgeeks
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def _settings(env: dict[str, str]) -> Settings:
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PYTHON, "-m", "app.cli", *args],
+        [PYTHON, "-m", "realgeeks_sync.app.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ops.testkit.support import ROOT, Worker, free_port, unique
 from tests.integration.helpers import send_realgeeks
-from tests.support import ROOT, Worker, free_port, unique
 
 pytestmark = pytest.mark.integration
 

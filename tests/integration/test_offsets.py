@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.support import Worker, unique
 from tests.integration.helpers import send_realgeeks
-from tests.support import Worker, unique
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.support import Worker, unique
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import Worker, unique
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from app.errors import PermanentApiError, TransientApiError
-from app.realgeeks_client import RealGeeksClient
-from app.retry import RetryPolicy, attempts_of, call_with_retries
-from tests.fakes.realgeeks import DEFAULT_USERS, FakeRealGeeks
+from ops.testkit.fakes.realgeeks import DEFAULT_USERS, FakeRealGeeks
+from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
+from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
+from realgeeks_sync.app.core.errors import PermanentApiError, TransientApiError
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 LEAD = "a27c20af4497415d9e4e7334dd1d40d2"

@@ -12,11 +12,11 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from app.settings import Settings
-from app.sizes import max_message_bytes
-from app.topics import ensure_topics
+from ops.testkit.support import PREFIXES_IN_USE, Worker, unique
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sizes import max_message_bytes
+from realgeeks_sync.app.streaming.topics import ensure_topics
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import PREFIXES_IN_USE, Worker, unique
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.fakes.elevenlabs import FakeElevenLabs
+from ops.testkit.fakes.realgeeks import FakeRealGeeks
+from ops.testkit.support import Worker, unique, worker_env
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import Worker, unique, worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.signatures import sign_realgeeks
-from tests.support import Worker, unique, worker_env
+from ops.testkit.support import Worker, unique, worker_env
+from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

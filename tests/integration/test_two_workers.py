@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.support import Worker, unique, worker_env
 from tests.integration.helpers import outputs, send_realgeeks
-from tests.support import Worker, unique, worker_env
 
 pytestmark = pytest.mark.integration
 

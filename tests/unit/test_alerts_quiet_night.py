@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT
+from ops.testkit.support import ROOT
 
 ALERTS_YML = ROOT / "ops" / "monitoring" / "alerts.yml"
 ALERT = "RealGeeksSyncErrorRateHigh"

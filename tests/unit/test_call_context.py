@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.call_context import (
+from realgeeks_sync.app.domain.call_context import (
     INELIGIBLE_REASONS,
     SCHEMA,
     ContextPolicy,
@@ -19,7 +19,7 @@ from app.call_context import (
     changed_fields,
     materially_changed,
 )
-from app.call_outcomes import DEFAULT_ACTIVITY_SOURCE
+from realgeeks_sync.app.domain.call_outcomes import DEFAULT_ACTIVITY_SOURCE
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 LEAD_ID = "a27c20af4497415d9e4e7334dd1d40d2"

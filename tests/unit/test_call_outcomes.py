@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.call_outcomes import (
+from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.domain.call_outcomes import (
     DEFAULT_ACTIVITY_SOURCE,
     CallOutcome,
     MalformedCallEventError,
@@ -18,7 +19,6 @@ from app.call_outcomes import (
     is_own_activity,
     map_call_event,
 )
-from app.errors import PoisonMessageError
 
 MAPPING = OutcomeMapping()
 LEAD_ID = "a27c20af4497415d9e4e7334dd1d40d2"

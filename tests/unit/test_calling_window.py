@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.calling_window import (
+from realgeeks_sync.app.domain.calling_window import (
     InvalidPhoneNumberError,
     UnknownTimezoneError,
     candidate_zones,

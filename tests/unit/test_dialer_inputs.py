@@ -8,12 +8,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.dialing import answer_for_error, answer_for_placement, parse_dialer_record
-from app.dialing.events import DialerRecordError, answer_record
-from app.dialing.optouts import OptOutError, e164_or_none, optout_event, parse_optout
-from app.dnc import fold, read_numbers
-from app.errors import PermanentApiError, TransientApiError
-from app.partitioning import site_of_key, site_partition
+from realgeeks_sync.app.core.errors import PermanentApiError, TransientApiError
+from realgeeks_sync.app.domain.dialing import (
+    answer_for_error,
+    answer_for_placement,
+    parse_dialer_record,
+)
+from realgeeks_sync.app.domain.dialing.events import DialerRecordError, answer_record
+from realgeeks_sync.app.domain.dialing.optouts import (
+    OptOutError,
+    e164_or_none,
+    optout_event,
+    parse_optout,
+)
+from realgeeks_sync.app.operations.dnc import fold, read_numbers
+from realgeeks_sync.app.streaming.partitioning import site_of_key, site_partition
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The dialer's transitions one rule at a time, without a broker (app/dialing/machine.py)."""
+"""The dialer's transitions one rule at a time, without a broker (app/domain/dialing/machine.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.dialing import (
+from realgeeks_sync.app.domain.dialing import (
     CallAnswer,
     CallEnded,
     ContextSeen,
@@ -17,7 +17,7 @@ from app.dialing import (
     Tick,
     step,
 )
-from app.dialing.store import DialerStore
+from realgeeks_sync.app.domain.dialing.store import DialerStore
 
 SITE = "site-1"
 HONOLULU = "+18088172382"

@@ -28,13 +28,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from app.calling_window import (
+from realgeeks_sync.app.domain.calling_window import (
     InvalidPhoneNumberError,
     UnknownTimezoneError,
     candidate_zones,
     is_open_everywhere,
 )
-from app.dialing import (
+from realgeeks_sync.app.domain.dialing import (
     CallAnswer,
     CallEnded,
     CallRequest,
@@ -43,8 +43,8 @@ from app.dialing import (
     OptOut,
     Tick,
 )
-from app.dialing.records import LeadStatus
-from app.dialing.store import DialerCore, DialerStore
+from realgeeks_sync.app.domain.dialing.records import LeadStatus
+from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore
 
 SITES = ("site-a", "site-b")
 PHONES = (

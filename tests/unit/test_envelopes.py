@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.envelopes import elevenlabs_record, realgeeks_record
-from app.errors import MalformedPayloadError
+from realgeeks_sync.app.core.errors import MalformedPayloadError
+from realgeeks_sync.app.domain.envelopes import elevenlabs_record, realgeeks_record
 
 AT = "2026-11-27T00:00:00Z"
 
@@ -113,7 +113,7 @@ def test_a_far_future_timestamp_becomes_the_receipt_time_and_is_flagged() -> Non
     ],
 )
 def test_clamp_boundary(sent: str, kept: bool) -> None:
-    from app.envelopes import clamp_timestamp
+    from realgeeks_sync.app.domain.envelopes import clamp_timestamp
 
     value, clamped = clamp_timestamp(sent, AT, 300)
     assert (value == sent and not clamped) if kept else (value == AT and clamped)
@@ -121,9 +121,9 @@ def test_clamp_boundary(sent: str, kept: bool) -> None:
 
 def test_a_clamped_future_update_no_longer_makes_later_updates_stale() -> None:
     """The finding end to end in the pure logic: attacker's update, then a genuine one."""
-    from app.leads import decide_lead
-    from app.matching import MatcherConfig
-    from tables.identity import IdentityIndex
+    from realgeeks_sync.app.domain.leads import decide_lead
+    from realgeeks_sync.app.domain.matching import MatcherConfig
+    from realgeeks_sync.tables.identity import IdentityIndex
 
     index = IdentityIndex({}, {})
     site, lead = "site-1", "lead-1"
@@ -155,7 +155,7 @@ def test_a_clamped_future_update_no_longer_makes_later_updates_stale() -> None:
     )
 
 
-# Sizes: an envelope's growth is bounded, so app/sizes.py's limits hold for any body.
+# Sizes: an envelope's growth is bounded, so app/core/sizes.py's limits hold for any body.
 
 
 @given(
@@ -169,7 +169,7 @@ def test_a_clamped_future_update_no_longer_makes_later_updates_stale() -> None:
 def test_the_raw_record_stays_within_the_size_the_topics_take(
     body: str, headers: dict[str, str]
 ) -> None:
-    from app.sizes import ENVELOPE_HEADERS_BYTES, max_message_bytes
+    from realgeeks_sync.app.core.sizes import ENVELOPE_HEADERS_BYTES, max_message_bytes
 
     raw = json.dumps({"site_uuid": "s", "notes": body}).encode()
     rec = realgeeks_record(raw, {**headers, "X-Lead-Router-Action": "created"}, AT)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from app.leads import decide_lead
-from app.matching import MatcherConfig
-from tables.identity import IdentityIndex, LeadSnapshot
+from realgeeks_sync.app.domain.leads import decide_lead
+from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.tables.identity import IdentityIndex, LeadSnapshot
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 CONFIG = MatcherConfig()

@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import app.identity_model as identity_model
-import app.names as names
-from app.errors import ConfigError
-from app.identity_model import (
+import realgeeks_sync.app.domain.identity_model as identity_model
+import realgeeks_sync.app.domain.names as names
+from ops.bench_dedup import evaluate, records_of
+from ops.fit_identity_model import fit
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.domain.identity_model import (
     COMPARISONS,
     DEFAULT_MODEL_PATH,
     IdentityModel,
@@ -30,17 +32,15 @@ from app.identity_model import (
     postcode_level,
     street_level,
 )
-from app.matching import (
+from realgeeks_sync.app.domain.matching import (
     BLOCKING,
     MatcherConfig,
     Profile,
     build_probe,
     score_pair,
 )
-from app.normalize import normalize_lead
-from app.settings import Settings
-from ops.bench_dedup import evaluate, records_of
-from ops.fit_identity_model import fit
+from realgeeks_sync.app.domain.normalize import normalize_lead
+from realgeeks_sync.app.main import load_settings
 
 MODEL = IdentityModel.load(DEFAULT_MODEL_PATH)
 
@@ -151,7 +151,7 @@ def test_a_model_without_a_level_the_code_needs_is_refused(tmp_path: Path) -> No
     broken.write_text(json.dumps(document))
     env = {"RGSYNC_REALGEEKS_SECRETS": "s", "RGSYNC_IDENTITY_MODEL": str(broken)}
     with pytest.raises(ConfigError, match="RGSYNC_IDENTITY_MODEL"):
-        Settings.from_env(env)
+        load_settings(env)
 
 
 def test_fit_writes_a_model_the_agent_loads(tmp_path: Path) -> None:

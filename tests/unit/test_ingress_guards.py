@@ -16,13 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-import app.signatures
-from app.errors import IngressBusyError
-from app.ingress import Ingress, standalone_app
-from app.metrics import Metrics
-from app.pending_bodies import PendingBodies
-from app.settings import Settings
-from app.signatures import sign_elevenlabs, sign_realgeeks
+from realgeeks_sync.app.core.errors import IngressBusyError
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.ingress import signatures as signatures_module
+from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+from realgeeks_sync.app.ingress.pending_bodies import PendingBodies
+from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 
 Client = TestClient[web.Request, web.Application]
 
@@ -100,7 +100,7 @@ async def test_large_bodies_are_hashed_off_the_event_loop(
 ) -> None:
     client, _ingress, publisher = await start()
     threads: list[str] = []
-    real_mac = app.signatures._mac
+    real_mac = signatures_module._mac
 
     def recording_mac(secret: str, *parts: bytes) -> str:
         threads.append(threading.current_thread().name)
@@ -111,7 +111,7 @@ async def test_large_bodies_are_hashed_off_the_event_loop(
         {"type": "post_call_audio", "data": {"full_audio": "A" * (2 * 1024 * 1024)}}
     ).encode()
     signed = [(body, sign_elevenlabs("el-new", body, int(NOW))) for body in (small, large)]
-    monkeypatch.setattr(app.signatures, "_mac", recording_mac)
+    monkeypatch.setattr(signatures_module, "_mac", recording_mac)
     for body, signature in signed:
         resp = await client.post(
             "/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": signature}
@@ -129,7 +129,7 @@ async def test_the_issues_signature_header_is_refused_without_hashing(
 ) -> None:
     client, ingress, publisher = await start()
     calls: list[int] = []
-    monkeypatch.setattr(app.signatures, "_mac", lambda *_a: calls.append(1) or "")
+    monkeypatch.setattr(signatures_module, "_mac", lambda *_a: calls.append(1) or "")
     body = b"{" + b" " * (4 * 1024 * 1024) + b"}"
     header = f"t={int(NOW)}," + ",".join(["v0="] * 2000)
     resp = await client.post(

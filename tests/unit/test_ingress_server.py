@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from confluent_kafka import KafkaError, KafkaException
 
-import app.ingress_server
-from app.cli import main
-from app.ingress_server import build_ingress_app
-from app.kafka_probe import KafkaProbe
-from app.publisher import KafkaPublisher
-from app.settings import Settings
-from tests.support import free_port
+from ops.testkit.support import free_port
+from realgeeks_sync.app.cli import main
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.ingress import server as ingress_server
+from realgeeks_sync.app.ingress.server import build_ingress_app
+from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
 SECRET = "unit-secret"
 
@@ -134,8 +134,8 @@ def test_cli_exits_3_with_one_line_when_kafka_is_unreachable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RGSYNC_REALGEEKS_SECRETS", SECRET)
-    monkeypatch.setattr(app.ingress_server, "ensure_topics", lambda _settings: _down())
-    monkeypatch.setattr(app.ingress_server, "configure_logging", lambda *_: None)
+    monkeypatch.setattr(ingress_server, "ensure_topics", lambda _settings: _down())
+    monkeypatch.setattr(ingress_server, "configure_logging", lambda *_: None)
     with pytest.raises(SystemExit) as exited:
         main(["ingress"])
     assert exited.value.code == 3
@@ -154,8 +154,8 @@ def test_cli_exits_2_when_the_port_is_taken(
         monkeypatch.setenv("RGSYNC_KAFKA_URL", f"kafka://127.0.0.1:{free_port()}")
         monkeypatch.setenv("RGSYNC_WEB_HOST", "127.0.0.1")
         monkeypatch.setenv("RGSYNC_INGRESS_PORT", str(port))
-        monkeypatch.setattr(app.ingress_server, "ensure_topics", lambda _settings: [])
-        monkeypatch.setattr(app.ingress_server, "configure_logging", lambda *_: None)
+        monkeypatch.setattr(ingress_server, "ensure_topics", lambda _settings: [])
+        monkeypatch.setattr(ingress_server, "configure_logging", lambda *_: None)
         with pytest.raises(SystemExit) as exited:
             main(["ingress"])
     assert exited.value.code == 2

@@ -7,8 +7,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.inspection import forward
-from app.internal_auth import (
+from realgeeks_sync.app.core.settings import Secret
+from realgeeks_sync.app.operations.inspection import forward
+from realgeeks_sync.app.operations.internal_auth import (
     FORWARDED_HEADER,
     MAX_AGE_S,
     SIGNATURE_HEADER,
@@ -16,7 +17,6 @@ from app.internal_auth import (
     sign_forwarded,
     verify_forwarded,
 )
-from app.settings import Secret
 
 NOW = 1_800_000_000.0
 PATH = "/tables/identity/site-1?email=a%40b.co"

@@ -10,8 +10,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from app.errors import ConfigError
-from app.kafka_config import (
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.streaming.kafka_config import (
     KafkaAccessError,
     aiokafka_options,
     describe,
@@ -20,7 +21,6 @@ from app.kafka_config import (
     list_topics_or_explain,
     producer_config,
 )
-from app.settings import Settings
 
 TLS = Path()  # set by the tls fixture: a throwaway CA and client certificate
 
@@ -94,7 +94,7 @@ def test_sasl_ssl_for_librdkafka() -> None:
         "acks": "all",
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
-        "message.max.bytes": 17 * 1024 * 1024,  # app/sizes.py: 16 x the 1 MiB body + 1 MiB
+        "message.max.bytes": 17 * 1024 * 1024,  # app/core/sizes.py: 16 x the 1 MiB body + 1 MiB
         "linger_ms": 5,
     }
 

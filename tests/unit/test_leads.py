@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.leads import LeadDecision, LeadInputError, decide_lead, lead_event_id
-from app.matching import MatcherConfig
-from tables.identity import IdentityIndex
+from realgeeks_sync.app.domain.leads import LeadDecision, LeadInputError, decide_lead, lead_event_id
+from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.tables.identity import IdentityIndex
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 CONFIG = MatcherConfig()

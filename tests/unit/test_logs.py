@@ -8,7 +8,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.logs import JsonFormatter, mask_pii
+from realgeeks_sync.app.core.logs import JsonFormatter, mask_pii
 
 
 def test_masks_emails_and_phones_but_not_ids_or_dates() -> None:
@@ -83,7 +83,7 @@ _OLD_EMAIL = __import__("re").compile(
 
 @given(st.text(alphabet="ab1.-@ <:x\n", max_size=60))
 def test_linear_email_pattern_finds_what_the_old_one_found(text: str) -> None:
-    from app.logs import _EMAIL
+    from realgeeks_sync.app.core.logs import _EMAIL
 
     assert [m.span() for m in _EMAIL.finditer(text)] == [
         m.span() for m in _OLD_EMAIL.finditer(text)

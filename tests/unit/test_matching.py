@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.leads import decide_lead
-from app.matching import (
+from realgeeks_sync.app.domain.leads import decide_lead
+from realgeeks_sync.app.domain.matching import (
     RULES,
     MatcherConfig,
     Profile,
@@ -21,8 +21,8 @@ from app.matching import (
     score_pair,
     soundex,
 )
-from app.normalize import normalize_lead, normalize_lead_id
-from tables.identity import IdentityIndex
+from realgeeks_sync.app.domain.normalize import normalize_lead, normalize_lead_id
+from realgeeks_sync.tables.identity import IdentityIndex
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 CONFIG = MatcherConfig()

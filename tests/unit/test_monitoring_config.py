@@ -1,7 +1,7 @@
 """docker-compose.yml, the Dockerfile, Prometheus config, alert rules and the Grafana dashboard.
 
 Structure is checked here without Docker. Metric names in every PromQL expression must be
-ones the worker exports (app/metrics.py). With promtool installed (ops/prometheus install)
+ones the worker exports (app/core/metrics.py). With promtool installed (ops/prometheus install)
 the Prometheus config, the rules and every dashboard expression are also checked by
 Prometheus' own parser, and the main alerts are unit-tested with `promtool test rules`.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from app.metrics import METRIC_NAMES, Metrics
-from tests.support import ROOT
+from ops.testkit.support import ROOT
+from realgeeks_sync.app.core.metrics import METRIC_NAMES, Metrics
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "ops" / "Dockerfile"

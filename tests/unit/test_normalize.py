@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.normalize import (
+from realgeeks_sync.app.domain.normalize import (
     PhoneNumber,
     TimestampError,
     fold_key,

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from faust.types import TP, Message
 
-from app import offset_guard
-from app.main import Pipeline, build
-from app.settings import Settings
+from realgeeks_sync.app.streaming import offset_guard
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.main import build
+from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 PREFIX = "guardtest."
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from faust.types import TP, Message
 
-from app import offset_guard
-from app.partition_sequence import PartitionSequence
+from realgeeks_sync.app.streaming import offset_guard
+from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 
 TOPIC = "seq.raw"
 TP0 = TP(TOPIC, 0)

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from agents.map_call_outcomes import UnplacedCallError, plan_outputs
-from agents.normalize_leads import LeadTables, plan_realgeeks
-from app.backfill import BackfillError, row_to_body
-from app.call_outcomes import OutcomeMapping
-from app.deadletters import deadletter_record, decode_original
-from app.errors import PoisonMessageError
-from app.matching import MatcherConfig
-from app.replay import matches, parse_since
-from tables.identity import IdentityIndex
-from tests.fakes.elevenlabs import build_post_call_payload
+from ops.testkit.fakes.elevenlabs import build_post_call_payload
+from realgeeks_sync.agents.map_call_outcomes import UnplacedCallError, plan_outputs
+from realgeeks_sync.agents.normalize_leads import LeadTables, plan_realgeeks
+from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping
+from realgeeks_sync.app.domain.deadletters import deadletter_record, decode_original
+from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.app.operations.backfill import BackfillError, row_to_body
+from realgeeks_sync.app.operations.dlq import matches, parse_since
+from realgeeks_sync.tables.identity import IdentityIndex
 
 MAPPING = OutcomeMapping()
 CONFIG = MatcherConfig()

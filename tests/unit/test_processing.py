@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from agents.processing import process_idempotently
-from app.metrics import Metrics
+from realgeeks_sync.agents.processing import process_idempotently
+from realgeeks_sync.app.core.metrics import Metrics
 
 
 async def test_a_duplicate_is_counted_and_logged_only_at_debug(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.rate_limit import KeyedRateLimiter
+from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
 
 
 class FakeClock:

@@ -1,11 +1,12 @@
-"""The README stays true: its event fields match app/events.py, its commands exist."""
+"""The README stays true: its event fields match app/domain/events.py, its commands exist."""
 
 from __future__ import annotations
 
 import re
 
-from app.dialing.optouts import optout_event
-from app.events import (
+from ops.testkit.support import ROOT
+from realgeeks_sync.app.domain.dialing.optouts import optout_event
+from realgeeks_sync.app.domain.events import (
     ACTIVITY_V1_FIELDS,
     CALL_CONTEXT_V1_FIELDS,
     DEADLETTER_FIELDS,
@@ -13,7 +14,6 @@ from app.events import (
     OPTOUT_V1_FIELDS,
     OUTBOUND_ACTIVITY_V1_FIELDS,
 )
-from tests.support import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import PermanentApiError, PublishError, TransientApiError
-from app.retry import (
+from realgeeks_sync.app.clients.retry import (
     RetryPolicy,
     attempts_of,
     call_with_retries,
@@ -18,6 +17,7 @@ from app.retry import (
     is_transient_status,
     parse_retry_after,
 )
+from realgeeks_sync.app.core.errors import PermanentApiError, PublishError, TransientApiError
 
 
 class FakeTime:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from app.errors import ConfigError
-from app.settings import Secret, Settings
-from tests.support import ROOT
+from ops.testkit.support import ROOT
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.settings import Secret, Settings
 
 
 def test_missing_secret_names_the_variable() -> None:
@@ -61,7 +61,7 @@ def test_dialer_requires_its_credentials() -> None:
 def test_refuses_to_start_without_secrets(command: str) -> None:
     env = {"PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", command],
+        [sys.executable, "-m", "realgeeks_sync.app.cli", command],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -11,9 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import SignatureError
-from app.settings import Secret
-from app.signatures import sign_elevenlabs, sign_realgeeks, verify_elevenlabs, verify_realgeeks
+from realgeeks_sync.app.core.errors import SignatureError
+from realgeeks_sync.app.core.settings import Secret
+from realgeeks_sync.app.ingress.signatures import (
+    sign_elevenlabs,
+    sign_realgeeks,
+    verify_elevenlabs,
+    verify_realgeeks,
+)
 
 NOW = 1_800_000_000
 
@@ -124,7 +129,7 @@ def hmac_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts HMACs computed by app.signatures (one entry per hmac.new)."""
     import hmac as hmac_module
 
-    import app.signatures
+    from realgeeks_sync.app.ingress import signatures as signatures_module
 
     calls: list[int] = []
     real_new = hmac_module.new
@@ -133,7 +138,7 @@ def hmac_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real_new(*args, **kwargs)
 
-    monkeypatch.setattr(app.signatures.hmac, "new", counting_new)
+    monkeypatch.setattr(signatures_module.hmac, "new", counting_new)
     return calls
 
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.settings import Secret
-from app.web import authorized
+from realgeeks_sync.app.core.settings import Secret
+from realgeeks_sync.app.operations.admin_auth import authorized
 
-PIPELINE = SimpleNamespace(settings=SimpleNamespace(admin_token=Secret("s3cret-token")))
+SETTINGS = SimpleNamespace(admin_token=Secret("s3cret-token"))
 
 
 def check(header: str) -> bool:
-    return authorized(PIPELINE, SimpleNamespace(headers={"Authorization": header}))  # type: ignore[arg-type]
+    return authorized(SETTINGS, SimpleNamespace(headers={"Authorization": header}))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

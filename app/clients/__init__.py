@@ -1,0 +1,1 @@
+"""Clients of the outside APIs (Real Geeks, ElevenLabs): one HTTP exchange, retries as data."""

@@ -1,0 +1,75 @@
+"""The dialer's domain: records, input events, opt-outs and the pure state machine.
+
+Nothing here does I/O; agents/dial_leads.py stores the records and performs the actions.
+"""
+
+from realgeeks_sync.app.domain.dialing.answers import answer_for_error, answer_for_placement
+from realgeeks_sync.app.domain.dialing.events import (
+    CallAnswer,
+    CallEnded,
+    ContextSeen,
+    DialerEvent,
+    DialerRecordError,
+    Tick,
+    answer_record,
+    outcome_record,
+    parse_dialer_record,
+    tick_record,
+)
+from realgeeks_sync.app.domain.dialing.machine import (
+    CallRequest,
+    DeadLetter,
+    DialerPolicy,
+    DialerView,
+    Emit,
+    Step,
+    step,
+)
+from realgeeks_sync.app.domain.dialing.optouts import (
+    OptOut,
+    OptOutError,
+    optout_event,
+    optout_key,
+    parse_optout,
+)
+from realgeeks_sync.app.domain.dialing.records import (
+    Attempt,
+    AttemptState,
+    DncEntry,
+    LeadRecord,
+    LeadStatus,
+    SiteRecord,
+)
+
+__all__ = [
+    "Attempt",
+    "AttemptState",
+    "CallAnswer",
+    "CallEnded",
+    "CallRequest",
+    "ContextSeen",
+    "DeadLetter",
+    "DialerEvent",
+    "DialerPolicy",
+    "DialerRecordError",
+    "DialerView",
+    "DncEntry",
+    "Emit",
+    "LeadRecord",
+    "LeadStatus",
+    "OptOut",
+    "OptOutError",
+    "SiteRecord",
+    "Step",
+    "Tick",
+    "answer_for_error",
+    "answer_for_placement",
+    "answer_record",
+    "optout_event",
+    "optout_key",
+    "outcome_record",
+    "parse_dialer_record",
+    "parse_optout",
+    "step",
+    "tick_record",
+]

@@ -1,0 +1,154 @@
+"""The dialer's records in three key-value tables, and one loop that applies an event.
+
+Tables (Faust tables in the worker, dicts in tests), all on the site's partition:
+
+    dialer_leads   <site_uuid>:<lead_id>            -> LeadRecord JSON
+    dialer_sites   <site_uuid>                      -> SiteRecord JSON
+    do_not_call    <site_uuid>|lead|<lead_id>       -> DncEntry JSON
+                   <site_uuid>|phone|<E.164 number> -> DncEntry JSON
+
+``DialerCore.apply`` is the one order of effects the agent and the property tests share:
+send the step's records and dead letters, store its changes (durably when calls follow),
+then place its calls.
+A crash between any two of these never sends a call request twice: the attempt is stored
+before its request leaves, and a stored attempt is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from realgeeks_sync.app.domain.dialing.events import DialerEvent, Tick
+from realgeeks_sync.app.domain.dialing.machine import (
+    CallRequest,
+    DeadLetter,
+    DialerPolicy,
+    Emit,
+    Step,
+    step,
+)
+from realgeeks_sync.app.domain.dialing.records import DncEntry, LeadRecord, LeadStatus, SiteRecord
+
+__all__ = ["DialerCore", "DialerStore", "TableWrite", "dnc_key", "lead_record_key"]
+
+TableWrite = tuple[MutableMapping[str, Any], str, Any]
+"""(table, key, value): one write of a step; a value of None deletes the key."""
+
+log = logging.getLogger(__name__)
+
+
+def lead_record_key(site_uuid: str, lead_id: str) -> str:
+    """Key of a lead's record in dialer_leads."""
+    return f"{site_uuid}:{lead_id}"
+
+
+def dnc_key(site_uuid: str, subject: str, value: str) -> str:
+    """Key of a do-not-call entry: ``<site>|lead|<id>`` or ``<site>|phone|<E.164>``."""
+    return f"{site_uuid}|{subject}|{value}"
+
+
+class DialerStore:
+    """Reads and writes the dialer's records in three mutable mappings."""
+
+    def __init__(
+        self,
+        leads: MutableMapping[str, Any],
+        sites: MutableMapping[str, Any],
+        dnc: MutableMapping[str, Any],
+    ) -> None:
+        self.leads = leads
+        self.sites = sites
+        self.dnc_table = dnc
+
+    def lead(self, site_uuid: str, lead_id: str) -> LeadRecord | None:
+        """The lead's record (None when absent or unreadable)."""
+        raw = self.leads.get(lead_record_key(site_uuid, lead_id))
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return LeadRecord.from_json(raw)
+        except (KeyError, ValueError, TypeError):
+            # An unreadable record must not make a lead callable: keep it as uncertain.
+            log.warning("unreadable dialer record; treated as uncertain")
+            return LeadRecord(site_uuid, lead_id, LeadStatus.UNCERTAIN, reason="unreadable_record")
+
+    def site(self, site_uuid: str) -> SiteRecord | None:
+        """The site's record (None when absent or unreadable)."""
+        raw = self.sites.get(site_uuid)
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return SiteRecord.from_json(raw)
+        except (KeyError, ValueError, TypeError):
+            log.warning("unreadable dialer site record; starting a new one")
+            return None
+
+    def dnc(self, site_uuid: str, subject: str, value: str) -> DncEntry | None:
+        """The do-not-call entry of a lead or number, if any."""
+        raw = self.dnc_table.get(dnc_key(site_uuid, subject, value))
+        if raw is None:
+            return None
+        # Any stored value blocks: a damaged entry must still stop calls.
+        return DncEntry.from_json(raw if isinstance(raw, dict) else {})
+
+    def changes(self, result: Step, site_uuid: str) -> list[TableWrite]:
+        """The writes of a step, in one list."""
+        writes: list[TableWrite] = []
+        if result.site is not None:
+            writes.append((self.sites, site_uuid, result.site.to_json()))
+        for record in result.leads.values():
+            key = lead_record_key(record.site_uuid, record.lead_id)
+            writes.append((self.leads, key, record.to_json()))
+        for (subject, value), entry in result.dnc.items():
+            key = dnc_key(site_uuid, subject, value)
+            writes.append((self.dnc_table, key, entry.to_json() if entry else None))
+        return writes
+
+
+class DialerCore:
+    """Applies events to the store with the effects in the one safe order."""
+
+    def __init__(
+        self,
+        store: DialerStore,
+        policy: DialerPolicy,
+        clock: Callable[[], datetime],
+        *,
+        send: Callable[[Sequence[Emit], Sequence[DeadLetter]], Awaitable[None]],
+        persist: Callable[[list[TableWrite], bool], Awaitable[None]],
+        place: Callable[[CallRequest], None],
+        live: Callable[[], frozenset[str]] = frozenset,
+        dispatching: Callable[[str], bool] = lambda _site: True,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self._send = send
+        self._persist = persist
+        self._place = place
+        self._live = live
+        self._dispatching = dispatching
+
+    async def apply(self, event: DialerEvent) -> Step:
+        """Decide, send the records, store the changes, then start the calls."""
+        if isinstance(event, Tick):
+            event = replace(event, live=self._live())
+        result = step(
+            self.store,
+            event,
+            self.clock(),
+            self.policy,
+            dispatching=self.policy.enabled and self._dispatching(event.site_uuid),
+        )
+        await self._send(result.emits, result.deadletters)
+        # Durable (on the broker before going on) only where a call request follows: other
+        # changes are as safe as any table write, since the event is read again until they
+        # are flushed (Faust flushes the producer before it commits an offset).
+        await self._persist(self.store.changes(result, event.site_uuid), bool(result.calls))
+        for call in result.calls:
+            self._place(call)
+        return result

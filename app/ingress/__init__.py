@@ -1,0 +1,1 @@
+"""The webhook ingress: signature checks, bounded bodies, handlers, its own server."""

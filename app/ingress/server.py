@@ -1,0 +1,105 @@
+"""The webhook ingress as a process of its own (``realgeeks-sync ingress``).
+
+The worker serves webhooks too, but Faust starts its web server only after table recovery
+(a restarting worker refuses webhooks) and its handlers share one event loop with the
+agents. This process holds no tables and joins no consumer group: it verifies, publishes
+to the raw topics and answers, so N of them can run in front of M workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from realgeeks_sync.app.core.clock import business_clock
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.logs import configure_logging
+from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE, Metrics
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+from realgeeks_sync.app.streaming.topics import ensure_topics
+
+__all__ = ["build_ingress_app", "run_ingress"]
+
+log = logging.getLogger(__name__)
+
+
+def build_ingress_app(
+    settings: Settings, *, kafka_probe: KafkaProbe | None = None
+) -> tuple[web.Application, KafkaPublisher]:
+    """The ingress app (webhooks, /health, /metrics) and its publisher, which the caller closes."""
+    publisher = KafkaPublisher.for_settings(settings, client_id=f"{settings.app_id}-ingress")
+    metrics = Metrics()
+    probe = kafka_probe or KafkaProbe.for_settings(settings)
+    received = business_clock(settings.clock_file)
+    app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
+
+    async def health(_request: web.Request) -> web.Response:
+        kafka = await probe.status()
+        ok = kafka["status"] == "ok"
+        report = {
+            "status": "ok" if ok else "down",
+            "reasons": [] if ok else ["Kafka is unreachable: webhooks are answered 503"],
+            "checks": {"kafka": kafka},
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        return web.json_response(report, status=200 if ok else 503)
+
+    async def render_metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", render_metrics)
+    return app, publisher
+
+
+async def _serve(settings: Settings) -> None:
+    app, publisher = build_ingress_app(settings)
+    # In-flight requests end within the publish bound; a little more for the answer.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.publish_timeout_s + 5.0)
+    await runner.setup()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        site = web.TCPSite(runner, settings.web_host, settings.ingress_port)
+        try:
+            await site.start()
+        except OSError as exc:  # port taken or host not ours: a setting to change
+            raise ConfigError(
+                f"cannot listen on {settings.web_host}:{settings.ingress_port} "
+                f"(RGSYNC_WEB_HOST, RGSYNC_INGRESS_PORT): {exc.strerror or exc}"
+            ) from None
+        log.info(
+            "ingress listening",
+            extra={"host": settings.web_host, "port": settings.ingress_port},
+        )
+        await stopping.wait()
+        log.info("ingress stopping")
+    finally:
+        # Stop accepting and let the requests in flight get their answers first; then
+        # flush, so the exit drops nothing librdkafka still holds.
+        await runner.cleanup()
+        await asyncio.to_thread(publisher.close)
+    log.info("ingress stopped")
+
+
+def run_ingress(settings: Settings) -> None:
+    """Create the topics, then serve the ingress until SIGTERM or SIGINT.
+
+    Raises:
+        KafkaException: the broker did not answer (or refused the topics) at start.
+        ConfigError: the host and port cannot be bound.
+    """
+    configure_logging(settings.log_level, settings.log_format)
+    # Before the first publish: a topic the broker auto-created would get the broker's
+    # default partition count, not ours, and sites would land on the wrong partitions.
+    ensure_topics(settings)
+    asyncio.run(_serve(settings))

@@ -1,0 +1,2 @@
+"""What operators use: HTTP routes (health, metrics, inspection), admin authentication, and
+the commands behind the CLI (backfill, dead letters, do-not-call)."""

@@ -1,0 +1,213 @@
+"""Process every partition's offsets without holes, reading skipped records again.
+
+Around a rebalance faust-streaming drops records it already fetched (its getmany stops
+yielding when the generation changes or flow control pauses, and streams skip messages
+of an older generation) and counts on seeking back to the committed offset to read them
+again. When the drop comes after that seek, the consumer's position is already past the
+records: the worker goes on with later offsets and never sees them (the crash test saw
+offsets 1-9 of a partition skipped this way). The offset guard keeps such offsets from
+being committed, so a restart would read them; this check makes the running worker read
+them: an offset past the next expected one means a hole, so the partition is sought back
+and later records wait until the missing ones arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP, Message
+
+from realgeeks_sync.app.streaming.offset_guard import mark_finished
+
+__all__ = ["PartitionSequence"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Position:
+    generation: int | None
+    expected: int | None  # next offset to process; None: take the first one that comes
+    sought_at: float = float("-inf")
+    busy: bool = False  # an admitted message is being processed
+    progressed_at: float = 0.0
+
+
+class PartitionSequence:
+    """Per partition and consumer generation: the next offset an agent must process."""
+
+    def __init__(
+        self,
+        consumer: Callable[[], Any],
+        generation: Callable[[], int | None],
+        *,
+        on_hole: Callable[[TP, int, int], None] | None = None,
+        reseek_after_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._generation = generation
+        self._on_hole = on_hole
+        self._reseek_after_s = reseek_after_s
+        self._clock = clock
+        self._positions: dict[TP, _Position] = {}
+        self._seeks: set[asyncio.Future[None]] = set()
+
+    async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+        """The stream's events an agent should process now, in offset order per partition.
+
+        An event is marked finished (its offset may be committed, the next one is due) when
+        the agent asks for the next; an agent that raises or is cancelled leaves it unmarked.
+        """
+        async for event in stream.events():
+            if self.admit(event.message):
+                yield event
+                self.finish(event.message)
+
+    def admit(self, message: Message) -> bool:
+        """True when the agent should process this message now.
+
+        False for a message of an older generation (the new one reads it again), one read
+        again after a seek (already processed), and one past a hole (the partition is
+        sought back to the hole; this message comes again after the missing ones).
+        """
+        current = self._generation()
+        if message.generation_id is not None and message.generation_id != current:
+            log.debug(
+                "record of an older generation left to the new one",
+                extra={"topic": message.topic, "partition": message.partition},
+            )
+            return False
+        position = self._position(message.tp, current)
+        if position.expected is None or message.offset == position.expected:
+            position.busy = True
+            position.progressed_at = self._clock()
+            return True
+        if message.offset > position.expected:
+            self._seek_back(message.tp, position, message.offset)
+        return False
+
+    def finish(self, message: Message) -> None:
+        """The agent is done with this message: its offset may be committed, the next is due."""
+        mark_finished(message)
+        position = self._positions.get(message.tp)
+        if position is not None and position.generation == message.generation_id:
+            position.expected = message.offset + 1
+            position.busy = False
+            position.progressed_at = self._clock()
+
+    def next_offset(self, tp: TP) -> int | None:
+        """The next offset of ``tp`` an agent must process in this generation (None: unknown)."""
+        return self._position(tp, self._generation()).expected
+
+    def recheck(self) -> None:
+        """Seek back partitions whose next record was dropped with nothing after it.
+
+        A hole shows when a later record arrives; one at the end of a partition shows only
+        as silence: the consumer has read the expected offset or past it, the agent is idle
+        and nothing came for a while. This includes a partition whose every record so far
+        was dropped as of an older generation. Call it periodically (a Faust timer).
+
+        Faust's read offset is the last offset read, except after a seek (a rebalance, a
+        restart), when it is the next offset to read: a partition idle at its end then
+        reads "expected N, got N" too. Only the partition's end tells the two apart: a
+        record at the expected offset exists only when the end is past it.
+        """
+        consumer = self._consumer()
+        current = self._generation()
+        for tp in self._watched_assignment(consumer):
+            position = self._position(tp, current)
+            if position.busy or position.expected is None:
+                continue
+            read = consumer._read_offset.get(tp)
+            if read is None or read < position.expected:
+                continue
+            if read == position.expected and not self._has_record_at(consumer, tp, read):
+                continue  # idle at the end of the partition: nothing was skipped
+            if self._clock() - position.progressed_at >= self._reseek_after_s:
+                self._seek_back(tp, position, int(read))
+
+    @staticmethod
+    def _has_record_at(consumer: Any, tp: TP, offset: int) -> bool:
+        """Whether the partition's last known end is past ``offset`` (False when unknown).
+
+        The end comes with every fetch response, so a record that was read and dropped
+        always left a known end past it; no known end means nothing was read yet.
+        """
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not assigned (any more), or no consumer yet
+            return False
+        return end is not None and int(end) > offset
+
+    def _position(self, tp: TP, current: int | None) -> _Position:
+        """This generation's position of a partition, started at the committed offset.
+
+        Without a committed offset in Faust (never committed, a committed 0, or forgotten
+        on a revocation) the first record that comes is the start. Asking the broker would
+        mean waiting on the consumer's thread from an agent, which stalled a worker once;
+        the offset guard still keeps such a hole uncommitted, so a restart reads it.
+        """
+        position = self._positions.get(tp)
+        if position is None or position.generation != current:
+            committed = self._consumer()._committed_offset.get(tp)
+            expected = int(committed) if committed is not None else None
+            position = _Position(current, expected, progressed_at=self._clock())
+            self._positions[tp] = position
+        return position
+
+    def _watched_assignment(self, consumer: Any) -> list[TP]:
+        """Assigned partitions of the topics agents have taken records from."""
+        topics = {tp.topic for tp in self._positions}
+        try:
+            return [tp for tp in consumer.assignment() if tp.topic in topics]
+        except Exception:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
+            return []
+
+    def _seek_back(self, tp: TP, position: _Position, got: int) -> None:
+        assert position.expected is not None
+        now = self._clock()
+        if now - position.sought_at < self._reseek_after_s:
+            return
+        position.sought_at = now
+        log.warning(
+            "consumer skipped offsets; reading them again",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "expected": position.expected,
+                "got": got,
+            },
+        )
+        if self._on_hole is not None:
+            self._on_hole(tp, position.expected, got)
+        # In the background: an agent never waits on the consumer's thread (an agent blocked
+        # there while the thread waited on a rebalance stalled a whole worker); a seek that
+        # fails or hangs is simply made again after reseek_after_s.
+        task = asyncio.ensure_future(self._seek(tp, position.expected))
+        self._seeks.add(task)
+        task.add_done_callback(self._seek_done)
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        consumer = self._consumer()
+        thread = consumer._thread
+        aiokafka_consumer = thread._ensure_consumer()
+
+        async def seek_on_thread() -> None:
+            # aiokafka is not thread-safe: a seek from the agents' loop wedged its fetcher.
+            aiokafka_consumer.seek(tp, offset)
+
+        await asyncio.wait_for(thread.call_thread(seek_on_thread), timeout=self._reseek_after_s)
+        # Faust drops records below its read offset: let the re-read ones through.
+        consumer._read_offset[tp] = offset if offset else None
+
+    def _seek_done(self, task: asyncio.Future[None]) -> None:
+        self._seeks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("seek back failed; trying again", extra={"error": repr(task.exception())})

@@ -1,0 +1,149 @@
+"""The handle agents and routes share: the Faust app, its topics and tables, and the
+writes every agent makes (records acknowledged, dead letters, partitions by site)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.deadletters import deadletter_record
+from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
+from realgeeks_sync.app.streaming.partitioning import site_of_key, site_partition
+from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+
+__all__ = ["Pipeline", "Tables", "Topics"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Topics:
+    """Faust handles for every topic (values are raw UTF-8 JSON bytes)."""
+
+    raw_realgeeks: faust.TopicT
+    raw_elevenlabs: faust.TopicT
+    leads: faust.TopicT
+    activities: faust.TopicT
+    calls_context: faust.TopicT
+    activities_outbound: faust.TopicT
+    deadletter: faust.TopicT
+    optouts: faust.TopicT
+    conversations: faust.TopicT
+    dialer_events: faust.TopicT
+
+
+@dataclass
+class Tables:
+    """RocksDB-backed tables with Kafka changelogs (tables/catalog.py: what each holds)."""
+
+    processed_messages: Any
+    identity_index: Any
+    lead_snapshots: Any
+    users: Any
+    do_not_call: Any
+    dialer_leads: Any
+    dialer_sites: Any
+    conversations: Any
+    activity_outbox: Any
+
+
+@dataclass
+class Pipeline:
+    """The app, its topics and tables, and the objects agents and views share."""
+
+    settings: Settings
+    app: faust.App
+    metrics: Metrics
+    topics: Topics
+    tables: Tables
+    publisher: KafkaPublisher
+    # Agents process each partition's offsets without holes (app/streaming/partition_sequence.py).
+    sequence: PartitionSequence
+    # partition -> received_at (epoch s) of the message being processed; for sync lag.
+    in_flight: dict[TP, float] = field(default_factory=dict)
+    last_processed_at: float = 0.0
+    # The cheap authenticated Real Geeks call behind /health (set by the writer agent).
+    realgeeks_probe: Callable[[], Awaitable[None]] | None = None
+    # Wall clock for the dialer's calling window; tests pass a clock they move.
+    clock: Callable[[], float] = time.time
+    # Full names of the topics whose records go to their site's partition.
+    site_partitioned: frozenset[str] = frozenset()
+
+    async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
+        """Send one JSON record; returns the future of its acknowledgement.
+
+        Records of site-partitioned topics go to their site's partition
+        (app/streaming/partitioning.py), whoever sends them.
+        """
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        partition = None
+        if topic.get_topic_name() in self.site_partitioned:
+            partition = site_partition(site_of_key(key), self.settings.partitions)
+        return await topic.send(
+            key=key.encode("utf-8"), value=data.encode("utf-8"), partition=partition
+        )
+
+    async def write(
+        self, records: Sequence[tuple[faust.TopicT, str, dict[str, Any]]], *, what: str
+    ) -> None:
+        """Send records and wait until the broker acknowledged every one.
+
+        Broker refusals are retried (app/streaming/broker_retry.py): a repeat is harmless downstream,
+        a record dropped after an acknowledged webhook is not.
+        """
+
+        async def attempt() -> None:
+            futures = [await self.send(topic, key, value) for topic, key, value in records]
+            await asyncio.gather(*futures)
+
+        await write_until_acknowledged(
+            attempt,
+            what=what,
+            on_retry=lambda _exc: self.metrics.sync_errors.labels("KafkaWriteError").inc(),
+        )
+
+    async def deadletter(
+        self,
+        event: faust.EventT,
+        error: BaseException,
+        *,
+        error_type: str | None = None,
+        attempts: int = 1,
+        retriable: bool = False,
+    ) -> None:
+        """Send the event's message to sync.deadletter with the reason, and wait for the ack."""
+        msg = event.message
+        record = deadletter_record(
+            topic=msg.topic,
+            key=msg.key,
+            value=msg.value,
+            error=error,
+            error_type=error_type,
+            attempts=attempts,
+            retriable=retriable,
+        )
+        self.metrics.deadletters.labels(msg.topic, record["error_type"]).inc()
+        self.metrics.sync_errors.labels(record["error_type"]).inc()
+        log.warning(
+            "dead-lettered",
+            extra={
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "error_type": record["error_type"],
+                "reason": record["error"][:300],
+            },
+        )
+        key = record["key"] or ""
+        await self.write([(self.topics.deadletter, key, record)], what="dead letter")

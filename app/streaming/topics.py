@@ -1,0 +1,199 @@
+"""The topics of the contract, with their partition counts, and their creation."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+
+from realgeeks_sync.app.core.errors import ConfigError
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sizes import max_message_bytes
+from realgeeks_sync.app.streaming.kafka_config import admin_client, list_topics_or_explain
+
+__all__ = ["SITE_PARTITIONED", "TopicSpec", "ensure_topics", "topic_specs"]
+
+log = logging.getLogger(__name__)
+
+RAW_REALGEEKS = "realgeeks.webhooks.raw"
+RAW_ELEVENLABS = "elevenlabs.webhooks.raw"
+LEADS = "leads.normalized"
+ACTIVITIES = "activities.normalized"
+CALLS_CONTEXT = "calls.context"
+ACTIVITIES_OUTBOUND = "realgeeks.activities.outbound"
+DEADLETTER = "sync.deadletter"
+# Every opt-out and opt-in (optout.v1), kept forever: the do-not-call list of record.
+OPTOUTS = "sync.optouts"
+# Internal: the conversation -> lead map (keyed by conversation id, like the raw topic),
+# and the dialer's own events (call answers, call outcomes, timer ticks), by site.
+CONVERSATIONS = "sync.conversations"
+DIALER_EVENTS = "sync.dialer-events"
+
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+# Topic -> the attribute of Pipeline.topics (app/streaming/pipeline.py) that holds it.
+ATTRIBUTES = {
+    RAW_REALGEEKS: "raw_realgeeks",
+    RAW_ELEVENLABS: "raw_elevenlabs",
+    LEADS: "leads",
+    ACTIVITIES: "activities",
+    CALLS_CONTEXT: "calls_context",
+    ACTIVITIES_OUTBOUND: "activities_outbound",
+    DEADLETTER: "deadletter",
+    OPTOUTS: "optouts",
+    CONVERSATIONS: "conversations",
+    DIALER_EVENTS: "dialer_events",
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic name (unprefixed), its partitions, its broker-side config, and whether its
+    records go to their site's partition (app/streaming/partitioning.py) rather than the key's."""
+
+    name: str
+    partitions: int
+    config: tuple[tuple[str, str], ...] = ()
+    by_site: bool = False
+    # The attribute of app/streaming/pipeline.py's Topics that holds its Faust handle.
+    attribute: str = ""
+
+
+# Topics keyed <site_uuid>:<...> whose records go to the site's partition.
+SITE_PARTITIONED = frozenset(
+    {LEADS, ACTIVITIES, CALLS_CONTEXT, ACTIVITIES_OUTBOUND, OPTOUTS, DIALER_EVENTS}
+)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic the service reads or writes."""
+    n = settings.partitions
+    # Every topic takes the largest record any client may write (app/core/sizes.py): a body at
+    # the ingress's limit must fit in its envelope, its outputs and its dead letter.
+    size = (("max.message.bytes", str(max_message_bytes(settings.max_body_bytes))),)
+    # Raw topics keep two weeks: Real Geeks ignores messages older than 7 days, and
+    # a rebuilt worker may need to re-read a full dedup window.
+    raw = (("retention.ms", str(2 * _WEEK_MS)), *size)
+    out = (("retention.ms", str(_WEEK_MS)), *size)
+    # Opt-outs are few and must outlive every table: kept forever, never compacted (the
+    # history of who opted out, when and how is the record a complaint asks for).
+    forever = (("retention.ms", "-1"), ("cleanup.policy", "delete"), *size)
+    specs = [
+        TopicSpec(RAW_REALGEEKS, n, raw),
+        TopicSpec(RAW_ELEVENLABS, n, raw),
+        TopicSpec(LEADS, n, out),
+        TopicSpec(ACTIVITIES, n, out),
+        TopicSpec(CALLS_CONTEXT, n, out),
+        TopicSpec(ACTIVITIES_OUTBOUND, n, out),
+        TopicSpec(DEADLETTER, n, (("retention.ms", str(4 * _WEEK_MS)), *size)),
+        TopicSpec(OPTOUTS, n, forever),
+        TopicSpec(CONVERSATIONS, n, out),
+        TopicSpec(DIALER_EVENTS, n, out),
+    ]
+    return [
+        replace(spec, by_site=spec.name in SITE_PARTITIONED, attribute=ATTRIBUTES[spec.name])
+        for spec in specs
+    ]
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; returns the created names.
+
+    Existing topics keep their partitions and retention; only a max.message.bytes below
+    what the body limit needs is raised (``raise_message_limits``).
+
+    Raises:
+        KafkaAccessError: the broker refused our credentials or TLS handshake.
+        KafkaException: the broker did not answer or refused a creation.
+        ConfigError: an existing topic's partition count differs from RGSYNC_PARTITIONS.
+    """
+    # The first request of a worker or an ingress: a refused login fails here, in one line.
+    admin, errors = admin_client(settings)
+    metadata = list_topics_or_explain(settings, admin, errors, timeout_s).topics
+    existing = set(metadata)
+    for spec in topic_specs(settings):
+        topic = metadata.get(settings.topic(spec.name))
+        if topic is not None and topic.partitions and len(topic.partitions) != spec.partitions:
+            # Records are placed by site with RGSYNC_PARTITIONS; another count would put a
+            # site's records where its tables are not.
+            raise ConfigError(
+                f"topic {settings.topic(spec.name)} has {len(topic.partitions)} partitions, "
+                f"RGSYNC_PARTITIONS is {spec.partitions}: they must agree"
+            )
+    ours = [settings.topic(s.name) for s in topic_specs(settings)]
+    raise_message_limits(
+        admin,
+        [name for name in ours if name in existing],
+        max_message_bytes(settings.max_body_bytes),
+        timeout_s,
+    )
+    wanted = [
+        NewTopic(
+            settings.topic(s.name),
+            num_partitions=s.partitions,
+            replication_factor=settings.replication_factor,
+            config=dict(s.config),
+        )
+        for s in topic_specs(settings)
+        if settings.topic(s.name) not in existing
+    ]
+    if not wanted:
+        return []
+    created: list[str] = []
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: a race, fine
+                continue
+            raise
+    log.info("topics created", extra={"count": len(created)})
+    return created
+
+
+def raise_message_limits(
+    admin: AdminClient, names: list[str], wanted: int, timeout_s: float
+) -> list[str]:
+    """Raise max.message.bytes to ``wanted`` on the topics where it is lower; returns them.
+
+    Topics made before the limits were derived from the body limit (or by hand) would
+    refuse a large webhook's records. Where the cluster does not let us alter topic
+    configuration (ACLs), say so once and go on: the rest works, large records are refused.
+    """
+    if not names:
+        return []
+    try:
+        described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+        low = []
+        for resource, future in described.items():
+            entry = future.result(timeout=timeout_s).get("max.message.bytes")
+            if entry is None or int(entry.value or 0) < wanted:
+                low.append(resource.name)
+        if not low:
+            return []
+        setting = ConfigEntry(
+            "max.message.bytes", str(wanted), incremental_operation=AlterConfigOpType.SET
+        )
+        altered = admin.incremental_alter_configs(
+            [ConfigResource(ResourceType.TOPIC, n, incremental_configs=[setting]) for n in low]
+        )
+        for future in altered.values():
+            future.result(timeout=timeout_s)
+    except KafkaException as exc:
+        log.warning(
+            "cannot raise max.message.bytes of existing topics; large webhooks may be refused",
+            extra={"wanted": wanted, "error": str(exc)},
+        )
+        return []
+    log.info("max.message.bytes raised", extra={"topics": len(low), "bytes": wanted})
+    return low
