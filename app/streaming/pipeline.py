@@ -99,8 +99,8 @@ class Pipeline:
     ) -> None:
         """Send records and wait until the broker acknowledged every one.
 
-        Broker refusals are retried (app/streaming/broker_retry.py): a repeat is harmless downstream,
-        a record dropped after an acknowledged webhook is not.
+        Broker refusals are retried (app/streaming/broker_retry.py): a repeat is harmless
+        downstream, a record dropped after an acknowledged webhook is not.
         """
 
         async def attempt() -> None:

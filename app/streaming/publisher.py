@@ -75,7 +75,7 @@ class KafkaPublisher:
     def for_settings(
         cls, settings: Settings, *, client_id: str = "realgeeks-sync-ingress"
     ) -> KafkaPublisher:
-        """A publisher to the settings' brokers, with their security (app/streaming/kafka_config.py)."""
+        """A publisher to the settings' brokers, with their security (kafka_config.py)."""
         extra = librdkafka_config(
             settings, **{"message.max.bytes": max_message_bytes(settings.max_body_bytes)}
         )

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from faust.types import TP, Message
 
-from realgeeks_sync.app.streaming import offset_guard
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.main import build
+from realgeeks_sync.app.streaming import offset_guard
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 PREFIX = "guardtest."
