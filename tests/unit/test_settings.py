@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 from ops.testkit.support import ROOT
 from realgeeks_sync.app.core.errors import ConfigError
-from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.core.settings import Secret, Settings, Spec, setting_specs, settings_table
 
 
 def test_missing_secret_names_the_variable() -> None:
@@ -71,3 +72,80 @@ def test_refuses_to_start_without_secrets(command: str) -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "RGSYNC_REALGEEKS_SECRETS" in lines[0]
+
+
+# -- declared once: the README's table, every bad value refused in one line ---------------
+
+BAD_VALUES = {"int": "many", "float": "lots", "float | None": "1e", "bool": "maybe"}
+
+
+def _bad_value(kind: str, spec: Spec) -> str | None:
+    """A value the declaration must refuse (None: any text is acceptable)."""
+    if spec.choices:
+        return "verbose"
+    if kind in BAD_VALUES:
+        return BAD_VALUES[kind]
+    if spec.must_exist:
+        return "/nowhere/at/all.pem"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("env", "kind", "spec"), [(s.env, str(f.type), s) for f, s in setting_specs()]
+)
+def test_every_declared_setting_refuses_a_bad_value_in_one_line(
+    env: str, kind: str, spec: Spec
+) -> None:
+    bad = _bad_value(kind, spec)
+    if bad is None:
+        pytest.skip(f"{env}: free text")
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a", env: bad})
+    message = str(refused.value)
+    assert message.startswith(env) and "\n" not in message
+    if spec.minimum is not None:
+        below = str(int(spec.minimum) - 1 if kind == "int" else spec.minimum - 1)
+        with pytest.raises(ConfigError, match=env):
+            Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a", env: below})
+
+
+def test_the_issues_two_examples_are_refused() -> None:
+    # A non-numeric threshold once gave a traceback; a log level "verbose" was accepted.
+    for env, value in (("RGSYNC_FUZZY_THRESHOLD", "high"), ("RGSYNC_LOG_LEVEL", "verbose")):
+        with pytest.raises(ConfigError, match=env):
+            Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a", env: value})
+
+
+def test_a_bad_value_stops_the_worker_with_one_line_and_no_traceback() -> None:
+    env = {"PATH": "/usr/bin:/bin", "RGSYNC_REALGEEKS_SECRETS": "a", "RGSYNC_FUZZY_THRESHOLD": "x"}
+    out = subprocess.run(
+        [sys.executable, "-m", "realgeeks_sync.app.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "realgeeks-sync: RGSYNC_FUZZY_THRESHOLD must be a number, got 'x'"
+    ]
+
+
+def test_the_readme_table_is_the_declarations() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- settings table: start -->\n") + len(
+        "<!-- settings table: start -->\n"
+    )
+    end = readme.index("<!-- settings table: end -->")
+    assert readme[start:end] == settings_table(), "run ops/settings-table --write"
+
+
+def test_every_variable_the_service_reads_is_declared() -> None:
+    declared = {spec.env for _f, spec in setting_specs()}
+    # Read elsewhere on purpose: the removed fallback zone (refused by name).
+    known = declared | {"RGSYNC_DIALER_FALLBACK_TIMEZONE"}
+    read = set()
+    for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "agents").rglob("*.py")]:
+        read |= set(re.findall(r"RGSYNC_[A-Z0-9_]+", path.read_text()))
+    assert read <= known, sorted(read - known)
