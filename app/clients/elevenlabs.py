@@ -1,4 +1,5 @@
-"""Client for the ElevenLabs Agents Platform: start an outbound AI phone call over Twilio."""
+"""Client for the ElevenLabs Agents Platform: start an outbound AI phone call over Twilio,
+and read the conversation history (list, detail) that reconciliation polls."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
 from realgeeks_sync.app.clients.http import error_for, exchange
 from realgeeks_sync.app.core.errors import PermanentApiError
 
-__all__ = ["ElevenLabsClient", "OnRequest", "OutboundCallResult"]
+__all__ = ["ConversationPage", "ElevenLabsClient", "OnRequest", "OutboundCallResult"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,8 @@ OnRequest = Callable[[str, str, float], None]
 """Metrics hook: (operation, status, seconds); status is the HTTP code, "timeout" or "network"."""
 
 OUTBOUND_CALL_PATH = "/v1/convai/twilio/outbound-call"
+CONVERSATIONS_PATH = "/v1/convai/conversations"
+MAX_PAGE_SIZE = 100  # the API's own limit
 
 _MAX_BODY_CHARS = 2000
 
@@ -31,6 +35,15 @@ class OutboundCallResult:
 
     conversation_id: str
     call_sid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """One page of ``GET /v1/convai/conversations``: summaries, newest first."""
+
+    conversations: tuple[dict[str, Any], ...]
+    next_cursor: str | None
+    has_more: bool
 
 
 def _without_inputs(detail: Any) -> Any:
@@ -156,22 +169,80 @@ class ElevenLabsClient:
             call_sid=call_sid if isinstance(call_sid, str) and call_sid else None,
         )
 
+    async def list_conversations(
+        self,
+        agent_id: str,
+        *,
+        after_unix: int | None = None,
+        before_unix: int | None = None,
+        cursor: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> ConversationPage:
+        """One page of the agent's conversations started after ``after_unix`` (newest first).
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: ElevenLabs refused the request, or the page has no list.
+        """
+        params: dict[str, str | int] = {"agent_id": agent_id, "page_size": page_size}
+        if after_unix is not None:
+            params["call_start_after_unix"] = after_unix
+        if before_unix is not None:
+            params["call_start_before_unix"] = before_unix
+        if cursor:
+            params["cursor"] = cursor
+        body = await self._send(
+            "list_conversations", "GET", f"{CONVERSATIONS_PATH}?{urlencode(params)}"
+        )
+        items = body.get("conversations") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise PermanentApiError(
+                "ElevenLabs list_conversations: answer has no conversations list", status=200
+            )
+        next_cursor = body.get("next_cursor")
+        return ConversationPage(
+            conversations=tuple(c for c in items if isinstance(c, dict)),
+            next_cursor=next_cursor if isinstance(next_cursor, str) and next_cursor else None,
+            has_more=body.get("has_more") is True,
+        )
+
+    async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
+        """One conversation's detail: the same ``data`` its post-call webhook carries.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: ElevenLabs refused the request (404: no such conversation),
+                or answered something that is not an object.
+        """
+        path = f"{CONVERSATIONS_PATH}/{quote(conversation_id, safe='')}"
+        body = await self._send("get_conversation", "GET", path)
+        if not isinstance(body, dict):
+            raise PermanentApiError(
+                "ElevenLabs get_conversation: answer is not a JSON object", status=200
+            )
+        return body
+
     async def _post(self, operation: str, path: str, payload: object) -> Any:
-        """POST JSON and return the parsed answer.
+        """POST JSON and return the parsed answer (see ``_send``)."""
+        return await self._send(operation, "POST", path, payload)
+
+    async def _send(
+        self, operation: str, method: str, path: str, payload: object | None = None
+    ) -> Any:
+        """Send one request (JSON body when ``payload`` is given) and return the parsed answer.
 
         Raises:
             TransientApiError: network error, timeout, 5xx or 429.
             PermanentApiError: any other non-2xx answer, or a 2xx body that is not JSON.
         """
-        headers = {
-            "xi-api-key": self._api_key,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {"xi-api-key": self._api_key, "Accept": "application/json"}
+        data: bytes | None = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         answer = await exchange(
             self._session,
-            "POST",
+            method,
             self._base_url + path,
             api="ElevenLabs",
             operation=operation,

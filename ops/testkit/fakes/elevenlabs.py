@@ -1,7 +1,21 @@
-"""A fake ElevenLabs API: outbound calls in, signed post-call webhooks out.
+"""A fake ElevenLabs API: outbound calls in, signed post-call webhooks out, and the
+conversation history and pre-call webhook of inbound calls, as the API notes document them.
 
-``build_post_call_payload`` returns a webhook body without HTTP, for mapping tests.
-Run ``python -m ops.testkit.fakes.elevenlabs --port 8082`` for a demo server; with
+- ``POST /v1/convai/twilio/outbound-call`` places a call (a conversation "in-progress").
+- ``send_post_call`` finishes a call and POSTs its signed webhook; ``drop_next_post_calls``
+  makes deliveries never arrive (ElevenLabs may dispatch a webhook once and never retry
+  it), and ``finish_call`` finishes one without any delivery.
+- ``GET /v1/convai/conversations`` (``agent_id``, ``call_start_after_unix``,
+  ``call_start_before_unix``, ``user_id``, ``call_successful``, ``page_size`` <= 100,
+  ``cursor``) lists conversations newest first; ``GET /v1/convai/conversations/{id}``
+  answers a finished one's detail, which is its webhook's ``data``.
+- ``inbound_call`` plays a call to the agent's number: it POSTs the pre-call webhook
+  (``caller_id``, ``agent_id``, ``called_number``, ``call_sid``, with the configured
+  request headers) and fails the call, as ElevenLabs does, when the answer is not
+  ``conversation_initiation_client_data`` with every variable the agent defines.
+
+Payloads: ops/testkit/fakes/elevenlabs_payloads.py. Run ``python -m
+ops.testkit.fakes.elevenlabs --port 8082`` for a demo server; with
 ``--webhook-url``/``--webhook-secret`` it completes each call by webhook after a pause.
 """
 
@@ -9,20 +23,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from ops.testkit.fakes.elevenlabs_payloads import (
+    OUTCOMES,
+    Direction,
+    Outcome,
+    build_post_call_payload,
+    conversation_summary,
+    sign_post_call,
+)
 from ops.testkit.fakes.realgeeks import (
     CONTROL_PREFIX,
     RECORD_KEY,
@@ -32,8 +54,10 @@ from ops.testkit.fakes.realgeeks import (
 )
 
 __all__ = [
+    "CONVERSATIONS_PATH",
     "OUTBOUND_CALL_PATH",
     "FakeElevenLabs",
+    "InboundCall",
     "Outcome",
     "RecordedCall",
     "RecordedRequest",
@@ -45,263 +69,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OUTBOUND_CALL_PATH = "/v1/convai/twilio/outbound-call"
-
-Outcome = Literal[
-    "success",  # post_call_transcription, analysis.call_successful "success"
-    "failure",  # the lead talked but the goal was not met
-    "unknown",  # call_successful "unknown"
-    "voicemail",  # transcription with a voicemail_detection tool result
-    "error",  # transcription with status "failed" and metadata.error
-    "busy",  # call_initiation_failure, failure_reason "busy"
-    "no-answer",  # call_initiation_failure, failure_reason "no-answer"
-    "initiation-failure",  # call_initiation_failure, failure_reason "unknown"
-]
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
-
-Scalar = str | int | float | bool
-
-_INITIATION_FAILURES = {
-    "busy": ("busy", "busy", "486"),
-    "no-answer": ("no-answer", "no-answer", "487"),
-    "initiation-failure": ("unknown", "failed", "500"),
-}
-
-
-def sign_post_call(secret: str, raw_body: bytes, timestamp: int) -> str:
-    """Return an ``ElevenLabs-Signature`` value: ``t=<unix>,v0=<hex HMAC-SHA256>``."""
-    signed = f"{timestamp}.".encode() + raw_body
-    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v0={digest}"
-
-
-def _data_item(item_id: str, value: Any, schema_type: str, description: str) -> dict[str, Any]:
-    return {
-        "data_collection_id": item_id,
-        "value": value,
-        "json_schema": {"type": schema_type, "description": description},
-        "rationale": "Not mentioned in the call." if value is None else "Stated by the caller.",
-    }
-
-
-def _transcript(
-    outcome: str, first_name: str, opt_out: bool | None, viewing: bool | None
-) -> list[dict[str, Any]]:
-    def turn(role: str, message: str, at: int, **extra: Any) -> dict[str, Any]:
-        return {
-            "role": role,
-            "message": message,
-            "time_in_call_secs": at,
-            "tool_calls": extra.get("tool_calls", []),
-            "tool_results": extra.get("tool_results", []),
-        }
-
-    if outcome == "voicemail":
-        voicemail_result = {
-            "result_type": "voicemail_detection_success",
-            "status": "success",
-            "voicemail_message": None,
-            "reason": "Reached the voicemail greeting.",
-        }
-        return [
-            turn(
-                "agent",
-                f"Hi {first_name}, this is Ava from the realty team.",
-                0,
-                tool_calls=[
-                    {
-                        "request_id": "voicemail_detection_1",
-                        "tool_name": "voicemail_detection",
-                        "params_as_json": "{}",
-                        "tool_has_been_called": True,
-                        "type": "system",
-                    }
-                ],
-                tool_results=[
-                    {
-                        "request_id": "voicemail_detection_1",
-                        "tool_name": "voicemail_detection",
-                        "result_value": json.dumps(voicemail_result),
-                        "result": voicemail_result,
-                        "is_error": False,
-                        "tool_has_been_called": True,
-                        "type": "system",
-                    }
-                ],
-            )
-        ]
-    turns = [
-        turn("agent", f"Hi {first_name}, this is Ava from the realty team. Is now a good time?", 0),
-        turn("user", "Sure, I have a minute.", 4),
-    ]
-    if opt_out:
-        turns += [
-            turn("user", "Actually, please stop calling me.", 9),
-            turn("agent", "Understood, we won't call again. Have a good day.", 12),
-        ]
-    elif viewing:
-        turns += [
-            turn("agent", "Would you like to see the home you saved?", 8),
-            turn("user", "Yes, Saturday afternoon works.", 12),
-            turn("agent", "Great, you're booked. Our agent will confirm by text.", 16),
-        ]
-    else:
-        turns += [turn("user", "I'm just browsing for now.", 10)]
-    return turns
-
-
-def build_post_call_payload(
-    conversation_id: str,
-    outcome: Outcome = "success",
-    *,
-    agent_id: str = "agent_fake",
-    dynamic_variables: Mapping[str, Scalar] | None = None,
-    user_id: str | None = None,
-    to_number: str = "+15555550100",
-    agent_number: str = "+15555550199",
-    call_sid: str | None = None,
-    opt_out_requested: bool | None = None,
-    viewing_scheduled: bool | None = None,
-    viewing_date: str | None = None,
-    event_timestamp: int | None = None,
-    call_duration_secs: int | None = None,
-    transcript_summary: str | None = None,
-) -> dict[str, Any]:
-    """Return a realistic ElevenLabs webhook body for one call's ``outcome``.
-
-    Transcription outcomes echo ``dynamic_variables`` (plus ``system__*`` values) in
-    ``conversation_initiation_client_data`` and carry ``data_collection_results`` with
-    ``opt_out_requested`` (bool), ``viewing_scheduled`` (bool; true when ``viewing_date``
-    is given) and ``viewing_date`` (text, e.g. ISO 8601), each null when not given; the
-    initiation failures (busy, no-answer, initiation-failure) carry neither.
-
-    Raises:
-        ValueError: ``outcome`` is not one of ``OUTCOMES``.
-    """
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}")
-    now = int(time.time()) if event_timestamp is None else event_timestamp
-    sid = call_sid or "CA" + secrets.token_hex(16)
-    if outcome in _INITIATION_FAILURES:
-        reason, twilio_status, sip_code = _INITIATION_FAILURES[outcome]
-        return {
-            "type": "call_initiation_failure",
-            "event_timestamp": now,
-            "data": {
-                "agent_id": agent_id,
-                "conversation_id": conversation_id,
-                "failure_reason": reason,
-                "metadata": {
-                    "type": "twilio",
-                    "body": {
-                        "CallSid": sid,
-                        "CallStatus": twilio_status,
-                        "Direction": "outbound-api",
-                        "From": agent_number,
-                        "To": to_number,
-                        "SipResponseCode": sip_code,
-                        "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(now)),
-                    },
-                },
-            },
-        }
-
-    if viewing_scheduled is None and viewing_date is not None:
-        viewing_scheduled = True
-    variables: dict[str, Scalar] = dict(dynamic_variables or {})
-    first_name = str(variables.get("lead_first_name") or variables.get("first_name") or "there")
-    default_duration = {"voicemail": 18, "error": 0, "success": 95}.get(outcome, 41)
-    duration = default_duration if call_duration_secs is None else call_duration_secs
-    successful = {"success": "success", "unknown": "unknown"}.get(outcome, "failure")
-    if transcript_summary is None:
-        transcript_summary = {
-            "success": "The agent reached the lead and answered their questions.",
-            "voicemail": "The call reached voicemail; the agent left no message.",
-            "error": "The call failed before the conversation started.",
-        }.get(outcome, "The agent reached the lead, who is not ready to move forward.")
-        if viewing_scheduled:
-            transcript_summary = "The agent reached the lead, who agreed to a viewing."
-        if opt_out_requested:
-            transcript_summary = "The lead asked not to be called again."
-    termination = {
-        "voicemail": "voicemail_detection tool was called.",
-        "error": "Call failed.",
-    }.get(outcome, "end_call tool was called.")
-
-    echoed: dict[str, Scalar] = {
-        **variables,
-        "system__agent_id": agent_id,
-        "system__conversation_id": conversation_id,
-        "system__call_sid": sid,
-        "system__called_number": to_number,
-        "system__caller_id": agent_number,
-        "system__call_duration_secs": duration,
-        "system__time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - duration)),
-    }
-    metadata: dict[str, Any] = {
-        "start_time_unix_secs": now - duration - 5,
-        "call_duration_secs": duration,
-        "cost": duration * 10,
-        "termination_reason": termination,
-        "error": None,
-        "features_usage": {
-            "voicemail_detection": {"enabled": True, "used": outcome == "voicemail"}
-        },
-        "phone_call": {
-            "type": "twilio",
-            "direction": "outbound",
-            "phone_number_id": "phnum_fake",
-            "agent_number": agent_number,
-            "external_number": to_number,
-            "call_sid": sid,
-        },
-    }
-    if outcome == "error":
-        metadata["error"] = {"code": 500, "reason": "Twilio call could not be connected."}
-    data: dict[str, Any] = {
-        "agent_id": agent_id,
-        "conversation_id": conversation_id,
-        "status": "failed" if outcome == "error" else "done",
-        "user_id": user_id,
-        "transcript": []
-        if outcome == "error"
-        else _transcript(outcome, first_name, opt_out_requested, viewing_scheduled),
-        "metadata": metadata,
-        "analysis": {
-            "call_successful": successful,
-            "transcript_summary": transcript_summary,
-            "evaluation_criteria_results": {},
-            "data_collection_results": {
-                "opt_out_requested": _data_item(
-                    "opt_out_requested",
-                    opt_out_requested,
-                    "boolean",
-                    "True if the lead asked not to be called or contacted again.",
-                ),
-                "viewing_scheduled": _data_item(
-                    "viewing_scheduled",
-                    viewing_scheduled,
-                    "boolean",
-                    "True if the lead agreed to a property viewing.",
-                ),
-                "viewing_date": _data_item(
-                    "viewing_date",
-                    viewing_date,
-                    "string",
-                    "ISO 8601 date and time of the viewing the lead agreed to, if any.",
-                ),
-            },
-        },
-        "conversation_initiation_client_data": {
-            "conversation_config_override": {},
-            "dynamic_variables": echoed,
-        },
-    }
-    return {"type": "post_call_transcription", "event_timestamp": now, "data": data}
+CONVERSATIONS_PATH = "/v1/convai/conversations"
+INITIATION_TYPE = "conversation_initiation_client_data"
+MAX_PAGE_SIZE = 100  # the API refuses more (422)
 
 
 @dataclass
 class RecordedCall:
-    """One outbound call the fake accepted, with when it arrived (monotonic and wall clock)."""
+    """One conversation: an outbound call the fake accepted or an inbound call it played,
+    with when it started (monotonic and wall clock) and, once finished, its detail."""
 
     conversation_id: str
     call_sid: str
@@ -314,11 +90,30 @@ class RecordedCall:
     received_monotonic: float
     received_wall: float
     completed: bool = False
+    direction: Direction = "outbound"
+    # GET /v1/convai/conversations/{id}: the webhook's ``data``, once the call finished.
+    detail: dict[str, Any] | None = None
+
+
+@dataclass
+class InboundCall:
+    """An inbound call the fake played: what its pre-call webhook answered and how it went."""
+
+    conversation_id: str
+    call_sid: str
+    caller_id: str
+    request: dict[str, Any]
+    status: int | None  # the pre-call webhook's HTTP status (None: no answer)
+    seconds: float  # how long the webhook took to answer
+    dynamic_variables: dict[str, Any]
+    accepted: bool  # False: ElevenLabs fails the call
+    reason: str | None = None
 
 
 @dataclass
 class WebhookDelivery:
-    """What ``send_post_call`` sent and what the receiver answered."""
+    """What ``send_post_call`` sent and what the receiver answered (status 0: dropped, never
+    sent, as ElevenLabs may do)."""
 
     status: int
     text: str
@@ -396,6 +191,9 @@ class FakeElevenLabs(FakeServer):
 
     ``max_concurrent_calls`` makes it answer 429 ``too_many_concurrent_requests`` while
     that many calls are not yet completed (by ``send_post_call`` or ``complete_call``).
+    ``initiation_url`` and ``initiation_headers`` are the agent's pre-call webhook
+    (``conversation_initiation_client_data_webhook``); ``agent_variables`` the dynamic
+    variables its prompt uses, each of which an inbound call must be given.
     """
 
     name = "fake-elevenlabs"
@@ -413,12 +211,20 @@ class FakeElevenLabs(FakeServer):
         webhook_secret: str | None = None,
         complete_after_s: float | None = None,
         auto_outcome: Outcome = "success",
+        initiation_url: str | None = None,
+        initiation_headers: Mapping[str, str] | None = None,
+        agent_variables: Collection[str] = (),
     ) -> None:
         super().__init__(host=host, port=port, latency=latency, control=control)
         self.api_key = api_key
         self.max_concurrent_calls = max_concurrent_calls
         self.calls: list[RecordedCall] = []
         self.deliveries: list[WebhookDelivery] = []
+        self.inbound: list[InboundCall] = []
+        self.initiation_url = initiation_url
+        self.initiation_headers = dict(initiation_headers or {})
+        self.agent_variables = frozenset(agent_variables)
+        self._drops = 0
         self._auto = (
             (webhook_url, webhook_secret, complete_after_s, auto_outcome)
             if webhook_url and webhook_secret and complete_after_s is not None
@@ -446,6 +252,7 @@ class FakeElevenLabs(FakeServer):
             }
         defaults = {
             401: ("invalid_api_key", "Invalid API key"),
+            404: ("not_found", "Not found."),
             429: ("too_many_concurrent_requests", "Too many concurrent requests for your plan."),
         }
         code, message = defaults.get(status, ("internal_server_error", "Something went wrong."))
@@ -475,11 +282,18 @@ class FakeElevenLabs(FakeServer):
             if recorded.conversation_id == conversation_id:
                 recorded.completed = True
 
+    def drop_next_post_calls(self, times: int = 1) -> None:
+        """The next ``times`` post-call webhooks are never delivered (the conversation still
+        finishes and is listed): ElevenLabs may dispatch a webhook once, or not at all."""
+        self._drops += times
+
     def reset(self) -> None:
-        """Forget requests, faults, calls and deliveries."""
+        """Forget requests, faults, calls, deliveries and pending drops."""
         super().reset()
         self.calls.clear()
         self.deliveries.clear()
+        self.inbound.clear()
+        self._drops = 0
 
     def state(self) -> dict[str, Any]:
         """Return requests plus calls (without phone numbers) for ``GET /_fake/state``."""
@@ -489,6 +303,7 @@ class FakeElevenLabs(FakeServer):
                 "conversation_id": c.conversation_id,
                 "user_id": c.user_id,
                 "completed": c.completed,
+                "direction": c.direction,
                 "received_wall": c.received_wall,
             }
             for c in self.calls
@@ -496,10 +311,14 @@ class FakeElevenLabs(FakeServer):
         return summary
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the outbound-call route."""
+        """Register the outbound-call and conversation routes."""
         app.router.add_post(OUTBOUND_CALL_PATH, self._outbound_call)
+        app.router.add_get(CONVERSATIONS_PATH, self._list_conversations)
+        app.router.add_get(CONVERSATIONS_PATH + "/{conversation_id}", self._get_conversation)
 
-    async def _outbound_call(self, request: web.Request) -> web.Response:
+    # -- the API ---------------------------------------------------------------------------
+
+    def _auth_error(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("xi-api-key")
         if key is None:
             return web.json_response(
@@ -508,6 +327,11 @@ class FakeElevenLabs(FakeServer):
             )
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             return web.json_response(self.error_body(401, None), status=401)
+        return None
+
+    async def _outbound_call(self, request: web.Request) -> web.Response:
+        if (denied := self._auth_error(request)) is not None:
+            return denied
         try:
             body = json.loads(await request.read())
         except ValueError:
@@ -546,6 +370,94 @@ class FakeElevenLabs(FakeServer):
             }
         )
 
+    async def _list_conversations(self, request: web.Request) -> web.Response:
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        query = request.query
+        try:
+            after = _optional_int(query, "call_start_after_unix")
+            before = _optional_int(query, "call_start_before_unix")
+            size = _optional_int(query, "page_size") or 30
+            offset = _cursor_offset(query.get("cursor"))
+        except ValueError as exc:
+            problem = _validation_error([], str(exc), "int_parsing", None)
+            return web.json_response({"detail": [problem]}, status=422)
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            problem = _validation_error(
+                ["page_size"], "Can not exceed 100", "less_than_equal", size
+            )
+            return web.json_response({"detail": [problem]}, status=422)
+        summaries = []
+        for call in self.calls:
+            summary = conversation_summary(self._detail(call))
+            started = summary["start_time_unix_secs"]
+            if (
+                ("agent_id" in query and call.agent_id != query["agent_id"])
+                or ("user_id" in query and call.user_id != query["user_id"])
+                or (
+                    "call_successful" in query
+                    and summary["call_successful"] != query["call_successful"]
+                )
+                or (after is not None and started <= after)
+                or (before is not None and started >= before)
+            ):
+                continue
+            summaries.append(summary)
+        summaries.sort(
+            key=lambda c: (c["start_time_unix_secs"], c["conversation_id"]), reverse=True
+        )
+        page = summaries[offset : offset + size]
+        more = offset + size < len(summaries)
+        return web.json_response(
+            {
+                "conversations": page,
+                "has_more": more,
+                "next_cursor": _cursor(offset + size) if more else None,
+            }
+        )
+
+    async def _get_conversation(self, request: web.Request) -> web.Response:
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        wanted = request.match_info["conversation_id"]
+        for call in self.calls:
+            if call.conversation_id == wanted:
+                return web.json_response(
+                    {
+                        **self._detail(call),
+                        "has_audio": False,
+                        "has_user_audio": False,
+                        "has_response_audio": False,
+                    }
+                )
+        return web.json_response(
+            {"detail": {"status": "conversation_not_found", "message": "Conversation not found"}},
+            status=404,
+        )
+
+    def _detail(self, call: RecordedCall) -> dict[str, Any]:
+        """The conversation's detail: the finished call's webhook data, else in progress."""
+        if call.detail is not None:
+            return call.detail
+        return {
+            "agent_id": call.agent_id,
+            "conversation_id": call.conversation_id,
+            "status": "in-progress",
+            "user_id": call.user_id,
+            "transcript": [],
+            "metadata": {
+                "start_time_unix_secs": int(call.received_wall),
+                "call_duration_secs": 0,
+                "phone_call": {"type": "twilio", "direction": call.direction},
+            },
+            "analysis": None,
+            "conversation_initiation_client_data": {
+                "dynamic_variables": dict(call.dynamic_variables)
+            },
+        }
+
+    # -- finishing calls -------------------------------------------------------------------
+
     async def _auto_complete(self, call: RecordedCall) -> None:
         if self._auto is None:
             return
@@ -562,6 +474,15 @@ class FakeElevenLabs(FakeServer):
         else:
             log.info("post-call webhook %s -> %s", call.conversation_id, delivery.status)
 
+    def finish_call(
+        self, conversation_id: str, outcome: Outcome = "success", **details: Any
+    ) -> dict[str, Any]:
+        """Finish a call without any webhook (one that never arrives); returns the payload
+        ElevenLabs would have sent. ``details``: ``build_post_call_payload``'s keywords."""
+        payload = self._payload(conversation_id, outcome, **details)
+        self._record_finished(conversation_id, payload)
+        return payload
+
     async def send_post_call(
         self,
         webhook_url: str,
@@ -569,42 +490,22 @@ class FakeElevenLabs(FakeServer):
         conversation_id: str,
         outcome: Outcome = "success",
         *,
-        opt_out_requested: bool | None = None,
-        viewing_scheduled: bool | None = None,
-        viewing_date: str | None = None,
-        call_duration_secs: int | None = None,
-        transcript_summary: str | None = None,
-        dynamic_variables: Mapping[str, Scalar] | None = None,
         timestamp: int | None = None,
         session: aiohttp.ClientSession | None = None,
+        **details: Any,
     ) -> WebhookDelivery:
         """POST a signed webhook for a call's outcome to ``webhook_url`` and mark it completed.
 
-        Agent, number, user id and dynamic variables come from the recorded call when the
-        fake placed it (``dynamic_variables`` overrides). ``timestamp`` sets both the
-        signature's ``t`` and ``event_timestamp`` (to test stale signatures).
+        Agent, number, user id, direction and dynamic variables come from the recorded call
+        when the fake placed it (``dynamic_variables`` overrides); ``details`` are
+        ``build_post_call_payload``'s keywords. ``timestamp`` sets both the signature's
+        ``t`` and ``event_timestamp`` (to test stale signatures). After
+        ``drop_next_post_calls`` nothing is sent and the delivery's status is 0.
 
         Raises:
             aiohttp.ClientError: the receiver could not be reached.
         """
-        known = next((c for c in self.calls if c.conversation_id == conversation_id), None)
-        payload = build_post_call_payload(
-            conversation_id,
-            outcome,
-            agent_id=known.agent_id if known else "agent_fake",
-            dynamic_variables=dynamic_variables
-            if dynamic_variables is not None
-            else (known.dynamic_variables if known else {}),
-            user_id=known.user_id if known else None,
-            to_number=known.to_number if known else "+15555550100",
-            call_sid=known.call_sid if known else None,
-            opt_out_requested=opt_out_requested,
-            viewing_scheduled=viewing_scheduled,
-            viewing_date=viewing_date,
-            event_timestamp=timestamp,
-            call_duration_secs=call_duration_secs,
-            transcript_summary=transcript_summary,
-        )
+        payload = self._payload(conversation_id, outcome, event_timestamp=timestamp, **details)
         raw = json.dumps(payload).encode("utf-8")
         signature = sign_post_call(
             secret, raw, timestamp if timestamp is not None else int(time.time())
@@ -614,6 +515,12 @@ class FakeElevenLabs(FakeServer):
             "ElevenLabs-Signature": signature,
             "User-Agent": "ElevenLabs/1.0",
         }
+        self._record_finished(conversation_id, payload)
+        if self._drops > 0:
+            self._drops -= 1
+            delivery = WebhookDelivery(0, "dropped", payload, raw, signature, headers)
+            self.deliveries.append(delivery)
+            return delivery
         own_session = session is None
         client = session or aiohttp.ClientSession()
         try:
@@ -629,10 +536,218 @@ class FakeElevenLabs(FakeServer):
         finally:
             if own_session:
                 await client.close()
-        if known is not None:
-            known.completed = True
         self.deliveries.append(delivery)
         return delivery
+
+    def _payload(self, conversation_id: str, outcome: Outcome, **details: Any) -> dict[str, Any]:
+        known = next((c for c in self.calls if c.conversation_id == conversation_id), None)
+        if known is not None:
+            defaults: dict[str, Any] = {
+                "agent_id": known.agent_id,
+                "dynamic_variables": known.dynamic_variables,
+                "user_id": known.user_id,
+                "to_number": known.to_number,
+                "call_sid": known.call_sid,
+                "direction": known.direction,
+                "start_time_unix_secs": int(known.received_wall),
+            }
+            details = {**defaults, **{k: v for k, v in details.items() if v is not None}}
+        return build_post_call_payload(conversation_id, outcome, **details)
+
+    def _record_finished(self, conversation_id: str, payload: dict[str, Any]) -> None:
+        """Keep the finished conversation's detail (listed, answered by GET)."""
+        data = dict(payload["data"])
+        if payload["type"] == "call_initiation_failure":
+            # The conversation API shows a call that never connected as failed.
+            data = {
+                "agent_id": data["agent_id"],
+                "conversation_id": conversation_id,
+                "status": "failed",
+                "user_id": None,
+                "transcript": [],
+                "metadata": {
+                    "start_time_unix_secs": int(payload["event_timestamp"]),
+                    "call_duration_secs": 0,
+                    "termination_reason": f"Call failed: {data['failure_reason']}",
+                    "error": {"code": 486, "reason": data["failure_reason"]},
+                },
+                "analysis": None,
+                "conversation_initiation_client_data": None,
+            }
+        known = next((c for c in self.calls if c.conversation_id == conversation_id), None)
+        if known is None:
+            metadata = data.get("metadata") or {}
+            known = RecordedCall(
+                conversation_id=conversation_id,
+                call_sid=str((metadata.get("phone_call") or {}).get("call_sid") or ""),
+                agent_id=str(data.get("agent_id") or "agent_fake"),
+                agent_phone_number_id="phnum_fake",
+                to_number="",
+                dynamic_variables={},
+                user_id=data.get("user_id"),
+                body={},
+                received_monotonic=time.monotonic(),
+                received_wall=float(metadata.get("start_time_unix_secs") or time.time()),
+            )
+            self.calls.append(known)
+        known.detail = data
+        known.completed = True
+
+    # -- inbound calls ---------------------------------------------------------------------
+
+    async def inbound_call(
+        self,
+        caller_id: str,
+        *,
+        called_number: str = "+15555550199",
+        agent_id: str = "agent_fake",
+        timeout_s: float = 5.0,
+        with_conversation_id: bool = False,
+    ) -> InboundCall:
+        """A call from ``caller_id`` to the agent's number: the pre-call webhook, then the
+        conversation (in progress when the webhook's answer was usable, failed otherwise).
+
+        ``with_conversation_id`` adds ``conversation_id`` to the webhook's request (the API
+        notes mark it unverified).
+
+        Raises:
+            RuntimeError: no ``initiation_url`` is configured.
+        """
+        if not self.initiation_url:
+            raise RuntimeError("no pre-call webhook configured (initiation_url)")
+        conversation_id = "conv_" + secrets.token_hex(12)
+        call_sid = "CA" + secrets.token_hex(16)
+        request = {
+            "caller_id": caller_id,
+            "agent_id": agent_id,
+            "called_number": called_number,
+            "call_sid": call_sid,
+        }
+        if with_conversation_id:
+            request["conversation_id"] = conversation_id
+        started = time.monotonic()
+        status, answer, reason = await self._ask_initiation(request, timeout_s)
+        seconds = time.monotonic() - started
+        variables, reason = _initiation_variables(answer, reason, self.agent_variables)
+        call = InboundCall(
+            conversation_id=conversation_id,
+            call_sid=call_sid,
+            caller_id=caller_id,
+            request=request,
+            status=status,
+            seconds=seconds,
+            dynamic_variables=variables,
+            accepted=reason is None,
+            reason=reason,
+        )
+        self.inbound.append(call)
+        recorded = RecordedCall(
+            conversation_id=conversation_id,
+            call_sid=call_sid,
+            agent_id=agent_id,
+            agent_phone_number_id="phnum_fake",
+            to_number=caller_id,
+            dynamic_variables=variables,
+            user_id=None,
+            body=request,
+            received_monotonic=started,
+            received_wall=time.time(),
+            direction="inbound",
+        )
+        self.calls.append(recorded)
+        if reason is not None:
+            recorded.completed = True
+            recorded.detail = {
+                **self._detail(recorded),
+                "status": "failed",
+                "metadata": {
+                    "start_time_unix_secs": int(recorded.received_wall),
+                    "call_duration_secs": 0,
+                    "error": {"code": 1008, "reason": reason},
+                    "phone_call": {"type": "twilio", "direction": "inbound"},
+                },
+            }
+        return call
+
+    async def _ask_initiation(
+        self, request: dict[str, Any], timeout_s: float
+    ) -> tuple[int | None, Any, str | None]:
+        """POST the pre-call webhook; (status, parsed answer, why it is unusable)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"Content-Type": "application/json", **self.initiation_headers}
+        try:
+            async with self._session.post(
+                self.initiation_url or "",
+                data=json.dumps(request).encode(),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, None, f"pre-call webhook failed: {type(exc).__name__}"
+        if status != 200:
+            return status, None, f"pre-call webhook answered {status}"
+        try:
+            return status, json.loads(text), None
+        except ValueError:
+            return status, None, "pre-call webhook answer is not JSON"
+
+
+def _initiation_variables(
+    answer: Any, reason: str | None, required: frozenset[str]
+) -> tuple[dict[str, Any], str | None]:
+    """The variables of a pre-call answer, and why ElevenLabs would fail the call (None: ok)."""
+    if reason is not None:
+        return {}, reason
+    if not isinstance(answer, dict) or answer.get("type") != INITIATION_TYPE:
+        return {}, f"answer type is not {INITIATION_TYPE}"
+    variables = answer.get("dynamic_variables")
+    if not isinstance(variables, dict):
+        return {}, "answer has no dynamic_variables object"
+    bad = sorted(k for k, v in variables.items() if not isinstance(v, str | int | float | bool))
+    if bad:
+        return {}, f"dynamic variables that are not scalars: {bad}"
+    missing = sorted(required - set(variables))
+    if missing:
+        # ElevenLabs' own words when a prompt's variable is not given.
+        return {}, f"Missing required dynamic variables in first message: {set(missing)}"
+    return dict(variables), None
+
+
+def _optional_int(query: Mapping[str, str], name: str) -> int | None:
+    """A query parameter as an integer (None when absent).
+
+    Raises:
+        ValueError: present but not an integer.
+    """
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: Input should be a valid integer") from None
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    """The list offset an opaque cursor stands for (0 without one).
+
+    Raises:
+        ValueError: a cursor this fake did not hand out.
+    """
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        return int(text.removeprefix("offset:"))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor: invalid cursor") from None
 
 
 def main(argv: list[str] | None = None) -> None:
