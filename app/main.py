@@ -16,6 +16,7 @@ from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.call_outcomes import outcome_mapping
 from realgeeks_sync.app.domain.identity_model import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.operations.routes import register_views
@@ -33,10 +34,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings, with what other layers must check at start-up checked now.
 
     Raises:
-        ConfigError: a missing or malformed setting, or an identity model file that cannot
-            be read (RGSYNC_IDENTITY_MODEL), each named in one line.
+        ConfigError: a missing or malformed setting, an identity model file that cannot
+            be read (RGSYNC_IDENTITY_MODEL), or lead-field rules or hot outcomes that
+            cannot be read, each named in one line.
     """
     settings = Settings.from_env(environ)
+    outcome_mapping(settings)  # RGSYNC_OUTCOME_LEAD_FIELDS, RGSYNC_HOT_OUTCOMES: read once now
     if settings.identity_model is not None:
         try:
             default_model(settings.identity_model)  # read once now: a bad file stops start-up

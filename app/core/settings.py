@@ -21,7 +21,14 @@ import phonenumbers
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.sizes import MAX_BODY_BYTES_LIMIT
 
-__all__ = ["Secret", "Settings", "setting_specs", "settings_table"]
+__all__ = [
+    "DEFAULT_HOT_OUTCOMES",
+    "DEFAULT_OUTCOME_LEAD_FIELDS",
+    "Secret",
+    "Settings",
+    "setting_specs",
+    "settings_table",
+]
 
 
 class Secret:
@@ -77,6 +84,12 @@ KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 _REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
 _MIB = 1024 * 1024
+# What an agent collected -> lead fields and tags (app/domain/lead_fields.py reads the rules).
+DEFAULT_OUTCOME_LEAD_FIELDS = (
+    "timeframe=field:timeframe,budget=tag:Budget {value},pre_approved=tag:Pre-approved,"
+    "viewing_date=tag:Tour requested {value},callback_time=tag:Callback requested {value}"
+)
+DEFAULT_HOT_OUTCOMES = "tour_requested,callback_requested,opted_out"
 
 
 def _upper(text: str) -> str:
@@ -371,6 +384,47 @@ class Settings:
         "a placed call whose outcome never arrives frees its line after this long",
         minimum=1.0,
     )
+    # -- what calls write back, inbound calls, reconciliation ------------------------------
+    outcome_lead_fields: str = setting(
+        "RGSYNC_OUTCOME_LEAD_FIELDS",
+        DEFAULT_OUTCOME_LEAD_FIELDS,
+        "what the AI agent collected, written onto the lead: comma-separated "
+        "`<result>=field:<name>` or `<result>=tag:<text>` (`{value}`: the result; "
+        "`criteria:<id>` for an evaluation criterion); empty: nothing",
+        shown_default="timeframe, budget, pre-approval, tour and callback times (README)",
+    )
+    hot_outcomes: str = setting(
+        "RGSYNC_HOT_OUTCOMES",
+        DEFAULT_HOT_OUTCOMES,
+        "call outcomes whose activity notifies the lead's assigned agent (`notify_users`): "
+        "any of called, note, opted_out, tour_requested, callback_requested",
+    )
+    elevenlabs_initiation_secrets: tuple[Secret, ...] = setting(
+        "RGSYNC_ELEVENLABS_INITIATION_SECRETS",
+        (),
+        "comma-separated bearer secrets for the pre-call webhook "
+        "(POST /webhooks/elevenlabs/initiation); any one is accepted (rotation)",
+        shown_default="(unset: route answers 404)",
+    )
+    reconcile_interval_s: float = setting(
+        "RGSYNC_RECONCILE_INTERVAL_S",
+        300.0,
+        "how often the agent's recent conversations are checked for outcomes whose webhook "
+        "never arrived (0: never; needs RGSYNC_ELEVENLABS_API_KEY and _AGENT_ID)",
+        minimum=0.0,
+    )
+    reconcile_lookback_s: float = setting(
+        "RGSYNC_RECONCILE_LOOKBACK_S",
+        86400.0,
+        "how far back each check looks",
+        minimum=60.0,
+    )
+    reconcile_grace_s: float = setting(
+        "RGSYNC_RECONCILE_GRACE_S",
+        120.0,
+        "a conversation that ended less than this long ago is left to its webhook",
+        minimum=0.0,
+    )
     # -- operations ------------------------------------------------------------------------
     admin_token: Secret | None = setting(
         "RGSYNC_ADMIN_TOKEN",
@@ -595,6 +649,11 @@ def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
         raise ConfigError(
             f"RGSYNC_INTERNAL_URL must start with http:// or https://, got "
             f"{settings.internal_url!r}"
+        )
+    if 0 < settings.reconcile_interval_s < 1:
+        raise ConfigError(
+            "RGSYNC_RECONCILE_INTERVAL_S must be 0 (off) or at least 1, got "
+            f"{settings.reconcile_interval_s:g}"
         )
     if not settings.bootstrap_servers:
         raise ConfigError(f"RGSYNC_KAFKA_URL names no broker, got {settings.kafka_url!r}")

@@ -9,8 +9,16 @@ One envelope ``{type, event_timestamp, data}`` gives one ``CallOutcome``:
 * ... opt-out requested (data collection or evaluation criterion) -> also ``opted_out``,
   and ``CallOutcome.opted_out`` is True.
 * ... viewing scheduled (data collection) -> also ``tour_requested`` with the date.
+* ... callback asked for (data collection) -> also ``callback_requested`` with the time.
 * ``call_initiation_failure`` (busy, no-answer, unknown) -> ``note`` with the reason.
 * ``post_call_audio`` -> no activities.
+
+Every activity names its conversation (the id, and a link to it in the ElevenLabs
+dashboard when the agent id is known); activities of the kinds in ``notify_kinds`` (the
+hot outcomes) set ``notify_users`` so the lead's assigned agent hears of them at once.
+What the agent collected becomes a ``LeadUpdate`` (app/domain/lead_fields.py): fields and
+tags to PATCH onto the lead. An inbound call (``metadata.phone_call.direction``) says so
+and carries the caller's number, by which its lead can be found.
 
 Validation: the envelope, ``data`` and every nested container we read must have the
 documented type, else ``MalformedCallEventError``. Optional scalar leaves of the wrong
@@ -26,22 +34,36 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.core.errors import ConfigError, PoisonMessageError
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.lead_fields import (
+    DEFAULT_LEAD_FIELD_RULES,
+    LeadFieldRule,
+    LeadFieldRuleError,
+    LeadUpdate,
+    lead_update,
+    parse_rules,
+)
 
 __all__ = [
     "DEFAULT_ACTIVITY_SOURCE",
+    "DEFAULT_NOTIFY_KINDS",
     "EVENT_TYPES",
+    "KINDS",
     "CallOutcome",
     "MalformedCallEventError",
     "OutcomeMapping",
     "UnknownEventTypeError",
     "activity_id_for",
+    "conversation_reference",
     "is_own_activity",
     "map_call_event",
+    "outcome_mapping",
 ]
 
 DEFAULT_ACTIVITY_SOURCE = "AI Voice Agent (realgeeks-sync)"
@@ -56,6 +78,14 @@ KIND_CALLED = "called"
 KIND_NOTE = "note"
 KIND_OPTED_OUT = "opted_out"
 KIND_TOUR_REQUESTED = "tour_requested"
+KIND_CALLBACK_REQUESTED = "callback_requested"
+KINDS = (KIND_CALLED, KIND_NOTE, KIND_OPTED_OUT, KIND_TOUR_REQUESTED, KIND_CALLBACK_REQUESTED)
+# The hot outcomes: the assigned agent is notified at once (and of an opt-out, so nobody
+# calls the person again by hand).
+DEFAULT_NOTIFY_KINDS = frozenset({KIND_TOUR_REQUESTED, KIND_CALLBACK_REQUESTED, KIND_OPTED_OUT})
+DEFAULT_CONVERSATION_URL = (
+    "https://elevenlabs.io/app/agents/history/{conversation_id}?agent={agent_id}"
+)
 
 _TRUE_WORDS = frozenset({"true", "yes", "y", "1", "success"})
 _VOICEMAIL_TOOL = "voicemail_detection"
@@ -85,12 +115,20 @@ class OutcomeMapping:
     note_type: str = "note"
     opted_out_type: str = "opted_out"
     tour_requested_type: str = "tour_requested"
+    # Real Geeks documents "note"; a callback type of its own is not known to exist.
+    callback_requested_type: str = "note"
     # Data-collection ids (and evaluation-criteria ids, for opt-out) read from analysis.
     opt_out_ids: tuple[str, ...] = ("opt_out_requested",)
     viewing_scheduled_ids: tuple[str, ...] = ("viewing_scheduled",)
     viewing_date_ids: tuple[str, ...] = ("viewing_date",)
-    # Kinds whose activity asks Real Geeks to notify the assigned agent.
-    notify_kinds: frozenset[str] = frozenset({KIND_OPTED_OUT, KIND_TOUR_REQUESTED})
+    callback_requested_ids: tuple[str, ...] = ("callback_requested",)
+    callback_time_ids: tuple[str, ...] = ("callback_time",)
+    # Kinds whose activity asks Real Geeks to notify the assigned agent (hot outcomes).
+    notify_kinds: frozenset[str] = DEFAULT_NOTIFY_KINDS
+    # What the agent collected -> lead fields and tags (RGSYNC_OUTCOME_LEAD_FIELDS).
+    lead_field_rules: tuple[LeadFieldRule, ...] = parse_rules(DEFAULT_LEAD_FIELD_RULES)
+    # The conversation in the ElevenLabs dashboard; {conversation_id} and {agent_id}.
+    conversation_url: str = DEFAULT_CONVERSATION_URL
     max_description_chars: int = 1000
     max_summary_chars: int = 600
 
@@ -110,6 +148,36 @@ class CallOutcome:
     occurred_at: str | None
     # The dialer's attempt id, echoed in the dynamic variables of calls it placed.
     attempt_id: str | None = None
+    agent_id: str | None = None
+    # "inbound" (the lead called the agent's number), "outbound", or None (not a phone call).
+    direction: str | None = None
+    # The lead's side of a phone call as sent (the caller of an inbound call).
+    external_number: str | None = None
+    # Fields and tags for the lead from what the agent collected.
+    lead_update: LeadUpdate = field(default_factory=LeadUpdate)
+    # Activity kinds written (stable names: called, note, opted_out, ...).
+    kinds: tuple[str, ...] = ()
+
+
+def outcome_mapping(settings: Settings) -> OutcomeMapping:
+    """The mapping the settings configure (activity source, lead fields, hot outcomes).
+
+    Raises:
+        ConfigError: RGSYNC_OUTCOME_LEAD_FIELDS or RGSYNC_HOT_OUTCOMES cannot be read.
+    """
+    try:
+        rules = parse_rules(settings.outcome_lead_fields)
+    except LeadFieldRuleError as exc:
+        raise ConfigError(f"RGSYNC_OUTCOME_LEAD_FIELDS: {exc}") from None
+    hot = frozenset(k.strip() for k in settings.hot_outcomes.split(",") if k.strip())
+    unknown = sorted(hot - set(KINDS))
+    if unknown:
+        raise ConfigError(
+            f"RGSYNC_HOT_OUTCOMES: unknown outcome {unknown[0]!r} (known: {', '.join(KINDS)})"
+        )
+    return OutcomeMapping(
+        source=settings.own_activity_source, notify_kinds=hot, lead_field_rules=rules
+    )
 
 
 def activity_id_for(conversation_id: str, event_type: str, kind: str) -> str:
@@ -160,13 +228,18 @@ def map_call_event(envelope: Mapping[str, Any], mapping: OutcomeMapping) -> Call
     if not isinstance(conversation_id, str) or not conversation_id.strip():
         raise MalformedCallEventError(f"{event_type}: data.conversation_id missing or not a string")
     created = _timestamp(envelope.get("event_timestamp"), event_type)
-    builder = _ActivityBuilder(mapping, conversation_id, event_type, created)
+    agent_id = _id_text(data.get("agent_id"))
+    builder = _ActivityBuilder(mapping, conversation_id, event_type, created, agent_id)
     lead_id, site_uuid, attempt_id = _correlation(data, event_type)
+    direction, external = _phone_call(data)
+    update = LeadUpdate()
     if event_type == CALL_INITIATION_FAILURE:
         disposition = _initiation_failure(data, builder)
         opted_out = False
     else:
-        disposition, opted_out = _transcription(data, builder)
+        disposition, opted_out, update = _transcription(
+            data, builder, inbound=direction == "inbound"
+        )
     return CallOutcome(
         event_type=event_type,
         conversation_id=conversation_id,
@@ -177,29 +250,57 @@ def map_call_event(envelope: Mapping[str, Any], mapping: OutcomeMapping) -> Call
         activities=tuple(builder.activities),
         occurred_at=created,
         attempt_id=attempt_id,
+        agent_id=agent_id,
+        direction=direction,
+        external_number=external,
+        lead_update=update,
+        kinds=tuple(builder.kinds),
     )
+
+
+def conversation_reference(
+    mapping: OutcomeMapping, conversation_id: str, agent_id: str | None
+) -> str:
+    """How an activity names its conversation: a dashboard link when the agent is known."""
+    if agent_id:
+        url = mapping.conversation_url.format(
+            conversation_id=quote(conversation_id, safe=""), agent_id=quote(agent_id, safe="")
+        )
+        return f"Conversation: {url}"
+    return f"Conversation ID: {conversation_id}"
 
 
 class _ActivityBuilder:
     """Collects the activities of one webhook with their deterministic ids."""
 
     def __init__(
-        self, mapping: OutcomeMapping, conversation_id: str, event_type: str, created: str
+        self,
+        mapping: OutcomeMapping,
+        conversation_id: str,
+        event_type: str,
+        created: str,
+        agent_id: str | None,
     ) -> None:
         self.mapping = mapping
         self.conversation_id = conversation_id
         self.event_type = event_type
         self.created = created
+        self.reference = conversation_reference(mapping, conversation_id[:200], agent_id)
         self.activities: list[dict[str, Any]] = []
+        self.kinds: list[str] = []
 
     def add(self, kind: str, activity_type: str, description: str) -> None:
-        """Append one activity in Real Geeks shape plus ``activity_id``."""
+        """Append one activity in Real Geeks shape plus ``activity_id``; the description
+        ends with the conversation, which is never cut."""
+        room = self.mapping.max_description_chars - len(self.reference) - 1
+        text = _bounded(description, max(room, 0))
+        self.kinds.append(kind)
         self.activities.append(
             {
                 "activity_id": activity_id_for(self.conversation_id, self.event_type, kind),
                 "type": activity_type,
                 "source": self.mapping.source,
-                "description": _bounded(description, self.mapping.max_description_chars),
+                "description": f"{text} {self.reference}" if text else self.reference,
                 "created": self.created,
                 "notify_users": kind in self.mapping.notify_kinds,
             }
@@ -219,8 +320,10 @@ def _initiation_failure(data: Mapping[str, Any], builder: _ActivityBuilder) -> s
     return reason if reason in _FAILURE_REASONS else "unknown"
 
 
-def _transcription(data: Mapping[str, Any], builder: _ActivityBuilder) -> tuple[str, bool]:
-    """Add the activities for a finished call; return (disposition, opted_out)."""
+def _transcription(
+    data: Mapping[str, Any], builder: _ActivityBuilder, *, inbound: bool
+) -> tuple[str, bool, LeadUpdate]:
+    """Add the activities for a finished call; return (disposition, opted_out, lead update)."""
     where = "post_call_transcription: data"
     metadata = _optional_mapping(data, "metadata", f"{where}.metadata")
     analysis = _optional_mapping(data, "analysis", f"{where}.analysis")
@@ -251,7 +354,7 @@ def _transcription(data: Mapping[str, Any], builder: _ActivityBuilder) -> tuple[
     else:
         disposition = "completed"
         text = _called_text(status, metadata, analysis, mapping)
-        builder.add(KIND_CALLED, mapping.called_type, text)
+        builder.add(KIND_CALLED, mapping.called_type, f"Inbound {text}" if inbound else text)
 
     opted_out = any(
         _collected_true(collected, i) or _criterion_met(criteria, i) for i in mapping.opt_out_ids
@@ -262,7 +365,7 @@ def _transcription(data: Mapping[str, Any], builder: _ActivityBuilder) -> tuple[
             mapping.opted_out_type,
             "Lead asked not to be called again during the AI call (do not call)",
         )
-    viewing_date = _viewing_date(collected, mapping)
+    viewing_date = _requested(collected, mapping.viewing_scheduled_ids, mapping.viewing_date_ids)
     if viewing_date is not None:
         when = f" for {viewing_date}" if viewing_date else " (no date given)"
         builder.add(
@@ -270,7 +373,17 @@ def _transcription(data: Mapping[str, Any], builder: _ActivityBuilder) -> tuple[
             mapping.tour_requested_type,
             f"Lead asked for a property viewing{when} during the AI call",
         )
-    return disposition, opted_out
+    callback = _requested(collected, mapping.callback_requested_ids, mapping.callback_time_ids)
+    if callback is not None:
+        when = f" at {callback}" if callback else " (no time given)"
+        builder.add(
+            KIND_CALLBACK_REQUESTED,
+            mapping.callback_requested_type,
+            f"Lead asked to be called back{when} during the AI call",
+        )
+    if disposition != "completed":
+        return disposition, opted_out, LeadUpdate()
+    return disposition, opted_out, lead_update(collected, criteria, mapping.lead_field_rules)
 
 
 def _called_text(
@@ -337,21 +450,25 @@ def _is_voicemail_result(result: Mapping[str, Any]) -> bool:
     return result.get("tool_name") == _VOICEMAIL_TOOL and result.get("is_error") is not True
 
 
-def _viewing_date(collected: Mapping[str, Any], mapping: OutcomeMapping) -> str | None:
-    """Return the viewing date ("" when scheduled without one), or None if none scheduled."""
+def _requested(
+    collected: Mapping[str, Any], flag_ids: tuple[str, ...], when_ids: tuple[str, ...]
+) -> str | None:
+    """The time asked for ("" when asked without one), or None if nothing was asked.
+
+    A viewing or a callback: a true flag, or a time without any flag; an explicit "no" wins.
+    """
     date_text = ""
-    for item_id in mapping.viewing_date_ids:
+    for item_id in when_ids:
         value = _collected_value(collected, item_id)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             text = " ".join(str(value).split())
             if text and text.lower() not in {"null", "none", "n/a"}:
                 date_text = text[:100]
                 break
-    flags = [_collected_value(collected, i) for i in mapping.viewing_scheduled_ids]
+    flags = [_collected_value(collected, i) for i in flag_ids]
     flags = [f for f in flags if f is not None]
     if any(_truthy(f) for f in flags):
         return date_text
-    # A date without any flag still means a viewing was agreed; an explicit "no" wins.
     if date_text and not flags:
         return date_text
     return None
@@ -402,6 +519,18 @@ def _correlation(
         _id_text(variables.get("site_uuid")),
         _id_text(variables.get("call_attempt_id")),
     )
+
+
+def _phone_call(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(direction, the lead's number as sent) from ``metadata.phone_call``, when a phone call."""
+    metadata = data.get("metadata")
+    phone_call = metadata.get("phone_call") if isinstance(metadata, Mapping) else None
+    if not isinstance(phone_call, Mapping):
+        return None, None
+    direction = phone_call.get("direction")
+    direction = direction.strip().lower() if isinstance(direction, str) else None
+    external = _id_text(phone_call.get("external_number"))
+    return (direction if direction in ("inbound", "outbound") else None), external
 
 
 def _id_text(value: Any) -> str | None:

@@ -23,6 +23,16 @@ from realgeeks_sync.app.domain.call_outcomes import (
 MAPPING = OutcomeMapping()
 LEAD_ID = "a27c20af4497415d9e4e7334dd1d40d2"
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
+LINK = "https://elevenlabs.io/app/agents/history/conv_abc123?agent=agent_xyz"
+
+
+def text_of(activity: dict[str, Any]) -> str:
+    """An activity's description without the conversation it names at its end."""
+    description = str(activity["description"])
+    for marker in (" Conversation: ", " Conversation ID: "):
+        if marker in description:
+            return description[: description.rindex(marker)]
+    raise AssertionError(f"no conversation named in {description!r}")
 
 
 def transcription(**data_overrides: Any) -> dict[str, Any]:
@@ -118,6 +128,7 @@ def test_completed_call_becomes_called_with_duration_outcome_and_summary() -> No
     # The seed's wording: "AI call completed. Duration: 180s. Sentiment: ... <summary>".
     assert activity["description"] == (
         "AI call completed. Duration: 82s. Jack is looking for a 3-bedroom home in Honolulu."
+        f" Conversation: {LINK}"
     )
     assert activity["activity_id"] == activity_id_for(
         "conv_abc123", "post_call_transcription", "called"
@@ -150,11 +161,13 @@ def test_summary_and_description_are_bounded() -> None:
     envelope = with_analysis(transcription(), transcript_summary="word " * 5000)
     outcome = map_call_event(envelope, OutcomeMapping(max_summary_chars=100))
     description = outcome.activities[0]["description"]
-    assert len(description) < 200
-    assert description.endswith("…")
-    capped = map_call_event(envelope, OutcomeMapping(max_description_chars=50))
-    assert len(capped.activities[0]["description"]) <= 50
-    assert capped.activities[0]["description"].endswith("…")
+    assert len(description) < 200 + len(LINK)
+    assert text_of(outcome.activities[0]).endswith("…")
+    capped = map_call_event(envelope, OutcomeMapping(max_description_chars=150))
+    assert len(capped.activities[0]["description"]) <= 150
+    assert text_of(capped.activities[0]).endswith("…")
+    # The conversation is never cut away.
+    assert capped.activities[0]["description"].endswith(f"Conversation: {LINK}")
 
 
 def test_completed_call_names_the_sentiment_when_the_analysis_has_one() -> None:
@@ -196,7 +209,7 @@ def test_voicemail_tool_result_gives_a_voicemail_note() -> None:
     outcome = map_call_event(transcription(transcript=transcript), MAPPING)
     assert outcome.disposition == "voicemail"
     assert types(outcome) == ["note"]
-    assert outcome.activities[0]["description"] == "AI call reached voicemail"
+    assert text_of(outcome.activities[0]) == "AI call reached voicemail"
     assert outcome.activities[0]["activity_id"] == activity_id_for(
         "conv_abc123", "post_call_transcription", "note"
     )
@@ -224,7 +237,7 @@ def test_failed_status_or_metadata_error_gives_a_failure_note() -> None:
     meta["error"] = {"code": 1011, "reason": "LLM provider unavailable"}
     errored = map_call_event(transcription(metadata=meta), MAPPING)
     assert errored.disposition == "failed"
-    assert errored.activities[0]["description"] == "AI call failed: 1011 - LLM provider unavailable"
+    assert text_of(errored.activities[0]) == "AI call failed: 1011 - LLM provider unavailable"
 
 
 @pytest.mark.parametrize(
@@ -242,7 +255,7 @@ def test_call_initiation_failure_note_names_the_reason(reason: str, expected: st
     assert outcome.conversation_id == "conv_fail1"
     (activity,) = outcome.activities
     assert activity["type"] == "note"
-    assert activity["description"] == expected
+    assert text_of(activity) == expected
     assert activity["created"] == "2025-10-08T13:54:12+00:00"
     assert "+1111" not in activity["description"]  # no phone numbers copied from the body
 
@@ -430,7 +443,7 @@ def test_odd_optional_leaves_are_tolerated() -> None:
     outcome = map_call_event(envelope, MAPPING)
     assert outcome.lead_id is None
     assert outcome.site_uuid == SITE
-    assert outcome.activities[0]["description"] == "AI call completed."
+    assert text_of(outcome.activities[0]) == "AI call completed."
 
 
 def test_is_own_activity_recognizes_our_source() -> None:
@@ -443,3 +456,74 @@ def test_is_own_activity_recognizes_our_source() -> None:
     custom = OutcomeMapping(source="Ava AI")
     assert not is_own_activity(ours, custom)
     assert is_own_activity({"source": "Ava AI"}, custom)
+
+
+def collected(**values: Any) -> dict[str, Any]:
+    """Data-collection results shaped like the docs' (id -> {value, rationale, json_schema})."""
+    return {k: {"value": v, "rationale": "", "json_schema": {}} for k, v in values.items()}
+
+
+def test_every_activity_names_its_conversation() -> None:
+    with_agent = map_call_event(transcription(), MAPPING).activities[0]
+    assert with_agent["description"].endswith(f" Conversation: {LINK}")
+    envelope = transcription()
+    del envelope["data"]["agent_id"]
+    without = map_call_event(envelope, MAPPING).activities[0]
+    assert without["description"].endswith(" Conversation ID: conv_abc123")
+    odd = map_call_event(transcription(conversation_id="conv/../x?y"), MAPPING).activities[0]
+    assert "conv%2F..%2Fx%3Fy?agent=agent_xyz" in odd["description"]  # quoted, not a path
+
+
+def test_a_callback_request_is_a_hot_activity_with_its_time() -> None:
+    envelope = with_analysis(
+        transcription(),
+        data_collection_results=collected(callback_requested=True, callback_time="tomorrow 5pm"),
+    )
+    outcome = map_call_event(envelope, MAPPING)
+    assert outcome.kinds == ("called", "callback_requested")
+    called, callback = outcome.activities
+    assert text_of(callback) == "Lead asked to be called back at tomorrow 5pm during the AI call"
+    assert callback["type"] == "note"
+    assert (called["notify_users"], callback["notify_users"]) == (False, True)
+    no = with_analysis(transcription(), data_collection_results=collected(callback_requested=False))
+    assert map_call_event(no, MAPPING).kinds == ("called",)
+
+
+def test_which_outcomes_are_hot_is_configurable() -> None:
+    envelope = with_analysis(
+        transcription(),
+        data_collection_results=collected(viewing_scheduled=True, callback_requested=True),
+    )
+    mapping = OutcomeMapping(notify_kinds=frozenset({"called"}))
+    notified = {a["type"]: a["notify_users"] for a in map_call_event(envelope, mapping).activities}
+    assert notified == {"called": True, "tour_requested": False, "note": False}
+
+
+def test_what_the_agent_collected_becomes_a_lead_update() -> None:
+    envelope = with_analysis(
+        transcription(),
+        data_collection_results=collected(
+            timeframe="3-6 months", budget="$450k", pre_approved=True, viewing_date=None
+        ),
+    )
+    update = map_call_event(envelope, MAPPING).lead_update
+    assert dict(update.fields) == {"timeframe": "3-6 months"}
+    assert update.tags == ("Budget $450k", "Pre-approved")
+    # Nothing collected, or a call that never held a conversation: nothing to write.
+    assert not map_call_event(transcription(), MAPPING).lead_update
+    failed = with_analysis(
+        transcription(status="failed"), data_collection_results=collected(timeframe="soon")
+    )
+    assert not map_call_event(failed, MAPPING).lead_update
+
+
+def test_an_inbound_call_says_so_and_carries_the_caller() -> None:
+    meta = copy.deepcopy(transcription()["data"]["metadata"])
+    meta["phone_call"]["direction"] = "inbound"
+    outcome = map_call_event(transcription(metadata=meta), MAPPING)
+    assert (outcome.direction, outcome.external_number) == ("inbound", "+18088172382")
+    assert text_of(outcome.activities[0]).startswith("Inbound AI call completed.")
+    assert outcome.agent_id == "agent_xyz"
+    web = copy.deepcopy(transcription())
+    del web["data"]["metadata"]["phone_call"]
+    assert map_call_event(web, MAPPING).direction is None

@@ -149,3 +149,39 @@ def test_every_variable_the_service_reads_is_declared() -> None:
     for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "agents").rglob("*.py")]:
         read |= set(re.findall(r"RGSYNC_[A-Z0-9_]+", path.read_text()))
     assert read <= known, sorted(read - known)
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("RGSYNC_OUTCOME_LEAD_FIELDS", "timeframe=notes"),
+        ("RGSYNC_OUTCOME_LEAD_FIELDS", "budget=field:Budget Range"),
+        ("RGSYNC_HOT_OUTCOMES", "tour_requested,hot"),
+        ("RGSYNC_RECONCILE_INTERVAL_S", "0.5"),
+    ],
+)
+def test_outcome_settings_are_read_at_start_up(env: str, value: str) -> None:
+    from realgeeks_sync.app.main import load_settings
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"RGSYNC_REALGEEKS_SECRETS": "a", env: value})
+    assert str(refused.value).startswith(env) and "\n" not in str(refused.value)
+
+
+def test_outcome_settings_build_the_mapping() -> None:
+    from realgeeks_sync.app.domain.call_outcomes import outcome_mapping
+
+    settings = Settings.from_env(
+        {
+            "RGSYNC_REALGEEKS_SECRETS": "a",
+            "RGSYNC_OUTCOME_LEAD_FIELDS": "urgency=field:urgency",
+            "RGSYNC_HOT_OUTCOMES": " called ",
+        }
+    )
+    mapping = outcome_mapping(settings)
+    assert mapping.notify_kinds == frozenset({"called"})
+    assert [(r.source, r.target, r.name) for r in mapping.lead_field_rules] == [
+        ("urgency", "field", "urgency")
+    ]
+    default = outcome_mapping(Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "a"}))
+    assert default.notify_kinds == frozenset({"tour_requested", "callback_requested", "opted_out"})
