@@ -1,10 +1,16 @@
 """Stream agents, one module each; each registers itself on the pipeline handle.
 
-    normalize_leads       realgeeks.webhooks.raw -> leads, activities, call contexts, opt-outs
-    map_call_outcomes     elevenlabs.webhooks.raw -> activities, opt-outs, call outcomes
+    normalize_leads       realgeeks.webhooks.raw -> leads, activities, call contexts,
+                          opt-outs, caller records
+    map_call_outcomes     elevenlabs.webhooks.raw -> activities, lead updates, opt-outs,
+                          call outcomes (and reconcile requests: the missed ones)
+    track_lead_calls      sync.optouts, sync.call-outcomes -> each lead's calls and opt-out,
+                          its call context again
     record_conversations  sync.conversations -> the conversation -> lead table
-    write_activities      realgeeks.activities.outbound -> the Real Geeks API, once
+    write_activities      realgeeks.activities.outbound, realgeeks.leads.outbound -> the
+                          Real Geeks API, once each
     dial_leads            calls.context, sync.optouts, sync.dialer-events -> calls
+    reconcile_calls       a timer: the agent's recent conversations -> reconcile requests
 
 processing.py holds the idempotency rule the raw-topic agents follow.
 """
@@ -15,7 +21,9 @@ from realgeeks_sync.agents import (
     dial_leads,
     map_call_outcomes,
     normalize_leads,
+    reconcile_calls,
     record_conversations,
+    track_lead_calls,
     write_activities,
 )
 from realgeeks_sync.app.streaming.pipeline import Pipeline
@@ -27,6 +35,8 @@ def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
     normalize_leads.register(p)
     map_call_outcomes.register(p)
+    track_lead_calls.register(p)
     record_conversations.register(p)
     write_activities.register(p)
     dial_leads.register(p)
+    reconcile_calls.register(p)

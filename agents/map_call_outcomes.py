@@ -1,29 +1,78 @@
-"""map_call_outcomes: ElevenLabs post-call webhooks -> activities for the lead.
+"""map_call_outcomes: ElevenLabs post-call webhooks (and reconcile requests) -> what the
+call means for its lead.
 
-The lead is found from the dynamic variables the dialer sent (lead_id, site_uuid), else
-from the conversation id the dialer recorded (``record_conversations`` keeps that table,
-keyed by conversation id like the raw topic, so both live on the same partition).
+The lead is found, in this order, from the dynamic variables echoed in the webhook (the
+dialer's for an outbound call, the pre-call webhook's answer for an inbound one), from the
+conversation id the dialer or the pre-call webhook recorded (``record_conversations``
+keeps that table, keyed by conversation id like the raw topic, so both live on the same
+partition), and for an inbound call from the caller's number (this worker's caller
+directory, app/streaming/caller_directory.py). An inbound call from a number no lead has
+is dead-lettered for review (``UnknownCallerError``, not retried: nothing will place it
+by itself); any other call without a lead is dead-lettered as retriable.
+
+One outcome per conversation id (the ``conversation_outcomes`` table): the webhook and a
+reconciliation of the same call (app/domain/reconciliation.py) write once, whichever
+comes first. Outputs: activities for the lead (through the outbox), the lead's new fields
+and tags (realgeeks.leads.outbound, one PATCH), the call's outcome for the lead's call
+history (sync.call-outcomes) and, for calls the dialer placed, for the dialer; an
+optout.v1 event when the person asked not to be called.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
+import aiohttp
 import faust
 
 from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import PoisonMessageError
-from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, map_call_event
+from realgeeks_sync.app.domain.call_outcomes import (
+    POST_CALL_TRANSCRIPTION,
+    CallOutcome,
+    OutcomeMapping,
+    map_call_event,
+    outcome_mapping,
+)
+from realgeeks_sync.app.domain.callers import agent_serves, choose
 from realgeeks_sync.app.domain.dialing.events import CallEnded, outcome_record
-from realgeeks_sync.app.domain.dialing.optouts import optout_event, optout_key
-from realgeeks_sync.app.domain.events import activity_event, lead_key, outbound_activity
+from realgeeks_sync.app.domain.dialing.optouts import e164_or_none, optout_event, optout_key
+from realgeeks_sync.app.domain.events import (
+    activity_event,
+    call_outcome_event,
+    lead_key,
+    lead_update_record,
+    outbound_activity,
+)
+from realgeeks_sync.app.domain.lead_fields import lead_update_id_for
+from realgeeks_sync.app.domain.reconciliation import (
+    FINISHED,
+    RECONCILE_SOURCE,
+    webhook_from_detail,
+)
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
-__all__ = ["UnplacedCallError", "plan_outputs", "register"]
+__all__ = [
+    "ConversationNotFinishedError",
+    "FindCaller",
+    "UnknownCallerError",
+    "UnplacedCallError",
+    "plan_outputs",
+    "register",
+]
 
 log = logging.getLogger(__name__)
+
+FindCaller = Callable[[str, str | None], tuple[str, str] | None]
+"""(caller's E.164 number, called agent id) -> (site_uuid, lead_id) of the caller, if known."""
+
+_DIRECTORY_WAIT_S = 30.0
+_CONNECT_TIMEOUT_S = 5.0
 
 
 class UnplacedCallError(PoisonMessageError):
@@ -32,35 +81,97 @@ class UnplacedCallError(PoisonMessageError):
     retriable = True
 
 
-def plan_outputs(
-    body: dict[str, Any], mapping: OutcomeMapping, conversations: Any, received_at: str
-) -> list[Output]:
-    """The records one ElevenLabs webhook produces (pure apart from the table read).
+class UnknownCallerError(PoisonMessageError):
+    """An inbound call from a number no lead of a served site has: kept for review."""
 
-    Activities for the lead (through the outbox), the call's outcome for the dialer (its
-    line is free, it may plan a redial), and an optout.v1 event when the person asked not
-    to be called.
+
+class ConversationNotFinishedError(PoisonMessageError):
+    """A reconcile request for a conversation ElevenLabs has not finished analysing."""
+
+    retriable = True
+
+
+def plan_outputs(
+    body: dict[str, Any],
+    mapping: OutcomeMapping,
+    conversations: Any,
+    received_at: str,
+    *,
+    outcomes: MutableMapping[str, Any] | None = None,
+    message_id: str | None = None,
+    find_caller: FindCaller | None = None,
+    reconciled: bool = False,
+) -> list[Output]:
+    """The records one ElevenLabs webhook produces (pure apart from the table reads and the
+    ``outcomes`` mark, which makes the first outcome of a conversation its only one).
 
     Raises:
         UnknownEventTypeError, MalformedCallEventError: from the mapping.
-        UnplacedCallError: no lead can be found for the conversation.
+        UnknownCallerError: an inbound call from a number no lead has (not retried).
+        UnplacedCallError: no lead can be found for the conversation (yet).
     """
     outcome = map_call_event(body, mapping)
     if not outcome.activities and not outcome.opted_out:
         return []
-    site, lead = outcome.site_uuid, outcome.lead_id
-    attempt_id = outcome.attempt_id
-    if not (site and lead) and outcome.conversation_id:
-        known = conversations.get(outcome.conversation_id)
-        if isinstance(known, dict):
-            site, lead = known.get("site_uuid"), known.get("lead_id")
-            attempt_id = attempt_id or known.get("attempt_id")
-    if not (site and lead):
+    conversation = outcome.conversation_id or ""
+    seen = outcomes.get(conversation) if outcomes is not None else None
+    if isinstance(seen, dict) and seen.get("message_id") != message_id:
+        return []  # this call's outcome was mapped already (its webhook, or reconciliation)
+    placed = _place(outcome, conversations, find_caller)
+    if placed is None:
+        inbound = outcome.direction == "inbound" and outcome.event_type == POST_CALL_TRANSCRIPTION
+        if inbound:
+            if outcomes is not None:
+                outcomes[conversation] = {"message_id": message_id, "placed": False}
+            raise UnknownCallerError(
+                f"inbound call {conversation or '?'} from a number no lead of a served site "
+                "has: kept for review"
+            )
         raise UnplacedCallError(
-            f"no lead for conversation {outcome.conversation_id or '?'}: "
+            f"no lead for conversation {conversation or '?'}: "
             "no lead_id/site_uuid dynamic variables and no recorded call"
         )
+    site, lead, attempt_id = placed
+    if outcomes is not None:
+        outcomes[conversation] = {
+            "message_id": message_id,
+            "placed": True,
+            "site_uuid": site,
+            "lead_id": lead,
+        }
+    return _outputs(outcome, site, lead, attempt_id, received_at, reconciled)
+
+
+def _place(
+    outcome: CallOutcome, conversations: Any, find_caller: FindCaller | None
+) -> tuple[str, str, str | None] | None:
+    """(site, lead, the dialer's attempt id) of a call, or None when nothing places it."""
+    attempt_id = outcome.attempt_id
+    if outcome.site_uuid and outcome.lead_id:
+        return outcome.site_uuid, outcome.lead_id, attempt_id
+    known = conversations.get(outcome.conversation_id) if outcome.conversation_id else None
+    if isinstance(known, dict) and known.get("site_uuid") and known.get("lead_id"):
+        recorded = known.get("attempt_id")
+        attempt_id = attempt_id or (recorded if isinstance(recorded, str) else None)
+        return str(known["site_uuid"]), str(known["lead_id"]), attempt_id
+    if outcome.direction == "inbound" and find_caller is not None:
+        number = e164_or_none(outcome.external_number)
+        found = find_caller(number, outcome.agent_id) if number else None
+        if found is not None:
+            return found[0], found[1], None
+    return None
+
+
+def _outputs(
+    outcome: CallOutcome,
+    site: str,
+    lead: str,
+    attempt_id: str | None,
+    received_at: str,
+    reconciled: bool,
+) -> list[Output]:
     key = lead_key(site, lead)
+    conversation = outcome.conversation_id or ""
     outputs: list[Output] = []
     for activity in outcome.activities:
         activity_id = activity["activity_id"]
@@ -86,6 +197,16 @@ def plan_outputs(
                 ),
             )
         )
+    if outcome.lead_update:
+        record = lead_update_record(
+            update_id=lead_update_id_for(conversation),
+            site_uuid=site,
+            lead_id=lead,
+            conversation_id=conversation,
+            fields=outcome.lead_update.fields,
+            tags=outcome.lead_update.tags,
+        )
+        outputs.append(Output("leads_outbound", key, record))
     at = outcome.occurred_at or received_at
     if outcome.opted_out:
         event = optout_event(
@@ -98,13 +219,32 @@ def plan_outputs(
             by=outcome.conversation_id,
         )
         outputs.append(Output("optouts", optout_key(site, lead), event))
-    if outcome.disposition != "ignored":
+    if outcome.disposition == "ignored":
+        return outputs
+    outputs.append(
+        Output(
+            "call_outcomes",
+            key,
+            call_outcome_event(
+                site_uuid=site,
+                lead_id=lead,
+                conversation_id=conversation,
+                direction=outcome.direction,
+                outcome=outcome.disposition,
+                opted_out=outcome.opted_out,
+                kinds=outcome.kinds,
+                occurred_at=at,
+                reconciled=reconciled,
+            ),
+        )
+    )
+    if outcome.direction != "inbound":  # the dialer placed it: its line is free now
         ended = CallEnded(
             site_uuid=site,
             lead_id=lead,
             conversation_id=outcome.conversation_id,
             outcome=outcome.disposition,
-            attempt_id=attempt_id if isinstance(attempt_id, str) else None,
+            attempt_id=attempt_id,
             opted_out=outcome.opted_out,
         )
         outputs.append(Output("dialer_events", key, outcome_record(ended)))
@@ -113,17 +253,91 @@ def plan_outputs(
 
 def register(p: Pipeline) -> None:
     """Register map_call_outcomes."""
-    mapping = OutcomeMapping(source=p.settings.own_activity_source)
+    s = p.settings
+    mapping = outcome_mapping(s)
     conversations = p.tables.conversations
+    outcomes = p.tables.conversation_outcomes
+    directory = p.caller_directory
+    clients: dict[str, ElevenLabsClient] = {}
+
+    def find_caller(number: str, agent_id: str | None) -> tuple[str, str] | None:
+        if directory is None:
+            return None
+        serves = agent_serves(s.elevenlabs_agent_id, agent_id)
+        chosen, _count = choose(directory.candidates(number), lambda _site: serves)
+        return (chosen.site_uuid, chosen.lead_id) if chosen else None
+
+    def client() -> ElevenLabsClient:
+        if "c" not in clients:
+
+            def on_request(operation: str, status: str, seconds: float) -> None:
+                p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(
+                    seconds
+                )
+
+            clients["c"] = ElevenLabsClient(
+                aiohttp.ClientSession(),
+                s.elevenlabs_api_url,
+                s.elevenlabs_api_key.reveal(),
+                timeout_s=s.elevenlabs_timeout_s,
+                connect_timeout_s=_CONNECT_TIMEOUT_S,
+                on_request=on_request,
+            )
+        return clients["c"]
+
+    async def plan(
+        body: dict[str, Any], envelope: dict[str, Any], reconciled: bool
+    ) -> list[Output]:
+        def attempt() -> list[Output]:
+            return plan_outputs(
+                body,
+                mapping,
+                conversations,
+                envelope.get("received_at") or utc_now_iso(),
+                outcomes=outcomes,
+                message_id=envelope["message_id"],
+                find_caller=find_caller,
+                reconciled=reconciled,
+            )
+
+        try:
+            return attempt()
+        except UnknownCallerError:
+            # Just started: the number may be in the part of the directory not yet read.
+            if directory is None or directory.ready:
+                raise
+            if not await asyncio.to_thread(directory.wait_ready, _DIRECTORY_WAIT_S):
+                raise
+            return attempt()
+
+    async def reconcile(envelope: dict[str, Any], request: dict[str, Any]) -> list[Output]:
+        conversation = request.get("conversation_id")
+        if not isinstance(conversation, str) or not conversation:
+            raise PoisonMessageError("reconcile request without a conversation id")
+        seen = outcomes.get(conversation)
+        if isinstance(seen, dict) and seen.get("message_id") != envelope["message_id"]:
+            return []  # its webhook arrived: nothing to fetch
+        detail = await client().get_conversation(conversation)
+        if detail.get("status") not in FINISHED:
+            raise ConversationNotFinishedError(
+                f"conversation {conversation} is {str(detail.get('status'))[:20]!r}, not finished"
+            )
+        outputs = await plan(webhook_from_detail(detail), envelope, True)
+        if outputs:
+            p.metrics.outcomes_reconciled.inc()
+            log.info("call outcome reconciled", extra={"conversation_id": conversation})
+        return outputs
 
     async def decide(envelope: dict[str, Any]) -> list[Output]:
         try:
             body = json.loads(envelope["body"])
         except ValueError as exc:
             raise PoisonMessageError("ElevenLabs body is not JSON") from exc
-        return plan_outputs(
-            body, mapping, conversations, envelope.get("received_at") or utc_now_iso()
-        )
+        if not isinstance(body, dict):
+            raise PoisonMessageError("ElevenLabs body is not a JSON object")
+        if envelope.get("source") == RECONCILE_SOURCE:
+            return await reconcile(envelope, body)
+        return await plan(body, envelope, False)
 
     @p.app.agent(
         p.topics.raw_elevenlabs,

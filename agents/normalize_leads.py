@@ -23,6 +23,7 @@ import faust
 from realgeeks_sync.agents.processing import Output, process_idempotently
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.call_context import (
     OPTED_OUT,
     build_call_context,
@@ -30,6 +31,7 @@ from realgeeks_sync.app.domain.call_context import (
     materially_changed,
 )
 from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, is_own_activity
+from realgeeks_sync.app.domain.callers import caller_record
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none, optout_event, optout_key
 from realgeeks_sync.app.domain.envelopes import KNOWN_REALGEEKS_ACTIONS
 from realgeeks_sync.app.domain.events import activity_event, derive_event_id, lead_key
@@ -44,7 +46,7 @@ from realgeeks_sync.app.domain.normalize import (
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["LeadTables", "plan_realgeeks", "register"]
+__all__ = ["LeadTables", "context_outputs", "plan_realgeeks", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,12 @@ _HISTORY_LIMIT = 50  # activities kept per lead for the call context
 
 @dataclass
 class LeadTables:
-    """The tables normalize_leads reads and writes (Faust tables, or dicts in tests)."""
+    """The tables normalize_leads reads and writes (Faust tables, or dicts in tests);
+    ``calls`` (track_lead_calls') holds what the context needs of calls and opt-outs."""
 
     index: IdentityIndex
     users: Any
+    calls: Any = None
 
     def history(self, site: str, lead: str) -> list[dict[str, Any]]:
         value = self.index.lead_store.get(IdentityIndex.lead_key(site, lead) + "#activities")
@@ -72,6 +76,10 @@ class LeadTables:
 
     def put_context(self, site: str, lead: str, context: dict[str, Any]) -> None:
         self.index.lead_store[IdentityIndex.lead_key(site, lead) + "#context"] = context
+
+    def call_state(self, site: str, subject: str, value: str) -> dict[str, Any] | None:
+        found = self.calls.get(lead_calls.key(site, subject, value)) if self.calls else None
+        return found if isinstance(found, dict) else None
 
 
 def _parse_body(envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,7 +163,7 @@ def plan_realgeeks(
         outputs += _optout_outputs(site, lead, known, activities, body, received_at)
         previous = tables.context(site, lead)
         if snapshot is not None and previous is not None:
-            outputs += _context_outputs(
+            outputs += context_outputs(
                 site, lead, message_id, lead_fields, tables, now, previous, trigger, force=False
             )
         return outputs
@@ -182,7 +190,7 @@ def plan_realgeeks(
     outputs += _activity_outputs(site, lead, message_id, activities, tables, mapping)
     outputs += _optout_outputs(site, lead, dict(decision.lead), activities, body, received_at)
     previous = tables.context(site, lead)
-    outputs += _context_outputs(
+    outputs += context_outputs(
         site,
         lead,
         message_id,
@@ -276,11 +284,11 @@ def _optout_outputs(
     ]
 
 
-def _context_outputs(
+def context_outputs(
     site: str,
     lead: str,
     message_id: str,
-    fields: dict[str, Any],
+    fields: Mapping[str, Any],
     tables: LeadTables,
     now: datetime,
     previous: dict[str, Any] | None,
@@ -288,12 +296,21 @@ def _context_outputs(
     *,
     force: bool,
 ) -> list[Output]:
+    """The lead's new call context when it changed materially (or ``force``), and its
+    caller record for the directory of inbound calls (app/domain/callers.py)."""
+    snapshot = tables.index.lead(site, lead)
+    phones = [*(snapshot.phones if snapshot else ()), fields.get("phone"), fields.get("phone2")]
+    numbers = dict.fromkeys(n for n in (e164_or_none(p) for p in phones) if n)
+    optout = lead_calls.opt_out_of(
+        tables.call_state(site, "lead", lead),
+        (tables.call_state(site, "phone", n) for n in numbers),
+    )
     context = build_call_context(
         site_uuid=site,
         lead_id=lead,
         lead=fields,
         activities=tables.history(site, lead),
-        do_not_call=False,
+        do_not_call=optout is not None,
         now=now,
         event_id=derive_event_id(message_id, "context"),
         previous_context=previous,
@@ -302,7 +319,11 @@ def _context_outputs(
     if not force and previous is not None and not materially_changed(previous, context):
         return []
     tables.put_context(site, lead, context)
-    return [Output("calls_context", lead_key(site, lead), context)]
+    key = lead_key(site, lead)
+    return [
+        Output("calls_context", key, context),
+        Output("callers", key, caller_record(context, numbers)),
+    ]
 
 
 def _as_datetime(value: str) -> datetime:
@@ -321,7 +342,9 @@ def register(p: Pipeline) -> None:
         config = replace(config, fuzzy_threshold=p.settings.fuzzy_threshold)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     tables = LeadTables(
-        index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots), users=p.tables.users
+        index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots),
+        users=p.tables.users,
+        calls=p.tables.lead_calls,
     )
 
     async def decide(envelope: dict[str, Any]) -> list[Output]:

@@ -93,15 +93,18 @@ async def process_idempotently(
     table: Any,
     decide: Callable[[dict[str, Any]], Awaitable[list[Output]]],
     key_of: Callable[[dict[str, Any], str], str],
+    decode: Callable[[bytes | None], dict[str, Any]] = decode_envelope,
 ) -> str:
     """Run one message through the idempotency protocol; returns what happened.
 
+    ``decode`` reads the record (a raw-topic envelope by default; other inputs give a
+    dict with at least a ``message_id``).
     Never raises for what a sender can send: failures go to the dead-letter topic.
     """
     started = time.perf_counter()
     tp = event.message.tp
     try:
-        envelope = decode_envelope(event.message.value)
+        envelope = decode(event.message.value)
         received = _received_epoch(envelope)
         if received is not None:
             p.in_flight[tp] = received

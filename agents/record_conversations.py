@@ -1,6 +1,7 @@
 """record_conversations: sync.conversations -> the conversation id -> lead table.
 
-The dialer sends one record per placed call; the table lives on the conversation id's
+The dialer sends one record per placed call, the pre-call webhook one per inbound call
+it placed (when ElevenLabs names the conversation); the table lives on the conversation id's
 partition, like the ElevenLabs raw topic, so map_call_outcomes finds the lead of a
 post-call webhook that carries no dynamic variables.
 """
@@ -36,6 +37,8 @@ def register(p: Pipeline) -> None:
                     "lead_id": record["lead_id"],
                     "attempt_id": record.get("attempt_id"),
                     "started_at": record.get("started_at"),
+                    # inbound: recorded by the pre-call webhook (app/ingress/initiation.py)
+                    "direction": record.get("direction") or "outbound",
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 await p.deadletter(event, exc)

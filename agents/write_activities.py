@@ -1,9 +1,16 @@
-"""write_activities: realgeeks.activities.outbound -> POST to the Real Geeks API, once.
+"""write_activities: realgeeks.activities.outbound (POST) and realgeeks.leads.outbound
+(PATCH) -> the Real Geeks API, once each.
 
-The outbox table records each activity_id's state before and after every attempt:
-``posted`` is final (a replay or a restart posts nothing); a crash *during* a request
-leaves ``in_flight``, whose outcome nobody knows, so it is dead-lettered for a person
-rather than risking a duplicate activity on the lead (Real Geeks has no idempotency key).
+The outbox table records each write's state (by ``activity_id``, or a lead update's
+``update_id``: one per conversation) before and after every attempt: ``posted`` is final
+(a replay or a restart writes nothing); a crash *during* a request leaves ``in_flight``,
+whose outcome nobody knows, so it is dead-lettered for a person rather than risking a
+duplicate on the lead (Real Geeks has no idempotency key). A 500 or a refused connection
+is a definite answer (nothing was written): retried with backoff, same body.
+
+A lead update's body is fixed at its first attempt and kept in the outbox: its fields,
+and its tags joined to the tags the lead is known to have (Real Geeks replaces a list
+field on PATCH, so sending only ours would drop the others).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -22,8 +30,9 @@ from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncErro
 from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_writes import write_tables
+from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["OutcomeUnknownError", "register"]
+__all__ = ["OutcomeUnknownError", "lead_patch", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +41,38 @@ class OutcomeUnknownError(PoisonMessageError):
     """A POST was in flight when the writer stopped: posting again could duplicate it."""
 
 
-def _parse(value: bytes | None) -> dict[str, Any]:
+def _parse(value: bytes | None, id_field: str, body_field: str) -> dict[str, Any]:
+    what = "outbound activity" if id_field == "activity_id" else "lead update"
     try:
         record = json.loads(value or b"")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PoisonMessageError("outbound activity is not JSON") from exc
+        raise PoisonMessageError(f"{what} is not JSON") from exc
     if not isinstance(record, dict):
-        raise PoisonMessageError("outbound activity is not an object")
-    for name in ("activity_id", "site_uuid", "lead_id"):
+        raise PoisonMessageError(f"{what} is not an object")
+    for name in (id_field, "site_uuid", "lead_id"):
         if not isinstance(record.get(name), str) or not record[name]:
-            raise PoisonMessageError(f"outbound activity lacks {name}")
-    if not isinstance(record.get("activity"), dict):
-        raise PoisonMessageError("outbound activity lacks the activity object")
+            raise PoisonMessageError(f"{what} lacks {name}")
+    if not isinstance(record.get(body_field), dict):
+        raise PoisonMessageError(f"{what} lacks the {body_field} object")
     return record
+
+
+def _known_tags(fields: Any) -> list[str]:
+    """The tags a lead's Real Geeks fields hold (a list, or comma-separated text)."""
+    raw = fields.get("tags") if isinstance(fields, Mapping) else None
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list):
+        return []
+    return [t.strip() for t in raw if isinstance(t, str) and t.strip()]
+
+
+def lead_patch(fields: dict[str, Any], tags: list[str], known_tags: list[str]) -> dict[str, Any]:
+    """The PATCH body of a lead update: its fields, and every tag (known ones kept first)."""
+    body = {k: v for k, v in fields.items() if k != "tags"}
+    if tags:
+        body["tags"] = list(dict.fromkeys([*known_tags, *tags]))
+    return body
 
 
 def register(p: Pipeline) -> None:
@@ -83,38 +111,74 @@ def register(p: Pipeline) -> None:
 
     p.realgeeks_probe = probe
 
-    async def write(event: faust.EventT) -> None:
-        # An activity waiting on Real Geeks counts in the sync lag (/health, metrics).
+    identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
+
+    async def write(event: faust.EventT, one: Callable[[faust.EventT], Awaitable[None]]) -> None:
+        # A write waiting on Real Geeks counts in the sync lag (/health, metrics).
         p.in_flight[event.message.tp] = event.message.timestamp or time.time()
         try:
-            await write_one(event)
+            await one(event)
         finally:
             p.in_flight.pop(event.message.tp, None)
 
-    async def write_one(event: faust.EventT) -> None:
-        record = _parse(event.message.value)
-        activity_id, site, lead = record["activity_id"], record["site_uuid"], record["lead_id"]
-        state = outbox.get(activity_id) or {}
+    async def write_activity(event: faust.EventT) -> None:
+        record = _parse(event.message.value, "activity_id", "activity")
+        site, lead = record["site_uuid"], record["lead_id"]
+
+        async def post(c: RealGeeksClient, _body: dict[str, Any]) -> None:
+            await c.post_activities(site, lead, [record["activity"]])
+
+        if await write_once(event, record["activity_id"], site, lead, post, lambda: {}):
+            p.metrics.activities_logged.labels(str(record["activity"].get("type"))).inc()
+
+    async def write_lead_update(event: faust.EventT) -> None:
+        record = _parse(event.message.value, "update_id", "fields")
+        site, lead = record["site_uuid"], record["lead_id"]
+        tags = [t for t in record.get("tags") or [] if isinstance(t, str)]
+
+        def first_body() -> dict[str, Any]:
+            snapshot = identity.lead(site, lead)
+            return lead_patch(record["fields"], tags, _known_tags(snapshot and snapshot.fields))
+
+        async def patch(c: RealGeeksClient, body: dict[str, Any]) -> None:
+            await c.update_lead(site, lead, body)
+
+        if await write_once(event, record["update_id"], site, lead, patch, first_body):
+            p.metrics.lead_updates_written.inc()
+
+    async def write_once(
+        event: faust.EventT,
+        write_id: str,
+        site: str,
+        lead: str,
+        send: Callable[[RealGeeksClient, dict[str, Any]], Awaitable[None]],
+        first_body: Callable[[], dict[str, Any]],
+    ) -> bool:
+        """Send one write at most once; True when it was sent now."""
+        state = outbox.get(write_id) or {}
         if state.get("status") == "posted":
             p.metrics.duplicate_messages.labels("outbound").inc()
-            return
+            return False
         if state.get("status") == "in_flight":
-            raise OutcomeUnknownError(
-                f"activity {activity_id} was being posted when the writer stopped"
-            )
+            raise OutcomeUnknownError(f"write {write_id} was being sent when the writer stopped")
         c = await client()
         attempts = int(state.get("attempts", 0))
+        # Fixed before the first attempt, reused by every retry and after a restart.
+        stored = state.get("body")
+        body: dict[str, Any] = stored if isinstance(stored, dict) else first_body()
+        kept = {"body": body} if body else {}
 
         async def attempt() -> None:
             nonlocal attempts
             await limiter.acquire(site)
             attempts += 1
-            # On the broker before the POST leaves: a writer killed during the request must
-            # find "in_flight" on restart, never post a second time (app/streaming/table_writes.py).
-            in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time()}
-            await write_tables([(outbox, activity_id, in_flight)], durable=True, what="outbox")
+            # On the broker before the request leaves: a writer killed during the request
+            # must find "in_flight" on restart, never send a second time
+            # (app/streaming/table_writes.py).
+            in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time(), **kept}
+            await write_tables([(outbox, write_id, in_flight)], durable=True, what="outbox")
             try:
-                await c.post_activities(site, lead, [record["activity"]])
+                await send(c, body)
             except RealGeeksSyncError as exc:
                 # A definite answer (or no connection): nothing was written, safe to retry.
                 failed = {
@@ -122,9 +186,10 @@ def register(p: Pipeline) -> None:
                     "attempts": attempts,
                     "error": str(exc)[:300],
                     "at": time.time(),
+                    **kept,
                 }
                 # Every outbox write takes the same path, so they reach the changelog in order.
-                await write_tables([(outbox, activity_id, failed)], durable=False)
+                await write_tables([(outbox, write_id, failed)], durable=False)
                 raise
 
         try:
@@ -132,24 +197,28 @@ def register(p: Pipeline) -> None:
         except RealGeeksSyncError as exc:
             p.metrics.activities_failed.labels(exc.error_type).inc()
             await p.deadletter(event, exc, attempts=attempts_of(exc), retriable=exc.retriable)
-            return
+            return False
         posted = {"status": "posted", "attempts": attempts, "at": time.time()}
-        await write_tables([(outbox, activity_id, posted)], durable=False)
-        p.metrics.activities_logged.labels(str(record["activity"].get("type"))).inc()
+        await write_tables([(outbox, write_id, posted)], durable=False)
         log.info(
-            "activity posted",
-            extra={"site": site, "lead_id": lead, "activity_id": activity_id, "attempts": attempts},
+            "written to Real Geeks",
+            extra={"site": site, "lead_id": lead, "write_id": write_id, "attempts": attempts},
         )
+        return True
 
-    @p.app.agent(
-        p.topics.activities_outbound, name=s.topic("write_activities"), isolated_partitions=True
-    )
-    async def write_activities(stream: faust.StreamT) -> None:
-        async for event in p.sequence.events(stream):
-            try:
-                await write(event)
-            except RealGeeksSyncError as exc:
-                await p.deadletter(event, exc, attempts=attempts_of(exc))
-            except Exception as exc:
-                log.exception("unexpected error in the writer")
-                await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
+    def writer(
+        topic: faust.TopicT, name: str, one: Callable[[faust.EventT], Awaitable[None]]
+    ) -> None:
+        @p.app.agent(topic, name=s.topic(name), isolated_partitions=True)
+        async def write_to_realgeeks(stream: faust.StreamT) -> None:
+            async for event in p.sequence.events(stream):
+                try:
+                    await write(event, one)
+                except RealGeeksSyncError as exc:
+                    await p.deadletter(event, exc, attempts=attempts_of(exc))
+                except Exception as exc:
+                    log.exception("unexpected error in the writer")
+                    await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
+
+    writer(p.topics.activities_outbound, "write_activities", write_activity)
+    writer(p.topics.leads_outbound, "write_lead_updates", write_lead_update)

@@ -1,4 +1,5 @@
-"""The console command: ``realgeeks-sync worker | ingress | backfill | dlq | dnc``."""
+"""The console command: ``realgeeks-sync worker | ingress | backfill | dlq | dnc |
+reconcile``."""
 
 from __future__ import annotations
 
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     listing.add_argument(
         "--uncertain", action="store_true", help="call attempts whose outcome is unknown"
     )
+    reconcile = sub.add_parser(
+        "reconcile", help="map call outcomes whose webhook never arrived, since a time"
+    )
+    reconcile.add_argument("--since", required=True, help="ISO 8601 time, or an age like 36h or 2d")
     args = parser.parse_args(argv)
     settings = _settings()
     if args.command == "worker":
@@ -114,6 +119,10 @@ def main(argv: list[str] | None = None) -> None:
         from realgeeks_sync.app.operations.backfill import run_backfill
 
         raise SystemExit(run_backfill(settings, args.file, site_uuid=args.site_uuid))
+    elif args.command == "reconcile":
+        from realgeeks_sync.app.operations.reconcile import run_reconcile
+
+        raise SystemExit(run_reconcile(settings, args.since))
     elif args.command == "dnc":
         from realgeeks_sync.app.operations.dnc import run_dnc
 

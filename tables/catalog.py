@@ -2,8 +2,9 @@
 
 Values are JSON objects (Faust's "json" codec), keys UTF-8 strings ("raw"); each table
 lives on the partition of the records that write it, the site's (app/streaming/
-partitioning.py) for all but ``conversations`` (the conversation id's, like the ElevenLabs
-raw topic) and ``activity_outbox`` (its outbound topic's: also the site's). The changelog
+partitioning.py) for all but ``conversations`` and ``conversation_outcomes`` (the
+conversation id's, like the ElevenLabs raw topic) and ``activity_outbox`` (its outbound
+topics': also the site's). The changelog
 topic of a table is ``<app id>-<topic prefix><name>-changelog``. This package imports
 nothing from the app: the app builds its Faust tables from this list
 (app/streaming/faust_app.py).
@@ -96,9 +97,24 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "activity_outbox",
         "activity_outbox",
-        key="<activity id>",
-        value="{status: in_flight | failed | posted, attempts, at, error}",
+        key="<activity id> or <lead update id>",
+        value="{status: in_flight | failed | posted, attempts, at, error, body}",
         ttl_days=30,
         written_by="write_activities",
+    ),
+    TableSpec(
+        "conversation_outcomes",
+        "conversation_outcomes",
+        key="<conversation id>",
+        value="{message_id, placed, site_uuid, lead_id}: the one outcome mapped for it",
+        ttl_days=30,
+        written_by="map_call_outcomes",
+    ),
+    TableSpec(
+        "lead_calls",
+        "lead_calls",
+        key="<site_uuid>|lead|<lead id> or <site_uuid>|phone|<E.164 number>",
+        value="a lead's AI calls and opt-out, or a number's opt-out (app/domain/lead_calls.py)",
+        written_by="track_lead_calls",
     ),
 )

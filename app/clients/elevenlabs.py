@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -205,6 +205,23 @@ class ElevenLabsClient:
             next_cursor=next_cursor if isinstance(next_cursor, str) and next_cursor else None,
             has_more=body.get("has_more") is True,
         )
+
+    async def conversations_since(
+        self, agent_id: str, after_unix: int, *, max_pages: int = 1000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every conversation of the agent started after ``after_unix``, page by page.
+
+        Raises:
+            TransientApiError, PermanentApiError: as ``list_conversations``.
+        """
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_conversations(agent_id, after_unix=after_unix, cursor=cursor)
+            for conversation in page.conversations:
+                yield conversation
+            if not page.has_more or not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """One conversation's detail: the same ``data`` its post-call webhook carries.

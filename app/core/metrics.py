@@ -124,6 +124,29 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.initiation_requests = Counter(
+            "realgeeks_initiation_requests",
+            "Pre-call webhooks of inbound calls, by result (known, chosen among several "
+            "leads, unknown, not_ready, unauthorized, bad_request, disabled)",
+            ["result"],
+            registry=r,
+        )
+        self.initiation_seconds = Histogram(
+            "realgeeks_initiation_seconds",
+            "Time to answer a pre-call webhook",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.outcomes_reconciled = Counter(
+            "realgeeks_outcomes_reconciled",
+            "Call outcomes whose webhook never arrived, recovered from the conversation history",
+            registry=r,
+        )
+        self.lead_updates_written = Counter(
+            "realgeeks_lead_updates_written",
+            "Lead-field updates (PATCH) written to Real Geeks",
+            registry=r,
+        )
         self.deadletters = Counter(
             "realgeeks_deadletters",
             "Records written to the dead-letter topic",
@@ -207,6 +230,10 @@ METRIC_NAMES = (
     "realgeeks_calls_refused_total",
     "realgeeks_calls_uncertain_total",
     "realgeeks_optouts_total",
+    "realgeeks_initiation_requests_total",
+    "realgeeks_initiation_seconds",
+    "realgeeks_outcomes_reconciled_total",
+    "realgeeks_lead_updates_written_total",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",
     "realgeeks_webhook_ingest_seconds",

@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_NOTIFY_KINDS",
     "EVENT_TYPES",
     "KINDS",
+    "POST_CALL_TRANSCRIPTION",
     "CallOutcome",
     "MalformedCallEventError",
     "OutcomeMapping",

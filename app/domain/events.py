@@ -11,14 +11,19 @@ from typing import Any
 
 __all__ = [
     "ACTIVITY_V1_FIELDS",
+    "CALLER_V1_FIELDS",
     "CALL_CONTEXT_V1_FIELDS",
+    "CALL_OUTCOME_V1_FIELDS",
     "DEADLETTER_FIELDS",
+    "LEAD_UPDATE_V1_FIELDS",
     "LEAD_V1_FIELDS",
     "OPTOUT_V1_FIELDS",
     "OUTBOUND_ACTIVITY_V1_FIELDS",
     "activity_event",
+    "call_outcome_event",
     "derive_event_id",
     "lead_key",
+    "lead_update_record",
     "outbound_activity",
 ]
 
@@ -77,6 +82,42 @@ OPTOUT_V1_FIELDS = (
     "by",
     "at",
 )
+# realgeeks.leads.outbound: fields and tags to PATCH onto a lead, once per conversation.
+LEAD_UPDATE_V1_FIELDS = (
+    "schema",
+    "update_id",
+    "site_uuid",
+    "lead_id",
+    "conversation_id",
+    "fields",
+    "tags",
+)
+# sync.call-outcomes: how one AI call ended, for the lead's call history.
+CALL_OUTCOME_V1_FIELDS = (
+    "schema",
+    "event_id",
+    "site_uuid",
+    "lead_id",
+    "conversation_id",
+    "direction",
+    "outcome",
+    "opted_out",
+    "kinds",
+    "occurred_at",
+    "reconciled",
+)
+# sync.callers (compacted): a lead's numbers and call variables, for inbound calls.
+# Built by app/domain/callers.py (caller_record).
+CALLER_V1_FIELDS = (
+    "schema",
+    "site_uuid",
+    "lead_id",
+    "phones",
+    "dynamic_variables",
+    "eligible",
+    "as_of",
+    "last_ai_call_at",
+)
 DEADLETTER_FIELDS = ("topic", "key", "value", "error", "error_type", "attempts", "first_failed_at")
 
 
@@ -134,4 +175,55 @@ def outbound_activity(
         "site_uuid": site_uuid,
         "lead_id": lead_id,
         "activity": body,
+    }
+
+
+def lead_update_record(
+    *,
+    update_id: str,
+    site_uuid: str,
+    lead_id: str,
+    conversation_id: str,
+    fields: Mapping[str, str],
+    tags: tuple[str, ...] | list[str],
+) -> dict[str, Any]:
+    """A ``realgeeks.leads.outbound`` record: the lead's new fields and tags, and the
+    idempotency key of their one PATCH."""
+    return {
+        "schema": "lead_update.v1",
+        "update_id": update_id,
+        "site_uuid": site_uuid,
+        "lead_id": lead_id,
+        "conversation_id": conversation_id,
+        "fields": dict(fields),
+        "tags": list(tags),
+    }
+
+
+def call_outcome_event(
+    *,
+    site_uuid: str,
+    lead_id: str,
+    conversation_id: str,
+    direction: str | None,
+    outcome: str,
+    opted_out: bool,
+    kinds: tuple[str, ...] | list[str],
+    occurred_at: str,
+    reconciled: bool = False,
+) -> dict[str, Any]:
+    """A ``call_outcome.v1`` event; its id depends on the conversation only, so the
+    webhook and a reconciliation of one call give one event."""
+    return {
+        "schema": "call_outcome.v1",
+        "event_id": derive_event_id(f"elevenlabs|{conversation_id}", "call_outcome"),
+        "site_uuid": site_uuid,
+        "lead_id": lead_id,
+        "conversation_id": conversation_id,
+        "direction": direction or "outbound",
+        "outcome": outcome,
+        "opted_out": opted_out,
+        "kinds": list(kinds),
+        "occurred_at": occurred_at,
+        "reconciled": reconciled,
     }

@@ -7,6 +7,7 @@ from faust.web import View
 
 from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE
 from realgeeks_sync.app.ingress.handlers import Ingress
+from realgeeks_sync.app.ingress.initiation import Initiation
 from realgeeks_sync.app.operations.health import health_report, refresh_lag_metrics
 from realgeeks_sync.app.operations.inspection import register_inspection
 from realgeeks_sync.app.streaming.pipeline import Pipeline
@@ -14,7 +15,7 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline
 __all__ = ["register_views"]
 
 
-def register_views(p: Pipeline, ingress: Ingress) -> None:
+def register_views(p: Pipeline, ingress: Ingress, initiation: Initiation | None = None) -> None:
     """Mount every route on the Faust web server."""
     app = p.app
 
@@ -27,6 +28,14 @@ def register_views(p: Pipeline, ingress: Ingress) -> None:
     class ElevenLabsWebhook(View):
         async def post(self, request: web.Request) -> web.Response:
             return await ingress.elevenlabs(request)
+
+    if initiation is not None:
+        pre_call = initiation
+
+        @app.page("/webhooks/elevenlabs/initiation")
+        class InitiationWebhook(View):
+            async def post(self, request: web.Request) -> web.Response:
+                return await pre_call.handle(request)
 
     @app.page("/metrics")
     class MetricsView(View):

@@ -18,6 +18,7 @@ from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.partitioning import site_of_key, site_partition
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
@@ -41,6 +42,9 @@ class Topics:
     optouts: faust.TopicT
     conversations: faust.TopicT
     dialer_events: faust.TopicT
+    leads_outbound: faust.TopicT
+    call_outcomes: faust.TopicT
+    callers: faust.TopicT
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Tables:
     dialer_sites: Any
     conversations: Any
     activity_outbox: Any
+    conversation_outcomes: Any
+    lead_calls: Any
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Pipeline:
     clock: Callable[[], float] = time.time
     # Full names of the topics whose records go to their site's partition.
     site_partitioned: frozenset[str] = frozenset()
+    # Every lead's numbers and call variables, on this worker (app/streaming/caller_directory.py).
+    caller_directory: CallerDirectory | None = None
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
         """Send one JSON record; returns the future of its acknowledgement.

@@ -37,6 +37,13 @@ OPTOUTS = "sync.optouts"
 # and the dialer's own events (call answers, call outcomes, timer ticks), by site.
 CONVERSATIONS = "sync.conversations"
 DIALER_EVENTS = "sync.dialer-events"
+# Lead-field updates for Real Geeks (PATCH), written once each like the activities.
+LEADS_OUTBOUND = "realgeeks.leads.outbound"
+# How each AI call ended, for the lead's call history (its context counts them).
+CALL_OUTCOMES = "sync.call-outcomes"
+# Every lead's numbers and call variables, compacted: each worker keeps a copy to answer
+# the pre-call webhook of an inbound call (app/streaming/caller_directory.py).
+CALLERS = "sync.callers"
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -52,6 +59,9 @@ ATTRIBUTES = {
     OPTOUTS: "optouts",
     CONVERSATIONS: "conversations",
     DIALER_EVENTS: "dialer_events",
+    LEADS_OUTBOUND: "leads_outbound",
+    CALL_OUTCOMES: "call_outcomes",
+    CALLERS: "callers",
 }
 
 
@@ -70,7 +80,17 @@ class TopicSpec:
 
 # Topics keyed <site_uuid>:<...> whose records go to the site's partition.
 SITE_PARTITIONED = frozenset(
-    {LEADS, ACTIVITIES, CALLS_CONTEXT, ACTIVITIES_OUTBOUND, OPTOUTS, DIALER_EVENTS}
+    {
+        LEADS,
+        ACTIVITIES,
+        CALLS_CONTEXT,
+        ACTIVITIES_OUTBOUND,
+        OPTOUTS,
+        DIALER_EVENTS,
+        LEADS_OUTBOUND,
+        CALL_OUTCOMES,
+        CALLERS,
+    }
 )
 
 
@@ -87,6 +107,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     # Opt-outs are few and must outlive every table: kept forever, never compacted (the
     # history of who opted out, when and how is the record a complaint asks for).
     forever = (("retention.ms", "-1"), ("cleanup.policy", "delete"), *size)
+    # One record per lead is what a directory needs: compaction keeps the latest.
+    latest = (("cleanup.policy", "compact"), *size)
     specs = [
         TopicSpec(RAW_REALGEEKS, n, raw),
         TopicSpec(RAW_ELEVENLABS, n, raw),
@@ -98,6 +120,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(OPTOUTS, n, forever),
         TopicSpec(CONVERSATIONS, n, out),
         TopicSpec(DIALER_EVENTS, n, out),
+        TopicSpec(LEADS_OUTBOUND, n, out),
+        TopicSpec(CALL_OUTCOMES, n, out),
+        TopicSpec(CALLERS, n, latest),
     ]
     return [
         replace(spec, by_site=spec.name in SITE_PARTITIONED, attribute=ATTRIBUTES[spec.name])

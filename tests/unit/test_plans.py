@@ -63,11 +63,15 @@ def test_created_lead_gives_lead_activity_and_context_outputs() -> None:
     }
     outs = plan_realgeeks(envelope(body, "created", "m1"), t, config=CONFIG, mapping=MAPPING)
     topics = [o.topic for o in outs]
-    assert topics == ["leads", "activities", "calls_context"]
+    assert topics == ["leads", "activities", "calls_context", "callers"]
     lead = outs[0].value
     assert lead["lead_id"] == "a1" and lead["lead"]["email"] == "jack@mail.com"
     assert outs[1].value["created"].startswith("2026-11-27T09:00:00.123456")
     assert outs[2].value["trigger"] == "created" and outs[2].value["eligible"] is True
+    # The directory of inbound calls learns the lead's numbers and call variables.
+    caller = outs[3].value
+    assert outs[3].key == f"{SITE}:a1" and caller["phones"] == ["+18088172382"]
+    assert caller["dynamic_variables"] == outs[2].value["dynamic_variables"]
     # The same message again yields identical outputs (replay-safe event ids and decision).
     again = plan_realgeeks(envelope(body, "created", "m1"), t, config=CONFIG, mapping=MAPPING)
     assert again[0].value["event_id"] == lead["event_id"]
@@ -139,7 +143,8 @@ def test_backfill_context_is_marked_so_the_dialer_skips_it() -> None:
         config=CONFIG,
         mapping=MAPPING,
     )
-    assert outs[-1].value["trigger"] == "backfill"
+    (context,) = [o for o in outs if o.topic == "calls_context"]
+    assert context.value["trigger"] == "backfill"
 
 
 def test_call_outcome_placed_by_dynamic_variables_or_recorded_conversation() -> None:
@@ -149,7 +154,12 @@ def test_call_outcome_placed_by_dynamic_variables_or_recorded_conversation() -> 
         dynamic_variables={"lead_id": "l1", "site_uuid": SITE},
     )
     outs = plan_outputs(payload, MAPPING, {}, "2026-11-27T10:00:00Z")
-    assert [o.topic for o in outs] == ["activities", "activities_outbound", "dialer_events"]
+    assert [o.topic for o in outs] == [
+        "activities",
+        "activities_outbound",
+        "call_outcomes",
+        "dialer_events",
+    ]
     assert outs[0].value["direction"] == "outbound" and outs[1].value["lead_id"] == "l1"
     failure = build_post_call_payload(conversation_id="conv2", outcome="busy")
     outs = plan_outputs(failure, MAPPING, {"conv2": {"site_uuid": SITE, "lead_id": "l2"}}, "t")

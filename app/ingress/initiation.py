@@ -1,0 +1,170 @@
+"""POST /webhooks/elevenlabs/initiation: ElevenLabs' pre-call webhook for inbound calls.
+
+When a lead calls the agent's number back, ElevenLabs asks this route for the call's
+dynamic variables, sending ``caller_id``, ``agent_id``, ``called_number`` and
+``call_sid`` (section 1.4 of the API notes). ElevenLabs signs nothing here; it sends the
+request headers configured on its side, so the route takes ``Authorization: Bearer
+<secret>``, compared in constant time with every RGSYNC_ELEVENLABS_INITIATION_SECRETS
+value (rotation); anything else is a 401, and with no secret configured the route answers
+404, as if it did not exist.
+
+The answer is read from this worker's caller directory (app/streaming/caller_directory.py:
+no Kafka round trip, no other worker asked), so it stays within a few milliseconds: the
+caller's lead context when the number is a lead's in a site the called agent serves,
+else neutral defaults, always with the same variable names (app/domain/callers.py). What
+was decided travels with the call: the answer's ``lead_id`` and ``site_uuid`` come back in
+the post-call webhook's echoed variables, and when the request names the conversation,
+its lead is also recorded on sync.conversations (after the answer, never delaying it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from realgeeks_sync.app.core.errors import PayloadTooLargeError, RequestTimeoutError
+from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.domain.callers import (
+    Scalar,
+    agent_serves,
+    answer_variables,
+    choose,
+    initiation_answer,
+)
+from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
+from realgeeks_sync.app.ingress.handlers import Publisher, read_body
+from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
+
+__all__ = ["MAX_INITIATION_BODY_BYTES", "Initiation", "bearer_matches"]
+
+log = logging.getLogger(__name__)
+
+MAX_INITIATION_BODY_BYTES = 64 * 1024  # four short fields
+_BODY_TIMEOUT_S = 5.0
+
+
+def bearer_matches(secrets: tuple[Secret, ...], header: str | None) -> bool:
+    """True when ``header`` is ``Bearer <one of the secrets>``; every secret is compared
+    in constant time, so the time taken tells nothing about which or how much matched."""
+    scheme, _, supplied = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not supplied.strip():
+        return False
+    given = supplied.strip().encode("utf-8", "surrogateescape")
+    matched = False
+    for secret in secrets:
+        matched |= hmac.compare_digest(given, secret.reveal().encode("utf-8"))
+    return matched
+
+
+class Initiation:
+    """The pre-call webhook's handler, over this worker's caller directory."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        directory: CallerDirectory | None,
+        defaults: Mapping[str, Scalar],
+        metrics: Metrics,
+        *,
+        publisher: Publisher | None = None,
+        conversations_topic: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.defaults = dict(defaults)
+        self.metrics = metrics
+        self.publisher = publisher
+        self.conversations_topic = conversations_topic
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /webhooks/elevenlabs/initiation."""
+        started = time.perf_counter()
+        result, response = await self._answer(request)
+        self.metrics.initiation_requests.labels(result).inc()
+        self.metrics.initiation_seconds.observe(time.perf_counter() - started)
+        return response
+
+    async def _answer(self, request: web.Request) -> tuple[str, web.Response]:
+        secrets = self.settings.elevenlabs_initiation_secrets
+        if not secrets:
+            return "disabled", _error(404, "the pre-call webhook is not configured")
+        if not bearer_matches(secrets, request.headers.get("Authorization")):
+            log.info("pre-call webhook refused: wrong or missing bearer secret")
+            return "unauthorized", _error(
+                401, "missing or wrong bearer secret", {"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            raw = await read_body(request, MAX_INITIATION_BODY_BYTES, timeout_s=_BODY_TIMEOUT_S)
+        except (PayloadTooLargeError, RequestTimeoutError) as exc:
+            return "bad_request", _error(exc.status, str(exc))
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            return "bad_request", _error(400, "the body is not a JSON object")
+        agent = body.get("agent_id")
+        number = e164_or_none(body.get("caller_id"), self.settings.default_region)
+        found = self.directory.candidates(number) if number and self.directory else []
+        serves = agent_serves(self.settings.elevenlabs_agent_id, agent)
+        chosen, count = choose(found, lambda _site: serves)
+        variables = answer_variables(self.defaults, chosen)
+        if chosen is None:
+            result = "unknown" if self.directory is None or self.directory.ready else "not_ready"
+        else:
+            result = "known" if count == 1 else "chosen"
+            self._record(body.get("conversation_id"), chosen.site_uuid, chosen.lead_id)
+        log.info(
+            "pre-call webhook answered",
+            extra={
+                "result": result,
+                "candidates": count,
+                "site": chosen.site_uuid if chosen else None,
+                "lead_id": chosen.lead_id if chosen else None,
+            },
+        )
+        answer = json.dumps(initiation_answer(variables), separators=(",", ":"))
+        return result, web.Response(text=answer, content_type="application/json")
+
+    def _record(self, conversation_id: Any, site: str, lead: str) -> None:
+        """Record the conversation's lead on sync.conversations, after the answer."""
+        if not isinstance(conversation_id, str) or not conversation_id.strip():
+            return
+        if self.publisher is None or self.conversations_topic is None:
+            return
+        value = {
+            "conversation_id": conversation_id.strip()[:200],
+            "site_uuid": site,
+            "lead_id": lead,
+            "attempt_id": None,
+            "direction": "inbound",
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        task = asyncio.ensure_future(self._publish(value))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, value: dict[str, Any]) -> None:
+        assert self.publisher is not None and self.conversations_topic is not None
+        try:
+            await self.publisher.publish(
+                self.conversations_topic,
+                value["conversation_id"],
+                json.dumps(value, separators=(",", ":")).encode(),
+            )
+        except Exception:  # the echoed variables still place the call's outcome
+            log.warning("inbound conversation not recorded", exc_info=True)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)

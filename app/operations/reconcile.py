@@ -1,0 +1,99 @@
+"""``realgeeks-sync reconcile --since``: request every finished conversation since then.
+
+The same requests the periodic job sends (agents/reconcile_calls.py), for a window the
+job did not cover (a worker down for a day, a lookback too short). The worker maps only
+the conversations whose outcome never arrived; a request's message id is fixed by its
+conversation, so running this twice writes nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import aiohttp
+from confluent_kafka import Producer
+
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.core.errors import ApiError
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.reconciliation import needs_request, request_envelope
+from realgeeks_sync.app.operations.dlq import parse_since
+from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.kafka_config import producer_config
+
+__all__ = ["run_reconcile"]
+
+
+def run_reconcile(settings: Settings, since: str, *, out: TextIO = sys.stderr) -> int:
+    """List the agent's conversations since ``since`` and request the finished ones.
+
+    Returns the exit code: 0 done, 1 the API or Kafka failed, 2 bad input or settings.
+    """
+    if not (settings.elevenlabs_api_key and settings.elevenlabs_agent_id):
+        print(
+            "reconcile: RGSYNC_ELEVENLABS_API_KEY and RGSYNC_ELEVENLABS_AGENT_ID are needed",
+            file=out,
+        )
+        return 2
+    now = datetime.now(UTC)
+    try:
+        start = parse_since(since, now)
+    except ValueError as exc:
+        print(f"reconcile: --since: {exc}", file=out)
+        return 2
+    if start is None:
+        print("reconcile: --since is needed (ISO 8601, or an age like 36h or 2d)", file=out)
+        return 2
+    try:
+        listed, wanted = asyncio.run(_finished(settings, int(start.timestamp())))
+    except ApiError as exc:
+        print(f"reconcile: cannot list conversations: {exc}", file=out)
+        return 1
+    producer = Producer(producer_config(settings))
+    failed = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal failed
+        if err is not None:
+            failed += 1
+
+    topic = settings.topic(names.RAW_ELEVENLABS)
+    received_at = now.isoformat().replace("+00:00", "Z")
+    for conversation in wanted:
+        envelope = request_envelope(conversation, settings.elevenlabs_agent_id, received_at)
+        producer.produce(
+            topic,
+            key=conversation.encode(),
+            value=json.dumps(envelope, separators=(",", ":")).encode(),
+            on_delivery=on_delivery,
+        )
+        producer.poll(0)
+    failed += producer.flush(30)
+    print(
+        json.dumps({"listed": listed, "requested": len(wanted) - failed, "failed": failed}),
+        file=out,
+    )
+    return 0 if failed == 0 else 1
+
+
+async def _finished(settings: Settings, after_unix: int) -> tuple[int, list[str]]:
+    """(conversations listed, ids of the finished ones) since ``after_unix``."""
+    listed, wanted = 0, []
+    async with aiohttp.ClientSession() as session:
+        client = ElevenLabsClient(
+            session,
+            settings.elevenlabs_api_url,
+            settings.elevenlabs_api_key.reveal(),
+            timeout_s=settings.elevenlabs_timeout_s,
+        )
+        async for summary in client.conversations_since(settings.elevenlabs_agent_id, after_unix):
+            listed += 1
+            conversation = needs_request(summary, time.time(), settings.reconcile_grace_s)
+            if conversation is not None:
+                wanted.append(conversation)
+    return listed, wanted
