@@ -17,14 +17,12 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.call_outcomes import outcome_mapping
-from realgeeks_sync.app.domain.callers import neutral_variables
 from realgeeks_sync.app.domain.identity_model import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
-from realgeeks_sync.app.ingress.initiation import Initiation
+from realgeeks_sync.app.ingress.initiation import initiation_for
 from realgeeks_sync.app.operations.routes import register_views
 from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory
 from realgeeks_sync.app.streaming import topics as names
-from realgeeks_sync.app.streaming.caller_directory import CallerDirectory, DirectoryReader
 from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.pipeline import Pipeline
@@ -82,21 +80,10 @@ def build(settings: Settings) -> Pipeline:
         settings.topic(spec.name) for spec in names.topic_specs(settings) if spec.by_site
     )
     pipeline.clock = clock
-    callers_topic = settings.topic(names.CALLERS)
-    pipeline.caller_directory = CallerDirectory(
-        settings.data_dir / "caller-directory" / callers_topic
-    )
-    reader = DirectoryReader(settings, pipeline.caller_directory, callers_topic)
+    initiation, reader = initiation_for(settings, metrics, publisher, "worker")
+    pipeline.caller_directory = initiation.directory
 
     register_all(pipeline)
-    initiation = Initiation(
-        settings,
-        pipeline.caller_directory,
-        neutral_variables(),
-        metrics,
-        publisher=publisher,
-        conversations_topic=settings.topic(names.CONVERSATIONS),
-    )
     register_views(
         pipeline, Ingress(settings, publisher, metrics, received_clock=clock), initiation
     )

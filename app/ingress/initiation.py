@@ -39,12 +39,18 @@ from realgeeks_sync.app.domain.callers import (
     answer_variables,
     choose,
     initiation_answer,
+    neutral_variables,
 )
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
 from realgeeks_sync.app.ingress.handlers import Publisher, read_body
-from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
+from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.caller_directory import (
+    CallerDirectory,
+    DirectoryReader,
+    directory_path,
+)
 
-__all__ = ["MAX_INITIATION_BODY_BYTES", "Initiation", "bearer_matches"]
+__all__ = ["MAX_INITIATION_BODY_BYTES", "Initiation", "bearer_matches", "initiation_for"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +170,24 @@ class Initiation:
             )
         except Exception:  # the echoed variables still place the call's outcome
             log.warning("inbound conversation not recorded", exc_info=True)
+
+
+def initiation_for(
+    settings: Settings, metrics: Metrics, publisher: Publisher | None, role: str
+) -> tuple[Initiation, DirectoryReader]:
+    """The pre-call webhook of one process (worker or standalone ingress) over a caller
+    directory of its own, and the reader to start with it."""
+    directory = CallerDirectory(directory_path(settings, role))
+    reader = DirectoryReader(settings, directory, settings.topic(names.CALLERS))
+    initiation = Initiation(
+        settings,
+        directory,
+        neutral_variables(),
+        metrics,
+        publisher=publisher,
+        conversations_topic=settings.topic(names.CONVERSATIONS),
+    )
+    return initiation, reader
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -21,6 +21,8 @@ from realgeeks_sync.app.core.logs import configure_logging
 from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE, Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+from realgeeks_sync.app.ingress.initiation import initiation_for
+from realgeeks_sync.app.streaming.caller_directory import DirectoryReader
 from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 from realgeeks_sync.app.streaming.topics import ensure_topics
@@ -42,6 +44,13 @@ def build_ingress_app(
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     received = business_clock(settings.clock_file)
     app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
+    if settings.elevenlabs_initiation_secrets:
+        # The pre-call webhook needs no tables: its own copy of the caller directory.
+        initiation, reader = initiation_for(
+            settings, metrics, publisher, f"ingress-{settings.ingress_port}"
+        )
+        app.router.add_post("/webhooks/elevenlabs/initiation", initiation.handle)
+        app.on_startup.append(lambda _app: _start(reader))
 
     async def health(_request: web.Request) -> web.Response:
         kafka = await probe.status()
@@ -67,6 +76,9 @@ def build_ingress_app(
         app.add_routes(ops)
     return app, publisher
 
+
+async def _start(reader: DirectoryReader) -> None:
+    reader.start()
 
 
 async def _serve(settings: Settings) -> None:

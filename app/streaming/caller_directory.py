@@ -35,13 +35,21 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.callers import Candidate
 from realgeeks_sync.app.streaming import rocksdb_memory
+from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.kafka_config import librdkafka_config
 
-__all__ = ["CallerDirectory", "DirectoryReader"]
+__all__ = ["CallerDirectory", "DirectoryReader", "directory_path"]
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
+
+
+def directory_path(settings: Settings, role: str) -> Path:
+    """Where a process keeps its copy: one per process role ("worker", "ingress-<port>"),
+    so a worker and an ingress on one host never open the same RocksDB."""
+    topic = settings.topic(names.CALLERS)
+    return settings.data_dir / "caller-directory" / role / topic
 
 
 class CallerDirectory:
@@ -56,6 +64,10 @@ class CallerDirectory:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
+        # Small memtables, as the tables' (app/streaming/faust_app.py): RocksDB's default
+        # of 64 MiB each would hold most of a worker's memory for a few MiB of records.
+        options.set_write_buffer_size(2 * 1024 * 1024)
+        options.set_max_write_buffer_number(2)
         shared = rocksdb_memory.shared()
         if shared is not None:
             shared.apply(options, 10)
