@@ -29,9 +29,7 @@ class Activity:
     own: bool
 
 
-def parse_history(
-    activities: Sequence[Mapping[str, Any]], policy: ContextPolicy
-) -> list[Activity]:
+def parse_history(activities: Sequence[Mapping[str, Any]], policy: ContextPolicy) -> list[Activity]:
     """Parse activities and sort them newest first (undated ones last, in input order)."""
     own_source = policy.own_activity_source.casefold()
     parsed: list[tuple[int, Activity]] = []
