@@ -45,7 +45,7 @@ def build_probe(
     emails: Iterable[str] = (),
     phones: Iterable[str] = (),
 ) -> Probe:
-    """Features and keys of a record from its normalized fields (app.normalize.normalize_lead).
+    """Features and keys of a record from its normalized fields (normalize.normalize_lead).
 
     `emails`/`phones` add identifiers beyond the fields (a snapshot's history). Every
     text feature is cut to a bounded length first (MAX_NAME_CHARS, MAX_STREET_CHARS, ...).
