@@ -17,7 +17,7 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.call_outcomes import outcome_mapping
-from realgeeks_sync.app.domain.identity_model import ModelFileError, default_model
+from realgeeks_sync.app.domain.matching import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.ingress.initiation import initiation_for
 from realgeeks_sync.app.operations.routes import register_views

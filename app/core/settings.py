@@ -272,7 +272,7 @@ class Settings:
         "RGSYNC_IDENTITY_MODEL",
         None,
         "identity model file written by `ops/fit_identity_model.py`",
-        shown_default="(the fitted `app/domain/data/identity_model.json`)",
+        shown_default="(the fitted `app/domain/matching/data/identity_model.json`)",
     )
     rocksdb_cache_mb: int = setting(
         "RGSYNC_ROCKSDB_CACHE_MB",
