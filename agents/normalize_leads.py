@@ -300,19 +300,19 @@ def context_outputs(
     snapshot = tables.index.lead(site, lead)
     phones = [*(snapshot.phones if snapshot else ()), fields.get("phone"), fields.get("phone2")]
     numbers = dict.fromkeys(n for n in (e164_or_none(p) for p in phones) if n)
-    optout = lead_calls.opt_out_of(
-        tables.call_state(site, "lead", lead),
-        (tables.call_state(site, "phone", n) for n in numbers),
-    )
+    calls = tables.call_state(site, "lead", lead)
+    optout = lead_calls.opt_out_of(calls, (tables.call_state(site, "phone", n) for n in numbers))
     context = build_call_context(
         site_uuid=site,
         lead_id=lead,
         lead=fields,
         activities=tables.history(site, lead),
-        do_not_call=optout is not None,
+        do_not_call=False,
         now=now,
         event_id=derive_event_id(message_id, "context"),
         previous_context=previous,
+        ai_calls=lead_calls.summary(calls),
+        opt_out=optout,
     )
     context["trigger"] = trigger
     if not force and previous is not None and not materially_changed(previous, context):

@@ -168,6 +168,28 @@ def identity(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def initiation(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for name, phase in (r.get("phases") or {}).items():
+        lat = phase.get("latency_ms") or {}
+        rows.append(
+            (
+                f"pre-call webhook at {r.get('rate')}/s, {r.get('leads')} leads known ({name})",
+                f"p50 {_pct(lat, 'p50')}, p99 {_pct(lat, 'p99')}; answers {phase.get('answers')}",
+                "p99 < 50 ms",
+            )
+        )
+    rows.append(
+        (
+            "  caller directory: records read, disk, worker RSS (MB)",
+            f"{r.get('directory_caught_up_s')} s, {r.get('directory_disk_mb')} MB, "
+            f"{json.dumps(r.get('worker_rss_mb'))}",
+            "",
+        )
+    )
+    return rows
+
+
 BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ("ingest", ["ops/bench_ingest.py"], ingest),
     ("signatures", ["ops/bench_signatures.py"], signatures),
@@ -200,6 +222,8 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
         speed,
     ),
     ("dialer", ["ops/bench_dialer.py"], dialer),
+    # The pre-call webhook of inbound calls: its own topics, 100,000 leads in the directory.
+    ("initiation", ["ops/bench_initiation.py"], initiation),
     ("dedup", ["ops/bench_dedup.py"], dedup),
     ("identity", ["ops/bench_identity.py"], identity),
 ]

@@ -66,6 +66,7 @@ CALL_CONTEXT_V1_FIELDS = (
     "dynamic_variables",
     "eligible",
     "reason",
+    "opt_out",
 )
 OUTBOUND_ACTIVITY_V1_FIELDS = ("schema", "activity_id", "site_uuid", "lead_id", "activity")
 # Built by app/domain/dialing/optouts.py (optout_event).

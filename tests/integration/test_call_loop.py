@@ -78,8 +78,10 @@ async def test_webhook_to_call_to_one_activity_through_429_and_500(
         # The attempt and the conversation, each once, in the seed's wording (the post-call
         # webhook may beat the call request's answer, so either may come first).
         duration = delivery.payload["data"]["metadata"]["call_duration_secs"]
+        link = f"https://elevenlabs.io/app/agents/history/{call.conversation_id}?agent=agent_1"
         assert sorted(a["description"] for a in posted) == [
-            f"AI call completed. Duration: {duration}s. Wants a 3-bed in Kailua.",
+            f"AI call completed. Duration: {duration}s. Wants a 3-bed in Kailua."
+            f" Conversation: {link}",
             f"AI call initiated to {phone}",
         ]
         assert {a["type"] for a in posted} == {"called"}

@@ -60,6 +60,12 @@ def test_an_opt_out_from_elevenlabs_makes_the_context_ineligible() -> None:
         "opted_out",
         "optout",
     )
+    assert context["opt_out"] == {
+        "subject": "lead",
+        "source": "elevenlabs",
+        "reason": "asked_during_call",
+        "at": "2026-11-27T11:00:00+00:00",
+    }
     # The directory of inbound calls hears of it with the new context.
     assert [o.value["eligible"] for o in outs if o.topic == "callers"] == [False]
     # Once more (another source of the same fact): nothing new to say.
@@ -88,23 +94,44 @@ def test_an_operators_number_opt_out_and_opt_in() -> None:
     assert context["eligible"] is True
 
 
-def test_a_call_outcome_is_counted_once_on_the_lead() -> None:
-    tables = new_lead()
-    event = call_outcome_event(
+def outcome(conversation: str, result: str, at: str, direction: str = "outbound") -> Any:
+    return call_outcome_event(
         site_uuid=SITE,
         lead_id="lead1",
-        conversation_id="conv1",
-        direction="outbound",
-        outcome="completed",
+        conversation_id=conversation,
+        direction=direction,
+        outcome=result,
         opted_out=False,
         kinds=["called"],
-        occurred_at="2026-11-27T11:00:00+00:00",
+        occurred_at=at,
     )
-    apply(tables, "call", event)
-    state = tables.calls[lead_calls.key(SITE, "lead", "lead1")]
-    assert lead_calls.summary(state)["count"] == 1
-    assert apply(tables, "call", event) == []  # the same conversation again
-    assert lead_calls.summary(tables.calls[lead_calls.key(SITE, "lead", "lead1")])["count"] == 1
+
+
+def test_call_outcomes_are_counted_once_and_reach_the_context() -> None:
+    tables = new_lead()
+    outs = apply(tables, "call", outcome("conv1", "no-answer", "2026-11-27T11:00:00+00:00"))
+    (context,) = contexts(outs)
+    assert context["trigger"] == "call_outcome"
+    assert context["previous_interactions"]["ai_calls"]["count"] == 1
+    assert context["dynamic_variables"]["previous_ai_calls"] == 1
+    assert context["dynamic_variables"]["previous_ai_conversations"] == 0
+    assert context["dynamic_variables"]["last_ai_call_outcome"] == "no-answer"
+    assert apply(tables, "call", outcome("conv1", "no-answer", "2026-11-27T11:00")) == []
+    outs = apply(
+        tables, "call", outcome("conv2", "completed", "2026-11-27T15:00:00+00:00", "inbound")
+    )
+    (context,) = contexts(outs)
+    calls = context["previous_interactions"]["ai_calls"]
+    assert (calls["count"], calls["conversations"], calls["inbound"]) == (2, 1, 1)
+    assert calls["by_outcome"] == {"no-answer": 1, "completed": 1}
+    assert context["dynamic_variables"]["last_ai_call_at"] == "2026-11-27T15:00:00+00:00"
+    # The directory of inbound calls learns when the AI last spoke with the lead.
+    (caller,) = [o.value for o in outs if o.topic == "callers"]
+    assert caller["last_ai_call_at"] == "2026-11-27T15:00:00+00:00"
+    assert (
+        "Spoke with our AI before (2 calls, last: completed)"
+        in (context["dynamic_variables"]["call_talking_points"])
+    )
 
 
 def test_events_for_leads_without_a_context_only_fold() -> None:
@@ -112,3 +139,38 @@ def test_events_for_leads_without_a_context_only_fold() -> None:
     event = optout_event(site_uuid=SITE, subject="lead", value="ghost", source="operator", at="t")
     assert apply(tables, "optout", event) == []
     assert tables.calls[lead_calls.key(SITE, "lead", "ghost")]["optout"]["action"] == "opt_out"
+
+
+def test_urgency_and_timeframe_reach_the_context_and_its_variables() -> None:
+    from datetime import UTC, datetime
+
+    from realgeeks_sync.app.domain.call_context import build_call_context
+    from realgeeks_sync.app.domain.callers import neutral_variables
+
+    context = build_call_context(
+        site_uuid=SITE,
+        lead_id="l",
+        lead={"first_name": "Ana", "phone": PHONE, "urgency": " Hot ", "timeframe": "1-3 months"},
+        activities=[],
+        do_not_call=False,
+        now=datetime(2026, 11, 27, 20, tzinfo=UTC),
+        event_id="e",
+    )
+    assert context["strategy"]["is_hot_lead"] is True
+    assert context["strategy"]["hot_reasons"] == ["urgency"]
+    variables = context["dynamic_variables"]
+    assert (variables["lead_urgency"], variables["lead_timeframe"]) == ("Hot", "1-3 months")
+    assert variables["is_hot_lead"] is True
+    assert "Their timeframe: 1-3 months" in variables["call_talking_points"]
+    # Every variable is in the neutral set an inbound call from a stranger gets.
+    assert set(variables) | {"call_attempt_id"} == set(neutral_variables())
+    cold = build_call_context(
+        site_uuid=SITE,
+        lead_id="l",
+        lead={"phone": PHONE, "urgency": "Cold"},
+        activities=[],
+        do_not_call=False,
+        now=datetime(2026, 11, 27, 20, tzinfo=UTC),
+        event_id="e",
+    )
+    assert cold["strategy"]["is_hot_lead"] is False and cold["opt_out"] is None

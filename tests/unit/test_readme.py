@@ -9,7 +9,10 @@ from realgeeks_sync.app.domain.dialing.optouts import optout_event
 from realgeeks_sync.app.domain.events import (
     ACTIVITY_V1_FIELDS,
     CALL_CONTEXT_V1_FIELDS,
+    CALL_OUTCOME_V1_FIELDS,
+    CALLER_V1_FIELDS,
     DEADLETTER_FIELDS,
+    LEAD_UPDATE_V1_FIELDS,
     LEAD_V1_FIELDS,
     OPTOUT_V1_FIELDS,
     OUTBOUND_ACTIVITY_V1_FIELDS,
@@ -31,6 +34,9 @@ def test_event_fields_are_documented() -> None:
         ("call_context.v1", CALL_CONTEXT_V1_FIELDS),
         ("outbound_activity.v1", OUTBOUND_ACTIVITY_V1_FIELDS),
         ("optout.v1", OPTOUT_V1_FIELDS),
+        ("lead_update.v1", LEAD_UPDATE_V1_FIELDS),
+        ("call_outcome.v1", CALL_OUTCOME_V1_FIELDS),
+        ("caller.v1", CALLER_V1_FIELDS),
     ):
         text = _bullet(schema)
         missing = [f for f in fields if not re.search(rf"\b{f}\b", text)]
@@ -53,3 +59,26 @@ def test_optout_events_have_exactly_the_documented_fields() -> None:
         site_uuid="s", subject="phone", value="+18088172382", source="operator", at="t"
     )
     assert tuple(event) == OPTOUT_V1_FIELDS
+
+
+def test_new_events_have_exactly_the_documented_fields() -> None:
+    from realgeeks_sync.app.domain.callers import caller_record
+    from realgeeks_sync.app.domain.events import call_outcome_event, lead_update_record
+
+    update = lead_update_record(
+        update_id="u", site_uuid="s", lead_id="l", conversation_id="c", fields={}, tags=[]
+    )
+    outcome = call_outcome_event(
+        site_uuid="s",
+        lead_id="l",
+        conversation_id="c",
+        direction=None,
+        outcome="completed",
+        opted_out=False,
+        kinds=[],
+        occurred_at="t",
+    )
+    caller = caller_record({"site_uuid": "s", "lead_id": "l"}, [])
+    assert tuple(update) == LEAD_UPDATE_V1_FIELDS
+    assert tuple(outcome) == CALL_OUTCOME_V1_FIELDS
+    assert tuple(caller) == CALLER_V1_FIELDS

@@ -21,6 +21,8 @@ from realgeeks_sync.app.domain.call_context.variables import dynamic_variables
 
 __all__ = ["build_call_context"]
 
+_OPT_OUT_FIELDS = ("subject", "source", "reason", "at")
+
 
 def build_call_context(
     *,
@@ -33,8 +35,14 @@ def build_call_context(
     event_id: str,
     previous_context: Mapping[str, Any] | None = None,
     policy: ContextPolicy = DEFAULT_POLICY,
+    ai_calls: Mapping[str, Any] | None = None,
+    opt_out: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the ``calls.context`` value (schema call_context.v1) for one lead.
+
+    ``ai_calls`` is the lead's AI-call history (app/domain/lead_calls.py ``summary``) and
+    ``opt_out`` the opt-out in force from any source (its source, reason, time); either
+    makes the context say so, and an opt-out makes it ineligible (``opted_out``).
 
     Raises:
         ValueError: ``now`` is naive, or site_uuid/lead_id/event_id is empty.
@@ -50,9 +58,10 @@ def build_call_context(
     history = parse_history(activities, policy)
     view = lead_view(lead, history)
     interests = property_interests(history, policy)
-    interactions = previous_interactions(history, policy)
-    plan = strategy(view, interests, history, now, policy)
-    facts = EligibilityFacts(lead, view, history, do_not_call, now, policy)
+    interactions = previous_interactions(history, policy, ai_calls)
+    plan = strategy(view, interests, history, now, policy, interactions["ai_calls"])
+    blocked = bool(do_not_call) or opt_out is not None
+    facts = EligibilityFacts(lead, view, history, blocked, now, policy)
     reasons = ineligible_reasons(facts)
     context: dict[str, Any] = {
         "schema": SCHEMA,
@@ -67,6 +76,7 @@ def build_call_context(
         "eligible": not reasons,
         "reason": reasons[0] if reasons else None,
         "reasons": reasons,
+        "opt_out": _opt_out(opt_out),
     }
     context["dynamic_variables"] = dynamic_variables(context, policy)
     if previous_context is not None and previous_context.get("event_id") == event_id:
@@ -81,3 +91,10 @@ def build_call_context(
         context["supersedes_event_id"] = None
         context["changed_fields"] = changed_fields(None, context)
     return context
+
+
+def _opt_out(opt_out: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Who opted the lead out, how and when (None: nobody)."""
+    if not isinstance(opt_out, Mapping):
+        return None
+    return {name: opt_out.get(name) for name in _OPT_OUT_FIELDS}

@@ -17,6 +17,8 @@ _MATERIAL_LEAD_FIELDS = (
     "phone2",
     "role",
     "agent_name",
+    "urgency",
+    "timeframe",
 )
 
 
@@ -35,6 +37,10 @@ def fingerprint(context: Mapping[str, Any]) -> dict[str, Any]:
     material: dict[str, Any] = {f"lead.{name}": lead.get(name) for name in _MATERIAL_LEAD_FIELDS}
     material["property_interests"] = keys
     material["eligible"] = context.get("eligible")
+    # Each AI call's outcome changes what the next call (or an inbound one) should know.
+    interactions = context.get("previous_interactions")
+    calls = interactions.get("ai_calls") if isinstance(interactions, Mapping) else None
+    material["ai_calls"] = (calls.get("count") if isinstance(calls, Mapping) else 0) or 0
     return material
 
 

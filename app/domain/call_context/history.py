@@ -11,7 +11,7 @@ from typing import Any
 from realgeeks_sync.app.domain.call_context.policy import ContextPolicy
 from realgeeks_sync.app.domain.call_context.values import bounded, clean_text, iso, parse_time
 
-__all__ = ["Activity", "parse_history", "previous_interactions"]
+__all__ = ["Activity", "ai_call_summary", "parse_history", "previous_interactions"]
 
 _CONTACT_TYPES = frozenset({"called", "contact_emailed", "contact_texted", "emailed", "texted"})
 
@@ -58,8 +58,34 @@ def parse_history(activities: Sequence[Mapping[str, Any]], policy: ContextPolicy
     return dated + undated
 
 
-def previous_interactions(history: Sequence[Activity], policy: ContextPolicy) -> dict[str, Any]:
-    """Count activities by type and keep the latest few, bounded."""
+def ai_call_summary(calls: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The lead's AI calls as the context carries them (zeros when it had none): every
+    call with an outcome, those that held a conversation, those it made to us, by outcome,
+    and the last one's outcome and time."""
+    calls = calls if isinstance(calls, Mapping) else {}
+    by_outcome = calls.get("by_outcome")
+
+    def count(name: str) -> int:
+        value = calls.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return {
+        "count": count("count"),
+        "conversations": count("conversations"),
+        "inbound": count("inbound"),
+        "by_outcome": dict(by_outcome) if isinstance(by_outcome, Mapping) else {},
+        "last_outcome": clean_text(calls.get("last_outcome")),
+        "last_at": clean_text(calls.get("last_at")),
+    }
+
+
+def previous_interactions(
+    history: Sequence[Activity],
+    policy: ContextPolicy,
+    ai_calls: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Count activities by type and keep the latest few, bounded; and the AI calls."""
+    calls = ai_call_summary(ai_calls)
     by_type = Counter(a.type or "unknown" for a in history)
     contacts = [a for a in history if a.type in _CONTACT_TYPES and a.created]
     visits = [a for a in history if a.type == "visited" and a.created]
@@ -82,6 +108,9 @@ def previous_interactions(history: Sequence[Activity], policy: ContextPolicy) ->
         "last_visit_at": iso(visits[0].created) if visits else None,
         "visit_count": by_type.get("visited", 0),
         "ai_activity_count": sum(1 for a in history if a.own),
-        "ai_completed_calls": sum(1 for a in history if a.own and a.type == "called"),
+        "ai_completed_calls": max(
+            calls["conversations"], sum(1 for a in history if a.own and a.type == "called")
+        ),
+        "ai_calls": calls,
         "recent": recent,
     }

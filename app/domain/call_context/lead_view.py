@@ -55,6 +55,9 @@ def lead_view(lead: Mapping[str, Any], history: Sequence[Activity]) -> dict[str,
         "city": clean_text(lead.get("city")),
         "state": clean_text(lead.get("state")),
         "zip": clean_text(lead.get("zip")),
+        # Not documented by Real Geeks (third-party code only), but sent by some sites.
+        "urgency": clean_text(lead.get("urgency")),
+        "timeframe": clean_text(lead.get("timeframe")),
         "created": created.isoformat() if created else None,
     }
 

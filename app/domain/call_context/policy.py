@@ -24,6 +24,8 @@ class ContextPolicy:
     hot_new_lead_window: timedelta = timedelta(hours=1)
     hot_view_window: timedelta = timedelta(hours=24)
     hot_view_count: int = 3
+    # A lead's ``urgency`` (case-folded) that makes it a hot lead.
+    hot_urgencies: frozenset[str] = frozenset({"hot"})
     require_consent: bool = False
     consent_fields: tuple[str, ...] = ("tcpa_consent", "call_consent", "consent")
     own_activity_source: str = DEFAULT_ACTIVITY_SOURCE

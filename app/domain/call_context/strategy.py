@@ -19,12 +19,17 @@ def strategy(
     history: Sequence[Activity],
     now: datetime,
     policy: ContextPolicy,
+    ai_calls: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply the call-strategy rules: hot lead, intent, interests, returning, agent."""
+    """Apply the call-strategy rules: hot lead, intent, interests, returning, agent, the
+    lead's urgency and timeframe, and the AI calls it already had."""
     hot_reasons: list[str] = []
     created = parse_time(lead_view.get("created"))
     if created is not None and now - created <= policy.hot_new_lead_window:
         hot_reasons.append("new_lead")
+    urgency = lead_view.get("urgency")
+    if isinstance(urgency, str) and urgency.casefold() in policy.hot_urgencies:
+        hot_reasons.append("urgency")
     recent_views = sum(
         1
         for a in history
@@ -53,6 +58,13 @@ def strategy(
         points.append("Renter: ask about move-in date, budget and area")
     if returning:
         points.append("Returning visitor: acknowledge their continued interest")
+    timeframe = lead_view.get("timeframe")
+    if timeframe:
+        points.append(f"Their timeframe: {timeframe}")
+    calls = int((ai_calls or {}).get("count") or 0)
+    if calls:
+        last = (ai_calls or {}).get("last_outcome") or "unknown"
+        points.append(f"Spoke with our AI before ({calls} calls, last: {last}): do not repeat it")
     if agent:
         points.append(f"Offer to connect them with their agent {agent}")
     if is_seller and not is_buyer:

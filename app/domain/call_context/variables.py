@@ -51,7 +51,12 @@ def dynamic_variables(context: Mapping[str, Any], policy: ContextPolicy) -> dict
         "price_range": _range_text(interests["price_min"], interests["price_max"], money=True),
         "call_goal": strategy["call_goal"],
         "call_talking_points": "; ".join(strategy["talking_points"]),
-        "previous_ai_calls": interactions["ai_completed_calls"],
+        "lead_urgency": lead["urgency"],
+        "lead_timeframe": lead["timeframe"],
+        "previous_ai_calls": interactions["ai_calls"]["count"],
+        "previous_ai_conversations": interactions["ai_completed_calls"],
+        "last_ai_call_outcome": interactions["ai_calls"]["last_outcome"],
+        "last_ai_call_at": interactions["ai_calls"]["last_at"],
         "last_contact_at": interactions["last_contact_at"],
     }
     flat: dict[str, Any] = {}
