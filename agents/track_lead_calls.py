@@ -28,6 +28,7 @@ from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.dialing.optouts import OptOutError, parse_optout
 from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.tables.identity import IdentityIndex
 
@@ -149,9 +150,24 @@ def register(p: Pipeline) -> None:
         value_serializer="raw",
     )
 
+    # sync.optouts is the dialer's input too: offsets in order and holes read again, but
+    # tracked apart from the dialer's (app/streaming/partition_sequence.py), and an offset
+    # is committed only once both agents finished it (app/streaming/offset_guard.py).
+    sequence = PartitionSequence(
+        lambda: p.app.consumer,
+        lambda: p.app.consumer_generation_id,
+        on_hole=lambda _tp, _expected, _got: p.metrics.sync_errors.labels(
+            "ConsumerSkippedOffsets"
+        ).inc(),
+    )
+
+    @p.app.timer(interval=5.0)
+    async def reread_skipped_lead_calls() -> None:
+        sequence.recheck()
+
     @p.app.agent(topic, name=p.settings.topic("track_lead_calls"), isolated_partitions=True)
     async def track_lead_calls(stream: faust.StreamT) -> None:
-        async for event in p.sequence.events(stream):
+        async for event in sequence.events(stream):
             kind = OPTOUT if event.message.topic == optouts_topic else CALL
             await process_idempotently(
                 p,

@@ -98,7 +98,7 @@ def build(settings: Settings) -> Pipeline:
         # A record dropped at the end of a partition leaves no later record to reveal it.
         pipeline.sequence.recheck()
 
-    # Every topic an agent consumes commits only what that agent marked finished.
+    # Every topic an agent consumes commits only what every agent reading it marked finished.
     offset_guard.install(
         name
         for agent in app.agents.values()

@@ -5,9 +5,10 @@ actor cancelled mid-message (rebalance, shutdown) acknowledges it unprocessed; m
 skipped as belonging to an older consumer generation, or arriving while flow control is
 suspended, are acknowledged too. Once such an offset is committed the message is never
 read again: an acknowledged webhook would be lost. This guard lets an acknowledgement
-through only for messages an agent marked finished in the current generation, and makes
-the commit stop at the first offset not acknowledged (upstream treats a gap of one
-message as no gap).
+through only for messages every agent consuming the topic marked finished in the current
+generation (two agents read sync.optouts: each may be cancelled mid-message on its own),
+and makes the commit stop at the first offset not acknowledged (upstream treats a gap of
+one message as no gap).
 
 Worse, when its fetch loop jumps offsets (it drops fetched records around a rebalance),
 Faust records the jump as a "gap" like those compaction or transaction markers leave and
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 import faust.streams
@@ -32,21 +34,27 @@ __all__ = ["admits_ack", "finished", "install", "mark_finished", "one_message_ga
 
 log = logging.getLogger(__name__)
 
-_finished: weakref.WeakSet[Message] = weakref.WeakSet()
+# message -> who marked it finished (one marker per agent's PartitionSequence)
+_finished: weakref.WeakKeyDictionary[Message, set[Hashable]] = weakref.WeakKeyDictionary()
 _guarded_topics: set[str] = set()
+# topic -> how many agents consume it (Faust acks a message once all of them left it)
+_consumers: Counter[str] = Counter()
 _original_ack: Callable[[Consumer, Message], bool] | None = None
 _original_new_offset: Callable[[Consumer, Any], int | None] | None = None
 _original_add_gap: Callable[[Consumer, Any, int, int], Awaitable[None]] | None = None
 
 
-def mark_finished(message: Message) -> None:
-    """Record that an agent is done with this message (outputs acknowledged or dead-lettered)."""
-    _finished.add(message)
+def mark_finished(message: Message, by: Hashable = None) -> None:
+    """Record that an agent (``by``: one marker per agent) is done with this message
+    (outputs acknowledged or dead-lettered)."""
+    _finished.setdefault(message, set()).add(by)
 
 
 def finished(message: Message) -> bool:
-    """True once an agent called mark_finished for this very message object."""
-    return message in _finished
+    """True once every agent consuming its topic called mark_finished for this very
+    message object (one of them, for a topic no install counted)."""
+    marks = _finished.get(message)
+    return marks is not None and len(marks) >= max(_consumers.get(message.topic, 1), 1)
 
 
 def admits_ack(message: Message, current_generation: int | None) -> bool:
@@ -102,9 +110,13 @@ async def _guarded_add_gap(self: Consumer, tp: Any, offset_from: int, offset_to:
 
 
 def install(topics: Iterable[str]) -> None:
-    """Guard acknowledgements of these topics (idempotent; call before the worker starts)."""
+    """Guard acknowledgements of these topics, one entry per agent consuming it
+    (idempotent; call before the worker starts)."""
     global _original_ack, _original_new_offset, _original_add_gap
-    _guarded_topics.update(topics)
+    counts = Counter(topics)
+    _guarded_topics.update(counts)
+    for topic, agents in counts.items():
+        _consumers[topic] = max(_consumers[topic], agents)
     # Faust's Cython stream iterator inlines Consumer.ack instead of calling it, which
     # would bypass the guard: streams take the pure-Python path (it calls Message.ack).
     faust.streams._CStreamIterator = None  # type: ignore[attr-defined]

@@ -40,7 +40,11 @@ class _Position:
 
 
 class PartitionSequence:
-    """Per partition and consumer generation: the next offset an agent must process."""
+    """Per partition and consumer generation: the next offset an agent must process.
+
+    One instance may serve several agents that consume different topics; an agent that
+    reads a topic another agent reads too needs an instance of its own.
+    """
 
     def __init__(
         self,
@@ -95,7 +99,7 @@ class PartitionSequence:
 
     def finish(self, message: Message) -> None:
         """The agent is done with this message: its offset may be committed, the next is due."""
-        mark_finished(message)
+        mark_finished(message, by=id(self))
         position = self._positions.get(message.tp)
         if position is not None and position.generation == message.generation_id:
             position.expected = message.offset + 1

@@ -155,3 +155,24 @@ async def test_unguarded_topics_keep_fausts_gaps(pipeline: Pipeline) -> None:
     consumer._committed_offset[tp] = 3  # type: ignore[attr-defined]
     await consumer._add_gap(tp, 5, 9)  # type: ignore[attr-defined]
     assert consumer._gap[tp]  # type: ignore[attr-defined]
+
+
+def test_a_topic_two_agents_read_commits_only_what_both_finished(pipeline: Pipeline) -> None:
+    # sync.optouts feeds the dialer and track_lead_calls: either may be cancelled mid-message.
+    topic = PREFIX + "sync.optouts"
+    assert offset_guard._consumers[topic] == 2
+    consumer = _consumer(pipeline, topic)
+    tp = TP(topic, 0)
+    consumer._committed_offset[tp] = 5  # type: ignore[attr-defined]
+    half = _message(topic, 5)
+    offset_guard.mark_finished(half, by="dialer")
+    assert not offset_guard.finished(half)
+    assert consumer.ack(half) is False  # type: ignore[attr-defined]
+    assert consumer._new_offset(tp) is None  # type: ignore[attr-defined]
+    both = _message(topic, 5)  # read again and finished by both this time
+    offset_guard.mark_finished(both, by="dialer")
+    offset_guard.mark_finished(both, by="dialer")  # a mark counts once per agent
+    assert not offset_guard.finished(both)
+    offset_guard.mark_finished(both, by="track_lead_calls")
+    assert consumer.ack(both) is True  # type: ignore[attr-defined]
+    assert consumer._new_offset(tp) == 6  # type: ignore[attr-defined]
