@@ -262,13 +262,14 @@ def map_call_event(envelope: Mapping[str, Any], mapping: OutcomeMapping) -> Call
 def conversation_reference(
     mapping: OutcomeMapping, conversation_id: str, agent_id: str | None
 ) -> str:
-    """How an activity names its conversation: a dashboard link when the agent is known."""
+    """How an activity names its conversation: its id, and a link to it in the ElevenLabs
+    dashboard when the agent is known."""
     if agent_id:
         url = mapping.conversation_url.format(
             conversation_id=quote(conversation_id, safe=""), agent_id=quote(agent_id, safe="")
         )
-        return f"Conversation: {url}"
-    return f"Conversation ID: {conversation_id}"
+        return f"Conversation {conversation_id}: {url}"
+    return f"Conversation {conversation_id}."
 
 
 class _ActivityBuilder:

@@ -81,7 +81,7 @@ async def test_webhook_to_call_to_one_activity_through_429_and_500(
         link = f"https://elevenlabs.io/app/agents/history/{call.conversation_id}?agent=agent_1"
         assert sorted(a["description"] for a in posted) == [
             f"AI call completed. Duration: {duration}s. Wants a 3-bed in Kailua."
-            f" Conversation: {link}",
+            f" Conversation {call.conversation_id}: {link}",
             f"AI call initiated to {phone}",
         ]
         assert {a["type"] for a in posted} == {"called"}

@@ -128,7 +128,8 @@ async def test_a_calls_results_update_three_lead_fields_with_one_patch_through_a
         posted = rg.activities[(site, body["id"])]
         link = f"https://elevenlabs.io/app/agents/history/{call.conversation_id}?agent=agent_1"
         completed = [a for a in posted if a["description"].startswith("AI call completed")]
-        assert len(completed) == 1 and completed[0]["description"].endswith(link)
+        assert len(completed) == 1
+        assert completed[0]["description"].endswith(f"Conversation {call.conversation_id}: {link}")
         (tour,) = [a for a in posted if a["type"] == "tour_requested"]
         assert tour["notify_users"] is True and completed[0]["notify_users"] is False
         assert metric(w, "realgeeks_lead_updates_written_total") == 1

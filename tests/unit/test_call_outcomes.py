@@ -24,15 +24,15 @@ MAPPING = OutcomeMapping()
 LEAD_ID = "a27c20af4497415d9e4e7334dd1d40d2"
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 LINK = "https://elevenlabs.io/app/agents/history/conv_abc123?agent=agent_xyz"
+REFERENCE = f"Conversation conv_abc123: {LINK}"
 
 
 def text_of(activity: dict[str, Any]) -> str:
     """An activity's description without the conversation it names at its end."""
     description = str(activity["description"])
-    for marker in (" Conversation: ", " Conversation ID: "):
-        if marker in description:
-            return description[: description.rindex(marker)]
-    raise AssertionError(f"no conversation named in {description!r}")
+    if " Conversation " not in description:
+        raise AssertionError(f"no conversation named in {description!r}")
+    return description[: description.rindex(" Conversation ")]
 
 
 def transcription(**data_overrides: Any) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def test_completed_call_becomes_called_with_duration_outcome_and_summary() -> No
     # The seed's wording: "AI call completed. Duration: 180s. Sentiment: ... <summary>".
     assert activity["description"] == (
         "AI call completed. Duration: 82s. Jack is looking for a 3-bedroom home in Honolulu."
-        f" Conversation: {LINK}"
+        f" {REFERENCE}"
     )
     assert activity["activity_id"] == activity_id_for(
         "conv_abc123", "post_call_transcription", "called"
@@ -167,7 +167,7 @@ def test_summary_and_description_are_bounded() -> None:
     assert len(capped.activities[0]["description"]) <= 150
     assert text_of(capped.activities[0]).endswith("…")
     # The conversation is never cut away.
-    assert capped.activities[0]["description"].endswith(f"Conversation: {LINK}")
+    assert capped.activities[0]["description"].endswith(REFERENCE)
 
 
 def test_completed_call_names_the_sentiment_when_the_analysis_has_one() -> None:
@@ -465,11 +465,11 @@ def collected(**values: Any) -> dict[str, Any]:
 
 def test_every_activity_names_its_conversation() -> None:
     with_agent = map_call_event(transcription(), MAPPING).activities[0]
-    assert with_agent["description"].endswith(f" Conversation: {LINK}")
+    assert with_agent["description"].endswith(f" {REFERENCE}")
     envelope = transcription()
     del envelope["data"]["agent_id"]
     without = map_call_event(envelope, MAPPING).activities[0]
-    assert without["description"].endswith(" Conversation ID: conv_abc123")
+    assert without["description"].endswith(" Conversation conv_abc123.")
     odd = map_call_event(transcription(conversation_id="conv/../x?y"), MAPPING).activities[0]
     assert "conv%2F..%2Fx%3Fy?agent=agent_xyz" in odd["description"]  # quoted, not a path
 
