@@ -51,6 +51,7 @@ def build_ingress_app(
         )
         app.router.add_post("/webhooks/elevenlabs/initiation", initiation.handle)
         app.on_startup.append(lambda _app: _start(reader))
+        app.on_cleanup.append(lambda _app: asyncio.to_thread(reader.stop))
 
     async def health(_request: web.Request) -> web.Response:
         kafka = await probe.status()

@@ -17,7 +17,7 @@ import pytest
 from ops.testkit.dialer import NUMBERS, callable_number, dialer_env
 from ops.testkit.fakes.elevenlabs import FakeElevenLabs
 from ops.testkit.fakes.realgeeks import FakeRealGeeks
-from ops.testkit.support import Worker, unique
+from ops.testkit.support import IngressProcess, Worker, free_port, unique
 from realgeeks_sync.app.domain.callers import neutral_variables
 from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.integration.test_call_loop import wait_for
@@ -264,3 +264,34 @@ async def test_a_missed_webhook_is_recovered_by_reconciliation_once(
         assert outcome["reconciled"] is True and outcome["conversation_id"] == call.conversation_id
         # The dialer heard how the call ended: its line is free, no redial after a talk.
         await wait_for(lambda: metric(w, "realgeeks_calls_requested_total") == 1)
+
+
+async def test_the_standalone_ingress_answers_the_pre_call_webhook_too(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
+        env = dialer_env(
+            rg,
+            el,
+            RGSYNC_DIALER_ENABLED="false",
+            RGSYNC_ELEVENLABS_INITIATION_SECRETS=INITIATION_SECRET,
+            RGSYNC_RECONCILE_INTERVAL_S="0",
+        )
+        w = await asyncio.to_thread(start_worker, **env)
+        ingress = IngressProcess(
+            env={**w.env, "RGSYNC_INGRESS_PORT": str(free_port())},
+            log_path=tmp_path / "ingress.log",
+        )
+        await asyncio.to_thread(ingress.start)
+        try:
+            site, phone = unique("site"), NUMBERS[3]
+            body = new_lead(site, phone)
+            assert (
+                await asyncio.to_thread(send_realgeeks, ingress.url, body, action="created") == 200
+            )
+            with_initiation(el, ingress)  # a copy of the directory of its own, no agents
+            await known_to_the_directory(el, phone, body["id"])
+            with_initiation(el, ingress, secret="wrong")
+            assert (await el.inbound_call(phone, agent_id="agent_1")).status == 401
+        finally:
+            await asyncio.to_thread(ingress.stop)
