@@ -13,10 +13,15 @@ __all__ = ["main"]
 
 
 def _settings() -> Settings:
+    from realgeeks_sync.app.core.sites import SitesFileError
     from realgeeks_sync.app.main import load_settings
 
     try:
         return load_settings()
+    except SitesFileError as exc:
+        for problem in exc.problems:  # one line per problem, all of them at once
+            print(f"realgeeks-sync: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
     except ConfigError as exc:
         print(f"realgeeks-sync: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -39,6 +39,11 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.unknown_sites = Counter(
+            "realgeeks_unknown_sites",
+            "Signed Real Geeks webhooks refused because the sites file does not list their site",
+            registry=r,
+        )
         self.webhooks_processed = Counter(
             "realgeeks_webhooks_processed",
             "Raw webhooks processed by the agents",
@@ -189,6 +194,7 @@ METRIC_NAMES = (
     "realgeeks_webhooks_received_total",
     "realgeeks_webhooks_rejected_total",
     "realgeeks_signature_failures_total",
+    "realgeeks_unknown_sites_total",
     "realgeeks_webhooks_processed_total",
     "realgeeks_webhooks_failed_total",
     "realgeeks_webhooks_ignored_total",
