@@ -92,7 +92,7 @@ def test_without_a_file_the_environment_serves_every_site() -> None:
     sites = load_sites(s)
     assert not sites.listed and sites.get("any-site") is sites.default
     assert sites_for_agent(sites, "agent_1") == ["*"]
-    secrets, owners = sites.realgeeks_keys()
+    secrets, _owners = sites.realgeeks_keys()
     assert [x.reveal() for x in secrets] == ["shared"]
 
 
