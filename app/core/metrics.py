@@ -129,6 +129,19 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.operator_actions = Counter(
+            "realgeeks_operator_actions",
+            "Operator actions applied by the dialer (pause, resume, call_now, never_call, "
+            "call_now_refused_<why>)",
+            ["action"],
+            registry=r,
+        )
+        self.speed_to_lead = Histogram(
+            "realgeeks_speed_to_lead_seconds",
+            "Time from a new lead's webhook to its first AI call request",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+            registry=r,
+        )
         self.deadletters = Counter(
             "realgeeks_deadletters",
             "Records written to the dead-letter topic",
@@ -213,6 +226,8 @@ METRIC_NAMES = (
     "realgeeks_calls_refused_total",
     "realgeeks_calls_uncertain_total",
     "realgeeks_optouts_total",
+    "realgeeks_operator_actions_total",
+    "realgeeks_speed_to_lead_seconds",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",
     "realgeeks_webhook_ingest_seconds",
