@@ -28,6 +28,7 @@ import aiohttp
 import faust
 from faust.types import TP
 
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.sites import DialerConfig
@@ -40,6 +41,7 @@ from realgeeks_sync.app.domain.dialing import (
     DialerPolicy,
     DialerRecordError,
     Emit,
+    OperatorAction,
     OptOutError,
     SiteRecord,
     Step,
@@ -143,8 +145,8 @@ class _CaughtUp:
         return False
 
 
-def register(p: Pipeline) -> None:
-    """Register the dialer agent and its timer."""
+def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
+    """Register the dialer agent and its timer (``stories``: where leads' stories go)."""
     s = p.settings
     t = p.tables
     policies = _Policies(p)
@@ -317,7 +319,12 @@ def register(p: Pipeline) -> None:
             result = await core.apply(dialer_event)
             if isinstance(dialer_event, CallAnswer):
                 live.discard(dialer_event.attempt_id)
+            elif isinstance(dialer_event, OperatorAction) and result.site is not None:
+                paused = 1 if result.site.paused else 0
+                m.dialer_paused.labels(dialer_event.site_uuid).set(paused)
         count(result)
+        if stories is not None:
+            stories.note(msg, record)
 
     topic = p.app.topic(
         context_topic,

@@ -142,6 +142,23 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
             registry=r,
         )
+        self.calls_ended = Counter(
+            "realgeeks_calls_ended",
+            "AI calls whose outcome arrived, by outcome (completed: the lead was reached)",
+            ["outcome"],
+            registry=r,
+        )
+        self.tours_requested = Counter(
+            "realgeeks_tours_requested",
+            "Tours (viewings) leads asked for on an AI call",
+            registry=r,
+        )
+        self.dialer_paused = Gauge(
+            "realgeeks_dialer_paused",
+            "1 while an operator has paused the site's dialer (sites this worker holds)",
+            ["site"],
+            registry=r,
+        )
         self.deadletters = Counter(
             "realgeeks_deadletters",
             "Records written to the dead-letter topic",
@@ -227,6 +244,9 @@ METRIC_NAMES = (
     "realgeeks_calls_uncertain_total",
     "realgeeks_optouts_total",
     "realgeeks_operator_actions_total",
+    "realgeeks_calls_ended_total",
+    "realgeeks_tours_requested_total",
+    "realgeeks_dialer_paused",
     "realgeeks_speed_to_lead_seconds",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",

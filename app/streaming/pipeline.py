@@ -56,6 +56,8 @@ class Tables:
     dialer_leads: Any
     dialer_sites: Any
     conversations: Any
+    lead_stories: Any
+    site_days: Any
     activity_outbox: Any
 
 
