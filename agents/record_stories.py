@@ -17,7 +17,6 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import faust
 
@@ -28,14 +27,16 @@ from realgeeks_sync.app.domain.story import (
     StoryEntry,
     add_entry,
     count_day,
+    site_day_key,
     story_entries,
+    story_key,
 )
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.partitioning import site_partition
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["StoryWriter", "register", "site_day", "story_key"]
+__all__ = ["StoryWriter", "register", "site_day"]
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,10 @@ _TOPICS = (
 _OWN_TOPICS = (names.LEADS, names.ACTIVITIES, names.DEADLETTER)
 
 
-def story_key(site_uuid: str, lead_id: str) -> str:
-    """Key of a lead's story in lead_stories."""
-    return f"{site_uuid}|{lead_id}"
-
-
 def site_day(p: Pipeline, site_uuid: str, when: datetime) -> str:
     """Key of a site's figures in site_days: its local date (sites file time zone, else UTC)."""
-    zone = None
-    if p.sites is not None:
-        zone = p.sites.current.config(site_uuid).dialer.timezone
-    local = when.astimezone(ZoneInfo(zone)) if zone else when.astimezone(UTC)
-    return f"{site_uuid}|{local.date().isoformat()}"
+    zone = p.sites.current.config(site_uuid).dialer.timezone if p.sites is not None else None
+    return site_day_key(site_uuid, when, zone)
 
 
 class StoryWriter:

@@ -159,6 +159,12 @@ class Metrics:
             ["site"],
             registry=r,
         )
+        self.ui_logins = Counter(
+            "realgeeks_ui_logins",
+            "Logins to the /ui/ pages, accepted or refused (a wrong token)",
+            ["result"],
+            registry=r,
+        )
         self.deadletters = Counter(
             "realgeeks_deadletters",
             "Records written to the dead-letter topic",
@@ -247,6 +253,7 @@ METRIC_NAMES = (
     "realgeeks_calls_ended_total",
     "realgeeks_tours_requested_total",
     "realgeeks_dialer_paused",
+    "realgeeks_ui_logins_total",
     "realgeeks_speed_to_lead_seconds",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "KINDS",
@@ -25,7 +27,9 @@ __all__ = [
     "add_entry",
     "count_day",
     "percentile",
+    "site_day_key",
     "story_entries",
+    "story_key",
 ]
 
 MAX_ENTRIES = 200  # per lead: the oldest go first
@@ -45,6 +49,17 @@ StoryEntry = dict[str, Any]
 Named = tuple[str, str, StoryEntry]  # (site, lead id, entry)
 
 _TEXT = 160
+
+
+def story_key(site_uuid: str, lead_id: str) -> str:
+    """Key of a lead's story in lead_stories."""
+    return f"{site_uuid}|{lead_id}"
+
+
+def site_day_key(site_uuid: str, when: datetime, zone: str | None = None) -> str:
+    """Key of a site's figures of a day in site_days: its date in ``zone`` (else UTC)."""
+    local = when.astimezone(ZoneInfo(zone)) if zone else when.astimezone(UTC)
+    return f"{site_uuid}|{local.date().isoformat()}"
 
 
 def story_entries(topic: str, record: Mapping[str, Any], at: str) -> list[Named]:

@@ -1,4 +1,4 @@
-"""The worker's HTTP routes: webhooks, health, metrics and authenticated table inspection."""
+"""The worker's HTTP routes: webhooks, health, metrics, table inspection and the /ui/ pages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.operations.health import health_report, refresh_lag_metrics
 from realgeeks_sync.app.operations.inspection import register_inspection
+from realgeeks_sync.app.operations.ui import register_ui
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["register_views"]
@@ -53,3 +54,4 @@ def register_views(p: Pipeline, ingress: Ingress) -> None:
             return await health(request)
 
     register_inspection(p)
+    register_ui(p)
