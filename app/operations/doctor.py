@@ -172,7 +172,8 @@ async def _realgeeks(
                 "FAIL",
                 subject,
                 f"login refused (HTTP {exc.http_status}): check "
-                f"{_where(site, 'realgeeks_api_user')} and {_where(site, 'realgeeks_api_password')}",
+                f"{_where(site, 'realgeeks_api_user')} and "
+                f"{_where(site, 'realgeeks_api_password')}",
             )
         if exc.http_status == 404:
             return Check("FAIL", subject, f"site {probe} not found for this login (HTTP 404)")
