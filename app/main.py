@@ -88,10 +88,8 @@ def build(settings: Settings) -> Pipeline:
     register_all(pipeline)
     ingress = Ingress(settings, publisher, metrics, received_clock=clock, sites=pipeline.sites)
     register_views(pipeline, ingress)
-
-    @app.task
-    async def reread_sites_on_sighup() -> None:
-        reload_on_sighup(pipeline.sites, log)
+    # On the loop the worker will run, now: a SIGHUP right after start must not kill it.
+    reload_on_sighup(pipeline.sites, log, loop=app.loop)
 
     @app.timer(interval=5.0)
     async def reread_skipped_tails() -> None:

@@ -488,8 +488,9 @@ class SiteDirectory:
         return []
 
 
-def reload_on_sighup(directory: SiteDirectory, log: Any) -> None:
-    """Reread the sites file on SIGHUP (on the running loop); a bad file keeps the old one."""
+def reload_on_sighup(directory: SiteDirectory, log: Any, loop: Any = None) -> None:
+    """Reread the sites file on SIGHUP (on ``loop``, else the running one); a bad file keeps
+    the old one."""
     import asyncio
     import signal
 
@@ -503,4 +504,4 @@ def reload_on_sighup(directory: SiteDirectory, log: Any) -> None:
                 extra={"sites": len(directory.current.by_uuid), "version": directory.version},
             )
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, reload)

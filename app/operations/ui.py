@@ -428,6 +428,8 @@ def register_ui(p: Pipeline) -> None:
             site = normalize_site_uuid(site_uuid) or site_uuid
             lead = normalize_lead_id(lead_id) or lead_id
             await ui.act([site], action, session.name, lead)
+            if session.cookie is None:
+                return web.json_response({"action": action, "site": site, "lead_id": lead})
             return _see(f"/ui/leads/{site}/{lead}")
 
     @app.page("/ui/dialer")
