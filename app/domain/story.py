@@ -229,7 +229,9 @@ def _optout(record: Mapping[str, Any], at: str) -> StoryEntry | None:
         _text(record.get("at")) or at,
         "optout",
         f"{words} ({subject}, from {source})",
-        event=action,
+        # The dashboard counts people who opted out: the numbers of a lead that did are
+        # recorded too (subject phone), and are not counted again.
+        event=action if subject == "lead" else f"{action}_number",
         subject=subject,
         source=source,
         reason=_text(record.get("reason")),
