@@ -26,7 +26,7 @@ input,button{font:inherit;padding:.35em .6em}button{cursor:pointer}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(9em,1fr));gap:.6em}
 .figure{background:#f0f3f7;border-radius:6px;padding:.5em}.figure b{display:block;font-size:1.4em}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .4em;
-border-bottom:1px solid #eef0f3;vertical-align:top}
+border-bottom:1px solid #eef0f3;vertical-align:top;overflow-wrap:anywhere}
 .badge{display:inline-block;border-radius:4px;padding:0 .4em;font-size:.85em;background:#e4e8ee}
 .paused{background:#ffe3b3}.running{background:#cdeccf}.bad{background:#ffd2d2}
 .story li{margin:.35em 0;list-style:none}.story{padding:0}.muted{color:#667085;font-size:.9em}
