@@ -123,6 +123,13 @@ class _CaughtUp:
         self._p = p
         self._topics = tuple(topics)
         self._ready: set[tuple[TP, int | None]] = set()
+        # The message being applied: read, though not yet marked finished (a tick at the
+        # end of sync.dialer-events must not keep its own partition looking unread).
+        self._current: tuple[TP, int] | None = None
+
+    def reading(self, message: Any) -> None:
+        """The agent is applying ``message`` now."""
+        self._current = (message.tp, message.offset)
 
     def __call__(self, site_uuid: str) -> bool:
         partition = site_partition(site_uuid, self._p.settings.partitions)
@@ -139,6 +146,8 @@ class _CaughtUp:
         if end is None:
             return False
         position = self._p.sequence.next_offset(tp)
+        if self._current is not None and self._current[0] == tp:
+            position = max(position or 0, self._current[1] + 1)
         if (position is not None and position >= end) or (position is None and end == 0):
             self._ready.add((tp, generation))
             return True
@@ -255,6 +264,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
         )
         asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
 
+    caught_up = _CaughtUp(p, (optouts_topic, events_topic))
     core = DialerCore(
         store,
         policies,
@@ -263,7 +273,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
         persist=persist,
         place=place,
         live=lambda: frozenset(live),
-        dispatching=_CaughtUp(p, (optouts_topic, events_topic)),
+        dispatching=caught_up,
     )
 
     def count(result: Step) -> None:
@@ -301,6 +311,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
 
     async def handle(event: faust.EventT) -> None:
         msg = event.message
+        caught_up.reading(msg)
         try:
             record = json.loads(msg.value or b"")
         except (ValueError, UnicodeDecodeError) as exc:
