@@ -370,6 +370,8 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
                 site = SiteRecord.from_json(raw)
             except (KeyError, ValueError, TypeError):
                 continue
+            # The pause switch as a gauge, also after a restart (not only when flipped).
+            m.dialer_paused.labels(site_uuid).set(1 if site.paused else 0)
             if _needs_tick(site, current, policies(site_uuid)):
                 await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid))
 
