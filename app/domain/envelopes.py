@@ -47,6 +47,9 @@ class RawRecord:
     envelope: dict[str, Any]
     # The sender's timestamp was later than receipt plus the allowed skew: receipt time used.
     timestamp_clamped: bool = False
+    # Whom the body says it is about: Real Geeks' site_uuid, ElevenLabs' agent_id (None:
+    # not said). The ingress checks it against the secret that signed (per-site secrets).
+    subject: str | None = None
 
     def value(self) -> bytes:
         """The envelope as the topic's UTF-8 JSON value."""
@@ -157,6 +160,7 @@ def realgeeks_record(
         action=action,
         envelope=envelope,
         timestamp_clamped=clamped,
+        subject=key if key != message_id else None,
     )
 
 
@@ -185,4 +189,11 @@ def elevenlabs_record(body: bytes, headers: Mapping[str, str], received_at: str)
         "headers": _kept_headers(headers),
         "body": text,
     }
-    return RawRecord(key=key, message_id=message_id, action=event_type, envelope=envelope)
+    agent = data.get("agent_id") if isinstance(data, dict) else None
+    return RawRecord(
+        key=key,
+        message_id=message_id,
+        action=event_type,
+        envelope=envelope,
+        subject=agent if isinstance(agent, str) and agent else None,
+    )

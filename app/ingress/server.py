@@ -20,6 +20,7 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.logs import configure_logging
 from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE, Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, reload_on_sighup
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
@@ -28,6 +29,7 @@ from realgeeks_sync.app.streaming.topics import ensure_topics
 __all__ = ["OPS_ROUTES", "build_ingress_app", "run_ingress", "runner_start"]
 
 log = logging.getLogger(__name__)
+SITES_KEY = web.AppKey("sites", SiteDirectory)
 
 OPS_ROUTES: web.AppKey[list[web.AbstractRouteDef]] = web.AppKey("ops_routes")
 """Where build_ingress_app leaves /health and /metrics when they get a port of their own."""
@@ -41,7 +43,11 @@ def build_ingress_app(
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     received = business_clock(settings.clock_file)
-    app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
+    sites = SiteDirectory(settings)
+    app = standalone_app(
+        Ingress(settings, publisher, metrics, received_clock=received, sites=sites)
+    )
+    app[SITES_KEY] = sites
 
     async def health(_request: web.Request) -> web.Response:
         kafka = await probe.status()
@@ -79,6 +85,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reload_on_sighup(app[SITES_KEY], log)
     try:
         site = web.TCPSite(runner, settings.web_host, settings.ingress_port)
         try:

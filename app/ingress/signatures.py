@@ -26,6 +26,7 @@ __all__ = [
     "ELEVENLABS_MAX_SIGNATURES",
     "ElevenLabsSignature",
     "check_mac",
+    "matching_macs",
     "parse_elevenlabs",
     "parse_realgeeks",
     "sign_elevenlabs",
@@ -64,14 +65,26 @@ def check_mac(secrets: Iterable[Secret], parts: Sequence[bytes], signatures: Seq
     Raises:
         SignatureError: no secret made any of the signatures.
     """
+    if not any(matching_macs(secrets, parts, signatures)):
+        raise SignatureError("signature does not match")
+
+
+def matching_macs(
+    secrets: Iterable[Secret], parts: Sequence[bytes], signatures: Sequence[str]
+) -> tuple[bool, ...]:
+    """For each secret, whether it made one of the signatures (every pair compared).
+
+    Per-site secrets need to know which secret signed: its site must be the body's.
+    """
     supplied = [s.encode("ascii") for s in signatures]
-    matched = False
+    found = []
     for secret in secrets:
         expected = _mac(secret.reveal(), *parts).encode("ascii")
+        matched = False
         for value in supplied:
             matched |= hmac.compare_digest(expected, value)
-    if not matched:
-        raise SignatureError("signature does not match")
+        found.append(matched)
+    return tuple(found)
 
 
 def sign_realgeeks(secret: str, body: bytes) -> str:

@@ -16,6 +16,7 @@ from faust.types import TP
 
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
@@ -55,6 +56,8 @@ class Tables:
     dialer_leads: Any
     dialer_sites: Any
     conversations: Any
+    lead_stories: Any
+    site_days: Any
     activity_outbox: Any
 
 
@@ -79,6 +82,8 @@ class Pipeline:
     clock: Callable[[], float] = time.time
     # Full names of the topics whose records go to their site's partition.
     site_partitioned: frozenset[str] = frozenset()
+    # The sites in force (app/core/sites.py): per-site secrets, logins and dialers.
+    sites: SiteDirectory | None = None
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
         """Send one JSON record; returns the future of its acknowledgement.
