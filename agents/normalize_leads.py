@@ -11,7 +11,6 @@ rule of agents/processing.py.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,7 +19,8 @@ from typing import Any, Literal
 
 import faust
 
-from realgeeks_sync.agents.processing import Output, process_idempotently
+from realgeeks_sync.agents.processing import Output, process_batch
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.domain.call_context import (
@@ -76,7 +76,7 @@ class LeadTables:
 
 def _parse_body(envelope: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        body = json.loads(envelope["body"])
+        body = json_codec.loads(envelope["body"])
     except (ValueError, TypeError) as exc:
         raise PoisonMessageError("webhook body is not JSON") from exc
     if not isinstance(body, dict):
@@ -335,10 +335,10 @@ def register(p: Pipeline) -> None:
         p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
     )
     async def normalize_leads(stream: faust.StreamT) -> None:
-        async for event in p.sequence.events(stream):
-            await process_idempotently(
+        async for batch in p.sequence.batches(stream, p.settings.batch_max_messages):
+            await process_batch(
                 p,
-                event,
+                batch,
                 source="realgeeks",
                 table=p.tables.processed_messages,
                 decide=decide,

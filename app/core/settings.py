@@ -247,6 +247,14 @@ class Settings:
         minimum=7,
         maximum=3650,
     )
+    batch_max_messages: int = setting(
+        "RGSYNC_BATCH_MAX_MESSAGES",
+        64,
+        "raw webhooks of one partition an agent takes at once when they are waiting "
+        "(decided in order, acknowledged together; 1: one at a time)",
+        minimum=1,
+        maximum=10000,
+    )
     fuzzy_threshold: float | None = setting(
         "RGSYNC_FUZZY_THRESHOLD",
         None,

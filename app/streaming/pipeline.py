@@ -4,7 +4,6 @@ writes every agent makes (records acknowledged, dead letters, partitions by site
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.deadletters import deadletter_record
@@ -86,12 +86,12 @@ class Pipeline:
         Records of site-partitioned topics go to their site's partition
         (app/streaming/partitioning.py), whoever sends them.
         """
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        data = json_codec.dumps_sorted(value)
         partition = None
         if topic.get_topic_name() in self.site_partitioned:
             partition = site_partition(site_of_key(key), self.settings.partitions)
         return await topic.send(
-            key=key.encode("utf-8"), value=data.encode("utf-8"), partition=partition
+            key=key.encode("utf-8"), value=data, partition=partition
         )
 
     async def write(
@@ -123,6 +123,21 @@ class Pipeline:
         retriable: bool = False,
     ) -> None:
         """Send the event's message to sync.deadletter with the reason, and wait for the ack."""
+        record = self.deadletter_record(
+            event, error, error_type=error_type, attempts=attempts, retriable=retriable
+        )
+        await self.write([record], what="dead letter")
+
+    def deadletter_record(
+        self,
+        event: faust.EventT,
+        error: BaseException,
+        *,
+        error_type: str | None = None,
+        attempts: int = 1,
+        retriable: bool = False,
+    ) -> tuple[faust.TopicT, str, dict[str, Any]]:
+        """The sync.deadletter record for the event's message, counted and logged (not sent)."""
         msg = event.message
         record = deadletter_record(
             topic=msg.topic,
@@ -145,5 +160,4 @@ class Pipeline:
                 "reason": record["error"][:300],
             },
         )
-        key = record["key"] or ""
-        await self.write([(self.topics.deadletter, key, record)], what="dead letter")
+        return (self.topics.deadletter, record["key"] or "", record)
