@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -713,6 +714,16 @@ def _dialable(value: Any) -> str | None:
     text = _text(value)
     if not text or not text.startswith("+"):
         return None
+    return _dialable_e164(text) if len(text) <= 32 else _parse_dialable(text)
+
+
+@lru_cache(maxsize=8192)
+def _dialable_e164(text: str) -> str | None:
+    """``_parse_dialable``, remembered: a context checks each number several times."""
+    return _parse_dialable(text)
+
+
+def _parse_dialable(text: str) -> str | None:
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:

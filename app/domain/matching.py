@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from rapidfuzz.distance import OSA
@@ -364,8 +364,18 @@ def _is_placeholder_phone(e164: str) -> bool:
 
 def _email_local(email: str) -> str:
     """Email local part without +tag and punctuation ("john.smith+x" -> "johnsmith")."""
-    local = email.split("@", 1)[0].split("+", 1)[0]
-    return "".join(ch for ch in local if ch.isalnum())
+    # Remembered for addresses of ordinary length: each is compared with every candidate's.
+    return _cached_email_local(email) if len(email) <= 128 else _strip_email_local(email)
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
+
+
+def _strip_email_local(email: str) -> str:
+    return _NOT_ALNUM.sub("", email.split("@", 1)[0].split("+", 1)[0])
+
+
+_cached_email_local = lru_cache(maxsize=16384)(_strip_email_local)
 
 
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:

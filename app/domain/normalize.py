@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -155,6 +156,22 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
     raw = _as_text(value)
     if raw is None:
         return PhoneNumber(raw="")
+    if len(raw) <= _CACHED_PHONE_CHARS:
+        return _cached_phone(raw, default_region)
+    return _parse_phone(raw, default_region)
+
+
+# libphonenumber is a tenth of a lead's CPU, and a lead's numbers are parsed again on
+# every message about it: (text, region) -> PhoneNumber (frozen), for ordinary lengths.
+_CACHED_PHONE_CHARS = 64
+
+
+@lru_cache(maxsize=8192)
+def _cached_phone(raw: str, default_region: str | None) -> PhoneNumber:
+    return _parse_phone(raw, default_region)
+
+
+def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         return PhoneNumber(raw=raw)
