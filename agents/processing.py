@@ -32,6 +32,7 @@ from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
 from realgeeks_sync.app.domain.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REALGEEKS_ACTIONS
 from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_batch import TableBatch
 
 __all__ = ["Output", "decode_envelope", "process_batch", "process_idempotently", "utc_now_iso"]
 
@@ -153,8 +154,13 @@ async def process_batch(
     table: Any,
     decide: Decide,
     key_of: KeyOf,
+    tables: TableBatch | None = None,
 ) -> list[str]:
     """Run consecutive messages of one partition through the protocol together.
+
+    ``tables``: the batch holding the writes of ``table`` and of what ``decide`` writes
+    (app/streaming/table_batch.py); flushed once the decisions are stored, before any
+    output is sent, and again once the messages are marked done.
 
     Returns what happened to each, in order. Never raises for what a sender can send.
     """
@@ -170,9 +176,13 @@ async def process_batch(
             if step.msg_key is not None and step.outcome in ("processed", "resent"):
                 decided.add(step.msg_key)
             steps.append(step)
+        if tables is not None:
+            await tables.flush(f"{source} decisions")
         await _send(p, steps, source)
         for step in steps:
             _mark_done(p, step, source, table)
+        if tables is not None:
+            await tables.flush(f"{source} done")
         return [step.outcome for step in steps]
     finally:
         p.in_flight.pop(tp, None)

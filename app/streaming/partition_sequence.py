@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import faust.streams
 from faust.types import TP, Message
 
 from realgeeks_sync.app.streaming.offset_guard import mark_finished
@@ -119,6 +121,9 @@ class PartitionSequence:
                     break
                 if queue.empty() and not await self._more_coming(event.message, queue, linger_s):
                     break
+            # Table writes go to the partition of Faust's "current event": the batch's own,
+            # even when the event taken last (held for the next run) is another's.
+            faust.streams._current_event.set(weakref.ref(batch[-1]))
             yield batch
             for event in batch:
                 self.finish(event.message)

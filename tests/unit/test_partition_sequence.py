@@ -267,11 +267,16 @@ async def test_an_unknown_end_or_a_revoked_partition_is_no_hole() -> None:
     assert consumer.seeks == []
 
 
+class FakeEvent:
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
 class FakeStream:
     """What batches() uses of a Faust stream: its events, its channel's queue, ack."""
 
     def __init__(self, messages: list[Message]) -> None:
-        self.pending = [SimpleNamespace(message=m) for m in messages]
+        self.pending = [FakeEvent(m) for m in messages]
         self.channel = SimpleNamespace(queue=self)
         self.enable_acks = True
         self.acked: list[int] = []
