@@ -33,9 +33,8 @@ from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, is_own_activ
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none, optout_event, optout_key
 from realgeeks_sync.app.domain.envelopes import KNOWN_REALGEEKS_ACTIONS
 from realgeeks_sync.app.domain.events import activity_event, derive_event_id, lead_key
-from realgeeks_sync.app.domain.identity_model import DEFAULT_MODEL_PATH, default_model
 from realgeeks_sync.app.domain.leads import LeadDecision, decide_lead
-from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.app.domain.matching import DEFAULT_MODEL_PATH, MatcherConfig, default_model
 from realgeeks_sync.app.domain.normalize import (
     normalize_lead_id,
     normalize_site_uuid,

@@ -16,7 +16,7 @@ from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
-from realgeeks_sync.app.domain.identity_model import ModelFileError, default_model
+from realgeeks_sync.app.domain.matching import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.operations.routes import register_views
 from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory

@@ -15,7 +15,7 @@ each recorded outbound call by ``dynamic_variables["lead_id"]``.
 
 Why distinct phones: identity resolution merges a new lead into an earlier lead of the
 same site that shares its phone when the first names do not contradict it (the household
-rule, app/domain/matching.py); the merged lead keeps the first lead's id and is "already called".
+rule, app/domain/matching/); the merged lead keeps the first lead's id and is "already called".
 One shared number for every lead would measure the matcher, not the dialer.
 
 Reported: p50/p95/p99/max of (call request arrival - webhook 200), how many leads were

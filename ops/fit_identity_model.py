@@ -1,8 +1,8 @@
 """Fit the identity model (m, u, prior, term frequencies) and write it as a JSON file.
 
 Fellegi-Sunter as splink fits it, on the agent's own comparison levels
-(app/domain/identity_model.py) and blocking rules (app/domain/matching.py), so the levels fitted are
-the levels scored online:
+(app/domain/matching/comparisons.py) and blocking rules (app/domain/matching/blocking.py),
+so the levels fitted are the levels scored online:
 - u per level from random pairs of records (nearly all of them two different people);
 - m per level and the prior by expectation-maximisation over the pairs the blocking
   rules produce, u held fixed; pairs the household veto rules out are left out (the
@@ -39,17 +39,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realgeeks_sync.app.domain.identity_model import (
+from realgeeks_sync.app.domain.matching import (
     COMPARISONS,
     DEFAULT_MODEL_PATH,
     MODEL_SCHEMA,
-    level_of,
-)
-from realgeeks_sync.app.domain.matching import (
     Profile,
     build_probe,
     filing_keys_by_rule,
     fuzzy_evidence,
+    level_of,
 )
 from realgeeks_sync.app.domain.normalize import normalize_lead
 

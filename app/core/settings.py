@@ -267,7 +267,7 @@ class Settings:
         "RGSYNC_IDENTITY_MODEL",
         None,
         "identity model file written by `ops/fit_identity_model.py`",
-        shown_default="(the fitted `app/domain/data/identity_model.json`)",
+        shown_default="(the fitted `app/domain/matching/data/identity_model.json`)",
     )
     rocksdb_cache_mb: int = setting(
         "RGSYNC_ROCKSDB_CACHE_MB",
@@ -399,6 +399,17 @@ class Settings:
         None,
         "signs inspection requests forwarded between workers; the same on every worker",
         shown_default="(derived from RGSYNC_ADMIN_TOKEN)",
+    )
+    ops_port: int = setting(
+        "RGSYNC_OPS_PORT",
+        0,
+        "serve /metrics and /health on this port (on RGSYNC_OPS_HOST) and not on the webhook "
+        "port, for the worker and the standalone ingress alike; 0: on the webhook port",
+        minimum=0,
+        maximum=65535,
+    )
+    ops_host: str = setting(
+        "RGSYNC_OPS_HOST", "127.0.0.1", "bind address of RGSYNC_OPS_PORT (keep it internal)"
     )
     health_lag_bound_s: float = setting(
         "RGSYNC_HEALTH_LAG_BOUND_S", 300.0, "sync lag above which /health is degraded", minimum=1.0

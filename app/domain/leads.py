@@ -38,6 +38,7 @@ from realgeeks_sync.app.domain.matching import (
     Probe,
     Profile,
     build_probe,
+    merge_profiles,
     resolve,
 )
 from realgeeks_sync.app.domain.normalize import (
@@ -407,7 +408,7 @@ def index_lead(
             index.add_candidate(site, block, lead_id, config.candidate_cap)
     if previous is None or probe.profile != before.profile:
         stored = Profile.from_json(index.profile(site, lead_id))
-        merged = stored.merged(probe.profile, config.profile_cap)
+        merged = merge_profiles(stored, probe.profile, config.profile_cap)
         index.put_profile(site, lead_id, merged.to_json())
     index.put_lead(site, snapshot)
 

@@ -26,9 +26,12 @@ from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 from realgeeks_sync.app.streaming.topics import ensure_topics
 
-__all__ = ["build_ingress_app", "run_ingress"]
+__all__ = ["OPS_ROUTES", "build_ingress_app", "run_ingress", "runner_start"]
 
 log = logging.getLogger(__name__)
+
+OPS_ROUTES: web.AppKey[list[web.AbstractRouteDef]] = web.AppKey("ops_routes")
+"""Where build_ingress_app leaves /health and /metrics when they get a port of their own."""
 
 
 def build_ingress_app(
@@ -55,9 +58,16 @@ def build_ingress_app(
     async def render_metrics(_request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", render_metrics)
+    ops: list[web.AbstractRouteDef] = [
+        web.get("/health", health),
+        web.get("/metrics", render_metrics),
+    ]
+    if settings.ops_port:
+        app[OPS_ROUTES] = ops  # served on their own port by _serve
+    else:
+        app.add_routes(ops)
     return app, publisher
+
 
 
 async def _serve(settings: Settings) -> None:
@@ -65,6 +75,7 @@ async def _serve(settings: Settings) -> None:
     # In-flight requests end within the publish bound; a little more for the answer.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.publish_timeout_s + 5.0)
     await runner.setup()
+    runners: list[web.AppRunner] = []
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -78,6 +89,13 @@ async def _serve(settings: Settings) -> None:
                 f"cannot listen on {settings.web_host}:{settings.ingress_port} "
                 f"(RGSYNC_WEB_HOST, RGSYNC_INGRESS_PORT): {exc.strerror or exc}"
             ) from None
+        if OPS_ROUTES in app:
+            ops_app = web.Application()
+            routes: list[web.AbstractRouteDef] = app[OPS_ROUTES]
+            ops_app.add_routes(routes)
+            ops_runner = web.AppRunner(ops_app, access_log=None)
+            await runner_start(ops_runner, settings.ops_host, settings.ops_port)
+            runners.append(ops_runner)
         log.info(
             "ingress listening",
             extra={"host": settings.web_host, "port": settings.ingress_port},
@@ -88,8 +106,26 @@ async def _serve(settings: Settings) -> None:
         # Stop accepting and let the requests in flight get their answers first; then
         # flush, so the exit drops nothing librdkafka still holds.
         await runner.cleanup()
+        for extra in runners:
+            await extra.cleanup()
         await asyncio.to_thread(publisher.close)
     log.info("ingress stopped")
+
+
+async def runner_start(runner: web.AppRunner, host: str, port: int) -> None:
+    """Start an operations listener (RGSYNC_OPS_PORT).
+
+    Raises:
+        ConfigError: the host and port cannot be bound.
+    """
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} (RGSYNC_OPS_HOST, RGSYNC_OPS_PORT): "
+            f"{exc.strerror or exc}"
+        ) from None
 
 
 def run_ingress(settings: Settings) -> None:

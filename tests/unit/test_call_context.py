@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import realgeeks_sync.app.domain.call_context as call_context_package
 from realgeeks_sync.app.domain.call_context import (
+    ELIGIBILITY_RULES,
     INELIGIBLE_REASONS,
     SCHEMA,
     ContextPolicy,
@@ -292,6 +294,32 @@ def test_no_calling_window_reason() -> None:
     assert context["reason"] == "no_calling_window"
 
 
+def test_the_rule_table_is_the_documented_reason_order() -> None:
+    doc = call_context_package.__doc__ or ""
+    documented = [
+        line.split()[0]
+        for line in doc.splitlines()
+        if line.startswith("    ") and not line.startswith("     ") and line.strip()
+    ]
+    assert [rule.name for rule in ELIGIBILITY_RULES] == documented
+    assert documented == [
+        "opted_out",
+        "role_not_callable",
+        "missing_consent",
+        "invalid_phone",
+        "no_phone",
+        "unknown_timezone",
+        "no_calling_window",
+    ]
+    assert tuple(documented) == INELIGIBLE_REASONS
+
+
+def test_unknown_timezone_reason() -> None:
+    # A valid non-geographic number (international freephone, +800) has no local time.
+    context = build(lead=make_lead(phone="+80012345678"))
+    assert context["reasons"] == ["unknown_timezone"]
+
+
 def test_reason_is_the_first_of_several_and_all_are_listed() -> None:
     context = build(lead=make_lead(role="Agent", phone=None, phone_raw=None), do_not_call=True)
     assert context["reason"] == "opted_out"
@@ -459,3 +487,21 @@ def test_dynamic_variables_are_always_flat_scalars(
     assert context["eligible"] is (context["reason"] is None)
     assert context["reason"] is None or context["reason"] in INELIGIBLE_REASONS
     json.dumps(context, allow_nan=False)
+
+
+_PHONE_REASONS = {"invalid_phone", "no_phone", "unknown_timezone", "no_calling_window"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(lead=_leads, activities=_activities, do_not_call=st.booleans())
+def test_reasons_follow_the_table_and_phone_rules_exclude_each_other(
+    lead: dict[str, Any], activities: list[Any], do_not_call: bool
+) -> None:
+    context = build(lead=lead, activities=activities, do_not_call=do_not_call)
+    reasons = context["reasons"]
+    assert reasons == [name for name in INELIGIBLE_REASONS if name in reasons]
+    phone_reasons = set(reasons) & _PHONE_REASONS
+    if context["lead"]["phone"] is None:
+        assert phone_reasons in ({"invalid_phone"}, {"no_phone"})
+    else:
+        assert len(phone_reasons) <= 1

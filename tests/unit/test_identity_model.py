@@ -4,6 +4,7 @@ and a FEBRL1 regression floor (no broker)."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,32 +13,33 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import realgeeks_sync.app.domain.identity_model as identity_model
-import realgeeks_sync.app.domain.names as names
+import realgeeks_sync.app.domain.matching.comparisons as comparisons
+import realgeeks_sync.app.domain.matching.names as names
+import realgeeks_sync.app.domain.matching.scoring as scoring
 from ops.bench_dedup import evaluate, records_of
 from ops.fit_identity_model import fit
 from realgeeks_sync.app.core.errors import ConfigError
-from realgeeks_sync.app.domain.identity_model import (
+from realgeeks_sync.app.domain.matching import (
+    BLOCKING,
     COMPARISONS,
     DEFAULT_MODEL_PATH,
     IdentityModel,
-    ModelFileError,
-    city_level,
-    email_level,
-    first_name_level,
-    house_level,
-    last_name_level,
-    line2_level,
-    phone_level,
-    postcode_level,
-    street_level,
-)
-from realgeeks_sync.app.domain.matching import (
-    BLOCKING,
     MatcherConfig,
+    ModelFileError,
     Profile,
     build_probe,
     score_pair,
+)
+from realgeeks_sync.app.domain.matching.comparisons import (
+    CITY,
+    EMAIL,
+    FIRST_NAME,
+    HOUSE,
+    LAST_NAME,
+    LINE2,
+    PHONE,
+    POSTCODE,
+    STREET,
 )
 from realgeeks_sync.app.domain.normalize import normalize_lead
 from realgeeks_sync.app.main import load_settings
@@ -65,7 +67,7 @@ def _profile(**body: Any) -> Profile:
     ],
 )
 def test_first_name_levels(a: str, b: str, level: str) -> None:
-    assert first_name_level(a, b) == level
+    assert FIRST_NAME.level(a, b) == level
 
 
 @pytest.mark.parametrize(
@@ -79,33 +81,33 @@ def test_first_name_levels(a: str, b: str, level: str) -> None:
     ],
 )
 def test_last_name_levels(a: str, b: str, level: str) -> None:
-    assert last_name_level(a, b) == level
+    assert LAST_NAME.level(a, b) == level
 
 
 def test_address_levels() -> None:
-    assert house_level("1234", "1234") == "exact"
-    assert house_level("1234", "1243") == "osa1"
-    assert house_level("12", "907") == "else"
-    assert street_level("kapiolani blvd", "kapiolani blvd") == "exact"
-    assert street_level("kapiolani blvd", "kapiolnai blvd") == "jw92"
-    assert street_level("rosewood garden curtis pl", "curtis pl rosewood garden") == "tokens"
-    assert street_level("main st", "kalakaua ave") == "else"
-    assert line2_level("rosetta village", "rosetta vilage") == "jw92"
-    assert city_level("honolulu", "honolulu") == "exact"
-    assert city_level("parramatta", "parramatat") == "jw92"
-    assert postcode_level("96813", "96813") == "exact"
-    assert postcode_level("2464", "2446") == "osa1"
-    assert postcode_level("96813", "78701") == "else"
+    assert HOUSE.level("1234", "1234") == "exact"
+    assert HOUSE.level("1234", "1243") == "osa1"
+    assert HOUSE.level("12", "907") == "else"
+    assert STREET.level("kapiolani blvd", "kapiolani blvd") == "exact"
+    assert STREET.level("kapiolani blvd", "kapiolnai blvd") == "jw92"
+    assert STREET.level("rosewood garden curtis pl", "curtis pl rosewood garden") == "tokens"
+    assert STREET.level("main st", "kalakaua ave") == "else"
+    assert LINE2.level("rosetta village", "rosetta vilage") == "jw92"
+    assert CITY.level("honolulu", "honolulu") == "exact"
+    assert CITY.level("parramatta", "parramatat") == "jw92"
+    assert POSTCODE.level("96813", "96813") == "exact"
+    assert POSTCODE.level("2464", "2446") == "osa1"
+    assert POSTCODE.level("96813", "78701") == "else"
 
 
 def test_contact_levels() -> None:
-    assert phone_level("18088172382", "18088172382") == "exact"
-    assert phone_level("18088172382", "18088172383") == "osa1"
-    assert phone_level("18088172382", "15128172382") == "last7"
-    assert email_level("mary@mail.com", "mary@mail.com") == "exact"
-    assert email_level("mary@gmail.com", "mary@gmial.com") == "domain_typo"
+    assert PHONE.level("18088172382", "18088172382") == "exact"
+    assert PHONE.level("18088172382", "18088172383") == "osa1"
+    assert PHONE.level("18088172382", "15128172382") == "last7"
+    assert EMAIL.level("mary@mail.com", "mary@mail.com") == "exact"
+    assert EMAIL.level("mary@gmail.com", "mary@gmial.com") == "domain_typo"
     # Two people of one name pick look-alike mailboxes: no evidence beyond the names.
-    assert email_level("mary.jones@mail.com", "maryjones@mail.com") == "else"
+    assert EMAIL.level("mary.jones@mail.com", "maryjones@mail.com") == "else"
 
 
 def test_every_level_of_the_code_has_fitted_weights() -> None:
@@ -118,6 +120,38 @@ def test_every_level_of_the_code_has_fitted_weights() -> None:
     first = next(c for c in COMPARISONS if c.name == "first_name")
     # Agreement is evidence for, disagreement against.
     assert MODEL.bits(first, "exact") > 0 > MODEL.bits(first, "else")
+
+
+def test_the_comparisons_are_one_table_of_named_levels_with_their_weights() -> None:
+    for comparison in COMPARISONS:
+        names_ = [level.name for level in comparison.table]
+        assert comparison.levels == tuple(names_)
+        assert names_[0] == "exact" and names_[-1] == "else"
+        assert len(set(names_)) == len(names_)
+    rows = MODEL.table()
+    assert [(r.comparison, r.level) for r in rows] == [
+        (c.name, level) for c in COMPARISONS for level in c.levels
+    ]
+    for row in rows:
+        assert row.bits == pytest.approx(math.log2(row.m / row.u))
+        assert MODEL.weights[row.comparison].bits[row.level] == row.bits
+
+
+def test_scoring_counts_every_comparison_of_the_table_once() -> None:
+    paired = [c.name for pair in scoring.READ_BOTH_WAYS for c in pair]
+    alone = [c.name for c in scoring._ON_THEIR_OWN]
+    address = [c.name for c in scoring.ADDRESS]
+    counted = set(paired) | set(alone) | set(address)
+    assert counted == {c.name for c in COMPARISONS}
+    assert not set(alone) & (set(paired) | set(address))
+    # One comparison's weight moves the score by exactly its level's bits.
+    a = _profile(first_name="Lachlan", last_name="Reid", city="Yagoona", zip="2464")
+    b = replace(a, city_names=("parramatta",))
+    city = MODEL.weights["city"]
+    exact_city = MODEL.bits(CITY, "exact", "yagoona")
+    assert scoring.match_bits(MODEL, a, a) - scoring.match_bits(MODEL, a, b) == pytest.approx(
+        exact_city - city.bits["else"]
+    )
 
 
 def test_term_frequency_makes_a_common_name_weaker_evidence() -> None:
@@ -224,13 +258,14 @@ def test_a_300000_character_name_is_cut_before_any_comparison(
 
         return wrapper
 
-    for module in (names, identity_model):
+    for module in (names, comparisons):
         for cls in ("OSA", "JaroWinkler"):
             target = getattr(module, cls)
             for fn in ("distance", "normalized_similarity"):
                 if hasattr(target, fn):
                     monkeypatch.setattr(target, fn, spy(getattr(target, fn)))
-    identity_model._name_level.cache_clear()
+    for comparison in COMPARISONS:
+        comparison.cache_clear()
     names._first_name_level.cache_clear()
     huge = "Jonathan" + "a" * 300_000
     probe = _profile(first_name=huge, last_name=huge, street_address="12 " + huge,
@@ -243,9 +278,8 @@ def test_a_300000_character_name_is_cut_before_any_comparison(
 
 
 def test_level_caches_are_bounded_in_entries_and_key_length() -> None:
-    caches = [identity_model._name_level, identity_model._house_level,
-              identity_model._text_level, names._first_name_level, names._last_name_level,
-              names._soundex]  # fmt: skip
+    caches = [*(c for c in COMPARISONS if c.cut), names._first_name_level,
+              names._last_name_level, names._soundex]  # fmt: skip
     for cached in caches:
         assert cached.cache_info().maxsize <= 16384
     # Every cached function is reached only through a wrapper that cuts its arguments

@@ -1,0 +1,166 @@
+"""Blocking: named rules giving the keys a lead is filed under and a record looks up.
+
+Fuzzy matching scores only the leads that share a blocking key with a record, never a
+scan. Each rule's key survives a typo the others do not; a candidate sharing more keys
+is scored first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from realgeeks_sync.app.domain.matching.features import email_local
+from realgeeks_sync.app.domain.matching.names import ROOTS, phonetic
+from realgeeks_sync.app.domain.matching.profile import Profile, dedupe
+
+__all__ = ["BLOCKING", "BlockingRule", "blocking_keys", "filing_keys_by_rule"]
+
+_DIRECTION_WORDS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})
+_EMAIL_BLOCK_STOPLIST = frozenset(
+    {"info", "admin", "contact", "sales", "office", "test", "noreply", "none", "mail"}
+)
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """A named blocking rule: the keys a profile is filed under and the keys it looks up.
+
+    `keys(profile, locations)` gets the profile and where it is filed or looked up
+    (its postcode, else its city); each rule survives a typo the others do not.
+    """
+
+    name: str
+    keys: Callable[[Profile, Sequence[str]], list[str]]
+
+
+def _surname_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the surname in the postcode: survives a typo in it, a new first name and a
+    new street."""
+    return [f"n|{phonetic(last)}|{loc}" for last in p.last[-1:] for loc in locs]
+
+
+def _initial_house_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """First initial and house number, site-wide: survives a wrong postcode and surname."""
+    if not p.first or not p.houses:
+        return []
+    return [f"i|{initial}|{p.houses[-1]}" for initial in _initials(p.first[-1])]
+
+
+def _street_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """House number and the sound of the street in the postcode: survives name typos."""
+    house = p.streets[-1].split("|", 1)[0] if p.streets else ""
+    sound = _street_sound(p)
+    if not house or sound is None:
+        return []
+    return [f"a|{house}|{sound}|{loc}" for loc in locs]
+
+
+def _street_sound(p: Profile) -> str | None:
+    """Soundex of the newest street's first word that is not a direction (N Main -> M500)."""
+    if not p.streets:
+        return None
+    name = p.streets[-1].split("|", 1)[-1]
+    words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
+    return phonetic(words[0]) if words else ""
+
+
+def _names_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sounds of both names, site-wide: survives a new address and a wrong postcode."""
+    if not p.first or not p.last:
+        return []
+    return [f"f|{phonetic(p.first[-1].split()[0])}|{phonetic(p.last[-1])}"]
+
+
+def _surname_city_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the surname in the city: survives a wrong postcode without a first name."""
+    if not p.last or not p.city_names:
+        return []
+    return [f"l|{phonetic(p.last[-1])}|{p.city_names[-1]}"]
+
+
+def _first_postcode_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """Sound of the first name in the postcode: survives a new surname and a new house."""
+    if not p.first:
+        return []
+    return [f"g|{phonetic(p.first[-1].split()[0])}|{loc}" for loc in locs]
+
+
+def _street_city_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """House number and street sound in the city: survives a wrong postcode and names."""
+    if not p.city_names:
+        return []
+    city = p.city_names[-1]
+    return ["t" + key[1:-1] + city for key in _street_keys(p, ["-"])]
+
+
+def _contact_keys(p: Profile, locs: Sequence[str]) -> list[str]:
+    """The last seven digits of a phone and an email's local part."""
+    keys = [f"p|{digits[-7:]}" for digits in p.phones]
+    for email in p.emails:
+        local = email_local(email)
+        if len(local) >= 3 and local not in _EMAIL_BLOCK_STOPLIST:
+            keys.append(f"e|{local}")
+    return keys
+
+
+def _initials(first: str) -> tuple[str, ...]:
+    """First letters of a first name and of the formal names it may stand for."""
+    if not first:
+        return ("_",)
+    token = first.split()[0]
+    return tuple(sorted({token[0]} | {root[0] for root in ROOTS.get(token, ())}))
+
+
+# The blocking rules, in one place; a candidate sharing more keys is scored first.
+BLOCKING: tuple[BlockingRule, ...] = (
+    BlockingRule("surname_postcode", _surname_keys),
+    BlockingRule("initial_house", _initial_house_keys),
+    BlockingRule("street_postcode", _street_keys),
+    BlockingRule("names", _names_keys),
+    BlockingRule("surname_city", _surname_city_keys),
+    BlockingRule("first_postcode", _first_postcode_keys),
+    BlockingRule("street_city", _street_city_keys),
+    BlockingRule("contact", _contact_keys),
+)
+
+
+def _locations(profile: Profile) -> tuple[list[str], list[str]]:
+    """(locations a lead is filed under, locations a record looks up).
+
+    Postcode blocks are small. "c:" city blocks hold everyone in the city (large,
+    capped) and are read only by records without a postcode; "cz:" blocks hold only
+    the leads without a postcode and are read by the rest.
+    """
+    zip5 = profile.zips[-1] if profile.zips else None
+    city_key = profile.cities[-1] if profile.cities else None
+    if zip5:
+        return [zip5, *([f"c:{city_key}"] if city_key else [])], [
+            zip5,
+            *([f"cz:{city_key}"] if city_key else []),
+        ]
+    if city_key:
+        return [f"c:{city_key}", f"cz:{city_key}"], [f"c:{city_key}"]
+    return ["-"], ["-"]
+
+
+def filing_keys_by_rule(profile: Profile) -> dict[str, list[str]]:
+    """The keys a lead is filed under, per blocking rule (ops/fit_identity_model.py)."""
+    file_locs, _ = _locations(profile)
+    return {rule.name: rule.keys(profile, file_locs) for rule in BLOCKING}
+
+
+def blocking_keys(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(keys to file a lead under, keys to look a record up with).
+
+    A record whose names may be swapped also looks up the surname keys of its first name.
+    """
+    file_locs, look_locs = _locations(profile)
+    blocks: list[str] = []
+    query: list[str] = []
+    for rule in BLOCKING:
+        blocks += rule.keys(profile, file_locs)
+        query += rule.keys(profile, look_locs)
+    if profile.first and profile.last:  # names typed in each other's boxes
+        query += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
+    return dedupe(blocks), dedupe(query)

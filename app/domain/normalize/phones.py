@@ -1,0 +1,71 @@
+"""Phone numbers: E.164 when the number is possible, the raw text always kept."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+
+from realgeeks_sync.app.domain.normalize.text import as_text
+
+__all__ = ["PhoneNumber", "normalize_phone"]
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """A parsed phone: E.164 when the number is possible, the raw text always kept."""
+
+    raw: str
+    e164: str | None = None
+    extension: str | None = None
+    valid: bool = False
+    region: str | None = None
+
+
+def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNumber:
+    """Parse a phone number; never raises.
+
+    `e164` is set when the number has a possible length for its country (so test-range
+    and newly opened numbers survive); `valid` says whether libphonenumber knows the
+    range. Numbers without a leading + are read in `default_region`.
+    """
+    raw = as_text(value)
+    if raw is None:
+        return PhoneNumber(raw="")
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not text:
+        return PhoneNumber(raw=raw)
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        return PhoneNumber(raw=raw)
+    # A 7-digit local number is "possible" only with an area code we do not have.
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return PhoneNumber(raw=raw)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not _stable_e164(e164):
+        return PhoneNumber(raw=raw)
+    valid = phonenumbers.is_valid_number(parsed)
+    region = phonenumbers.region_code_for_number(parsed) if valid else None
+    return PhoneNumber(
+        raw=raw,
+        e164=e164,
+        extension=parsed.extension or None,
+        valid=valid,
+        region=region,
+    )
+
+
+def _stable_e164(e164: str) -> bool:
+    """True when the E.164 form reads back as itself.
+
+    A few malformed inputs ("+98000000") lose a national-prefix zero on every parse;
+    a key that changes when re-read would never match itself again.
+    """
+    try:
+        again = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
