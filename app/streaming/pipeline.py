@@ -18,6 +18,7 @@ from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.bulk_send import Record, send_records
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.partitioning import site_of_key, site_partition
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
@@ -104,7 +105,22 @@ class Pipeline:
         """
 
         async def attempt() -> None:
-            futures = [await self.send(topic, key, value) for topic, key, value in records]
+            # Records of site-partitioned topics (nearly all) go as one record batch per
+            # topic and partition (app/streaming/bulk_send.py); the rest one by one.
+            bulk: list[Record] = []
+            futures = []
+            for topic, key, value in records:
+                name = topic.get_topic_name()
+                if name in self.site_partitioned:
+                    partition = site_partition(site_of_key(key), self.settings.partitions)
+                    bulk.append(
+                        (name, partition, key.encode("utf-8"), json_codec.dumps_sorted(value))
+                    )
+                else:
+                    futures.append(await self.send(topic, key, value))
+            if bulk:
+                producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+                futures += [future for future, _count in await send_records(producer, bulk)]
             await asyncio.gather(*futures)
 
         await write_until_acknowledged(

@@ -6,8 +6,9 @@ again for the changelog and queues the record in Faust's producer buffer. A lead
 reads about 28 keys and writes about 14, several of them twice within a batch (a site's
 blocking keys, a lead's snapshot). ``TableBatch`` keeps a batch's writes in a dict: reads
 see them (the value as written, no decoding), and ``flush`` applies the last value of each
-key to RocksDB and hands its changelog record to the producer at once, in order
-(app/streaming/table_writes.py). A read of a key not written asks RocksDB once.
+key to RocksDB and hands the changelog records to the producer at once, in order, one
+record batch per table (app/streaming/bulk_send.py). A read of a key not written asks
+RocksDB once.
 
 Use it inside stream iteration (RocksDB picks the partition of the current event), for
 every write of the tables it serves: a batch's records must not be overtaken by a buffered
@@ -18,9 +19,14 @@ table: Faust persists assignments only).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from realgeeks_sync.app.streaming.table_writes import TableChange, write_tables
+from faust.types import TP
+
+from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.bulk_send import Record, send_records
+from realgeeks_sync.app.streaming.table_writes import TableChange
 
 __all__ = ["TableBatch", "TableView"]
 
@@ -45,14 +51,36 @@ class TableBatch:
     async def flush(self, what: str = "table writes") -> None:
         """Apply every pending write (the last per key) and send its changelog record.
 
-        Not awaited by the broker: like Faust's own table writes, the records are flushed
-        before an offset is committed.
+        Each value is encoded once, for RocksDB and the changelog alike; the records of a
+        table go to the producer as one record batch (app/streaming/bulk_send.py). Not
+        awaited: like Faust's own table writes, they are flushed before an offset is
+        committed. The last offset of each batch is kept in RocksDB when acknowledged, as
+        Faust does for every record (it tells recovery where the local copy is up to).
         """
         if not self._pending:
             return
         changes = list(self._pending.values())
         self._pending.clear()
-        await write_tables(changes, durable=False, what=what, on_retry=self._on_retry)
+        by_table: dict[int, tuple[Any, list[Record]]] = {}
+        for table, key, value in changes:
+            store = table.data
+            raw_key = store._encode_key(key)
+            raw_value = None if value is None else store._encode_value(value)
+            if raw_value is None:
+                store._del(raw_key)
+            else:
+                store._set(raw_key, raw_value)
+            topic = table.changelog_topic.get_topic_name()
+            record = (topic, table.partition_for_key(key), raw_key, raw_value)
+            by_table.setdefault(id(table), (table, []))[1].append(record)
+
+        async def send_all() -> None:
+            for table, records in by_table.values():
+                producer = table.app.producer._ensure_producer()
+                for future, count in await send_records(producer, records):
+                    future.add_done_callback(partial(_persisted, table, count))
+
+        await write_until_acknowledged(send_all, what=what, on_retry=self._on_retry)
 
 
 class TableView:
@@ -93,3 +121,11 @@ class TableView:
 
     def __delitem__(self, key: str) -> None:
         self._batch._pending[self._id, key] = (self._table, key, None)
+
+
+def _persisted(table: Any, count: int, future: Any) -> None:
+    """Keep the changelog offset of an acknowledged batch's last record in RocksDB."""
+    if future.cancelled() or future.exception() is not None:
+        return  # not written: the offset stays where it was (recovery reads more)
+    meta = future.result()
+    table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset + count - 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 from realgeeks_sync.app.streaming.table_batch import TableBatch
@@ -25,40 +27,49 @@ class FakeStore:
     def _decode_value(self, raw: bytes) -> Any:
         return json.loads(raw)
 
+    def _encode_value(self, value: Any) -> bytes:
+        return json.dumps(value).encode()
+
+    def _set(self, key: bytes, value: bytes) -> None:
+        self.raw[key] = value
+
+    def _del(self, key: bytes) -> None:
+        self.raw.pop(key, None)
+
     def __setitem__(self, key: str, value: Any) -> None:
-        self.raw[self._encode_key(key)] = json.dumps(value).encode()
+        self._set(self._encode_key(key), self._encode_value(value))
 
-    def pop(self, key: str, default: Any = None) -> Any:
-        return self.raw.pop(self._encode_key(key), default)
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        self.persisted = (tuple(tp), offset)
 
 
-class FakeTopic:
-    def __init__(self, sent: list[tuple[str, Any]]) -> None:
-        self.sent = sent
+class FakeProducer:
+    """aiokafka's producer without its internals: send_records sends record by record."""
 
-    def as_future_message(self, *, key: str, value: Any, **_kw: Any) -> Any:
-        return (key, value)
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.sent: list[tuple[str, Any]] = []
 
-    async def publish_message(self, future: Any, wait: bool) -> None:
-        assert wait is False
-        self.sent.append(future)
+    async def send(self, topic: str, value: bytes | None, key: bytes, *, partition: int) -> Any:
+        offset = len(self.sent)
+        self.sent.append((json.loads(key), None if value is None else json.loads(value)))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(topic=topic, partition=partition, offset=offset))
+        return future
 
 
 class FakeTable:
-    """A Faust table as write_tables uses it."""
-
-    key_serializer = value_serializer = "json"
+    """A Faust table as TableBatch uses it."""
 
     def __init__(self) -> None:
         self.data = FakeStore()
-        self.sent: list[tuple[str, Any]] = []
-        self.changelog_topic = FakeTopic(self.sent)
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "changelog")
+        self.producer = FakeProducer("changelog")
+        self.sent = self.producer.sent
+        self.app = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: self.producer))
 
     def partition_for_key(self, _key: str) -> int:
-        return 0
-
-    def _on_changelog_sent(self, *_args: Any) -> None:
-        return None
+        return 3
 
 
 async def test_reads_see_the_batch_and_each_key_is_sent_once_with_its_last_value() -> None:
@@ -76,6 +87,9 @@ async def test_reads_see_the_batch_and_each_key_is_sent_once_with_its_last_value
     await batch.flush()
     assert table.sent == [("k", {"v": 2}), ("gone", None)]
     assert table.data._decode_value(table.data.raw[b'"k"']) == {"v": 2}
+    assert b'"gone"' not in table.data.raw
+    await asyncio.sleep(0)  # acknowledged: the last offset is kept for recovery
+    assert table.data.persisted == (("changelog", 3), 1)
     assert batch.pending() == 0
     await batch.flush()  # nothing pending: nothing sent again
     assert len(table.sent) == 2
