@@ -176,6 +176,10 @@ async def process_batch(
             if step.msg_key is not None and step.outcome in ("processed", "resent"):
                 decided.add(step.msg_key)
             steps.append(step)
+            if len(events) > 1:
+                # Deciding never waits: let the web server and the other partitions run
+                # between messages, or a batch of 64 would hold the event loop ~100 ms.
+                await asyncio.sleep(0)
         if tables is not None:
             await tables.flush(f"{source} decisions")
         await _send(p, steps, source)

@@ -82,6 +82,10 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
         producer_linger=0.002,
+        # Record batches up to 1 MiB (Faust's default 16 KiB holds two or three lead
+        # events, and a full batch waits for the sender): a batch of webhooks' records to
+        # one partition goes in one request.
+        producer_max_batch_size=1024 * 1024,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web_host,

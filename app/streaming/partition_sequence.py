@@ -77,15 +77,17 @@ class PartitionSequence:
     ) -> AsyncIterator[Sequence[faust.EventT]]:
         """Runs of consecutive events of one partition, in offset order, as they come.
 
-        A run is the next admitted event and those right behind it, up to ``max_size``.
-        A partition with nothing more on the broker (its end is the next offset) gets a
-        run at once, so a quiet partition gets runs of one; one with a backlog waits up
-        to ``linger_s`` for the consumer to hand over more. Faust hands records over one
-        at a time, a few event-loop turns each, so without that wait a busy worker's
-        agents find one record waiting and never a batch. Every event of a run is marked
-        finished and acknowledged together when the agent asks for the next run; an agent
-        that raises or is cancelled leaves the whole run unfinished (its offsets stay
-        uncommitted and are read again). ``max_size`` 1 is ``events``, one at a time.
+        A run is the next admitted event and those right behind it that are waiting, up
+        to ``max_size``. Only a partition whose broker holds a full run more than was taken
+        (a backlog: an outage caught up, an import) waits, up to ``linger_s`` per run in
+        all, for the consumer to hand more over: Faust hands records over one at a time,
+        a few event-loop turns each, so without that wait a busy worker's agents would
+        rarely find more than one waiting. A partition keeping up never waits.
+
+        Every event of a run is marked finished and acknowledged together when the agent
+        asks for the next run; an agent that raises or is cancelled leaves the whole run
+        unfinished (its offsets stay uncommitted and are read again). ``max_size`` 1 is
+        ``events``, one at a time.
         """
         if max_size <= 1:
             async for event in self.events(stream):
@@ -99,6 +101,7 @@ class PartitionSequence:
         held: faust.EventT | None = None
         while True:
             batch: list[faust.EventT] = []
+            deadline = None
             while True:
                 if held is not None:
                     event, held = held, None
@@ -119,8 +122,11 @@ class PartitionSequence:
                 batch.append(event)
                 if len(batch) >= max_size or queue is None:
                     break
-                if queue.empty() and not await self._more_coming(event.message, queue, linger_s):
-                    break
+                if queue.empty():
+                    if deadline is None:
+                        deadline = self._clock() + linger_s
+                    if not await self._more_coming(event.message, queue, max_size, deadline):
+                        break
             # Table writes go to the partition of Faust's "current event": the batch's own,
             # even when the event taken last (held for the next run) is another's.
             faust.streams._current_event.set(weakref.ref(batch[-1]))
@@ -129,19 +135,20 @@ class PartitionSequence:
                 self.finish(event.message)
                 await stream.ack(event)
 
-    async def _more_coming(self, last: Message, queue: Any, linger_s: float) -> bool:
-        """Whether a record behind ``last`` reached the (empty) queue within ``linger_s``.
+    async def _more_coming(
+        self, last: Message, queue: Any, backlog: int, deadline: float
+    ) -> bool:
+        """Whether a record behind ``last`` reached the (empty) queue by ``deadline``.
 
-        Waits only while the broker holds records past ``last`` (from the consumer's last
-        fetch response): a partition at its end does not wait at all.
+        Waits only while the broker holds at least ``backlog`` records past ``last`` (its
+        end from the consumer's last fetch response): a partition keeping up never waits.
         """
-        deadline = self._clock() + linger_s
-        while self._has_record_at(self._consumer(), last.tp, last.offset + 1):
+        while self._has_record_at(self._consumer(), last.tp, last.offset + backlog):
+            if self._clock() >= deadline:
+                return False
             await asyncio.sleep(0.001)
             if not queue.empty():
                 return True
-            if self._clock() >= deadline:
-                return False
         return False
 
     def admit(self, message: Message, *, after: Message | None = None) -> bool:

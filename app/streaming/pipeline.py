@@ -105,8 +105,8 @@ class Pipeline:
         """
 
         async def attempt() -> None:
-            # Records of site-partitioned topics (nearly all) go as one record batch per
-            # topic and partition (app/streaming/bulk_send.py); the rest one by one.
+            # Records of site-partitioned topics (nearly all) go straight to the producer's
+            # partition queues (app/streaming/bulk_send.py); the rest through Faust.
             bulk: list[Record] = []
             futures = []
             for topic, key, value in records:
@@ -120,7 +120,7 @@ class Pipeline:
                     futures.append(await self.send(topic, key, value))
             if bulk:
                 producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-                futures += [future for future, _count in await send_records(producer, bulk)]
+                futures += await send_records(producer, bulk)
             await asyncio.gather(*futures)
 
         await write_until_acknowledged(

@@ -6,8 +6,8 @@ again for the changelog and queues the record in Faust's producer buffer. A lead
 reads about 28 keys and writes about 14, several of them twice within a batch (a site's
 blocking keys, a lead's snapshot). ``TableBatch`` keeps a batch's writes in a dict: reads
 see them (the value as written, no decoding), and ``flush`` applies the last value of each
-key to RocksDB and hands the changelog records to the producer at once, in order, one
-record batch per table (app/streaming/bulk_send.py). A read of a key not written asks
+key to RocksDB and hands the changelog records to the producer's partition queues at once,
+in order (app/streaming/bulk_send.py). A read of a key not written asks
 RocksDB once.
 
 Use it inside stream iteration (RocksDB picks the partition of the current event), for
@@ -51,11 +51,11 @@ class TableBatch:
     async def flush(self, what: str = "table writes") -> None:
         """Apply every pending write (the last per key) and send its changelog record.
 
-        Each value is encoded once, for RocksDB and the changelog alike; the records of a
-        table go to the producer as one record batch (app/streaming/bulk_send.py). Not
+        Each value is encoded once, for RocksDB and the changelog alike; the records go
+        straight to the producer's partition queues (app/streaming/bulk_send.py). Not
         awaited: like Faust's own table writes, they are flushed before an offset is
-        committed. The last offset of each batch is kept in RocksDB when acknowledged, as
-        Faust does for every record (it tells recovery where the local copy is up to).
+        committed. The offset of a table's last record is kept in RocksDB when
+        acknowledged, as Faust does for every record (recovery starts from it).
         """
         if not self._pending:
             return
@@ -77,8 +77,8 @@ class TableBatch:
         async def send_all() -> None:
             for table, records in by_table.values():
                 producer = table.app.producer._ensure_producer()
-                for future, count in await send_records(producer, records):
-                    future.add_done_callback(partial(_persisted, table, count))
+                futures = await send_records(producer, records)
+                futures[-1].add_done_callback(partial(_persisted, table))
 
         await write_until_acknowledged(send_all, what=what, on_retry=self._on_retry)
 
@@ -123,9 +123,9 @@ class TableView:
         self._batch._pending[self._id, key] = (self._table, key, None)
 
 
-def _persisted(table: Any, count: int, future: Any) -> None:
-    """Keep the changelog offset of an acknowledged batch's last record in RocksDB."""
+def _persisted(table: Any, future: Any) -> None:
+    """Keep the changelog offset of a flush's last acknowledged record in RocksDB."""
     if future.cancelled() or future.exception() is not None:
         return  # not written: the offset stays where it was (recovery reads more)
     meta = future.result()
-    table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset + count - 1)
+    table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset)

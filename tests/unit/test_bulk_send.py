@@ -1,4 +1,4 @@
-"""send_records: one aiokafka record batch per partition, in order, split when full."""
+"""send_records: records appended to their partitions' open batches, in order."""
 
 from __future__ import annotations
 
@@ -6,59 +6,56 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from aiokafka.record.default_records import DefaultRecordBatch
-
 from realgeeks_sync.app.streaming import bulk_send
 
 
 class FakeAccumulator:
-    _batch_size = 16384
-    _compression_type = 0
-    _closed = False
-    _exception = None
-
     def __init__(self) -> None:
-        self.queued: list[tuple[Any, list[tuple[bytes, bytes]]]] = []
+        self.added: list[tuple[tuple[str, int], bytes | None, bytes | None]] = []
 
-    def _append_batch(self, builder: Any, tp: Any) -> Any:
-        records = DefaultRecordBatch(bytes(builder._build()))
-        self.queued.append((tuple(tp), [(r.key, r.value) for r in records]))
-        return SimpleNamespace(future=asyncio.get_running_loop().create_future())
+    async def add_message(self, tp: Any, key: Any, value: Any, timeout: float) -> Any:
+        self.added.append((tuple(tp), key, value))
+        return asyncio.get_running_loop().create_future()
 
 
 class FakeProducer:
+    _request_timeout_ms = 40000
+    _max_request_size = 1000
+
     def __init__(self) -> None:
         self._message_accumulator = FakeAccumulator()
         self.client = SimpleNamespace(_wait_on_metadata=self._metadata)
+        self.metadata: list[str] = []
         self.sent: list[Any] = []
 
     async def _metadata(self, topic: str) -> None:
-        return None
+        self.metadata.append(topic)
 
-    async def send(self, topic: str, value: bytes, key: bytes, *, partition: int) -> Any:
+    async def send(self, topic: str, value: Any, key: Any, *, partition: int) -> Any:
         self.sent.append((topic, partition, key))
         return asyncio.get_running_loop().create_future()
 
 
-async def test_records_go_as_one_batch_per_partition_in_their_order() -> None:
+async def test_records_go_to_their_partitions_in_order_with_a_future_each() -> None:
     producer = FakeProducer()
-    records = [("t", i % 2, f"k{i}".encode(), f"v{i}".encode()) for i in range(6)]
-    sent = await bulk_send.send_records(producer, records)
-    queued = producer._message_accumulator.queued
-    assert [tp for tp, _ in queued] == [("t", 0), ("t", 1)]
-    assert queued[0][1] == [(b"k0", b"v0"), (b"k2", b"v2"), (b"k4", b"v4")]
-    assert queued[1][1] == [(b"k1", b"v1"), (b"k3", b"v3"), (b"k5", b"v5")]
-    assert [count for _future, count in sent] == [3, 3]
+    records = [("t" if i < 4 else "u", i % 2, f"k{i}".encode(), b"v") for i in range(6)]
+    futures = await bulk_send.send_records(producer, records)
+    assert len(futures) == 6
+    added = producer._message_accumulator.added
+    assert [(tp, k) for tp, k, _v in added] == [
+        (("t", 0), b"k0"),
+        (("t", 1), b"k1"),
+        (("t", 0), b"k2"),
+        (("t", 1), b"k3"),
+        (("u", 0), b"k4"),
+        (("u", 1), b"k5"),
+    ]
+    assert producer.metadata == ["t", "u"]  # once per topic
     assert producer.sent == []
 
 
-async def test_a_full_batch_is_queued_and_the_next_one_started(monkeypatch: Any) -> None:
-    monkeypatch.setattr(bulk_send, "BATCH_BYTES", 1000)
+async def test_a_record_over_the_request_size_goes_through_send_for_its_error() -> None:
     producer = FakeProducer()
-    producer._message_accumulator._batch_size = 500
-    records = [("t", 0, f"k{i}".encode(), b"x" * 300) for i in range(7)]
-    sent = await bulk_send.send_records(producer, records)
-    queued = producer._message_accumulator.queued
-    keys = [k for _tp, items in queued for k, _v in items]
-    assert keys == [f"k{i}".encode() for i in range(7)]  # order kept across batches
-    assert len(queued) > 1 and sum(count for _f, count in sent) == 7
+    await bulk_send.send_records(producer, [("t", 0, b"k", b"x" * 2000)])
+    assert producer.sent == [("t", 0, b"k")]
+    assert producer._message_accumulator.added == []
