@@ -255,6 +255,14 @@ class Settings:
         minimum=1,
         maximum=10000,
     )
+    fetch_max_wait_ms: int = setting(
+        "RGSYNC_FETCH_MAX_WAIT_MS",
+        5,
+        "longest the worker's consumer lets the broker wait for more records before "
+        "answering a fetch (fewer fetches under load, at most this much more latency)",
+        minimum=0,
+        maximum=1500,
+    )
     fuzzy_threshold: float | None = setting(
         "RGSYNC_FUZZY_THRESHOLD",
         None,
