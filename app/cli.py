@@ -29,7 +29,10 @@ def _settings() -> Settings:
 
 def run_worker(settings: Settings) -> None:
     """Create the topics, then run the Faust worker with its web server until stopped."""
+    import asyncio
+
     import faust
+    import uvloop
 
     from realgeeks_sync.app.main import build
     from realgeeks_sync.app.streaming.topics import ensure_topics
@@ -44,6 +47,9 @@ def run_worker(settings: Settings) -> None:
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
         print(f"realgeeks-sync: cannot reach Kafka at {settings.kafka_url}: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
+    # uvloop: the event loop's own share of a worker's CPU (every ack, fetch and request
+    # passes through it) is about halved; Faust and aiokafka run on it unchanged.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     pipeline = build(settings)
     worker = faust.Worker(
         pipeline.app,

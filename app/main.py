@@ -21,7 +21,12 @@ from realgeeks_sync.app.core.sites import SiteDirectory, load_sites, reload_on_s
 from realgeeks_sync.app.domain.matching import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.operations.routes import register_views
-from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory
+from realgeeks_sync.app.streaming import (
+    changelog_guard,
+    fetch_tuning,
+    offset_guard,
+    rocksdb_memory,
+)
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
@@ -55,6 +60,7 @@ def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
     changelog_guard.install()
+    fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
     app = create_app(settings)
     topics = build_topics(app, settings)
     tables = build_tables(app, settings)

@@ -265,6 +265,22 @@ class Settings:
         minimum=7,
         maximum=3650,
     )
+    batch_max_messages: int = setting(
+        "RGSYNC_BATCH_MAX_MESSAGES",
+        64,
+        "raw webhooks of one partition an agent takes at once when they are waiting "
+        "(decided in order, acknowledged together; 1: one at a time)",
+        minimum=1,
+        maximum=10000,
+    )
+    fetch_max_wait_ms: int = setting(
+        "RGSYNC_FETCH_MAX_WAIT_MS",
+        5,
+        "longest the worker's consumer lets the broker wait for more records before "
+        "answering a fetch (fewer fetches under load, at most this much more latency)",
+        minimum=0,
+        maximum=1500,
+    )
     fuzzy_threshold: float | None = setting(
         "RGSYNC_FUZZY_THRESHOLD",
         None,

@@ -7,11 +7,11 @@ again downstream and nothing is lost to re-serialization.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import MalformedPayloadError
 from realgeeks_sync.app.core.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
 from realgeeks_sync.app.domain.normalize import TimestampError, timestamp_ns
@@ -53,7 +53,7 @@ class RawRecord:
 
     def value(self) -> bytes:
         """The envelope as the topic's UTF-8 JSON value."""
-        return json.dumps(self.envelope, separators=(",", ":"), ensure_ascii=False).encode()
+        return json_codec.dumps(self.envelope)
 
 
 def _clean(value: str) -> str:
@@ -81,7 +81,7 @@ def _json_object(body: bytes) -> tuple[str, dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise MalformedPayloadError("body is not UTF-8") from exc
     try:
-        parsed = json.loads(text)
+        parsed = json_codec.loads(text)
     except (ValueError, RecursionError) as exc:
         raise MalformedPayloadError("body is not valid JSON") from exc
     if not isinstance(parsed, dict):
