@@ -11,6 +11,8 @@
                           Real Geeks API, once each
     dial_leads            calls.context, sync.optouts, sync.dialer-events -> calls
     reconcile_calls       a timer: the agent's recent conversations -> reconcile requests
+    record_stories        leads, activities, dead letters (and, through the agents above,
+                          everything else about a lead) -> lead stories, the day's figures
 
 processing.py holds the idempotency rule the raw-topic agents follow.
 """
@@ -23,6 +25,7 @@ from realgeeks_sync.agents import (
     normalize_leads,
     reconcile_calls,
     record_conversations,
+    record_stories,
     track_lead_calls,
     write_activities,
 )
@@ -33,10 +36,11 @@ __all__ = ["register_all"]
 
 def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
+    stories = record_stories.register(p)
     normalize_leads.register(p)
     map_call_outcomes.register(p)
     track_lead_calls.register(p)
     record_conversations.register(p)
-    write_activities.register(p)
-    dial_leads.register(p)
+    write_activities.register(p, stories)
+    dial_leads.register(p, stories)
     reconcile_calls.register(p)

@@ -32,6 +32,7 @@ import faust
 from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.call_outcomes import (
     POST_CALL_TRANSCRIPTION,
     CallOutcome,
@@ -39,7 +40,7 @@ from realgeeks_sync.app.domain.call_outcomes import (
     map_call_event,
     outcome_mapping,
 )
-from realgeeks_sync.app.domain.callers import agent_serves, choose
+from realgeeks_sync.app.domain.callers import choose, served_by
 from realgeeks_sync.app.domain.dialing.events import CallEnded, outcome_record
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none, optout_event, optout_key
 from realgeeks_sync.app.domain.events import (
@@ -258,32 +259,37 @@ def register(p: Pipeline) -> None:
     conversations = p.tables.conversations
     outcomes = p.tables.conversation_outcomes
     directory = p.caller_directory
-    clients: dict[str, ElevenLabsClient] = {}
+    sites = p.sites if p.sites is not None else SiteDirectory(s)
+    clients: dict[str, ElevenLabsClient] = {}  # by API key
 
     def find_caller(number: str, agent_id: str | None) -> tuple[str, str] | None:
         if directory is None:
             return None
-        serves = agent_serves(s.elevenlabs_agent_id, agent_id)
-        chosen, _count = choose(directory.candidates(number), lambda _site: serves)
+        served = served_by(sites.current, agent_id)
+        chosen, _count = choose(directory.candidates(number), served)
         return (chosen.site_uuid, chosen.lead_id) if chosen else None
 
-    def client() -> ElevenLabsClient:
-        if "c" not in clients:
+    def client(agent_id: Any) -> ElevenLabsClient:
+        # The key of a site that calls with this agent (its own workspace), else the
+        # environment's.
+        api_key = sites.current.elevenlabs_agents().get(str(agent_id or ""))
+        key = (api_key or s.elevenlabs_api_key).reveal()
+        if key not in clients:
 
             def on_request(operation: str, status: str, seconds: float) -> None:
                 p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(
                     seconds
                 )
 
-            clients["c"] = ElevenLabsClient(
+            clients[key] = ElevenLabsClient(
                 aiohttp.ClientSession(),
                 s.elevenlabs_api_url,
-                s.elevenlabs_api_key.reveal(),
+                key,
                 timeout_s=s.elevenlabs_timeout_s,
                 connect_timeout_s=_CONNECT_TIMEOUT_S,
                 on_request=on_request,
             )
-        return clients["c"]
+        return clients[key]
 
     async def plan(
         body: dict[str, Any], envelope: dict[str, Any], reconciled: bool
@@ -317,7 +323,7 @@ def register(p: Pipeline) -> None:
         seen = outcomes.get(conversation)
         if isinstance(seen, dict) and seen.get("message_id") != envelope["message_id"]:
             return []  # its webhook arrived: nothing to fetch
-        detail = await client().get_conversation(conversation)
+        detail = await client(request.get("agent_id")).get_conversation(conversation)
         if detail.get("status") not in FINISHED:
             raise ConversationNotFinishedError(
                 f"conversation {conversation} is {str(detail.get('status'))[:20]!r}, not finished"

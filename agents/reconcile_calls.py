@@ -1,7 +1,8 @@
 """reconcile_calls: a timer that finds call outcomes whose webhook never arrived.
 
 Every RGSYNC_RECONCILE_INTERVAL_S, on the leader worker only (one listing per cluster),
-the agent's conversations of the last RGSYNC_RECONCILE_LOOKBACK_S are listed and each
+each agent's conversations of the last RGSYNC_RECONCILE_LOOKBACK_S are listed (every
+agent the sites call with, each with its site's API key: app/core/sites.py) and each
 finished one (RGSYNC_RECONCILE_GRACE_S after its end, so its webhook had its chance)
 becomes a reconcile request on elevenlabs.webhooks.raw (app/domain/reconciliation.py).
 map_call_outcomes fetches and maps those it has no outcome for; the rest cost one table
@@ -19,6 +20,7 @@ import aiohttp
 from realgeeks_sync.agents.processing import utc_now_iso
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import ApiError
+from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.reconciliation import needs_request, request_envelope
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
@@ -28,25 +30,24 @@ log = logging.getLogger(__name__)
 
 
 def register(p: Pipeline) -> None:
-    """Register the timer (nothing when reconciliation is off or not configured)."""
+    """Register the timer (nothing when reconciliation is off)."""
     s = p.settings
     if s.reconcile_interval_s <= 0:
         return
-    if not (s.elevenlabs_api_key and s.elevenlabs_agent_id):
-        log.info("reconciliation off: RGSYNC_ELEVENLABS_API_KEY and _AGENT_ID are needed")
-        return
+    sites = p.sites if p.sites is not None else SiteDirectory(s)
     requested: dict[str, float] = {}  # conversation id -> when this worker requested it
-    clients: dict[str, ElevenLabsClient] = {}
+    clients: dict[str, ElevenLabsClient] = {}  # by API key
+    quiet: list[bool] = []  # "nothing to reconcile" said once
 
-    def client() -> ElevenLabsClient:
-        if "c" not in clients:
-            clients["c"] = ElevenLabsClient(
+    def client(api_key: str) -> ElevenLabsClient:
+        if api_key not in clients:
+            clients[api_key] = ElevenLabsClient(
                 aiohttp.ClientSession(),
                 s.elevenlabs_api_url,
-                s.elevenlabs_api_key.reveal(),
+                api_key,
                 timeout_s=s.elevenlabs_timeout_s,
             )
-        return clients["c"]
+        return clients[api_key]
 
     @p.app.timer(interval=s.reconcile_interval_s, on_leader=True)
     async def reconcile_calls() -> None:
@@ -54,20 +55,30 @@ def register(p: Pipeline) -> None:
         for conversation, at in list(requested.items()):
             if now - at > s.reconcile_lookback_s:
                 del requested[conversation]
+        agents = sites.current.elevenlabs_agents()
+        if not agents and not quiet:
+            quiet.append(True)
+            log.info("reconciliation idle: no site has an ElevenLabs agent id and API key")
         sent = 0
-        try:
-            async for summary in client().conversations_since(
-                s.elevenlabs_agent_id, int(now - s.reconcile_lookback_s)
-            ):
-                conversation = needs_request(summary, now, s.reconcile_grace_s)
-                if conversation is None or conversation in requested:
-                    continue
-                envelope = request_envelope(conversation, s.elevenlabs_agent_id, utc_now_iso())
-                await p.write([(p.topics.raw_elevenlabs, conversation, envelope)], what="reconcile")
-                requested[conversation] = now
-                sent += 1
-        except ApiError as exc:
-            p.metrics.sync_errors.labels(exc.error_type).inc()
-            log.warning("reconciliation could not list conversations", extra={"error": str(exc)})
+        for agent_id, api_key in agents.items():
+            try:
+                async for summary in client(api_key.reveal()).conversations_since(
+                    agent_id, int(now - s.reconcile_lookback_s)
+                ):
+                    conversation = needs_request(summary, now, s.reconcile_grace_s)
+                    if conversation is None or conversation in requested:
+                        continue
+                    envelope = request_envelope(conversation, agent_id, utc_now_iso())
+                    await p.write(
+                        [(p.topics.raw_elevenlabs, conversation, envelope)], what="reconcile"
+                    )
+                    requested[conversation] = now
+                    sent += 1
+            except ApiError as exc:
+                p.metrics.sync_errors.labels(exc.error_type).inc()
+                log.warning(
+                    "reconciliation could not list conversations",
+                    extra={"agent_id": agent_id, "error": str(exc)},
+                )
         if sent:
             log.info("reconcile requests sent", extra={"count": sent})

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import faust
 
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
 from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
 from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
@@ -75,8 +76,8 @@ def lead_patch(fields: dict[str, Any], tags: list[str], known_tags: list[str]) -
     return body
 
 
-def register(p: Pipeline) -> None:
-    """Register the writer agent."""
+def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
+    """Register the writer agent (``stories``: where leads' stories go)."""
     s = p.settings
     policy = RetryPolicy(
         base_delay=s.retry_base_s,
@@ -91,22 +92,28 @@ def register(p: Pipeline) -> None:
     def on_request(operation: str, status: str, seconds: float) -> None:
         p.metrics.api_request_seconds.labels("realgeeks", operation, status).observe(seconds)
 
-    async def client() -> RealGeeksClient:
-        if "c" not in clients:
+    async def client(site_uuid: str = "*") -> RealGeeksClient:
+        # Each site's own login (sites file), else the environment's; one client per login.
+        user, password = s.realgeeks_api_user, s.realgeeks_api_password.reveal()
+        if p.sites is not None:
+            config = p.sites.current.config(site_uuid)
+            user, password = config.realgeeks_api_user, config.realgeeks_api_password.reveal()
+        login = f"{user}\x1f{password}"
+        if login not in clients:
             session = aiohttp.ClientSession()
-            clients["c"] = RealGeeksClient(
+            clients[login] = RealGeeksClient(
                 session,
                 s.realgeeks_api_url,
-                s.realgeeks_api_user,
-                s.realgeeks_api_password.reveal(),
+                user,
+                password,
                 timeout_s=s.realgeeks_timeout_s,
                 on_request=on_request,
             )
-        return clients["c"]
+        return clients[login]
 
     async def probe() -> None:
         # The cheap authenticated call behind /health: list users of any site we know.
-        c = await client()
+        c = await client(s.health_probe_site or "*")
         await c.list_users(s.health_probe_site or "health-check")
 
     p.realgeeks_probe = probe
@@ -123,6 +130,8 @@ def register(p: Pipeline) -> None:
 
     async def write_activity(event: faust.EventT) -> None:
         record = _parse(event.message.value, "activity_id", "activity")
+        if stories is not None:
+            stories.note(event.message, record)
         site, lead = record["site_uuid"], record["lead_id"]
 
         async def post(c: RealGeeksClient, _body: dict[str, Any]) -> None:
@@ -133,6 +142,8 @@ def register(p: Pipeline) -> None:
 
     async def write_lead_update(event: faust.EventT) -> None:
         record = _parse(event.message.value, "update_id", "fields")
+        if stories is not None:
+            stories.note(event.message, record)
         site, lead = record["site_uuid"], record["lead_id"]
         tags = [t for t in record.get("tags") or [] if isinstance(t, str)]
 
@@ -161,7 +172,7 @@ def register(p: Pipeline) -> None:
             return False
         if state.get("status") == "in_flight":
             raise OutcomeUnknownError(f"write {write_id} was being sent when the writer stopped")
-        c = await client()
+        c = await client(site)
         attempts = int(state.get("attempts", 0))
         # Fixed before the first attempt, reused by every retry and after a restart.
         stored = state.get("body")

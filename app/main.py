@@ -8,6 +8,7 @@ one place that shows the whole graph.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -16,12 +17,18 @@ from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, load_sites, reload_on_sighup
 from realgeeks_sync.app.domain.call_outcomes import outcome_mapping
 from realgeeks_sync.app.domain.matching import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.ingress.initiation import initiation_for
 from realgeeks_sync.app.operations.routes import register_views
-from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory
+from realgeeks_sync.app.streaming import (
+    changelog_guard,
+    fetch_tuning,
+    offset_guard,
+    rocksdb_memory,
+)
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
@@ -29,6 +36,8 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
 __all__ = ["build", "load_settings"]
+
+log = logging.getLogger(__name__)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,8 +47,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ConfigError: a missing or malformed setting, an identity model file that cannot
             be read (RGSYNC_IDENTITY_MODEL), or lead-field rules or hot outcomes that
             cannot be read, each named in one line.
+        SitesFileError: every problem of the sites file (RGSYNC_SITES_FILE), one line each.
     """
     settings = Settings.from_env(environ)
+    load_sites(settings)  # checked now: a bad file stops start-up
     outcome_mapping(settings)  # RGSYNC_OUTCOME_LEAD_FIELDS, RGSYNC_HOT_OUTCOMES: read once now
     if settings.identity_model is not None:
         try:
@@ -53,6 +64,7 @@ def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
     changelog_guard.install()
+    fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
     app = create_app(settings)
     topics = build_topics(app, settings)
     tables = build_tables(app, settings)
@@ -80,13 +92,17 @@ def build(settings: Settings) -> Pipeline:
         settings.topic(spec.name) for spec in names.topic_specs(settings) if spec.by_site
     )
     pipeline.clock = clock
-    initiation, reader = initiation_for(settings, metrics, publisher, "worker")
+    pipeline.sites = SiteDirectory(settings)
+    initiation, reader = initiation_for(
+        settings, metrics, publisher, "worker", sites=pipeline.sites
+    )
     pipeline.caller_directory = initiation.directory
 
     register_all(pipeline)
-    register_views(
-        pipeline, Ingress(settings, publisher, metrics, received_clock=clock), initiation
-    )
+    ingress = Ingress(settings, publisher, metrics, received_clock=clock, sites=pipeline.sites)
+    register_views(pipeline, ingress, initiation)
+    # On the loop the worker will run, now: a SIGHUP right after start must not kill it.
+    reload_on_sighup(pipeline.sites, log, loop=app.loop)
 
     @app.task
     async def read_callers() -> None:

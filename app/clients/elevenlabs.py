@@ -29,6 +29,11 @@ MAX_PAGE_SIZE = 100  # the API's own limit
 _MAX_BODY_CHARS = 2000
 
 
+def _segment(value: str) -> str:
+    """Quote one path segment so an id can never change the path it is sent to."""
+    return quote(value, safe="")
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundCallResult:
     """A call ElevenLabs accepted; its outcome arrives later by post-call webhook."""
@@ -231,13 +236,34 @@ class ElevenLabsClient:
             PermanentApiError: ElevenLabs refused the request (404: no such conversation),
                 or answered something that is not an object.
         """
-        path = f"{CONVERSATIONS_PATH}/{quote(conversation_id, safe='')}"
+        path = f"{CONVERSATIONS_PATH}/{_segment(conversation_id)}"
         body = await self._send("get_conversation", "GET", path)
         if not isinstance(body, dict):
             raise PermanentApiError(
                 "ElevenLabs get_conversation: answer is not a JSON object", status=200
             )
         return body
+
+    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+        """Read an agent's settings (``GET /v1/convai/agents/{id}``): read-only, for doctor.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: 401 (the key), 404 (no such agent) and other refusals.
+        """
+        body = await self._send("get_agent", "GET", f"/v1/convai/agents/{_segment(agent_id)}")
+        return body if isinstance(body, dict) else {}
+
+    async def get_phone_number(self, phone_number_id: str) -> dict[str, Any]:
+        """Read a phone number (``GET /v1/convai/phone-numbers/{id}``): read-only, for doctor.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: 401 (the key), 404 (no such number) and other refusals.
+        """
+        path = f"/v1/convai/phone-numbers/{_segment(phone_number_id)}"
+        body = await self._send("get_phone_number", "GET", path)
+        return body if isinstance(body, dict) else {}
 
     async def _post(self, operation: str, path: str, payload: object) -> Any:
         """POST JSON and return the parsed answer (see ``_send``)."""

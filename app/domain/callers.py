@@ -8,8 +8,9 @@ number (app/streaming/caller_directory.py), which answers ElevenLabs' pre-call w
 and places an inbound call's outcome.
 
 One number may belong to several leads: a household in one site, or one person in two
-sites. Until sites have agents of their own (issue 16), the one configured agent serves
-every site, so ``choose`` decides among all of them, in this order:
+sites. Only the sites the called agent serves count (``served_by``: each site's agent in
+the sites file, else the environment's); ``choose`` decides among their leads, in this
+order:
 
 1. the lead the AI called (or talked to) most recently: a callback most likely answers
    our own call;
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from realgeeks_sync.app.core.sites import Sites
 from realgeeks_sync.app.domain.call_context import build_call_context
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
 
@@ -41,6 +43,7 @@ __all__ = [
     "choose",
     "initiation_answer",
     "neutral_variables",
+    "served_by",
 ]
 
 CALLER_SCHEMA = "caller.v1"
@@ -127,9 +130,20 @@ def caller_record(context: Mapping[str, Any], phones: Iterable[str]) -> dict[str
 
 
 def agent_serves(configured_agent: str, agent_id: object) -> bool:
-    """Whether the called agent serves our sites: the configured agent serves every site
-    until sites have agents of their own (issue 16); with none configured, any agent does."""
+    """Whether the called agent serves a site whose agent is ``configured_agent``; a site
+    with none configured is served by any agent."""
     return not configured_agent or agent_id == configured_agent
+
+
+def served_by(sites: Sites, agent_id: object) -> Callable[[str], bool]:
+    """Whether the called agent serves a site: the site's agent (sites file, else the
+    environment's); a site the file does not list is served by none."""
+
+    def served(site_uuid: str) -> bool:
+        config = sites.get(site_uuid)
+        return config is not None and agent_serves(config.elevenlabs_agent_id, agent_id)
+
+    return served
 
 
 def choose(

@@ -10,7 +10,8 @@ value (rotation); anything else is a 401, and with no secret configured the rout
 
 The answer is read from this worker's caller directory (app/streaming/caller_directory.py:
 no Kafka round trip, no other worker asked), so it stays within a few milliseconds: the
-caller's lead context when the number is a lead's in a site the called agent serves,
+caller's lead context when the number is a lead's in a site the called agent serves (the
+site's ``elevenlabs_agent_id`` in the sites file, else RGSYNC_ELEVENLABS_AGENT_ID),
 else neutral defaults, always with the same variable names (app/domain/callers.py). What
 was decided travels with the call: the answer's ``lead_id`` and ``site_uuid`` come back in
 the post-call webhook's echoed variables, and when the request names the conversation,
@@ -33,13 +34,14 @@ from aiohttp import web
 from realgeeks_sync.app.core.errors import PayloadTooLargeError, RequestTimeoutError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.callers import (
     Scalar,
-    agent_serves,
     answer_variables,
     choose,
     initiation_answer,
     neutral_variables,
+    served_by,
 )
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
 from realgeeks_sync.app.ingress.handlers import Publisher, read_body
@@ -83,8 +85,11 @@ class Initiation:
         *,
         publisher: Publisher | None = None,
         conversations_topic: str | None = None,
+        sites: SiteDirectory | None = None,
     ) -> None:
         self.settings = settings
+        # Which sites the called agent serves (sites file, reloaded on SIGHUP).
+        self.sites = sites if sites is not None else SiteDirectory(settings)
         self.directory = directory
         self.defaults = dict(defaults)
         self.metrics = metrics
@@ -122,8 +127,7 @@ class Initiation:
         agent = body.get("agent_id")
         number = e164_or_none(body.get("caller_id"), self.settings.default_region)
         found = self.directory.candidates(number) if number and self.directory else []
-        serves = agent_serves(self.settings.elevenlabs_agent_id, agent)
-        chosen, count = choose(found, lambda _site: serves)
+        chosen, count = choose(found, served_by(self.sites.current, agent))
         variables = answer_variables(self.defaults, chosen)
         if chosen is None:
             result = "unknown" if self.directory is None or self.directory.ready else "not_ready"
@@ -173,10 +177,15 @@ class Initiation:
 
 
 def initiation_for(
-    settings: Settings, metrics: Metrics, publisher: Publisher | None, role: str
+    settings: Settings,
+    metrics: Metrics,
+    publisher: Publisher | None,
+    role: str,
+    *,
+    sites: SiteDirectory | None = None,
 ) -> tuple[Initiation, DirectoryReader]:
     """The pre-call webhook of one process (worker or standalone ingress) over a caller
-    directory of its own, and the reader to start with it."""
+    directory of its own, and the reader to start with it; ``sites``: the process's sites."""
     directory = CallerDirectory(directory_path(settings, role))
     reader = DirectoryReader(settings, directory, settings.topic(names.CALLERS))
     initiation = Initiation(
@@ -186,6 +195,7 @@ def initiation_for(
         metrics,
         publisher=publisher,
         conversations_topic=settings.topic(names.CONVERSATIONS),
+        sites=sites,
     )
     return initiation, reader
 

@@ -13,6 +13,7 @@ import logging
 import signal
 from datetime import UTC, datetime
 
+import uvloop
 from aiohttp import web
 
 from realgeeks_sync.app.core.clock import business_clock
@@ -20,6 +21,7 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.logs import configure_logging
 from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE, Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, reload_on_sighup
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.ingress.initiation import initiation_for
 from realgeeks_sync.app.streaming.caller_directory import DirectoryReader
@@ -30,6 +32,7 @@ from realgeeks_sync.app.streaming.topics import ensure_topics
 __all__ = ["OPS_ROUTES", "build_ingress_app", "run_ingress", "runner_start"]
 
 log = logging.getLogger(__name__)
+SITES_KEY = web.AppKey("sites", SiteDirectory)
 
 OPS_ROUTES: web.AppKey[list[web.AbstractRouteDef]] = web.AppKey("ops_routes")
 """Where build_ingress_app leaves /health and /metrics when they get a port of their own."""
@@ -43,11 +46,15 @@ def build_ingress_app(
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     received = business_clock(settings.clock_file)
-    app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
+    sites = SiteDirectory(settings)
+    app = standalone_app(
+        Ingress(settings, publisher, metrics, received_clock=received, sites=sites)
+    )
+    app[SITES_KEY] = sites
     if settings.elevenlabs_initiation_secrets:
         # The pre-call webhook needs no tables: its own copy of the caller directory.
         initiation, reader = initiation_for(
-            settings, metrics, publisher, f"ingress-{settings.ingress_port}"
+            settings, metrics, publisher, f"ingress-{settings.ingress_port}", sites=sites
         )
         app.router.add_post("/webhooks/elevenlabs/initiation", initiation.handle)
         app.on_startup.append(lambda _app: _start(reader))
@@ -92,6 +99,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reload_on_sighup(app[SITES_KEY], log)
     try:
         site = web.TCPSite(runner, settings.web_host, settings.ingress_port)
         try:
@@ -151,4 +159,6 @@ def run_ingress(settings: Settings) -> None:
     # Before the first publish: a topic the broker auto-created would get the broker's
     # default partition count, not ours, and sites would land on the wrong partitions.
     ensure_topics(settings)
-    asyncio.run(_serve(settings))
+    # uvloop: the event loop is most of an ingress's CPU per request.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(settings))

@@ -20,7 +20,8 @@ from confluent_kafka import Producer
 
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import ApiError
-from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.core.sites import SitesFileError, load_sites
 from realgeeks_sync.app.domain.reconciliation import needs_request, request_envelope
 from realgeeks_sync.app.operations.dlq import parse_since
 from realgeeks_sync.app.streaming import topics as names
@@ -30,13 +31,21 @@ __all__ = ["run_reconcile"]
 
 
 def run_reconcile(settings: Settings, since: str, *, out: TextIO = sys.stderr) -> int:
-    """List the agent's conversations since ``since`` and request the finished ones.
+    """List each agent's conversations since ``since`` and request the finished ones
+    (every agent the sites call with, each with its site's API key).
 
     Returns the exit code: 0 done, 1 the API or Kafka failed, 2 bad input or settings.
     """
-    if not (settings.elevenlabs_api_key and settings.elevenlabs_agent_id):
+    try:
+        agents = load_sites(settings).elevenlabs_agents()
+    except SitesFileError as exc:
+        for problem in exc.problems:
+            print(f"reconcile: {problem}", file=out)
+        return 2
+    if not agents:
         print(
-            "reconcile: RGSYNC_ELEVENLABS_API_KEY and RGSYNC_ELEVENLABS_AGENT_ID are needed",
+            "reconcile: an ElevenLabs agent id and API key are needed (RGSYNC_ELEVENLABS_AGENT_ID "
+            "and RGSYNC_ELEVENLABS_API_KEY, or a site's in RGSYNC_SITES_FILE)",
             file=out,
         )
         return 2
@@ -50,7 +59,7 @@ def run_reconcile(settings: Settings, since: str, *, out: TextIO = sys.stderr) -
         print("reconcile: --since is needed (ISO 8601, or an age like 36h or 2d)", file=out)
         return 2
     try:
-        listed, wanted = asyncio.run(_finished(settings, int(start.timestamp())))
+        listed, wanted = asyncio.run(_finished(settings, agents, int(start.timestamp())))
     except ApiError as exc:
         print(f"reconcile: cannot list conversations: {exc}", file=out)
         return 1
@@ -64,8 +73,8 @@ def run_reconcile(settings: Settings, since: str, *, out: TextIO = sys.stderr) -
 
     topic = settings.topic(names.RAW_ELEVENLABS)
     received_at = now.isoformat().replace("+00:00", "Z")
-    for conversation in wanted:
-        envelope = request_envelope(conversation, settings.elevenlabs_agent_id, received_at)
+    for conversation, agent_id in wanted:
+        envelope = request_envelope(conversation, agent_id, received_at)
         producer.produce(
             topic,
             key=conversation.encode(),
@@ -81,19 +90,22 @@ def run_reconcile(settings: Settings, since: str, *, out: TextIO = sys.stderr) -
     return 0 if failed == 0 else 1
 
 
-async def _finished(settings: Settings, after_unix: int) -> tuple[int, list[str]]:
-    """(conversations listed, ids of the finished ones) since ``after_unix``."""
+async def _finished(
+    settings: Settings, agents: dict[str, Secret], after_unix: int
+) -> tuple[int, list[tuple[str, str]]]:
+    """(conversations listed, (id, agent) of the finished ones) since ``after_unix``."""
     listed, wanted = 0, []
     async with aiohttp.ClientSession() as session:
-        client = ElevenLabsClient(
-            session,
-            settings.elevenlabs_api_url,
-            settings.elevenlabs_api_key.reveal(),
-            timeout_s=settings.elevenlabs_timeout_s,
-        )
-        async for summary in client.conversations_since(settings.elevenlabs_agent_id, after_unix):
-            listed += 1
-            conversation = needs_request(summary, time.time(), settings.reconcile_grace_s)
-            if conversation is not None:
-                wanted.append(conversation)
+        for agent_id, api_key in agents.items():
+            client = ElevenLabsClient(
+                session,
+                settings.elevenlabs_api_url,
+                api_key.reveal(),
+                timeout_s=settings.elevenlabs_timeout_s,
+            )
+            async for summary in client.conversations_since(agent_id, after_unix):
+                listed += 1
+                conversation = needs_request(summary, time.time(), settings.reconcile_grace_s)
+                if conversation is not None:
+                    wanted.append((conversation, agent_id))
     return listed, wanted

@@ -1,4 +1,4 @@
-"""The worker's HTTP routes: webhooks, health, metrics and authenticated table inspection."""
+"""The worker's HTTP routes: webhooks, health, metrics, table inspection and the /ui/ pages."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from realgeeks_sync.app.ingress.initiation import Initiation
 from realgeeks_sync.app.ingress.server import runner_start
 from realgeeks_sync.app.operations.health import health_report, refresh_lag_metrics
 from realgeeks_sync.app.operations.inspection import register_inspection
+from realgeeks_sync.app.operations.ui import register_ui
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["register_views"]
@@ -64,6 +65,7 @@ def register_views(p: Pipeline, ingress: Ingress, initiation: Initiation | None 
             app.page(path)(_get_view(path, handler))
 
     register_inspection(p)
+    register_ui(p)
 
 
 def _get_view(path: str, handler: Handler) -> type[View]:

@@ -79,6 +79,8 @@ class TopicSpec:
 
 
 # Topics keyed <site_uuid>:<...> whose records go to the site's partition.
+# Dead letters too: one keyed <site>:<lead> joins its lead's story (agents/record_stories.py);
+# a raw webhook's, keyed by its site, already was there.
 SITE_PARTITIONED = frozenset(
     {
         LEADS,
@@ -90,6 +92,7 @@ SITE_PARTITIONED = frozenset(
         LEADS_OUTBOUND,
         CALL_OUTCOMES,
         CALLERS,
+        DEADLETTER,
     }
 )
 

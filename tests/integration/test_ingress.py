@@ -68,7 +68,7 @@ def signed(body: bytes, secret: str = SECRET, **extra: str) -> dict[str, str]:
 def test_readme_quick_start_lands_byte_for_byte(worker: Worker, kafka_bootstrap: str) -> None:
     """The README's curl line, run as written: openssl signs, curl sends, bytes on the topic."""
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("Send it a signed webhook", 1)[1].split("## Test it", 1)[0]
+    block = readme.split("Send it a signed webhook", 1)[1].split("\n## ", 1)[0]
     script = "\n".join(line[4:] for line in block.splitlines() if line.startswith("    "))
     assert "openssl dgst -sha256 -hmac" in script and "curl" in script
     script = script.replace("http://127.0.0.1:6066", worker.url).replace(
