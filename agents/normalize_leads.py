@@ -372,12 +372,14 @@ def register(p: Pipeline) -> None:
                     envelope, tables, config=config, mapping=mapping, metrics=p.metrics
                 )
 
-            await process_batch(
-                p,
-                batch,
-                source="realgeeks",
-                table=writes.view(t.processed_messages),
-                decide=decide,
-                key_of=key_of,
-                tables=writes,
-            )
+            # track_lead_calls writes these leads' contexts too (Pipeline.context_lock).
+            async with p.context_lock(batch[0].message.partition):
+                await process_batch(
+                    p,
+                    batch,
+                    source="realgeeks",
+                    table=writes.view(t.processed_messages),
+                    decide=decide,
+                    key_of=key_of,
+                    tables=writes,
+                )

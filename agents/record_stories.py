@@ -3,8 +3,9 @@
 The records that say what happened to a lead are all on the site's partition. This agent
 reads those no other agent reads (leads.normalized, activities.normalized, sync.deadletter);
 dial_leads (calls.context, sync.optouts, sync.dialer-events) and write_activities
-(realgeeks.activities.outbound) hand theirs to the same ``StoryWriter`` as they go: two
-agents reading one topic would each need the offsets the other one commits. Per lead the
+(realgeeks.activities.outbound, realgeeks.leads.outbound) hand theirs to the same
+``StoryWriter`` as they go: two agents reading one topic would each need the offsets the
+other one commits. Per lead the
 last entries (lead_stories), per site and day the dashboard's figures (site_days), so the
 lead's page and the dashboard read table values instead of scanning topics
 (app/domain/story.py). A record read twice adds nothing (entries carry ids). What the
@@ -45,6 +46,7 @@ _TOPICS = (
     names.ACTIVITIES,
     names.CALLS_CONTEXT,
     names.ACTIVITIES_OUTBOUND,
+    names.LEADS_OUTBOUND,
     names.OPTOUTS,
     names.DIALER_EVENTS,
     names.DEADLETTER,

@@ -169,12 +169,14 @@ def register(p: Pipeline) -> None:
     async def track_lead_calls(stream: faust.StreamT) -> None:
         async for event in sequence.events(stream):
             kind = OPTOUT if event.message.topic == optouts_topic else CALL
-            await process_idempotently(
-                p,
-                event,
-                source="lead_calls",
-                table=p.tables.processed_messages,
-                decide=decide,
-                key_of=key_of,
-                decode=partial(decode_record, kind=kind),
-            )
+            # normalize_leads writes the same contexts in batches (Pipeline.context_lock).
+            async with p.context_lock(event.message.partition):
+                await process_idempotently(
+                    p,
+                    event,
+                    source="lead_calls",
+                    table=p.tables.processed_messages,
+                    decide=decide,
+                    key_of=key_of,
+                    decode=partial(decode_record, kind=kind),
+                )

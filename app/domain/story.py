@@ -40,7 +40,7 @@ KINDS = (
     "context",  # call_context.v1: eligible or not, why, trigger
     "call",  # the dialer: request answered, call ended
     "operator",  # pause/resume/call now/never call
-    "writeback",  # an activity to write to Real Geeks (its status is in the outbox)
+    "writeback",  # an activity or lead fields to write to Real Geeks (status: the outbox)
     "optout",  # optout.v1
     "deadletter",  # something about the lead went to sync.deadletter
 )
@@ -85,6 +85,8 @@ def story_entries(topic: str, record: Mapping[str, Any], at: str) -> list[Named]
         entry = _context(record, at)
     elif topic == "realgeeks.activities.outbound":
         entry = _outbound(record, at)
+    elif topic == "realgeeks.leads.outbound":
+        entry = _lead_update(record, at)
     elif topic == "sync.optouts":
         entry = _optout(record, at)
     else:
@@ -216,6 +218,24 @@ def _outbound(record: Mapping[str, Any], at: str) -> StoryEntry | None:
         event="queued",
         activity_id=activity_id,
         type=kind,
+    )
+
+
+def _lead_update(record: Mapping[str, Any], at: str) -> StoryEntry | None:
+    """What a call taught about the lead, to PATCH onto it: the names, not the values."""
+    raw_fields, raw_tags = record.get("fields"), record.get("tags")
+    fields = raw_fields if isinstance(raw_fields, Mapping) else {}
+    tags = raw_tags if isinstance(raw_tags, list) else []
+    names = ", ".join(sorted(_text(k) for k in fields)[:8])
+    update_id = _text(record.get("update_id"))
+    return _entry(
+        f"writeback:{update_id}",
+        at,
+        "writeback",
+        f"Write to Real Geeks: lead fields ({names or 'none'}), {len(tags)} tag(s)",
+        event="lead_update",
+        update_id=update_id,
+        conversation_id=_text(record.get("conversation_id")),
     )
 
 

@@ -258,11 +258,13 @@ class _Ui:
             return None
         outbox = {}
         for entry in entries:
-            activity_id = (entry.get("detail") or {}).get("activity_id")
-            if entry.get("kind") == "writeback" and activity_id:
-                state = t.activity_outbox.get(activity_id)
+            detail = entry.get("detail") or {}
+            # The outbox holds activities by activity_id, lead-field updates by update_id.
+            write_id = detail.get("activity_id") or detail.get("update_id")
+            if entry.get("kind") == "writeback" and write_id:
+                state = t.activity_outbox.get(write_id)
                 if isinstance(state, dict):
-                    outbox[activity_id] = state
+                    outbox[write_id] = state
         phones = record.phones if record is not None else ()
         lead_entry = self.store.dnc(site, "lead", lead)
         config = self.p.sites.current.get(site) if self.p.sites is not None else None

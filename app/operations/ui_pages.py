@@ -226,14 +226,14 @@ def _story_card(data: Mapping[str, Any]) -> str:
         detail = dict(entry.get("detail") or {})
         extra = ""
         if entry.get("kind") == "writeback":
-            state = outbox.get(detail.get("activity_id")) or {}
+            state = outbox.get(detail.get("activity_id") or detail.get("update_id")) or {}
             status = str(state.get("status") or "waiting")
             css = "running" if status == "posted" else "bad" if status == "failed" else ""
             extra = f' <span class="badge {css}">{escape(status)}</span>'
             if state.get("error"):
                 extra += f' <span class="muted">{escape(str(state["error"])[:160])}</span>'
         shown = ", ".join(
-            f"{k}: {v}" for k, v in detail.items() if k not in ("event", "activity_id")
+            f"{k}: {v}" for k, v in detail.items() if k not in ("event", "activity_id", "update_id")
         )
         items.append(
             f'<li><span class="muted">{escape(_short(entry.get("at")))}</span> '

@@ -93,6 +93,19 @@ class Pipeline:
     caller_directory: CallerDirectory | None = None
     # The sites in force (app/core/sites.py): per-site secrets, logins and dialers.
     sites: SiteDirectory | None = None
+    # partition -> the lock on its leads' call contexts (see ``context_lock``).
+    context_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def context_lock(self, partition: int) -> asyncio.Lock:
+        """The lock two agents take to write a partition's call contexts: normalize_leads
+        (a batch, whose table writes wait in a TableBatch until it is sent) and
+        track_lead_calls. Held from the decision to the acknowledged outputs, so neither
+        decides on what the other has decided but not yet written, and calls.context
+        receives contexts in the order they were decided."""
+        lock = self.context_locks.get(partition)
+        if lock is None:
+            lock = self.context_locks[partition] = asyncio.Lock()
+        return lock
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
         """Send one JSON record; returns the future of its acknowledgement.

@@ -158,3 +158,24 @@ async def test_any_json_body_gets_a_documented_status(client: Client, body: Any)
     assert response.status in (200, 400)
     if response.status == 200:
         assert set((await response.json())["dynamic_variables"]) == set(neutral_variables())
+
+
+async def test_the_called_agent_must_serve_the_callers_site(tmp_path: Path) -> None:
+    # Site s1 calls with agent_s1 (sites file); another site's agent gets the defaults.
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text(
+        '[sites."s1"]\nelevenlabs_agent_id = "agent_s1"\n'
+        '[sites."s2"]\nelevenlabs_agent_id = "agent_s2"\n'
+    )
+    directory = directory_with_lead(tmp_path / "callers")
+    s = settings_with(RGSYNC_SITES_FILE=str(sites_file))
+    client = await client_for(Initiation(s, directory, neutral_variables(), Metrics()))
+    try:
+        ours = await client.post(PATH, json=request(NUMBER, "agent_s1"), headers=auth())
+        assert (await ours.json())["dynamic_variables"]["lead_id"] == "l1"
+        for agent in ("agent_s2", "agent_1"):  # another site's, the environment's
+            other = await client.post(PATH, json=request(NUMBER, agent), headers=auth())
+            assert (await other.json())["dynamic_variables"] == neutral_variables()
+    finally:
+        await client.close()
+        directory.close()

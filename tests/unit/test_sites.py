@@ -85,6 +85,10 @@ def test_each_site_has_its_own_values_and_the_rest_from_the_environment(tmp_path
     assert sites.get("unlisted") is None and sites.known() == sorted([SITE_A, SITE_B, SITE_C])
     assert sites_for_agent(sites, "agent_a") == [SITE_A]
     assert sites_for_agent(sites, "agent_x") == []
+    # Reconciliation lists each agent once, with the key of a site that uses it.
+    agents = sites.elevenlabs_agents()
+    assert sorted(agents) == ["agent_a", "agent_b"]
+    assert agents["agent_a"].reveal() == "el-key"
 
 
 def test_without_a_file_the_environment_serves_every_site() -> None:

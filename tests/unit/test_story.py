@@ -78,3 +78,19 @@ def test_the_day_counts_what_the_dashboard_shows() -> None:
     assert count_day(day, {"kind": "context", "detail": {"event": "eligible"}}) is None
     assert percentile([3.0, 1.0, 2.0, 10.0], 0.5) == 2.0
     assert percentile([3.0, 1.0, 2.0, 10.0], 0.99) == 10.0 and percentile([], 0.5) is None
+
+
+def test_a_lead_update_tells_which_fields_not_their_values() -> None:
+    update = {
+        "update_id": "u1",
+        "site_uuid": SITE,
+        "lead_id": LEAD,
+        "conversation_id": "conv1",
+        "fields": {"timeframe": "3-6 months", "budget": "$650,000"},
+        "tags": ["ai-call", "pre-approved"],
+    }
+    ((site, lead_id, entry),) = story_entries("realgeeks.leads.outbound", update, AT)
+    assert (site, lead_id, entry["kind"]) == (SITE, LEAD, "writeback")
+    assert entry["title"] == "Write to Real Geeks: lead fields (budget, timeframe), 2 tag(s)"
+    assert entry["detail"]["update_id"] == "u1"
+    assert "650" not in json.dumps(entry)
