@@ -443,8 +443,9 @@ class Settings:
     reconcile_interval_s: float = setting(
         "RGSYNC_RECONCILE_INTERVAL_S",
         300.0,
-        "how often the agent's recent conversations are checked for outcomes whose webhook "
-        "never arrived (0: never; needs RGSYNC_ELEVENLABS_API_KEY and _AGENT_ID)",
+        "how often each agent's recent conversations are checked for outcomes whose webhook "
+        "never arrived (0: never; needs an agent id and API key, a site's or "
+        "RGSYNC_ELEVENLABS_AGENT_ID and _API_KEY)",
         minimum=0.0,
     )
     reconcile_lookback_s: float = setting(
