@@ -1,6 +1,8 @@
 """Every event shape the service writes, in one place (the README's tables follow these).
 
-Events are plain JSON objects with a ``schema`` field; builders are pure functions.
+Events are plain JSON objects with a ``schema`` field; builders are pure functions. Each
+event type's fields here are exactly the properties of its JSON Schema in docs/schemas
+(tests/unit/test_contracts.py), which consumers validate against.
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from realgeeks_sync.app.domain.normalize.text import as_text
+
 __all__ = [
     "ACTIVITY_V1_FIELDS",
     "CALL_CONTEXT_V1_FIELDS",
     "DEADLETTER_FIELDS",
+    "EVENT_FIELDS",
     "LEAD_V1_FIELDS",
+    "OPTIONAL_FIELDS",
     "OPTOUT_V1_FIELDS",
     "OUTBOUND_ACTIVITY_V1_FIELDS",
     "activity_event",
@@ -33,6 +39,7 @@ LEAD_V1_FIELDS = (
     "lead",
     "changed",
     "cleared",
+    "conflicts",
     "source_timestamp",
     "processed_at",
 )
@@ -48,19 +55,25 @@ ACTIVITY_V1_FIELDS = (
     "created",
     "property",
     "user",
+    "own_writeback",
 )
 CALL_CONTEXT_V1_FIELDS = (
     "schema",
     "event_id",
     "site_uuid",
     "lead_id",
+    "as_of",
     "lead",
     "property_interests",
     "previous_interactions",
     "strategy",
-    "dynamic_variables",
     "eligible",
     "reason",
+    "reasons",
+    "dynamic_variables",
+    "supersedes_event_id",
+    "changed_fields",
+    "trigger",
 )
 OUTBOUND_ACTIVITY_V1_FIELDS = ("schema", "activity_id", "site_uuid", "lead_id", "activity")
 # Built by app/domain/dialing/optouts.py (optout_event).
@@ -77,7 +90,34 @@ OPTOUT_V1_FIELDS = (
     "by",
     "at",
 )
-DEADLETTER_FIELDS = ("topic", "key", "value", "error", "error_type", "attempts", "first_failed_at")
+# Built by app/domain/deadletters.py (deadletter_record).
+DEADLETTER_FIELDS = (
+    "schema",
+    "topic",
+    "key",
+    "value",
+    "error",
+    "error_type",
+    "retriable",
+    "attempts",
+    "first_failed_at",
+    "value_b64",
+)
+# Fields an event carries only sometimes; every other field is always there.
+OPTIONAL_FIELDS = {
+    "activity.v1": frozenset({"own_writeback"}),
+    "deadletter.v1": frozenset({"value_b64"}),
+}
+# Every event type: its `schema` value and its fields (docs/schemas/<schema>.json, checked
+# by tests/unit/test_contracts.py).
+EVENT_FIELDS = {
+    "lead.v1": LEAD_V1_FIELDS,
+    "activity.v1": ACTIVITY_V1_FIELDS,
+    "call_context.v1": CALL_CONTEXT_V1_FIELDS,
+    "outbound_activity.v1": OUTBOUND_ACTIVITY_V1_FIELDS,
+    "optout.v1": OPTOUT_V1_FIELDS,
+    "deadletter.v1": DEADLETTER_FIELDS,
+}
 
 
 def derive_event_id(message_id: str, *parts: str) -> str:
@@ -103,7 +143,9 @@ def activity_event(
     """An ``activity.v1`` event from a Real Geeks-shaped activity.
 
     ``own`` marks activities this service wrote itself, echoed back by Real Geeks: they are
-    published for completeness but never fed to the AI path.
+    published for completeness but never fed to the AI path. The contract holds whatever a
+    webhook sent: type, source and description are text or null (a number becomes its
+    text), property and user objects or null. ``created`` must be normalized already.
     """
     event: dict[str, Any] = {
         "schema": "activity.v1",
@@ -111,16 +153,21 @@ def activity_event(
         "site_uuid": site_uuid,
         "lead_id": lead_id,
         "direction": direction,
-        "type": activity.get("type"),
-        "source": activity.get("source"),
-        "description": activity.get("description"),
+        "type": as_text(activity.get("type")),
+        "source": as_text(activity.get("source")),
+        "description": as_text(activity.get("description")),
         "created": activity.get("created"),
-        "property": activity.get("property"),
-        "user": activity.get("user"),
+        "property": _object_or_none(activity.get("property")),
+        "user": _object_or_none(activity.get("user")),
     }
     if own:
         event["own_writeback"] = True
     return event
+
+
+def _object_or_none(value: Any) -> dict[str, Any] | None:
+    """A JSON object as a dict; anything else (a list, a number) as None."""
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def outbound_activity(
