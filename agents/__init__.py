@@ -5,6 +5,8 @@
     record_conversations  sync.conversations -> the conversation -> lead table
     write_activities      realgeeks.activities.outbound -> the Real Geeks API, once
     dial_leads            calls.context, sync.optouts, sync.dialer-events -> calls
+    record_stories        leads, activities, dead letters (and, through the agents above,
+                          everything else about a lead) -> lead stories, the day's figures
 
 processing.py holds the idempotency rule the raw-topic agents follow.
 """
@@ -16,6 +18,7 @@ from realgeeks_sync.agents import (
     map_call_outcomes,
     normalize_leads,
     record_conversations,
+    record_stories,
     write_activities,
 )
 from realgeeks_sync.app.streaming.pipeline import Pipeline
@@ -25,8 +28,9 @@ __all__ = ["register_all"]
 
 def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
+    stories = record_stories.register(p)
     normalize_leads.register(p)
     map_call_outcomes.register(p)
     record_conversations.register(p)
-    write_activities.register(p)
-    dial_leads.register(p)
+    write_activities.register(p, stories)
+    dial_leads.register(p, stories)

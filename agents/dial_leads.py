@@ -9,8 +9,10 @@ runs in a task of its own; its answer comes back as a sync.dialer-events record,
 state change happens here, in stream order.
 
 A timer sends a tick for each site with a lead due and a free line, or a call to settle.
-Calls wait until every opt-out that was on the partition when the worker took it has been
-read (a new app id or a lost table must not dial before the do-not-call list is back).
+Calls wait until every opt-out and every operator action (pause, never call) that was on
+the partition when the worker took it has been read (a new app id or a lost table must not
+dial before the do-not-call list is back, nor a restart before an operator's pause).
+Each site's rules (hours, days, caps, switch) come from the sites file (app/core/sites.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import aiohttp
 import faust
 from faust.types import TP
 
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
 from realgeeks_sync.app.core.errors import ApiError
+from realgeeks_sync.app.core.sites import DialerConfig
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.domain.dialing import (
     CallAnswer,
@@ -37,6 +41,7 @@ from realgeeks_sync.app.domain.dialing import (
     DialerPolicy,
     DialerRecordError,
     Emit,
+    OperatorAction,
     OptOutError,
     SiteRecord,
     Step,
@@ -64,34 +69,73 @@ _CONNECT_TIMEOUT_S = 5.0
 _LIVE_GRACE_S = 600.0
 
 
-def dialer_policy(p: Pipeline) -> DialerPolicy:
-    """The dialer's rules from the settings."""
+def dialer_policy(p: Pipeline, site_uuid: str = "*") -> DialerPolicy:
+    """A site's dialer rules: its entry in the sites file, else the settings."""
     s = p.settings
+    config = (
+        p.sites.current.config(site_uuid).dialer
+        if p.sites is not None
+        else DialerConfig.from_settings(s)
+    )
     # A request unanswered for longer than its timeouts allow is no longer in flight.
     orphan_after = _CONNECT_TIMEOUT_S + s.elevenlabs_timeout_s + 20.0
     return DialerPolicy(
-        enabled=s.dialer_enabled,
-        max_concurrent_calls=s.dialer_max_concurrent_calls,
-        max_attempts=s.dialer_max_attempts,
-        max_attempts_per_day=s.dialer_max_attempts_per_day,
-        redial_after=timedelta(seconds=s.dialer_redial_after_s),
-        max_context_age=timedelta(seconds=s.dialer_max_context_age_s),
+        enabled=config.enabled,
+        max_concurrent_calls=config.max_concurrent_calls,
+        max_attempts=config.max_attempts,
+        max_attempts_per_day=config.max_attempts_per_day,
+        redial_after=timedelta(seconds=config.redial_after_s),
+        max_context_age=timedelta(seconds=config.max_context_age_s),
+        window_start=config.start,
+        window_end=config.end,
+        days=config.days,
         line_hold=timedelta(seconds=s.dialer_line_hold_s),
         orphan_after=timedelta(seconds=orphan_after),
         activity_source=s.own_activity_source,
     )
 
 
-class _OptOutsRead:
-    """Whether the agent has read every opt-out that was on a partition when it got it."""
+class _Policies:
+    """Each site's policy, rebuilt when the sites file is reloaded (SIGHUP)."""
 
-    def __init__(self, p: Pipeline, topic: str) -> None:
+    def __init__(self, p: Pipeline) -> None:
         self._p = p
-        self._topic = topic
+        self._version = -1
+        self._cache: dict[str, DialerPolicy] = {}
+
+    def __call__(self, site_uuid: str) -> DialerPolicy:
+        version = self._p.sites.version if self._p.sites is not None else 0
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        policy = self._cache.get(site_uuid)
+        if policy is None:
+            policy = self._cache[site_uuid] = dialer_policy(self._p, site_uuid)
+        return policy
+
+
+class _CaughtUp:
+    """Whether the agent has read every record that was on a site's partitions of ``topics``
+    when it got them: opt-outs, and operators' pause and never-call decisions, come before
+    any call (a restart re-reads records from before them, later in time)."""
+
+    def __init__(self, p: Pipeline, topics: Sequence[str]) -> None:
+        self._p = p
+        self._topics = tuple(topics)
         self._ready: set[tuple[TP, int | None]] = set()
+        # The message being applied: read, though not yet marked finished (a tick at the
+        # end of sync.dialer-events must not keep its own partition looking unread).
+        self._current: tuple[TP, int] | None = None
+
+    def reading(self, message: Any) -> None:
+        """The agent is applying ``message`` now."""
+        self._current = (message.tp, message.offset)
 
     def __call__(self, site_uuid: str) -> bool:
-        tp = TP(self._topic, site_partition(site_uuid, self._p.settings.partitions))
+        partition = site_partition(site_uuid, self._p.settings.partitions)
+        return all(self._read(TP(topic, partition)) for topic in self._topics)
+
+    def _read(self, tp: TP) -> bool:
         generation = self._p.app.consumer_generation_id
         if (tp, generation) in self._ready:
             return True
@@ -102,17 +146,19 @@ class _OptOutsRead:
         if end is None:
             return False
         position = self._p.sequence.next_offset(tp)
+        if self._current is not None and self._current[0] == tp:
+            position = max(position or 0, self._current[1] + 1)
         if (position is not None and position >= end) or (position is None and end == 0):
             self._ready.add((tp, generation))
             return True
         return False
 
 
-def register(p: Pipeline) -> None:
-    """Register the dialer agent and its timer."""
+def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
+    """Register the dialer agent and its timer (``stories``: where leads' stories go)."""
     s = p.settings
     t = p.tables
-    policy = dialer_policy(p)
+    policies = _Policies(p)
     store = DialerStore(t.dialer_leads, t.dialer_sites, t.do_not_call)
     context_topic = s.topic(names.CALLS_CONTEXT)
     optouts_topic = s.topic(names.OPTOUTS)
@@ -125,21 +171,22 @@ def register(p: Pipeline) -> None:
     def now() -> datetime:
         return datetime.fromtimestamp(p.clock(), UTC)
 
-    def client() -> ElevenLabsClient:
-        if "c" not in clients:
+    def client(api_key: str) -> ElevenLabsClient:
+        # One client per API key: sites of one workspace share it.
+        if api_key not in clients:
 
             def on_request(operation: str, status: str, seconds: float) -> None:
                 m.api_request_seconds.labels("elevenlabs", operation, status).observe(seconds)
 
-            clients["c"] = ElevenLabsClient(
+            clients[api_key] = ElevenLabsClient(
                 aiohttp.ClientSession(),
                 s.elevenlabs_api_url,
-                s.elevenlabs_api_key.reveal(),
+                api_key,
                 timeout_s=s.elevenlabs_timeout_s,
                 connect_timeout_s=_CONNECT_TIMEOUT_S,
                 on_request=on_request,
             )
-        return clients["c"]
+        return clients[api_key]
 
     async def send(emits: Sequence[Emit], deadletters: Sequence[DeadLetter]) -> None:
         records: list[tuple[faust.TopicT, str, dict[str, Any]]] = [
@@ -179,10 +226,13 @@ def register(p: Pipeline) -> None:
 
     async def request_call(call: CallRequest) -> None:
         """Send the request once; its answer goes back to the agent as a record."""
+        site = p.sites.current.config(call.site_uuid) if p.sites is not None else None
         try:
-            result = await client().start_outbound_call(
-                s.elevenlabs_agent_id,
-                s.elevenlabs_phone_number_id,
+            result = await client(
+                site.elevenlabs_api_key.reveal() if site else s.elevenlabs_api_key.reveal()
+            ).start_outbound_call(
+                site.elevenlabs_agent_id if site else s.elevenlabs_agent_id,
+                site.elevenlabs_phone_number_id if site else s.elevenlabs_phone_number_id,
                 call.phone,
                 dict(call.variables),
                 user_id=call.lead_id,
@@ -214,15 +264,16 @@ def register(p: Pipeline) -> None:
         )
         asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
 
+    caught_up = _CaughtUp(p, (optouts_topic, events_topic))
     core = DialerCore(
         store,
-        policy,
+        policies,
         now,
         send=send,
         persist=persist,
         place=place,
         live=lambda: frozenset(live),
-        dispatching=_OptOutsRead(p, optouts_topic),
+        dispatching=caught_up,
     )
 
     def count(result: Step) -> None:
@@ -241,7 +292,14 @@ def register(p: Pipeline) -> None:
                 m.calls_deferred.labels(label).inc()
             elif name == "optout":
                 m.optouts.labels(label).inc()
+            elif name == "operator":
+                m.operator_actions.labels(label).inc()
         for call in result.calls:
+            record = result.leads.get(call.lead_id)
+            attempt = record.attempt(call.attempt_id) if record is not None else None
+            first = attempt is not None and attempt.number == 1  # the lead's first call
+            if first and attempt is not None and record is not None and record.first_seen:
+                m.speed_to_lead.observe(max(0.0, attempt.sent_at - record.first_seen))
             log.info(
                 "outbound call requested",
                 extra={
@@ -253,6 +311,7 @@ def register(p: Pipeline) -> None:
 
     async def handle(event: faust.EventT) -> None:
         msg = event.message
+        caught_up.reading(msg)
         try:
             record = json.loads(msg.value or b"")
         except (ValueError, UnicodeDecodeError) as exc:
@@ -271,7 +330,12 @@ def register(p: Pipeline) -> None:
             result = await core.apply(dialer_event)
             if isinstance(dialer_event, CallAnswer):
                 live.discard(dialer_event.attempt_id)
+            elif isinstance(dialer_event, OperatorAction) and result.site is not None:
+                paused = 1 if result.site.paused else 0
+                m.dialer_paused.labels(dialer_event.site_uuid).set(paused)
         count(result)
+        if stories is not None:
+            stories.note(msg, record)
 
     topic = p.app.topic(
         context_topic,
@@ -306,7 +370,9 @@ def register(p: Pipeline) -> None:
                 site = SiteRecord.from_json(raw)
             except (KeyError, ValueError, TypeError):
                 continue
-            if _needs_tick(site, current, policy):
+            # The pause switch as a gauge, also after a restart (not only when flipped).
+            m.dialer_paused.labels(site_uuid).set(1 if site.paused else 0)
+            if _needs_tick(site, current, policies(site_uuid)):
                 await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid))
 
 
@@ -314,6 +380,13 @@ def _needs_tick(site: SiteRecord, now: float, policy: DialerPolicy) -> bool:
     """Whether a tick can change anything for the site now."""
     if not policy.enabled:
         return bool(site.waiting)
+    if site.paused is not None:
+        # Nothing is dialed; only lines held too long or orphaned requests can change.
+        return any(
+            now - line.since >= policy.line_hold.total_seconds()
+            or (not line.answered and now - line.since >= policy.orphan_after.total_seconds())
+            for line in site.in_flight.values()
+        )
     hold = policy.line_hold.total_seconds()
     orphan = policy.orphan_after.total_seconds()
     for line in site.in_flight.values():

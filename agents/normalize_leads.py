@@ -11,7 +11,6 @@ rule of agents/processing.py.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,7 +19,8 @@ from typing import Any, Literal
 
 import faust
 
-from realgeeks_sync.agents.processing import Output, process_idempotently
+from realgeeks_sync.agents.processing import Output, process_batch
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.domain.call_context import (
@@ -41,6 +41,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_timestamp,
 )
 from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["LeadTables", "plan_realgeeks", "register"]
@@ -75,7 +76,7 @@ class LeadTables:
 
 def _parse_body(envelope: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        body = json.loads(envelope["body"])
+        body = json_codec.loads(envelope["body"])
     except (ValueError, TypeError) as exc:
         raise PoisonMessageError("webhook body is not JSON") from exc
     if not isinstance(body, dict):
@@ -319,27 +320,39 @@ def register(p: Pipeline) -> None:
     if p.settings.fuzzy_threshold is not None:
         config = replace(config, fuzzy_threshold=p.settings.fuzzy_threshold)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
-    tables = LeadTables(
-        index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots), users=p.tables.users
-    )
-
-    async def decide(envelope: dict[str, Any]) -> list[Output]:
-        return plan_realgeeks(envelope, tables, config=config, mapping=mapping, metrics=p.metrics)
+    t = p.tables
 
     def key_of(envelope: dict[str, Any], record_key: str) -> str:
         # <site>|<message id>: the inspection page looks it up by site and message id.
         return f"{record_key}|{envelope['message_id']}"
 
+    def on_retry(_exc: BaseException) -> None:
+        p.metrics.sync_errors.labels("KafkaWriteError").inc()
+
     @p.app.agent(
         p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
     )
     async def normalize_leads(stream: faust.StreamT) -> None:
-        async for event in p.sequence.events(stream):
-            await process_idempotently(
+        async for batch in p.sequence.batches(stream, p.settings.batch_max_messages):
+            # Every table this agent writes, through one batch: one changelog record per
+            # key per batch, one RocksDB read per key read (app/streaming/table_batch.py).
+            writes = TableBatch(on_retry=on_retry)
+            tables = LeadTables(
+                index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
+                users=writes.view(t.users),
+            )
+
+            async def decide(envelope: dict[str, Any], tables: LeadTables = tables) -> list[Output]:
+                return plan_realgeeks(
+                    envelope, tables, config=config, mapping=mapping, metrics=p.metrics
+                )
+
+            await process_batch(
                 p,
-                event,
+                batch,
                 source="realgeeks",
-                table=p.tables.processed_messages,
+                table=writes.view(t.processed_messages),
                 decide=decide,
                 key_of=key_of,
+                tables=writes,
             )

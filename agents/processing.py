@@ -1,4 +1,4 @@
-"""Idempotent processing of one consumed message: the rule every agent follows.
+"""Idempotent processing of consumed messages: the rule every agent follows.
 
 1. Already done within the retention window: count a duplicate, emit nothing.
 2. Decided before a crash but not finished: re-send the stored outputs, identical.
@@ -7,26 +7,34 @@
 Any exception dead-letters the message with its reason; the stream goes on. A broker
 refusing the outputs is not the message's fault: the write is retried, never dead-lettered.
 Only when this returns may the caller mark the message finished (app/streaming/offset_guard.py).
+
+A batch (consecutive messages of one partition, app/streaming/partition_sequence.py) keeps
+each step in order for every message: all are decided in order and their decisions stored,
+then all their outputs are sent and every acknowledgement awaited together, then all are
+marked done. A crash anywhere in between leaves each message decided-and-stored (re-sent
+unchanged) or not decided at all (decided afresh), exactly as one at a time; what the
+batch saves is a wait for the broker per message (ops/bench_e2e_latency.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
 from realgeeks_sync.app.domain.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REALGEEKS_ACTIONS
 from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_batch import TableBatch
 
-__all__ = ["Output", "decode_envelope", "process_idempotently", "utc_now_iso"]
+__all__ = ["Output", "decode_envelope", "process_batch", "process_idempotently", "utc_now_iso"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,7 @@ def decode_envelope(value: bytes | None) -> dict[str, Any]:
     if not value:
         raise PoisonMessageError("empty record")
     try:
-        envelope = json.loads(value)
+        envelope = json_codec.loads(value)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise PoisonMessageError("envelope is not JSON") from exc
     if not isinstance(envelope, dict):
@@ -85,92 +93,205 @@ def _received_epoch(envelope: dict[str, Any]) -> float | None:
         return None
 
 
+# What a sender can send ends in these, dead-lettered with its reason.
+_MESSAGE_FAULTS = (
+    RealGeeksSyncError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    RecursionError,
+    OverflowError,
+)
+
+Decide = Callable[[dict[str, Any]], Awaitable[list[Output]]]
+KeyOf = Callable[[dict[str, Any], str], str]
+
+
+@dataclass
+class _Step:
+    """One message of a batch: what was decided for it and what it sends."""
+
+    event: faust.EventT
+    outcome: str  # processed | resent | duplicate | deadlettered
+    envelope: dict[str, Any] | None = None
+    msg_key: str | None = None
+    first_seen: str | None = None
+    outputs: list[Output] = field(default_factory=list)
+    deadletter: tuple[Any, str, dict[str, Any]] | None = None
+
+    def records(self, p: Pipeline) -> list[tuple[Any, str, dict[str, Any]]]:
+        if self.deadletter is not None:
+            return [self.deadletter]
+        return [(getattr(p.topics, o.topic), o.key, o.value) for o in self.outputs]
+
+
 async def process_idempotently(
     p: Pipeline,
     event: faust.EventT,
     *,
     source: str,
     table: Any,
-    decide: Callable[[dict[str, Any]], Awaitable[list[Output]]],
-    key_of: Callable[[dict[str, Any], str], str],
+    decide: Decide,
+    key_of: KeyOf,
 ) -> str:
     """Run one message through the idempotency protocol; returns what happened.
 
     Never raises for what a sender can send: failures go to the dead-letter topic.
     """
+    outcomes = await process_batch(
+        p, [event], source=source, table=table, decide=decide, key_of=key_of
+    )
+    return outcomes[0]
+
+
+async def process_batch(
+    p: Pipeline,
+    events: Sequence[faust.EventT],
+    *,
+    source: str,
+    table: Any,
+    decide: Decide,
+    key_of: KeyOf,
+    tables: TableBatch | None = None,
+) -> list[str]:
+    """Run consecutive messages of one partition through the protocol together.
+
+    ``tables``: the batch holding the writes of ``table`` and of what ``decide`` writes
+    (app/streaming/table_batch.py); flushed once the decisions are stored, before any
+    output is sent, and again once the messages are marked done.
+
+    Returns what happened to each, in order. Never raises for what a sender can send.
+    """
+    if not events:
+        return []
     started = time.perf_counter()
-    tp = event.message.tp
+    tp = events[0].message.tp
+    try:
+        steps: list[_Step] = []
+        decided: set[str] = set()  # message keys decided in this batch
+        for event in events:
+            step = await _decide_step(p, event, source, table, decide, key_of, decided)
+            if step.msg_key is not None and step.outcome in ("processed", "resent"):
+                decided.add(step.msg_key)
+            steps.append(step)
+            if len(events) > 1:
+                # Deciding never waits: let the web server and the other partitions run
+                # between messages, or a batch of 64 would hold the event loop ~100 ms.
+                await asyncio.sleep(0)
+        if tables is not None:
+            await tables.flush(f"{source} decisions")
+        await _send(p, steps, source)
+        for step in steps:
+            _mark_done(p, step, source, table)
+        if tables is not None:
+            await tables.flush(f"{source} done")
+        return [step.outcome for step in steps]
+    finally:
+        p.in_flight.pop(tp, None)
+        p.last_processed_at = time.time()
+        elapsed = time.perf_counter() - started
+        # Each message of a batch took as long as the batch: it was done when all were.
+        seconds = p.metrics.processing_seconds.labels(source)
+        for _ in events:
+            seconds.observe(elapsed)
+
+
+async def _decide_step(
+    p: Pipeline,
+    event: faust.EventT,
+    source: str,
+    table: Any,
+    decide: Decide,
+    key_of: KeyOf,
+    decided: set[str],
+) -> _Step:
+    """Steps 1-3 up to the stored decision, for one message."""
     try:
         envelope = decode_envelope(event.message.value)
         received = _received_epoch(envelope)
         if received is not None:
-            p.in_flight[tp] = received
+            p.in_flight.setdefault(event.message.tp, received)  # the batch's oldest
         record_key = (event.message.key or b"").decode("utf-8", "replace")
         msg_key = key_of(envelope, record_key)
         state = table.get(msg_key)
         now = datetime.now(UTC)
         retention = timedelta(days=p.settings.dedup_retention_days)
+        if msg_key in decided or (
+            isinstance(state, dict) and _fresh(state, now, retention) and state.get("done")
+        ):
+            p.metrics.duplicate_messages.labels(source).inc()
+            # DEBUG: a sender retrying a burst would flood the log; the metric counts them.
+            log.debug("duplicate dropped", extra={"message_id": envelope["message_id"]})
+            return _Step(event, "duplicate", envelope)
         if isinstance(state, dict) and _fresh(state, now, retention):
-            if state.get("done"):
-                p.metrics.duplicate_messages.labels(source).inc()
-                # DEBUG: a sender retrying a burst would flood the log; the metric counts them.
-                log.debug("duplicate dropped", extra={"message_id": envelope["message_id"]})
-                return "duplicate"
             outputs = [Output.from_json(o) for o in state.get("outputs", [])]
-            first_seen = state["first_seen"]
-            outcome = "resent"
-        else:
-            outputs = await decide(envelope)
-            first_seen = utc_now_iso()
-            table[msg_key] = {
-                "first_seen": first_seen,
-                "done": False,
-                "outputs": [o.to_json() for o in outputs],
-            }
-            outcome = "processed"
-        await p.write(
-            [(getattr(p.topics, o.topic), o.key, o.value) for o in outputs],
-            what=f"{source} outputs",
-        )
-        table[msg_key] = {"first_seen": first_seen, "done": True}
-        action = str(envelope.get("action", ""))
-        p.metrics.webhooks_processed.labels(source, action if action in _KNOWN else "other").inc()
-        if log.isEnabledFor(logging.DEBUG):  # once per message: skip building the record
-            log.debug(
-                "message processed",
-                extra={
-                    "message_id": envelope["message_id"],
-                    "partition": tp.partition,
-                    "offset": event.message.offset,
-                    "outcome": outcome,
-                },
-            )
-        return outcome
-    except (
-        RealGeeksSyncError,
-        ValueError,
-        TypeError,
-        KeyError,
-        AttributeError,
-        IndexError,
-        RecursionError,
-        OverflowError,
-    ) as exc:
-        # What a sender can send ends here, dead-lettered with its reason.
-        await p.deadletter(event, exc)
-        p.metrics.webhooks_failed.labels(source).inc()
-        return "deadlettered"
+            return _Step(event, "resent", envelope, msg_key, state["first_seen"], outputs)
+        outputs = await decide(envelope)
+        first_seen = utc_now_iso()
+        table[msg_key] = {
+            "first_seen": first_seen,
+            "done": False,
+            "outputs": [o.to_json() for o in outputs],
+        }
+        return _Step(event, "processed", envelope, msg_key, first_seen, outputs)
+    except _MESSAGE_FAULTS as exc:
+        return _Step(event, "deadlettered", deadletter=p.deadletter_record(event, exc))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("unexpected error; dead-lettering", extra={"source": source})
-        await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
+        record = p.deadletter_record(event, exc, error_type=f"Unexpected{type(exc).__name__}")
+        return _Step(event, "deadlettered", deadletter=record)
+
+
+async def _send(p: Pipeline, steps: list[_Step], source: str) -> None:
+    """Send every step's records and await every acknowledgement together.
+
+    A record no broker will take (too large) or that cannot be encoded is its message's
+    fault: the batch is then sent message by message, and that message is dead-lettered.
+    """
+    records = [record for step in steps for record in step.records(p)]
+    if not records:
+        return
+    try:
+        await p.write(records, what=f"{source} outputs")
+        return
+    except _MESSAGE_FAULTS as exc:
+        if len(steps) > 1:
+            for step in steps:
+                await _send(p, [step], source)
+            return
+        step = steps[0]
+        if step.deadletter is not None:
+            raise  # the dead letter itself cannot be written: as before, the agent fails
+        step.outcome = "deadlettered"
+        step.deadletter = p.deadletter_record(step.event, exc)
+    await p.write(step.records(p), what="dead letter")
+
+
+def _mark_done(p: Pipeline, step: _Step, source: str, table: Any) -> None:
+    """Step 3's end for one message whose records were acknowledged."""
+    if step.outcome == "deadlettered":
         p.metrics.webhooks_failed.labels(source).inc()
-        return "deadlettered"
-    finally:
-        p.in_flight.pop(tp, None)
-        p.last_processed_at = time.time()
-        p.metrics.processing_seconds.labels(source).observe(time.perf_counter() - started)
+        return
+    if step.outcome == "duplicate":
+        return
+    assert step.envelope is not None and step.msg_key is not None
+    table[step.msg_key] = {"first_seen": step.first_seen, "done": True}
+    action = str(step.envelope.get("action", ""))
+    p.metrics.webhooks_processed.labels(source, action if action in _KNOWN else "other").inc()
+    if log.isEnabledFor(logging.DEBUG):  # once per message: skip building the record
+        log.debug(
+            "message processed",
+            extra={
+                "message_id": step.envelope["message_id"],
+                "partition": step.event.message.tp.partition,
+                "offset": step.event.message.offset,
+                "outcome": step.outcome,
+            },
+        )
 
 
 def _fresh(state: dict[str, Any], now: datetime, retention: timedelta) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import faust
 
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
 from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
 from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
@@ -47,8 +48,8 @@ def _parse(value: bytes | None) -> dict[str, Any]:
     return record
 
 
-def register(p: Pipeline) -> None:
-    """Register the writer agent."""
+def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
+    """Register the writer agent (``stories``: where leads' stories go)."""
     s = p.settings
     policy = RetryPolicy(
         base_delay=s.retry_base_s,
@@ -63,22 +64,28 @@ def register(p: Pipeline) -> None:
     def on_request(operation: str, status: str, seconds: float) -> None:
         p.metrics.api_request_seconds.labels("realgeeks", operation, status).observe(seconds)
 
-    async def client() -> RealGeeksClient:
-        if "c" not in clients:
+    async def client(site_uuid: str = "*") -> RealGeeksClient:
+        # Each site's own login (sites file), else the environment's; one client per login.
+        user, password = s.realgeeks_api_user, s.realgeeks_api_password.reveal()
+        if p.sites is not None:
+            config = p.sites.current.config(site_uuid)
+            user, password = config.realgeeks_api_user, config.realgeeks_api_password.reveal()
+        login = f"{user}\x1f{password}"
+        if login not in clients:
             session = aiohttp.ClientSession()
-            clients["c"] = RealGeeksClient(
+            clients[login] = RealGeeksClient(
                 session,
                 s.realgeeks_api_url,
-                s.realgeeks_api_user,
-                s.realgeeks_api_password.reveal(),
+                user,
+                password,
                 timeout_s=s.realgeeks_timeout_s,
                 on_request=on_request,
             )
-        return clients["c"]
+        return clients[login]
 
     async def probe() -> None:
         # The cheap authenticated call behind /health: list users of any site we know.
-        c = await client()
+        c = await client(s.health_probe_site or "*")
         await c.list_users(s.health_probe_site or "health-check")
 
     p.realgeeks_probe = probe
@@ -93,6 +100,8 @@ def register(p: Pipeline) -> None:
 
     async def write_one(event: faust.EventT) -> None:
         record = _parse(event.message.value)
+        if stories is not None:
+            stories.note(event.message, record)
         activity_id, site, lead = record["activity_id"], record["site_uuid"], record["lead_id"]
         state = outbox.get(activity_id) or {}
         if state.get("status") == "posted":
@@ -102,7 +111,7 @@ def register(p: Pipeline) -> None:
             raise OutcomeUnknownError(
                 f"activity {activity_id} was being posted when the writer stopped"
             )
-        c = await client()
+        c = await client(site)
         attempts = int(state.get("attempts", 0))
 
         async def attempt() -> None:

@@ -8,6 +8,7 @@ one place that shows the whole graph.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -16,10 +17,16 @@ from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, load_sites, reload_on_sighup
 from realgeeks_sync.app.domain.matching import ModelFileError, default_model
 from realgeeks_sync.app.ingress.handlers import Ingress
 from realgeeks_sync.app.operations.routes import register_views
-from realgeeks_sync.app.streaming import changelog_guard, offset_guard, rocksdb_memory
+from realgeeks_sync.app.streaming import (
+    changelog_guard,
+    fetch_tuning,
+    offset_guard,
+    rocksdb_memory,
+)
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
@@ -28,6 +35,8 @@ from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
 __all__ = ["build", "load_settings"]
 
+log = logging.getLogger(__name__)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings, with what other layers must check at start-up checked now.
@@ -35,8 +44,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     Raises:
         ConfigError: a missing or malformed setting, or an identity model file that cannot
             be read (RGSYNC_IDENTITY_MODEL), each named in one line.
+        SitesFileError: every problem of the sites file (RGSYNC_SITES_FILE), one line each.
     """
     settings = Settings.from_env(environ)
+    load_sites(settings)  # checked now: a bad file stops start-up
     if settings.identity_model is not None:
         try:
             default_model(settings.identity_model)  # read once now: a bad file stops start-up
@@ -49,6 +60,7 @@ def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
     changelog_guard.install()
+    fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
     app = create_app(settings)
     topics = build_topics(app, settings)
     tables = build_tables(app, settings)
@@ -77,8 +89,13 @@ def build(settings: Settings) -> Pipeline:
     )
     pipeline.clock = clock
 
+    pipeline.sites = SiteDirectory(settings)
+
     register_all(pipeline)
-    register_views(pipeline, Ingress(settings, publisher, metrics, received_clock=clock))
+    ingress = Ingress(settings, publisher, metrics, received_clock=clock, sites=pipeline.sites)
+    register_views(pipeline, ingress)
+    # On the loop the worker will run, now: a SIGHUP right after start must not kill it.
+    reload_on_sighup(pipeline.sites, log, loop=app.loop)
 
     @app.timer(interval=5.0)
     async def reread_skipped_tails() -> None:

@@ -595,6 +595,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak": round(probe.peak_kb / 1024, 1),
         },
         "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        # CPU seconds of the worker process (all threads, /proc) per webhook processed:
+        # far steadier than rates on a machine shared with the broker and neighbours.
+        "worker_cpu_ms_per_webhook": round((cpu1 - cpu0) * 1e3 / len(got), 3) if got else None,
         "ingress_cpu_pct": round(100 * ingress_cpu_s / max(wall1 - wall0, 1e-9), 1)
         if ingress_proc
         else None,
@@ -656,7 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     rss = result["worker_rss_mb"]
     print(
         f"  worker RSS start {rss['start']} MB, after warm-up {rss['after_warmup']} MB, "
-        f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%"
+        f"end {rss['end']} MB, peak {rss['peak']} MB; CPU {result['worker_cpu_pct']}%, "
+        f"{result['worker_cpu_ms_per_webhook']} ms per webhook"
     )
     if result["ingress_cpu_pct"] is not None:
         print(f"  ingress process CPU {result['ingress_cpu_pct']}%")

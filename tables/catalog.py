@@ -94,6 +94,24 @@ TABLES: tuple[TableSpec, ...] = (
         written_by="record_conversations",
     ),
     TableSpec(
+        "lead_stories",
+        "lead_stories",
+        key="<site_uuid>|<lead id> (canonical)",
+        value="{entries: [{id, at, kind, title, detail}, ...]}: the last 200 things that "
+        "happened to the lead (app/domain/story.py), for its page at /ui/leads/",
+        ttl_days=90,
+        written_by="record_stories",
+    ),
+    TableSpec(
+        "site_days",
+        "site_days",
+        key="<site_uuid>|<YYYY-MM-DD> (the site's time zone, else UTC)",
+        value="the day's figures: leads, calls_placed, calls_ended, contacts, tours, optouts, "
+        "deadletters, speed (up to 500 speed-to-lead samples, s)",
+        ttl_days=35,
+        written_by="record_stories",
+    ),
+    TableSpec(
         "activity_outbox",
         "activity_outbox",
         key="<activity id>",

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -23,6 +24,11 @@ OnRequest = Callable[[str, str, float], None]
 OUTBOUND_CALL_PATH = "/v1/convai/twilio/outbound-call"
 
 _MAX_BODY_CHARS = 2000
+
+
+def _segment(value: str) -> str:
+    """Quote one path segment so an id can never change the path it is sent to."""
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +162,27 @@ class ElevenLabsClient:
             call_sid=call_sid if isinstance(call_sid, str) and call_sid else None,
         )
 
+    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+        """Read an agent's settings (``GET /v1/convai/agents/{id}``): read-only, for doctor.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: 401 (the key), 404 (no such agent) and other refusals.
+        """
+        body = await self._send("get_agent", "GET", f"/v1/convai/agents/{_segment(agent_id)}")
+        return body if isinstance(body, dict) else {}
+
+    async def get_phone_number(self, phone_number_id: str) -> dict[str, Any]:
+        """Read a phone number (``GET /v1/convai/phone-numbers/{id}``): read-only, for doctor.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: 401 (the key), 404 (no such number) and other refusals.
+        """
+        path = f"/v1/convai/phone-numbers/{_segment(phone_number_id)}"
+        body = await self._send("get_phone_number", "GET", path)
+        return body if isinstance(body, dict) else {}
+
     async def _post(self, operation: str, path: str, payload: object) -> Any:
         """POST JSON and return the parsed answer.
 
@@ -163,15 +190,25 @@ class ElevenLabsClient:
             TransientApiError: network error, timeout, 5xx or 429.
             PermanentApiError: any other non-2xx answer, or a 2xx body that is not JSON.
         """
-        headers = {
-            "xi-api-key": self._api_key,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return await self._send(operation, "POST", path, payload)
+
+    async def _send(
+        self, operation: str, method: str, path: str, payload: object | None = None
+    ) -> Any:
+        """Send one request (JSON body when ``payload`` is given); return the parsed answer.
+
+        Raises:
+            TransientApiError: network error, timeout, 5xx or 429.
+            PermanentApiError: any other non-2xx answer, or a 2xx body that is not JSON.
+        """
+        headers = {"xi-api-key": self._api_key, "Accept": "application/json"}
+        data = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         answer = await exchange(
             self._session,
-            "POST",
+            method,
             self._base_url + path,
             api="ElevenLabs",
             operation=operation,

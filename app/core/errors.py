@@ -6,6 +6,8 @@
     │   ├── SignatureError             401: bad/missing signature or stale timestamp
     │   ├── PayloadTooLargeError       413
     │   ├── MalformedPayloadError      400: signed but not a JSON object, no action
+    │   ├── UnknownSiteError           404: a site the sites file does not list
+    │   ├── WrongSiteSecretError       403: signed with another site's secret
     │   ├── RequestTimeoutError        408: the body did not arrive within the bound
     │   ├── RateLimitedError           429: one client sends too much
     │   └── IngressBusyError           503: too many unauthenticated body bytes in flight
@@ -35,7 +37,9 @@ __all__ = [
     "RequestTimeoutError",
     "SignatureError",
     "TransientApiError",
+    "UnknownSiteError",
     "WebhookError",
+    "WrongSiteSecretError",
 ]
 
 
@@ -77,6 +81,18 @@ class MalformedPayloadError(WebhookError):
     """The body is signed but is not what the sender's contract promises."""
 
     status = 400
+
+
+class UnknownSiteError(WebhookError):
+    """A signed webhook for a site the sites file does not list (or naming no site)."""
+
+    status = 404
+
+
+class WrongSiteSecretError(WebhookError):
+    """A webhook signed with a secret of another site than the one its body names."""
+
+    status = 403
 
 
 class RateLimitedError(WebhookError):

@@ -39,6 +39,11 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.unknown_sites = Counter(
+            "realgeeks_unknown_sites",
+            "Signed Real Geeks webhooks refused because the sites file does not list their site",
+            registry=r,
+        )
         self.webhooks_processed = Counter(
             "realgeeks_webhooks_processed",
             "Raw webhooks processed by the agents",
@@ -124,6 +129,42 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.operator_actions = Counter(
+            "realgeeks_operator_actions",
+            "Operator actions applied by the dialer (pause, resume, call_now, never_call, "
+            "call_now_refused_<why>)",
+            ["action"],
+            registry=r,
+        )
+        self.speed_to_lead = Histogram(
+            "realgeeks_speed_to_lead_seconds",
+            "Time from a new lead's webhook to its first AI call request",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+            registry=r,
+        )
+        self.calls_ended = Counter(
+            "realgeeks_calls_ended",
+            "AI calls whose outcome arrived, by outcome (completed: the lead was reached)",
+            ["outcome"],
+            registry=r,
+        )
+        self.tours_requested = Counter(
+            "realgeeks_tours_requested",
+            "Tours (viewings) leads asked for on an AI call",
+            registry=r,
+        )
+        self.dialer_paused = Gauge(
+            "realgeeks_dialer_paused",
+            "1 while an operator has paused the site's dialer (sites this worker holds)",
+            ["site"],
+            registry=r,
+        )
+        self.ui_logins = Counter(
+            "realgeeks_ui_logins",
+            "Logins to the /ui/ pages, accepted or refused (a wrong token)",
+            ["result"],
+            registry=r,
+        )
         self.deadletters = Counter(
             "realgeeks_deadletters",
             "Records written to the dead-letter topic",
@@ -189,6 +230,7 @@ METRIC_NAMES = (
     "realgeeks_webhooks_received_total",
     "realgeeks_webhooks_rejected_total",
     "realgeeks_signature_failures_total",
+    "realgeeks_unknown_sites_total",
     "realgeeks_webhooks_processed_total",
     "realgeeks_webhooks_failed_total",
     "realgeeks_webhooks_ignored_total",
@@ -207,6 +249,12 @@ METRIC_NAMES = (
     "realgeeks_calls_refused_total",
     "realgeeks_calls_uncertain_total",
     "realgeeks_optouts_total",
+    "realgeeks_operator_actions_total",
+    "realgeeks_calls_ended_total",
+    "realgeeks_tours_requested_total",
+    "realgeeks_dialer_paused",
+    "realgeeks_ui_logins_total",
+    "realgeeks_speed_to_lead_seconds",
     "realgeeks_deadletters_total",
     "realgeeks_sync_errors_total",
     "realgeeks_webhook_ingest_seconds",

@@ -62,6 +62,7 @@ class Spec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     required: bool = False
+    required_unless: str | None = None  # required unless this variable is set
     must_exist: bool = False  # a path that must name a readable file
     shown_default: str | None = None  # the table's default column, where the value says little
     transform: Callable[[str], str] | None = None
@@ -171,9 +172,11 @@ class Settings:
     realgeeks_secrets: tuple[Secret, ...] = setting(
         "RGSYNC_REALGEEKS_SECRETS",
         (),
-        "comma-separated webhook secrets; any one may sign (rotation)",
+        "comma-separated webhook secrets; any one may sign (rotation); with a sites file, "
+        "they sign for every site that lists none of its own",
         required=True,
-        shown_default="(required)",
+        required_unless="RGSYNC_SITES_FILE",
+        shown_default="(required without RGSYNC_SITES_FILE)",
     )
     elevenlabs_secrets: tuple[Secret, ...] = setting(
         "RGSYNC_ELEVENLABS_SECRETS",
@@ -227,6 +230,21 @@ class Settings:
         "an X-Lead-Router-Timestamp later than receipt plus this is replaced by the receipt time",
         minimum=0.0,
     )
+    sites_file: Path | None = setting(
+        "RGSYNC_SITES_FILE",
+        None,
+        "TOML file listing each Real Geeks site with its own secrets, logins, ElevenLabs agent "
+        'and number, calling hours and dialer (README "Sites"); reread on SIGHUP; webhooks '
+        "of sites it does not list are refused",
+        must_exist=True,
+    )
+    public_url: str = setting(
+        "RGSYNC_PUBLIC_URL",
+        "",
+        "the URL Real Geeks and ElevenLabs reach this service at (printed by `doctor`)",
+        shown_default="http://<web host>:<web port>",
+        transform=_no_trailing_slash,
+    )
     # Not configurable: ElevenLabs' own bounds.
     elevenlabs_max_body_bytes: int = 16 * _MIB
     elevenlabs_tolerance_s: int = 30 * 60
@@ -246,6 +264,22 @@ class Settings:
         "how long message ids are remembered (Real Geeks ignores messages older than 7 days)",
         minimum=7,
         maximum=3650,
+    )
+    batch_max_messages: int = setting(
+        "RGSYNC_BATCH_MAX_MESSAGES",
+        64,
+        "raw webhooks of one partition an agent takes at once when they are waiting "
+        "(decided in order, acknowledged together; 1: one at a time)",
+        minimum=1,
+        maximum=10000,
+    )
+    fetch_max_wait_ms: int = setting(
+        "RGSYNC_FETCH_MAX_WAIT_MS",
+        5,
+        "longest the worker's consumer lets the broker wait for more records before "
+        "answering a fetch (fewer fetches under load, at most this much more latency)",
+        minimum=0,
+        maximum=1500,
     )
     fuzzy_threshold: float | None = setting(
         "RGSYNC_FUZZY_THRESHOLD",
@@ -375,7 +409,7 @@ class Settings:
     admin_token: Secret | None = setting(
         "RGSYNC_ADMIN_TOKEN",
         None,
-        "bearer token for /tables/*",
+        "bearer token for /tables/* and the /ui/ pages (and their login form)",
         shown_default="(unset: inspection disabled)",
     )
     internal_url: str = setting(
@@ -391,6 +425,17 @@ class Settings:
         None,
         "signs inspection requests forwarded between workers; the same on every worker",
         shown_default="(derived from RGSYNC_ADMIN_TOKEN)",
+    )
+    ops_port: int = setting(
+        "RGSYNC_OPS_PORT",
+        0,
+        "serve /metrics and /health on this port (on RGSYNC_OPS_HOST) and not on the webhook "
+        "port, for the worker and the standalone ingress alike; 0: on the webhook port",
+        minimum=0,
+        maximum=65535,
+    )
+    ops_host: str = setting(
+        "RGSYNC_OPS_HOST", "127.0.0.1", "bind address of RGSYNC_OPS_PORT (keep it internal)"
     )
     health_lag_bound_s: float = setting(
         "RGSYNC_HEALTH_LAG_BOUND_S", 300.0, "sync lag above which /health is degraded", minimum=1.0
@@ -435,7 +480,7 @@ class Settings:
                 "zone is unknown are never called automatically; unset it"
             )
         values = {
-            f.name: _read(f, env.get(_spec(f).env, "").strip())
+            f.name: _read(f, env.get(_spec(f).env, "").strip(), env)
             for f in dataclasses.fields(cls)
             if "spec" in f.metadata
         }
@@ -476,12 +521,15 @@ def _spec(f: dataclasses.Field[Any]) -> Spec:
     return spec
 
 
-def _read(f: dataclasses.Field[Any], raw: str) -> Any:
+def _read(f: dataclasses.Field[Any], raw: str, env: Mapping[str, str]) -> Any:
     """The value of one field from its variable (its default when unset)."""
     spec = _spec(f)
     kind = str(f.type)
+    required = spec.required and not (
+        spec.required_unless and env.get(spec.required_unless, "").strip()
+    )
     if not raw:
-        if spec.required:
+        if required:
             raise ConfigError(f"{spec.env} is required ({spec.help})")
         return f.default
     if spec.transform is not None:
@@ -536,7 +584,7 @@ def _path(spec: Spec, raw: str) -> Path:
 
 def _secrets(spec: Spec, raw: str) -> tuple[Secret, ...]:
     secrets = tuple(Secret(s.strip()) for s in raw.split(",") if s.strip())
-    if spec.required and not secrets:
+    if spec.required and not spec.required_unless and not secrets:
         raise ConfigError(f"{spec.env} is required ({spec.help})")
     return secrets
 
@@ -577,7 +625,8 @@ def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
     Raises:
         ConfigError: the first such combination, naming a variable.
     """
-    if settings.dialer_enabled:
+    if settings.dialer_enabled and settings.sites_file is None:
+        # With a sites file each site that dials is checked for its ids (app/core/sites.py).
         for name, value in (
             ("RGSYNC_ELEVENLABS_API_KEY", settings.elevenlabs_api_key.reveal()),
             ("RGSYNC_ELEVENLABS_AGENT_ID", settings.elevenlabs_agent_id),

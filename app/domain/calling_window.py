@@ -33,6 +33,7 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 __all__ = [
+    "ALL_DAYS",
     "DEFAULT_END",
     "DEFAULT_START",
     "InvalidPhoneNumberError",
@@ -45,6 +46,7 @@ __all__ = [
 
 DEFAULT_START = time(8)
 DEFAULT_END = time(21)
+ALL_DAYS = frozenset(range(7))
 _UNKNOWN_ZONE = "Etc/Unknown"
 # A common open instant, if any, starts within a day of now; a few days more covers
 # DST shifts and the zones furthest from UTC.
@@ -97,10 +99,15 @@ def candidate_zones(e164: str) -> tuple[str, ...]:
 
 
 def is_open_everywhere(
-    zones: Sequence[str], instant: datetime, start: time = DEFAULT_START, end: time = DEFAULT_END
+    zones: Sequence[str],
+    instant: datetime,
+    start: time = DEFAULT_START,
+    end: time = DEFAULT_END,
+    days: frozenset[int] = ALL_DAYS,
 ) -> bool:
-    """Return True when ``instant`` is inside [start, end) local time in every zone."""
-    return _all_open([ZoneInfo(name) for name in zones], instant, start, end)
+    """Return True when ``instant`` is inside [start, end) local time, on one of ``days``
+    (Monday 0), in every zone."""
+    return _all_open([ZoneInfo(name) for name in zones], instant, start, end, days)
 
 
 def local_call_window(
@@ -108,8 +115,11 @@ def local_call_window(
     now_utc: datetime,
     start: time = DEFAULT_START,
     end: time = DEFAULT_END,
+    days: frozenset[int] = ALL_DAYS,
 ) -> WindowDecision:
     """Decide whether ``e164`` may be called at ``now_utc`` and when the window next opens.
+
+    ``days``: the local weekdays calls are allowed on (Monday 0), in every candidate zone.
 
     Raises:
         InvalidPhoneNumberError: the number cannot be parsed.
@@ -123,8 +133,10 @@ def local_call_window(
     now = now_utc.astimezone(ZoneInfo("UTC"))
     names = candidate_zones(e164)
     zones = [ZoneInfo(name) for name in names]
-    allowed = _all_open(zones, now, start, end)
-    next_open = now if allowed else _next_common_opening(zones, now, start, end)
+    if not days:
+        raise ValueError("days must name at least one weekday")
+    allowed = _all_open(zones, now, start, end, days)
+    next_open = now if allowed else _next_common_opening(zones, now, start, end, days)
     reference = names[0]
     return WindowDecision(
         allowed_now=allowed,
@@ -144,19 +156,34 @@ def _loadable(name: str) -> bool:
     return True
 
 
-def _is_open(zone: tzinfo, instant: datetime, start: time, end: time) -> bool:
-    """Return True when ``instant`` is inside [start, end) local time in ``zone``."""
-    local = instant.astimezone(zone).time().replace(tzinfo=None)
-    return start <= local < end
+def _is_open(
+    zone: tzinfo, instant: datetime, start: time, end: time, days: frozenset[int] = ALL_DAYS
+) -> bool:
+    """Return True when ``instant`` is inside [start, end) local time in ``zone``, on one
+    of ``days``."""
+    local = instant.astimezone(zone)
+    if local.weekday() not in days:
+        return False
+    return start <= local.time().replace(tzinfo=None) < end
 
 
-def _all_open(zones: Sequence[tzinfo], instant: datetime, start: time, end: time) -> bool:
+def _all_open(
+    zones: Sequence[tzinfo],
+    instant: datetime,
+    start: time,
+    end: time,
+    days: frozenset[int] = ALL_DAYS,
+) -> bool:
     """Return True when every zone is inside the window at ``instant``."""
-    return all(_is_open(zone, instant, start, end) for zone in zones)
+    return all(_is_open(zone, instant, start, end, days) for zone in zones)
 
 
 def _next_common_opening(
-    zones: Sequence[tzinfo], now: datetime, start: time, end: time
+    zones: Sequence[tzinfo],
+    now: datetime,
+    start: time,
+    end: time,
+    days: frozenset[int] = ALL_DAYS,
 ) -> datetime | None:
     """Return the first instant after ``now`` when all zones are open, or None."""
     # The set of instants where all zones are open is an intersection of intervals
@@ -164,15 +191,17 @@ def _next_common_opening(
     # those openings in order finds the earliest one.
     utc = ZoneInfo("UTC")
     openings: set[datetime] = set()
+    # Allowed weekdays can be a week apart (a site that calls on Saturdays only).
+    search = _SEARCH_DAYS if days == ALL_DAYS else _SEARCH_DAYS + 7
     for zone in zones:
         today = now.astimezone(zone).date()
-        for offset in range(-1, _SEARCH_DAYS):
+        for offset in range(-1, search):
             day = today + timedelta(days=offset)
             # fold=0: in a DST gap this lands after the gap (late, never early).
             opening = datetime.combine(day, start, tzinfo=zone).astimezone(utc)
             if opening > now:
                 openings.add(opening)
     for opening in sorted(openings):
-        if _all_open(zones, opening, start, end):
+        if _all_open(zones, opening, start, end, days):
             return opening
     return None

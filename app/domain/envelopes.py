@@ -7,11 +7,11 @@ again downstream and nothing is lost to re-serialization.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import MalformedPayloadError
 from realgeeks_sync.app.core.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
 from realgeeks_sync.app.domain.normalize import TimestampError, timestamp_ns
@@ -47,10 +47,13 @@ class RawRecord:
     envelope: dict[str, Any]
     # The sender's timestamp was later than receipt plus the allowed skew: receipt time used.
     timestamp_clamped: bool = False
+    # Whom the body says it is about: Real Geeks' site_uuid, ElevenLabs' agent_id (None:
+    # not said). The ingress checks it against the secret that signed (per-site secrets).
+    subject: str | None = None
 
     def value(self) -> bytes:
         """The envelope as the topic's UTF-8 JSON value."""
-        return json.dumps(self.envelope, separators=(",", ":"), ensure_ascii=False).encode()
+        return json_codec.dumps(self.envelope)
 
 
 def _clean(value: str) -> str:
@@ -78,7 +81,7 @@ def _json_object(body: bytes) -> tuple[str, dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise MalformedPayloadError("body is not UTF-8") from exc
     try:
-        parsed = json.loads(text)
+        parsed = json_codec.loads(text)
     except (ValueError, RecursionError) as exc:
         raise MalformedPayloadError("body is not valid JSON") from exc
     if not isinstance(parsed, dict):
@@ -157,6 +160,7 @@ def realgeeks_record(
         action=action,
         envelope=envelope,
         timestamp_clamped=clamped,
+        subject=key if key != message_id else None,
     )
 
 
@@ -185,4 +189,11 @@ def elevenlabs_record(body: bytes, headers: Mapping[str, str], received_at: str)
         "headers": _kept_headers(headers),
         "body": text,
     }
-    return RawRecord(key=key, message_id=message_id, action=event_type, envelope=envelope)
+    agent = data.get("agent_id") if isinstance(data, dict) else None
+    return RawRecord(
+        key=key,
+        message_id=message_id,
+        action=event_type,
+        envelope=envelope,
+        subject=agent if isinstance(agent, str) and agent else None,
+    )

@@ -24,11 +24,14 @@ from realgeeks_sync.app.core.errors import (
     RateLimitedError,
     RequestTimeoutError,
     SignatureError,
+    UnknownSiteError,
     WebhookError,
+    WrongSiteSecretError,
 )
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
 from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, normalize_site
 from realgeeks_sync.app.domain.envelopes import (
     ELEVENLABS_KEPT_TYPES,
     ELEVENLABS_SKIPPED_TYPES,
@@ -38,7 +41,11 @@ from realgeeks_sync.app.domain.envelopes import (
     realgeeks_record,
 )
 from realgeeks_sync.app.ingress.pending_bodies import BodyHold, PendingBodies
-from realgeeks_sync.app.ingress.signatures import check_mac, parse_elevenlabs, parse_realgeeks
+from realgeeks_sync.app.ingress.signatures import (
+    matching_macs,
+    parse_elevenlabs,
+    parse_realgeeks,
+)
 
 __all__ = ["Ingress", "Publisher", "standalone_app"]
 
@@ -67,12 +74,36 @@ def _check_declared_size(request: web.Request, limit: int) -> None:
 
 async def _check_mac(
     secrets: Sequence[Secret], parts: Sequence[bytes], signatures: Sequence[str]
-) -> None:
-    """check_mac, on a worker thread when the body is large."""
+) -> tuple[bool, ...]:
+    """matching_macs, on a worker thread when the body is large; which secrets signed.
+
+    Raises:
+        SignatureError: none did.
+    """
     if sum(len(p) for p in parts) >= HASH_OFF_LOOP_BYTES:
-        await asyncio.to_thread(check_mac, secrets, parts, signatures)
+        found = await asyncio.to_thread(matching_macs, secrets, parts, signatures)
     else:
-        check_mac(secrets, parts, signatures)
+        found = matching_macs(secrets, parts, signatures)
+    if not any(found):
+        raise SignatureError("signature does not match")
+    return found
+
+
+Keys = tuple[tuple[Secret, ...], tuple[frozenset[str] | None, ...]]
+
+
+def _check_signer(
+    found: Sequence[bool], owners: Sequence[frozenset[str] | None], subject: str
+) -> None:
+    """The body's site (or agent) must be one a secret that signed it may sign for.
+
+    Raises:
+        WrongSiteSecretError: only secrets of other sites made the signature.
+    """
+    for matched, allowed in zip(found, owners, strict=True):
+        if matched and (allowed is None or subject in allowed):
+            return
+    raise WrongSiteSecretError("signed with a secret of another site")
 
 
 async def read_body(
@@ -96,6 +127,10 @@ async def read_body(
     _check_declared_size(request, limit)
     if hold is not None and request.content_length:
         hold.grow_to(request.content_length)
+    if request.content.is_eof():
+        # All of it is here already (a webhook usually comes in one segment): nothing can
+        # keep us waiting, so no timer is needed.
+        return _take_body(request.content.read_nowait(), limit, hold)
     body = bytearray()
     try:
         async with asyncio.timeout(timeout_s):
@@ -108,6 +143,14 @@ async def read_body(
     except TimeoutError:
         raise RequestTimeoutError(f"body not received within {timeout_s:g} s") from None
     return bytes(body)
+
+
+def _take_body(body: bytes, limit: int, hold: BodyHold | None) -> bytes:
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"body over {limit} bytes")
+    if hold is not None:
+        hold.grow_to(len(body))
+    return body
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -126,8 +169,12 @@ class Ingress:
         limiter: KeyedRateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         received_clock: Callable[[], float] | None = None,
+        sites: SiteDirectory | None = None,
     ) -> None:
         self.settings = settings
+        # Per-site secrets (app/core/sites.py); None: the environment's, for every site.
+        self.sites = sites
+        self._keys: dict[str, tuple[int, Keys]] = {}
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
@@ -144,6 +191,11 @@ class Ingress:
         self._ingest_seconds = {
             src: metrics.ingest_seconds.labels(src) for src in ("realgeeks", "elevenlabs")
         }
+        self._received_counters = {
+            (src, action): metrics.webhooks_received.labels(src, action)
+            for src in ("realgeeks", "elevenlabs")
+            for action in (*_KNOWN_ACTIONS, "other")
+        }
         self.pending = PendingBodies(
             settings.max_pending_body_bytes, retry_after_s=settings.retry_after_s
         )
@@ -159,6 +211,39 @@ class Ingress:
                 return first
         return request.remote or "unknown"
 
+    def keys(self, source: str) -> Keys:
+        """The secrets that may sign ``source``'s webhooks and what each may sign for."""
+        if self.sites is None:
+            plain = (
+                self.settings.realgeeks_secrets
+                if source == "realgeeks"
+                else self.settings.elevenlabs_secrets
+            )
+            return plain, (None,) * len(plain)
+        cached = self._keys.get(source)
+        if cached is None or cached[0] != self.sites.version:  # reloaded (SIGHUP)
+            current = self.sites.current
+            keys = current.realgeeks_keys() if source == "realgeeks" else current.elevenlabs_keys()
+            cached = self._keys[source] = (self.sites.version, keys)
+        return cached[1]
+
+    def _check_site(self, record: RawRecord, found: Sequence[bool], owners: Keys) -> None:
+        """With a sites file: a listed site, signed by one of its own secrets.
+
+        Raises:
+            UnknownSiteError: the body names no site, or one the file does not list.
+            WrongSiteSecretError: signed with another site's secret.
+        """
+        if self.sites is None or not self.sites.current.listed:
+            return
+        site = normalize_site(record.subject or "")
+        if not site or self.sites.current.get(site) is None:
+            self.metrics.unknown_sites.inc()
+            raise UnknownSiteError(
+                "unknown site: add it to the sites file" if site else "no site_uuid in the body"
+            )
+        _check_signer(found, owners[1], site)
+
     def _received_at(self) -> str:
         stamp = self.received_clock()
         return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
@@ -169,7 +254,7 @@ class Ingress:
 
     async def elevenlabs(self, request: web.Request) -> web.Response:
         """POST /webhooks/elevenlabs."""
-        if not self.settings.elevenlabs_secrets:
+        if not self.keys("elevenlabs")[0]:
             self.metrics.webhooks_rejected.labels("elevenlabs", "503").inc()
             return _json_error(
                 503, "ElevenLabs webhooks are not configured (RGSYNC_ELEVENLABS_SECRETS)"
@@ -197,20 +282,22 @@ class Ingress:
             return web.json_response({"status": "ignored"})
         # A sender can put any string in the action: only known ones become label values.
         action = record.action if record.action in _KNOWN_ACTIONS else "other"
-        self.metrics.webhooks_received.labels(source, action).inc()
+        self._received_counters[source, action].inc()
         self._last_webhook[source].set(self.clock())
         self._ingest_seconds[source].observe(time.perf_counter() - started)
         # DEBUG: one line per accepted webhook cost a sixth of the handler's CPU; counts
-        # are in the metrics, refusals are logged at INFO.
-        log.debug(
-            "webhook accepted",
-            extra={
-                "source": source,
-                "message_id": record.message_id,
-                "site": record.key,
-                "action": record.action,
-            },
-        )
+        # are in the metrics, refusals are logged at INFO. Not even its fields are built
+        # unless DEBUG is on.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "webhook accepted",
+                extra={
+                    "source": source,
+                    "message_id": record.message_id,
+                    "site": record.key,
+                    "action": record.action,
+                },
+            )
         # Built by hand: json_response's generic path was a tenth of the handler's CPU.
         return web.Response(
             body=b'{"status":"accepted","message_id":'
@@ -229,15 +316,17 @@ class Ingress:
             limit = self.settings.max_body_bytes
             _check_declared_size(request, limit)
             signature = parse_realgeeks(request.headers.get("X-Lead-Router-Signature"))
+            keys = self.keys(source)
             with self.pending.hold() as hold:
                 body = await self._read(request, limit, hold)
-                await _check_mac(self.settings.realgeeks_secrets, (body,), [signature])
+                found = await _check_mac(keys[0], (body,), [signature])
             record = realgeeks_record(
                 body,
                 request.headers,
                 self._received_at(),
                 max_timestamp_skew_s=self.settings.timestamp_max_skew_s,
             )
+            self._check_site(record, found, keys)
             if record.timestamp_clamped:
                 self.metrics.future_timestamps.labels(source).inc()
                 log.info(
@@ -254,12 +343,14 @@ class Ingress:
                 tolerance_s=self.settings.elevenlabs_tolerance_s,
                 future_tolerance_s=self.settings.elevenlabs_future_tolerance_s,
             )
+            keys = self.keys(source)
             with self.pending.hold() as hold:
                 body = await self._read(request, limit, hold)
-                await _check_mac(
-                    self.settings.elevenlabs_secrets, parsed.parts(body), parsed.signatures
-                )
+                found = await _check_mac(keys[0], parsed.parts(body), parsed.signatures)
             record = elevenlabs_record(body, request.headers, self._received_at())
+            if any(owner is not None for owner in keys[1]):
+                # A site with an ElevenLabs workspace of its own: its secret signs its agent.
+                _check_signer(found, keys[1], record.subject or "")
             if record.action in ELEVENLABS_SKIPPED_TYPES:
                 return None
             if len(body) > self.settings.max_body_bytes:

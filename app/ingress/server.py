@@ -13,6 +13,7 @@ import logging
 import signal
 from datetime import UTC, datetime
 
+import uvloop
 from aiohttp import web
 
 from realgeeks_sync.app.core.clock import business_clock
@@ -20,14 +21,19 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.logs import configure_logging
 from realgeeks_sync.app.core.metrics import METRICS_CONTENT_TYPE, Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory, reload_on_sighup
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.streaming.kafka_probe import KafkaProbe
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 from realgeeks_sync.app.streaming.topics import ensure_topics
 
-__all__ = ["build_ingress_app", "run_ingress"]
+__all__ = ["OPS_ROUTES", "build_ingress_app", "run_ingress", "runner_start"]
 
 log = logging.getLogger(__name__)
+SITES_KEY = web.AppKey("sites", SiteDirectory)
+
+OPS_ROUTES: web.AppKey[list[web.AbstractRouteDef]] = web.AppKey("ops_routes")
+"""Where build_ingress_app leaves /health and /metrics when they get a port of their own."""
 
 
 def build_ingress_app(
@@ -38,7 +44,11 @@ def build_ingress_app(
     metrics = Metrics()
     probe = kafka_probe or KafkaProbe.for_settings(settings)
     received = business_clock(settings.clock_file)
-    app = standalone_app(Ingress(settings, publisher, metrics, received_clock=received))
+    sites = SiteDirectory(settings)
+    app = standalone_app(
+        Ingress(settings, publisher, metrics, received_clock=received, sites=sites)
+    )
+    app[SITES_KEY] = sites
 
     async def health(_request: web.Request) -> web.Response:
         kafka = await probe.status()
@@ -54,9 +64,16 @@ def build_ingress_app(
     async def render_metrics(_request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", render_metrics)
+    ops: list[web.AbstractRouteDef] = [
+        web.get("/health", health),
+        web.get("/metrics", render_metrics),
+    ]
+    if settings.ops_port:
+        app[OPS_ROUTES] = ops  # served on their own port by _serve
+    else:
+        app.add_routes(ops)
     return app, publisher
+
 
 
 async def _serve(settings: Settings) -> None:
@@ -64,10 +81,12 @@ async def _serve(settings: Settings) -> None:
     # In-flight requests end within the publish bound; a little more for the answer.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.publish_timeout_s + 5.0)
     await runner.setup()
+    runners: list[web.AppRunner] = []
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reload_on_sighup(app[SITES_KEY], log)
     try:
         site = web.TCPSite(runner, settings.web_host, settings.ingress_port)
         try:
@@ -77,6 +96,13 @@ async def _serve(settings: Settings) -> None:
                 f"cannot listen on {settings.web_host}:{settings.ingress_port} "
                 f"(RGSYNC_WEB_HOST, RGSYNC_INGRESS_PORT): {exc.strerror or exc}"
             ) from None
+        if OPS_ROUTES in app:
+            ops_app = web.Application()
+            routes: list[web.AbstractRouteDef] = app[OPS_ROUTES]
+            ops_app.add_routes(routes)
+            ops_runner = web.AppRunner(ops_app, access_log=None)
+            await runner_start(ops_runner, settings.ops_host, settings.ops_port)
+            runners.append(ops_runner)
         log.info(
             "ingress listening",
             extra={"host": settings.web_host, "port": settings.ingress_port},
@@ -87,8 +113,26 @@ async def _serve(settings: Settings) -> None:
         # Stop accepting and let the requests in flight get their answers first; then
         # flush, so the exit drops nothing librdkafka still holds.
         await runner.cleanup()
+        for extra in runners:
+            await extra.cleanup()
         await asyncio.to_thread(publisher.close)
     log.info("ingress stopped")
+
+
+async def runner_start(runner: web.AppRunner, host: str, port: int) -> None:
+    """Start an operations listener (RGSYNC_OPS_PORT).
+
+    Raises:
+        ConfigError: the host and port cannot be bound.
+    """
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} (RGSYNC_OPS_HOST, RGSYNC_OPS_PORT): "
+            f"{exc.strerror or exc}"
+        ) from None
 
 
 def run_ingress(settings: Settings) -> None:
@@ -102,4 +146,6 @@ def run_ingress(settings: Settings) -> None:
     # Before the first publish: a topic the broker auto-created would get the broker's
     # default partition count, not ours, and sites would land on the wrong partitions.
     ensure_topics(settings)
-    asyncio.run(_serve(settings))
+    # uvloop: the event loop is most of an ingress's CPU per request.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(settings))

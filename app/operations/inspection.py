@@ -30,7 +30,7 @@ from realgeeks_sync.app.operations.internal_auth import (
 from realgeeks_sync.app.streaming.partitioning import site_partition
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
-__all__ = ["forward", "owner_url", "partition_for", "register_inspection"]
+__all__ = ["answer_at_owner", "forward", "owner_url", "partition_for", "register_inspection"]
 
 
 partition_for = site_partition
@@ -80,45 +80,66 @@ async def forward(
         return web.json_response({"error": "the owning worker did not answer"}, status=503)
 
 
+async def answer_at_owner(
+    p: Pipeline,
+    request: Any,
+    site_uuid: str,
+    table: Any,
+    local: Callable[[], Awaitable[web.Response]],
+    *,
+    allowed: Callable[[Any], bool] | None = None,
+    denied: Callable[[], web.Response] | None = None,
+    forward_query: str = "",
+) -> web.Response:
+    """Answer here when this worker holds the site's partition of ``table``, else forward the
+    request, signed, to the worker that does (``allowed``: who may ask; the bearer token by
+    default, the /ui/ pages also take their login cookie; ``forward_query``: parameters the
+    owner needs that the caller's cookie carried, added to the signed path)."""
+    me = str(p.app.conf.canonical_url).rstrip("/")
+    key = forwarding_key(p.settings.internal_secret, p.settings.admin_token)
+    refuse = denied or (lambda: _denied(p))
+    path_qs = request.raw_path  # as sent: what the signature covers
+    if SIGNATURE_HEADER in request.headers:
+        # Forwarded by another worker: signed, no token; answered here, never again
+        # forwarded (a stale assignment cannot make two workers bounce a request).
+        if p.settings.admin_token is None or not verify_forwarded(
+            key, request.headers, request.method, path_qs, time.time()
+        ):
+            return refuse()
+        return await local()
+    if not (allowed or (lambda r: authorized(p.settings, r)))(request):
+        return refuse()
+    owner = owner_url(p, table, site_uuid)
+    if owner is None:
+        # No assignment known yet (joining, rebalancing): answer only what we hold.
+        tp = TP(
+            table.changelog_topic.get_topic_name(),
+            partition_for(site_uuid, p.settings.partitions),
+        )
+        if tp not in p.app.assignor.assigned_actives():
+            return web.json_response(
+                {"error": "partitions are being assigned; retry"},
+                status=503,
+                headers={"Retry-After": "2"},
+            )
+        return await local()
+    if owner.rstrip("/") == me or key is None:
+        return await local()
+    if forward_query:
+        path_qs += ("&" if "?" in path_qs else "?") + forward_query
+    return await forward(owner, path_qs, key, me)
+
+
 def register_inspection(p: Pipeline) -> None:
     """Mount /tables/leads, /tables/identity, /tables/processed and /tables/dialer."""
     from realgeeks_sync.app.operations.lookups import find_lead, lookup_identity, processed_entry
 
     app, t = p.app, p.tables
-    me = str(app.conf.canonical_url).rstrip("/")
-    key = forwarding_key(p.settings.internal_secret, p.settings.admin_token)
 
     async def answer(
         request: Any, site_uuid: str, table: Any, local: Callable[[], Awaitable[web.Response]]
     ) -> web.Response:
-        path_qs = request.raw_path  # as sent: what the signature covers
-        if SIGNATURE_HEADER in request.headers:
-            # Forwarded by another worker: signed, no token; answered here, never again
-            # forwarded (a stale assignment cannot make two workers bounce a request).
-            if p.settings.admin_token is None or not verify_forwarded(
-                key, request.headers, request.method, path_qs, time.time()
-            ):
-                return _denied(p)
-            return await local()
-        if not authorized(p.settings, request):
-            return _denied(p)
-        owner = owner_url(p, table, site_uuid)
-        if owner is None:
-            # No assignment known yet (joining, rebalancing): answer only what we hold.
-            tp = TP(
-                table.changelog_topic.get_topic_name(),
-                partition_for(site_uuid, p.settings.partitions),
-            )
-            if tp not in p.app.assignor.assigned_actives():
-                return web.json_response(
-                    {"error": "partitions are being assigned; retry"},
-                    status=503,
-                    headers={"Retry-After": "2"},
-                )
-            return await local()
-        if owner.rstrip("/") == me or key is None:
-            return await local()
-        return await forward(owner, path_qs, key, me)
+        return await answer_at_owner(p, request, site_uuid, table, local)
 
     @app.page("/tables/leads/{site_uuid}/{lead_id}")
     class LeadView(View):

@@ -8,7 +8,7 @@ import faust
 
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.core.sizes import max_message_bytes
-from realgeeks_sync.app.streaming import kafka_config
+from realgeeks_sync.app.streaming import kafka_config, table_codec
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.pipeline import Tables, Topics
 from realgeeks_sync.tables.catalog import TABLES
@@ -51,7 +51,7 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
             "retention.ms": str((ttl_days + 1) * _DAY * 1000),
         }
         options["ttl"] = (ttl_days + 1) * _DAY
-    return app.Table(
+    table: Any = app.Table(
         settings.topic(name).replace(".", "-"),
         default=None,
         partitions=settings.partitions,
@@ -60,6 +60,13 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
         extra_topic_configs=extra,
         options=options,
     )
+    # Named codecs (Faust's "json" changes its bytes when orjson is installed): the store,
+    # made on first use, takes them from the table; the changelog topic, made when the
+    # table was registered, is made again with them (same name, same settings).
+    table.key_serializer = table_codec.KEY_SERIALIZER
+    table.value_serializer = table_codec.VALUE_SERIALIZER
+    table.changelog_topic = table._new_changelog_topic()
+    return table
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -75,6 +82,10 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
         producer_linger=0.002,
+        # Record batches up to 1 MiB (Faust's default 16 KiB holds two or three lead
+        # events, and a full batch waits for the sender): a batch of webhooks' records to
+        # one partition goes in one request.
+        producer_max_batch_size=1024 * 1024,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web_host,
@@ -115,6 +126,7 @@ def build_topics(app: faust.App, settings: Settings) -> Topics:
 
 def build_tables(app: faust.App, settings: Settings) -> Tables:
     """Every table of the catalogue (realgeeks_sync/tables/catalog.py)."""
+    table_codec.install()
     return Tables(
         **{
             spec.attribute: _table(

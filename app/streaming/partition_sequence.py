@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import faust.streams
 from faust.types import TP, Message
 
 from realgeeks_sync.app.streaming.offset_guard import mark_finished
@@ -70,12 +72,92 @@ class PartitionSequence:
                 yield event
                 self.finish(event.message)
 
-    def admit(self, message: Message) -> bool:
+    async def batches(
+        self, stream: faust.StreamT, max_size: int, *, linger_s: float = 0.005
+    ) -> AsyncIterator[Sequence[faust.EventT]]:
+        """Runs of consecutive events of one partition, in offset order, as they come.
+
+        A run is the next admitted event and those right behind it that are waiting, up
+        to ``max_size``. Only a partition whose broker holds a full run more than was taken
+        (a backlog: an outage caught up, an import) waits, up to ``linger_s`` per run in
+        all, for the consumer to hand more over: Faust hands records over one at a time,
+        a few event-loop turns each, so without that wait a busy worker's agents would
+        rarely find more than one waiting. A partition keeping up never waits.
+
+        Every event of a run is marked finished and acknowledged together when the agent
+        asks for the next run; an agent that raises or is cancelled leaves the whole run
+        unfinished (its offsets stay uncommitted and are read again). ``max_size`` 1 is
+        ``events``, one at a time.
+        """
+        if max_size <= 1:
+            async for event in self.events(stream):
+                yield (event,)
+            return
+        queue = getattr(stream.channel, "queue", None)
+        # This generator acknowledges each event itself, after finishing it: Faust's
+        # acknowledgement of an event when the next is taken would come too early.
+        stream.enable_acks = False
+        events = stream.events().__aiter__()
+        held: faust.EventT | None = None
+        while True:
+            batch: list[faust.EventT] = []
+            deadline = None
+            while True:
+                if held is not None:
+                    event, held = held, None
+                else:
+                    try:
+                        event = await events.__anext__()
+                    except StopAsyncIteration:  # the stream stopped: nothing was finished
+                        return
+                if batch and event.message.tp != batch[-1].message.tp:
+                    held = event  # another partition's: it starts the next run
+                    break
+                if not self.admit(event.message, after=batch[-1].message if batch else None):
+                    # Refused by the offset guard (not finished), as Faust's own ack was.
+                    await stream.ack(event)
+                    if batch:
+                        break
+                    continue
+                batch.append(event)
+                if len(batch) >= max_size or queue is None:
+                    break
+                if queue.empty():
+                    if deadline is None:
+                        deadline = self._clock() + linger_s
+                    if not await self._more_coming(event.message, queue, max_size, deadline):
+                        break
+            # Table writes go to the partition of Faust's "current event": the batch's own,
+            # even when the event taken last (held for the next run) is another's.
+            faust.streams._current_event.set(weakref.ref(batch[-1]))
+            yield batch
+            for event in batch:
+                self.finish(event.message)
+                await stream.ack(event)
+
+    async def _more_coming(
+        self, last: Message, queue: Any, backlog: int, deadline: float
+    ) -> bool:
+        """Whether a record behind ``last`` reached the (empty) queue by ``deadline``.
+
+        Waits only while the broker holds at least ``backlog`` records past ``last`` (its
+        end from the consumer's last fetch response): a partition keeping up never waits.
+        """
+        while self._has_record_at(self._consumer(), last.tp, last.offset + backlog):
+            if self._clock() >= deadline:
+                return False
+            await asyncio.sleep(0.001)
+            if not queue.empty():
+                return True
+        return False
+
+    def admit(self, message: Message, *, after: Message | None = None) -> bool:
         """True when the agent should process this message now.
 
         False for a message of an older generation (the new one reads it again), one read
         again after a seek (already processed), and one past a hole (the partition is
         sought back to the hole; this message comes again after the missing ones).
+        ``after``: the message admitted just before it in the same batch (not finished yet).
         """
         current = self._generation()
         if message.generation_id is not None and message.generation_id != current:
@@ -85,12 +167,13 @@ class PartitionSequence:
             )
             return False
         position = self._position(message.tp, current)
-        if position.expected is None or message.offset == position.expected:
+        expected = position.expected if after is None else after.offset + 1
+        if expected is None or message.offset == expected:
             position.busy = True
             position.progressed_at = self._clock()
             return True
-        if message.offset > position.expected:
-            self._seek_back(message.tp, position, message.offset)
+        if message.offset > expected:
+            self._seek_back(message.tp, position, message.offset, to=expected)
         return False
 
     def finish(self, message: Message) -> None:
@@ -170,8 +253,10 @@ class PartitionSequence:
         except Exception:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
             return []
 
-    def _seek_back(self, tp: TP, position: _Position, got: int) -> None:
-        assert position.expected is not None
+    def _seek_back(self, tp: TP, position: _Position, got: int, *, to: int | None = None) -> None:
+        """Seek ``tp`` back to ``to`` (default: the next offset to process)."""
+        offset = position.expected if to is None else to
+        assert offset is not None
         now = self._clock()
         if now - position.sought_at < self._reseek_after_s:
             return
@@ -181,16 +266,16 @@ class PartitionSequence:
             extra={
                 "topic": tp.topic,
                 "partition": tp.partition,
-                "expected": position.expected,
+                "expected": offset,
                 "got": got,
             },
         )
         if self._on_hole is not None:
-            self._on_hole(tp, position.expected, got)
+            self._on_hole(tp, offset, got)
         # In the background: an agent never waits on the consumer's thread (an agent blocked
         # there while the thread waited on a rebalance stalled a whole worker); a seek that
         # fails or hangs is simply made again after reseek_after_s.
-        task = asyncio.ensure_future(self._seek(tp, position.expected))
+        task = asyncio.ensure_future(self._seek(tp, offset))
         self._seeks.add(task)
         task.add_done_callback(self._seek_done)
 

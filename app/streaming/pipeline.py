@@ -4,7 +4,6 @@ writes every agent makes (records acknowledged, dead letters, partitions by site
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,10 +13,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.bulk_send import Record, send_records
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.partitioning import site_of_key, site_partition
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
@@ -55,6 +57,8 @@ class Tables:
     dialer_leads: Any
     dialer_sites: Any
     conversations: Any
+    lead_stories: Any
+    site_days: Any
     activity_outbox: Any
 
 
@@ -79,6 +83,8 @@ class Pipeline:
     clock: Callable[[], float] = time.time
     # Full names of the topics whose records go to their site's partition.
     site_partitioned: frozenset[str] = frozenset()
+    # The sites in force (app/core/sites.py): per-site secrets, logins and dialers.
+    sites: SiteDirectory | None = None
 
     async def send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> Any:
         """Send one JSON record; returns the future of its acknowledgement.
@@ -86,12 +92,12 @@ class Pipeline:
         Records of site-partitioned topics go to their site's partition
         (app/streaming/partitioning.py), whoever sends them.
         """
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        data = json_codec.dumps_sorted(value)
         partition = None
         if topic.get_topic_name() in self.site_partitioned:
             partition = site_partition(site_of_key(key), self.settings.partitions)
         return await topic.send(
-            key=key.encode("utf-8"), value=data.encode("utf-8"), partition=partition
+            key=key.encode("utf-8"), value=data, partition=partition
         )
 
     async def write(
@@ -104,7 +110,22 @@ class Pipeline:
         """
 
         async def attempt() -> None:
-            futures = [await self.send(topic, key, value) for topic, key, value in records]
+            # Records of site-partitioned topics (nearly all) go straight to the producer's
+            # partition queues (app/streaming/bulk_send.py); the rest through Faust.
+            bulk: list[Record] = []
+            futures = []
+            for topic, key, value in records:
+                name = topic.get_topic_name()
+                if name in self.site_partitioned:
+                    partition = site_partition(site_of_key(key), self.settings.partitions)
+                    bulk.append(
+                        (name, partition, key.encode("utf-8"), json_codec.dumps_sorted(value))
+                    )
+                else:
+                    futures.append(await self.send(topic, key, value))
+            if bulk:
+                producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+                futures += await send_records(producer, bulk)
             await asyncio.gather(*futures)
 
         await write_until_acknowledged(
@@ -123,6 +144,21 @@ class Pipeline:
         retriable: bool = False,
     ) -> None:
         """Send the event's message to sync.deadletter with the reason, and wait for the ack."""
+        record = self.deadletter_record(
+            event, error, error_type=error_type, attempts=attempts, retriable=retriable
+        )
+        await self.write([record], what="dead letter")
+
+    def deadletter_record(
+        self,
+        event: faust.EventT,
+        error: BaseException,
+        *,
+        error_type: str | None = None,
+        attempts: int = 1,
+        retriable: bool = False,
+    ) -> tuple[faust.TopicT, str, dict[str, Any]]:
+        """The sync.deadletter record for the event's message, counted and logged (not sent)."""
         msg = event.message
         record = deadletter_record(
             topic=msg.topic,
@@ -145,5 +181,4 @@ class Pipeline:
                 "reason": record["error"][:300],
             },
         )
-        key = record["key"] or ""
-        await self.write([(self.topics.deadletter, key, record)], what="dead letter")
+        return (self.topics.deadletter, record["key"] or "", record)

@@ -69,8 +69,10 @@ class TopicSpec:
 
 
 # Topics keyed <site_uuid>:<...> whose records go to the site's partition.
+# Dead letters too: one keyed <site>:<lead> joins its lead's story (agents/record_stories.py);
+# a raw webhook's, keyed by its site, already was there.
 SITE_PARTITIONED = frozenset(
-    {LEADS, ACTIVITIES, CALLS_CONTEXT, ACTIVITIES_OUTBOUND, OPTOUTS, DIALER_EVENTS}
+    {LEADS, ACTIVITIES, CALLS_CONTEXT, ACTIVITIES_OUTBOUND, OPTOUTS, DIALER_EVENTS, DEADLETTER}
 )
 
 

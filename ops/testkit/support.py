@@ -79,7 +79,7 @@ def kafka_container_env(port: int, controller_port: int) -> dict[str, str]:
         "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
         "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
         "KAFKA_NUM_PARTITIONS": "1",
-        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "true",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
         "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "8",
         "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",

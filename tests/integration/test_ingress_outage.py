@@ -158,3 +158,13 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
 
 
 _SETTINGS: dict[str, Settings] = {}
+
+
+def _fuzz_settings(bootstrap: str) -> Settings:
+    """One deployment for every fuzz example; its topics exist, as no broker auto-creates."""
+    if "s" not in _SETTINGS:
+        from realgeeks_sync.app.streaming.topics import ensure_topics
+
+        _SETTINGS["s"] = _settings(bootstrap)
+        ensure_topics(_SETTINGS["s"])
+    return _SETTINGS["s"]

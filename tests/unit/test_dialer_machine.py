@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from realgeeks_sync.app.domain.dialing import (
     ContextSeen,
     DialerPolicy,
     LeadStatus,
+    OperatorAction,
     OptOut,
     Step,
     Tick,
@@ -322,3 +323,78 @@ def test_calls_wait_until_every_opt_out_was_read() -> None:
     assert d.apply(context, dispatching=False).calls == ()
     assert d.lead("l1").status is LeadStatus.WAITING
     assert d.apply(Tick(SITE)).calls != ()
+
+
+# -- operators: pause, resume, call now, never call; per-site hours and days ---------------
+
+
+def operator(d: Dialer, action: str, lead_id: str | None = None) -> Step:
+    return d.apply(OperatorAction(SITE, action, "ops@example.com", d.now.isoformat(), lead_id))  # type: ignore[arg-type]
+
+
+def test_a_paused_site_dials_nothing_and_resume_calls_the_leads_that_waited() -> None:
+    d = Dialer()
+    operator(d, "pause")
+    assert d.store.site(SITE).paused.startswith("ops@example.com at ")
+    assert d.new_lead("l1").calls == () and d.apply(Tick(SITE)).calls == ()
+    assert d.lead("l1").status is LeadStatus.WAITING
+    d.now += timedelta(minutes=5)
+    (call,) = operator(d, "resume").calls
+    assert call.lead_id == "l1" and d.store.site(SITE).paused is None
+
+
+def test_never_call_is_final_for_the_lead() -> None:
+    night = datetime(2026, 6, 1, 23, 0, tzinfo=HST).astimezone(UTC)
+    d = Dialer(night)
+    d.new_lead("l1")
+    operator(d, "never_call", "l1")
+    record = d.lead("l1")
+    assert record.never_call and record.status is LeadStatus.SKIPPED
+    d.now = NOON_HST + timedelta(days=1)
+    assert d.apply(Tick(SITE)).calls == () and operator(d, "call_now", "l1").calls == ()
+    assert d.new_lead("l1").calls == () and d.calls == []
+    # An unknown lead can be marked before the dialer ever sees it.
+    operator(d, "never_call", "l2")
+    assert d.new_lead("l2").calls == ()
+
+
+def test_call_now_calls_an_old_lead_but_only_inside_its_window_and_caps() -> None:
+    d = Dialer()
+    # A backfilled lead is never called on its own...
+    assert d.new_lead("l1", trigger="backfill").calls == ()
+    assert d.lead("l1").reason == "backfill"
+    # ...but an operator may ask: outside the window it waits for the window.
+    d.now = datetime(2026, 6, 1, 22, 0, tzinfo=HST).astimezone(UTC)
+    assert operator(d, "call_now", "l1").calls == ()
+    record = d.lead("l1")
+    assert record.status is LeadStatus.WAITING and record.reason == "outside_calling_hours"
+    d.now = datetime(2026, 6, 2, 8, 5, tzinfo=HST).astimezone(UTC)
+    (call,) = d.apply(Tick(SITE)).calls
+    # A call in progress: call now again is refused (never two at once).
+    result = operator(d, "call_now", "l1")
+    assert result.calls == () and ("operator", "call_now_refused_call_in_progress") in result.counts
+    d.answer(call)
+    d.apply(CallEnded(SITE, "l1", "conv-" + call.attempt_id, "no-answer", call.attempt_id))
+    # The redial spacing holds for an operator too.
+    assert operator(d, "call_now", "l1").calls == ()
+    assert d.lead("l1").reason == "redial_wait"
+
+
+def test_call_now_never_reaches_an_opted_out_lead() -> None:
+    d = Dialer()
+    d.new_lead("l1", trigger="backfill")
+    d.opt_out("phone", HONOLULU)
+    result = operator(d, "call_now", "l1")
+    assert result.calls == () and ("operator", "call_now_refused_do_not_call") in result.counts
+    assert ("operator", "call_now_refused_unknown_lead") in operator(d, "call_now", "nobody").counts
+
+
+def test_a_site_calls_only_on_its_days_and_hours() -> None:
+    # Monday 2026-06-01; the site calls Tuesday to Saturday, 10:00-17:00.
+    policy = DialerPolicy(days=frozenset({1, 2, 3, 4, 5}), window_start=time(10), window_end=time(17))
+    d = Dialer(NOON_HST, policy)
+    assert d.new_lead("l1").calls == ()
+    record = d.lead("l1")
+    assert datetime.fromtimestamp(record.due, HST) == datetime(2026, 6, 2, 10, 0, tzinfo=HST)
+    d.now = datetime(2026, 6, 2, 10, 1, tzinfo=HST).astimezone(UTC)
+    assert len(d.apply(Tick(SITE)).calls) == 1

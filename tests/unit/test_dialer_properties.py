@@ -5,8 +5,9 @@ send, store, then call) over dict tables: new leads and updates in zones around 
 (and numbers whose zone is unknown), opt-outs and opt-ins from every source, by lead and by
 number, clock moves from seconds to days, every kind of answer to a call request (placed,
 429, 4xx, refused connection, timeout, dropped, 5xx, success false), call outcomes, timer
-ticks, worker restarts (requests in flight lost), crashes in the middle of an event, and
-redeliveries of old events. After every step the log of call requests is checked against
+ticks, worker restarts (requests in flight lost), crashes in the middle of an event,
+redeliveries of old events, and operators pausing and resuming sites, asking to call a lead
+now and never to call one. After every step the log of call requests is checked against
 what the dialer promises. A failing run prints the sequence of steps that broke it.
 """
 
@@ -40,6 +41,7 @@ from realgeeks_sync.app.domain.dialing import (
     CallRequest,
     ContextSeen,
     DialerPolicy,
+    OperatorAction,
     OptOut,
     Tick,
 )
@@ -142,6 +144,8 @@ class DialerMachine(RuleBasedStateMachine):
         self.dispatches: list[Dispatch] = []
         self.leads: dict[tuple[str, str], Lead] = {}
         self.blocked: set[tuple[str, str, str]] = set()  # (site, "lead"|"phone", value)
+        self.paused: set[str] = set()  # sites an operator paused
+        self.never: set[tuple[str, str]] = set()  # leads an operator said never to call
         self.applied: list[Any] = []
         self.crash_at: str | None = None
         self.catching_up = False
@@ -199,6 +203,13 @@ class DialerMachine(RuleBasedStateMachine):
                 self.blocked.add(key)
             else:
                 self.blocked.discard(key)
+        if isinstance(event, OperatorAction):
+            if event.action == "pause":
+                self.paused.add(event.site_uuid)
+            elif event.action == "resume":
+                self.paused.discard(event.site_uuid)
+            elif event.action == "never_call":
+                self.never.add((event.site_uuid, event.lead_id or ""))
         self.crash_at = crash_at
         try:
             self.run(self.core.apply(event))
@@ -229,10 +240,13 @@ class DialerMachine(RuleBasedStateMachine):
                 self.tables[index].pop(key, None)
             else:
                 self.tables[index][key] = value
-        # The agent holds every call until it has read the partition's opt-outs again
-        # (_OptOutsRead): model it by replaying with calls held up to the last opt-out.
+        # The agent holds every call until it has read the partition's opt-outs and operator
+        # actions again (_CaughtUp): model it by replaying with calls held up to the last.
         replay = list(self.uncommitted)
-        last_optout = max((n for n, e in enumerate(replay) if isinstance(e, OptOut)), default=-1)
+        last_optout = max(
+            (n for n, e in enumerate(replay) if isinstance(e, OptOut | OperatorAction)),
+            default=-1,
+        )
         for n, event in enumerate(replay):
             self.reading_optouts = n < last_optout
             self.run(self.core.apply(event))
@@ -406,6 +420,33 @@ class DialerMachine(RuleBasedStateMachine):
             )
             self.counter += 1
 
+    @rule(site=st.sampled_from(SITES), action=st.sampled_from(("pause", "resume")))
+    def operator_switch(self, site: str, action: str) -> None:
+        self.counter += 1
+        self.apply(
+            OperatorAction(site, action, "ops", self.now.isoformat(), event_id=f"op{self.counter}")  # type: ignore[arg-type]
+        )
+
+    @precondition(lambda self: self.leads)
+    @rule(data=st.data(), action=st.sampled_from(("call_now", "call_now", "never_call")))
+    def operator_lead(self, data: st.DataObject, action: str) -> None:
+        lead = data.draw(st.sampled_from(sorted(self.leads.values(), key=lambda x: x.lead)))
+        if action == "call_now":
+            # The operator vouches for the lead: age and backfill no longer keep it from a
+            # call. Every other rule still must (checked at each dispatch).
+            lead.admissible = True
+        self.counter += 1
+        self.apply(
+            OperatorAction(
+                lead.site,
+                action,  # type: ignore[arg-type]
+                "ops",
+                self.now.isoformat(),
+                lead.lead,
+                f"op{self.counter}",
+            )
+        )
+
     @rule()
     def restart(self) -> None:
         self._restart()
@@ -421,7 +462,7 @@ class DialerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
         event = data.draw(st.sampled_from(self.applied[-30:]))
-        if isinstance(event, OptOut):
+        if isinstance(event, OptOut | OperatorAction):
             return  # re-applying an old opt-out after a newer opt-in is not a redelivery
         self.run(self.core.apply(event))
 
@@ -437,6 +478,7 @@ class DialerMachine(RuleBasedStateMachine):
     outcome_again = outcome
     advance_clock_again = advance_clock
     tick_again = tick
+    operator_lead_again = operator_lead
 
     # -- the promises ------------------------------------------------------------------------
 
@@ -468,6 +510,9 @@ class DialerMachine(RuleBasedStateMachine):
             f"{where}: dialed before reading every opt-out"
         )
         assert lead.admissible, f"{where}: a stale, backfilled or not-new lead was dialed"
+        # 0. never while the site is paused, never a lead an operator said never to call
+        assert call.site_uuid not in self.paused, f"{where}: dialed while the site is paused"
+        assert (call.site_uuid, call.lead_id) not in self.never, f"{where}: a never-call lead"
         # 1. never after an opt-out of the lead or of any of its numbers
         assert (call.site_uuid, "lead", call.lead_id) not in self.blocked, f"{where}: opted out"
         record = self.store.lead(call.site_uuid, call.lead_id)

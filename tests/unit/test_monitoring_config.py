@@ -477,6 +477,13 @@ def test_dashboard_shows_what_operators_need(dashboard: dict[str, Any]) -> None:
         "realgeeks_leads_created_total",
         "realgeeks_leads_merged_total",
         "realgeeks_deadletters_total",
+        # what /ui/ shows: calls, contact rate, tours, opt-outs, speed to lead, pauses
+        "realgeeks_calls_started_total",
+        'realgeeks_calls_ended_total{outcome="completed"}',
+        "realgeeks_tours_requested_total",
+        "realgeeks_optouts_total",
+        "realgeeks_speed_to_lead_seconds_bucket",
+        "realgeeks_dialer_paused",
     ):
         assert needle in used, needle
     for histogram in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP, Message
@@ -264,3 +265,86 @@ async def test_an_unknown_end_or_a_revoked_partition_is_no_hole() -> None:
     assert not PartitionSequence._has_record_at(consumer, TP(TOPIC, 9), 0)  # not assigned
     await asyncio.sleep(0.01)
     assert consumer.seeks == []
+
+
+class FakeEvent:
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
+class FakeStream:
+    """What batches() uses of a Faust stream: its events, its channel's queue, ack."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.pending = [FakeEvent(m) for m in messages]
+        self.channel = SimpleNamespace(queue=self)
+        self.enable_acks = True
+        self.acked: list[int] = []
+
+    def empty(self) -> bool:
+        return not self.pending
+
+    async def events(self) -> Any:
+        while self.pending:
+            await asyncio.sleep(0)
+            yield self.pending.pop(0)
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event.message.offset)
+        return True
+
+
+async def test_waiting_events_are_taken_together_and_finished_together() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    messages = [msg(o) for o in range(7)]
+    stream: Any = FakeStream(messages)
+    batches = seq.batches(stream, 3)
+    first = await batches.__anext__()
+    assert [e.message.offset for e in first] == [0, 1, 2]
+    # Nothing of a batch is finished or acknowledged while the agent works on it.
+    assert stream.acked == [] and not any(offset_guard.finished(m) for m in messages[:3])
+    assert stream.enable_acks is False  # Faust's own early acknowledgement is off
+    second = await batches.__anext__()
+    assert [e.message.offset for e in second] == [3, 4, 5]
+    assert stream.acked == [0, 1, 2] and all(offset_guard.finished(m) for m in messages[:3])
+    third = await batches.__anext__()
+    assert [e.message.offset for e in third] == [6]  # the queue ran dry: no waiting
+    assert consumer.seeks == []
+
+
+async def test_a_hole_inside_a_batch_ends_it_and_seeks_to_the_missing_offset() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0), msg(1), msg(5), msg(6)])
+    batches = seq.batches(stream, 10)
+    first = await batches.__anext__()
+    assert [e.message.offset for e in first] == [0, 1]
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(TP0, 2)]
+    assert stream.acked == [5]  # refused by the guard: read again after the seek
+
+
+async def test_a_batch_abandoned_mid_way_leaves_every_event_unfinished() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    messages = [msg(o) for o in range(4)]
+    stream: Any = FakeStream(messages)
+    batches = seq.batches(stream, 10)
+    batch = await batches.__anext__()
+    assert len(batch) == 4
+    await batches.aclose()  # the agent was cancelled or raised
+    assert stream.acked == []
+    assert not any(offset_guard.finished(m) for m in messages)
+    assert seq.next_offset(TP0) == 0
+
+
+async def test_batches_of_one_are_events_one_at_a_time() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(o) for o in range(3)])
+    seen = []
+    async for batch in seq.batches(stream, 1):
+        seen.append([e.message.offset for e in batch])
+    assert seen == [[0], [1], [2]]
+    assert stream.enable_acks is True  # one at a time: Faust acknowledges, as before

@@ -1,17 +1,19 @@
-"""The idempotent-processing rule without a broker: what a duplicate costs in logs and metrics."""
+"""The idempotent-processing rule without a broker: duplicates, batches, crashes mid-batch."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from faust.types import TP
 
-from realgeeks_sync.agents.processing import process_idempotently
+from realgeeks_sync.agents.processing import Output, process_batch, process_idempotently
+from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 
 
@@ -52,3 +54,133 @@ async def test_a_duplicate_is_counted_and_logged_only_at_debug(
         "realgeeks_duplicate_messages_total", {"source": "realgeeks"}
     )
     assert counted == 100
+
+
+class FakePipeline:
+    """What process_batch uses of the pipeline; write() records every call's records."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+        self.settings = SimpleNamespace(dedup_retention_days=7)
+        self.in_flight: dict[Any, float] = {}
+        self.last_processed_at = 0.0
+        self.topics = SimpleNamespace(leads="leads", deadletter="deadletter")
+        self.writes: list[list[tuple[str, str, Any]]] = []
+        self.refuse: set[str] = set()  # keys whose records the broker refuses as too large
+        self.cancel_writes = False
+
+    async def write(self, records: list[tuple[str, str, Any]], *, what: str) -> None:
+        if self.cancel_writes:
+            raise asyncio.CancelledError  # the worker dies while waiting for the acks
+        if any(key in self.refuse and t != "deadletter" for t, key, _v in records):
+            raise PoisonMessageError(f"{what}: record too large for the broker")
+        self.writes.append(list(records))
+
+    def deadletter_record(self, event: Any, error: BaseException, **_kw: Any) -> Any:
+        return ("deadletter", event.message.key.decode(), {"error": str(error)})
+
+
+def raw_event(message_id: str, offset: int) -> Any:
+    envelope = {"message_id": message_id, "body": "{}", "action": "created"}
+    return SimpleNamespace(
+        message=SimpleNamespace(
+            tp=TP("raw", 0),
+            key=message_id.encode(),
+            value=json.dumps(envelope).encode(),
+            offset=offset,
+        )
+    )
+
+
+def deciding(decided: list[str], bad: frozenset[str] = frozenset()) -> Any:
+    async def decide(envelope: dict[str, Any]) -> list[Output]:
+        message_id = envelope["message_id"]
+        decided.append(message_id)
+        if message_id in bad:
+            raise PoisonMessageError("cannot decide")
+        return [Output("leads", message_id, {"event_id": f"e-{message_id}"})]
+
+    return decide
+
+
+async def test_a_batch_is_decided_in_order_sent_together_then_marked_done() -> None:
+    p, table, decided = FakePipeline(), {}, []
+    events = [raw_event(f"m{i}", i) for i in range(4)]
+    outcomes = await process_batch(
+        cast(Any, p),
+        events,
+        source="realgeeks",
+        table=table,
+        decide=deciding(decided, bad=frozenset({"m2"})),
+        key_of=lambda e, _k: e["message_id"],
+    )
+    assert outcomes == ["processed", "processed", "deadlettered", "processed"]
+    assert decided == ["m0", "m1", "m2", "m3"]
+    # One write, the records in message order, the dead letter in its place.
+    assert [[(t, k) for t, k, _v in w] for w in p.writes] == [
+        [("leads", "m0"), ("leads", "m1"), ("deadletter", "m2"), ("leads", "m3")]
+    ]
+    assert all(table[f"m{i}"]["done"] for i in (0, 1, 3)) and "m2" not in table
+
+
+async def test_a_crash_mid_batch_resends_identical_outputs_and_decides_nothing_again() -> None:
+    p, table, decided = FakePipeline(), {}, []
+    events = [raw_event(f"m{i}", i) for i in range(3)]
+    p.cancel_writes = True
+    with pytest.raises(asyncio.CancelledError):
+        await process_batch(
+            cast(Any, p),
+            events,
+            source="realgeeks",
+            table=table,
+            decide=deciding(decided),
+            key_of=lambda e, _k: e["message_id"],
+        )
+    assert decided == ["m0", "m1", "m2"]
+    assert not any(v["done"] for v in table.values())  # stored, never marked done
+    p.cancel_writes = False
+    outcomes = await process_batch(  # the restarted worker reads the same batch again
+        cast(Any, p),
+        events,
+        source="realgeeks",
+        table=table,
+        decide=deciding(decided),
+        key_of=lambda e, _k: e["message_id"],
+    )
+    assert outcomes == ["resent", "resent", "resent"]
+    assert decided == ["m0", "m1", "m2"]
+    assert p.writes == [[("leads", f"m{i}", {"event_id": f"e-m{i}"}) for i in range(3)]]
+    assert all(v["done"] for v in table.values())
+
+
+async def test_a_message_repeated_inside_a_batch_is_a_duplicate() -> None:
+    p, table, decided = FakePipeline(), {}, []
+    events = [raw_event("m0", 0), raw_event("m0", 1)]
+    outcomes = await process_batch(
+        cast(Any, p),
+        events,
+        source="realgeeks",
+        table=table,
+        decide=deciding(decided),
+        key_of=lambda e, _k: e["message_id"],
+    )
+    assert outcomes == ["processed", "duplicate"]
+    assert decided == ["m0"] and len(p.writes[0]) == 1
+
+
+async def test_outputs_the_broker_refuses_dead_letter_only_their_message() -> None:
+    p, table, decided = FakePipeline(), {}, []
+    p.refuse = {"m1"}
+    events = [raw_event(f"m{i}", i) for i in range(3)]
+    outcomes = await process_batch(
+        cast(Any, p),
+        events,
+        source="realgeeks",
+        table=table,
+        decide=deciding(decided),
+        key_of=lambda e, _k: e["message_id"],
+    )
+    assert outcomes == ["processed", "deadlettered", "processed"]
+    assert table["m0"]["done"] and table["m2"]["done"] and not table["m1"]["done"]
+    sent = [(t, k) for w in p.writes for t, k, _v in w]
+    assert sent == [("leads", "m0"), ("deadletter", "m1"), ("leads", "m2")]

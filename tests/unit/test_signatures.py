@@ -138,7 +138,14 @@ def hmac_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real_new(*args, **kwargs)
 
+    real_digest = hmac_module.digest
+
+    def counting_digest(*args: Any, **kwargs: Any) -> Any:  # the one-shot path
+        calls.append(1)
+        return real_digest(*args, **kwargs)
+
     monkeypatch.setattr(signatures_module.hmac, "new", counting_new)
+    monkeypatch.setattr(signatures_module.hmac, "digest", counting_digest)
     return calls
 
 

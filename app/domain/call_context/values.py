@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -118,6 +119,16 @@ def dialable(value: Any) -> str | None:
     text = clean_text(value)
     if not text or not text.startswith("+"):
         return None
+    return _dialable_e164(text) if len(text) <= 32 else _parse_dialable(text)
+
+
+@lru_cache(maxsize=8192)
+def _dialable_e164(text: str) -> str | None:
+    """``_parse_dialable``, remembered: a context checks each number several times."""
+    return _parse_dialable(text)
+
+
+def _parse_dialable(text: str) -> str | None:
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:

@@ -3,7 +3,9 @@
 Three topics feed the dialer, all partitioned by site (app/streaming/partitioning.py): calls.context
 (``ContextSeen``), sync.optouts (``OptOut``, app/domain/dialing/optouts.py) and sync.dialer-events,
 whose records this module reads and writes: the answer to a call request (``CallAnswer``),
-a call's outcome from ElevenLabs (``CallEnded``) and timer ticks (``Tick``).
+a call's outcome from ElevenLabs (``CallEnded``), timer ticks (``Tick``) and what an
+operator asked for (``OperatorAction``: pause, resume, call one lead now, never call one
+lead; who and when, so the topic is the record of every such decision).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ __all__ = [
     "ANSWER_RESULTS",
     "CAUSES",
     "NO_ANSWER_OUTCOMES",
+    "OPERATOR_ACTIONS",
     "CallAnswer",
     "CallEnded",
     "ContextSeen",
     "DialerEvent",
     "DialerRecordError",
+    "OperatorAction",
     "Tick",
     "answer_record",
+    "operator_record",
     "outcome_record",
     "parse_dialer_record",
     "tick_record",
@@ -106,7 +111,37 @@ class Tick:
     live: frozenset[str] = field(default_factory=frozenset)
 
 
-DialerEvent = ContextSeen | OptOut | CallAnswer | CallEnded | Tick
+OPERATOR_ACTIONS = ("pause", "resume", "call_now", "never_call")
+_LEAD_ACTIONS = frozenset({"call_now", "never_call"})
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """An operator's decision: pause or resume a site's dialer, call one lead now (inside
+    its window and every rule), or never call one lead."""
+
+    site_uuid: str
+    action: Literal["pause", "resume", "call_now", "never_call"]
+    by: str
+    at: str  # ISO 8601
+    lead_id: str | None = None
+    event_id: str = ""
+
+
+DialerEvent = ContextSeen | OptOut | CallAnswer | CallEnded | Tick | OperatorAction
+
+
+def operator_record(action: OperatorAction) -> dict[str, Any]:
+    """The sync.dialer-events value for an operator's action."""
+    return {
+        "kind": "operator",
+        "site_uuid": action.site_uuid,
+        "action": action.action,
+        "lead_id": action.lead_id,
+        "by": action.by,
+        "at": action.at,
+        "event_id": action.event_id,
+    }
 
 
 def answer_record(answer: CallAnswer) -> dict[str, Any]:
@@ -143,7 +178,7 @@ def tick_record(site_uuid: str) -> dict[str, Any]:
     return {"kind": "tick", "site_uuid": site_uuid}
 
 
-def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick:
+def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick | OperatorAction:
     """Read a sync.dialer-events value.
 
     Raises:
@@ -155,6 +190,21 @@ def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick:
     site = _text(raw, "site_uuid")
     if kind == "tick":
         return Tick(site)
+    if kind == "operator":
+        action = raw.get("action")
+        if action not in OPERATOR_ACTIONS:
+            raise DialerRecordError(f"operator action {str(action)[:40]!r}")
+        lead_id = _optional_text(raw.get("lead_id"))
+        if action in _LEAD_ACTIONS and lead_id is None:
+            raise DialerRecordError(f"operator action {action} without lead_id")
+        return OperatorAction(
+            site_uuid=site,
+            action=action,
+            by=_text(raw, "by")[:120],
+            at=_text(raw, "at")[:40],
+            lead_id=lead_id,
+            event_id=_optional_text(raw.get("event_id")) or "",
+        )
     lead = _text(raw, "lead_id")
     if kind == "answer":
         result = raw.get("result")

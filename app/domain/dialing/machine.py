@@ -20,6 +20,11 @@ places the calls, in that order. Everything that can harm a person is decided he
   leads waiting for a line served in order (due time, then arrival).
 * New leads only: a context is admitted when it is at most ``max_context_age`` old and the
   lead itself is new (time spent waiting for the window or a line does not count later).
+* Operators (``OperatorAction``): a paused site dials nothing (its leads keep waiting and
+  are called after ``resume``, inside their window); ``never_call`` is final for the lead;
+  ``call_now`` puts a known, eligible lead at the head of the line, and the call then
+  waits for every rule above like any other: the do-not-call list, the window and days,
+  the caps and the spacing, a free line, a site not paused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from zoneinfo import ZoneInfo
 from realgeeks_sync.app.domain.call_context import INELIGIBLE_REASONS
 from realgeeks_sync.app.domain.call_outcomes import DEFAULT_ACTIVITY_SOURCE
 from realgeeks_sync.app.domain.calling_window import (
+    ALL_DAYS,
     DEFAULT_END,
     DEFAULT_START,
     InvalidPhoneNumberError,
@@ -47,6 +53,7 @@ from realgeeks_sync.app.domain.dialing.events import (
     CallEnded,
     ContextSeen,
     DialerEvent,
+    OperatorAction,
     Tick,
     answer_record,
 )
@@ -101,6 +108,7 @@ class DialerPolicy:
     max_context_age: timedelta = timedelta(hours=1)
     window_start: time = DEFAULT_START
     window_end: time = DEFAULT_END
+    days: frozenset[int] = ALL_DAYS  # local weekdays calls may be made on (Monday 0)
     # The window must still be open this long after a request leaves: the phone rings
     # for up to a minute after it.
     dispatch_margin: timedelta = timedelta(minutes=2)
@@ -199,9 +207,11 @@ def step(
         _on_outcome(work, event)
     elif isinstance(event, Tick):
         _on_tick(work, event)
+    elif isinstance(event, OperatorAction):
+        _on_operator(work, event)
     if not policy.enabled:
         _cancel_waiting(work)
-    elif dispatching:
+    elif dispatching and work.paused is None:
         _dispatch(work)
     return work.result()
 
@@ -222,6 +232,7 @@ class _Work:
         self._lines: dict[str, InFlight] | None = None
         self._waiting: dict[str, tuple[float, int]] = {}
         self._next_seq = 0
+        self._paused: str | None = None
         self._site_changed = False
         self._dnc: dict[tuple[str, str], DncEntry | None] = {}
         self.calls: list[CallRequest] = []
@@ -246,6 +257,7 @@ class _Work:
             self._lines = dict(stored.in_flight)
             self._waiting = dict(stored.waiting)
             self._next_seq = stored.next_seq
+            self._paused = stored.paused
 
     @property
     def lines(self) -> dict[str, InFlight]:
@@ -259,6 +271,17 @@ class _Work:
         """Waiting leads (lead id -> (due, seq)): read-only for callers."""
         self._load_site()
         return self._waiting
+
+    @property
+    def paused(self) -> str | None:
+        """Who paused the site's dialer and when (None: not paused)."""
+        self._load_site()
+        return self._paused
+
+    def set_paused(self, value: str | None) -> None:
+        if self.paused != value:
+            self._paused = value
+            self._site_changed = True
 
     def wait(self, lead_id: str, due: float, seq: int) -> None:
         if self.waiting.get(lead_id) != (due, seq):
@@ -313,7 +336,9 @@ class _Work:
     def result(self) -> Step:
         site = None
         if self._site_changed:
-            site = SiteRecord(self.site_uuid, self.lines, self.waiting, self._next_seq)
+            site = SiteRecord(
+                self.site_uuid, self.lines, self.waiting, self._next_seq, self._paused
+            )
         return Step(
             leads=dict(self._leads),
             site=site,
@@ -360,7 +385,7 @@ def _on_context(w: _Work, event: ContextSeen) -> None:
         variables=_variables(context) if eligible else record.variables,
         context_event_id=_text_or_none(context.get("event_id")) or record.context_event_id,
     )
-    if record.status is LeadStatus.OPTED_OUT:
+    if record.status is LeadStatus.OPTED_OUT or record.never_call:
         w.put(record)
         return
     if w.blocked(record):
@@ -607,6 +632,71 @@ def _on_tick(w: _Work, event: Tick) -> None:
             w.release(attempt_id)
 
 
+def _on_operator(w: _Work, event: OperatorAction) -> None:
+    """Pause or resume the site; call one lead now (within every rule), or never."""
+    who = f"{event.by} at {event.at}"
+    if event.action == "pause":
+        w.set_paused(w.paused or who)
+        w.count("operator", "pause")
+        return
+    if event.action == "resume":
+        w.set_paused(None)
+        w.count("operator", "resume")
+        return
+    lead_id = event.lead_id or ""
+    record = w.lead(lead_id)
+    if event.action == "never_call":
+        if record is None:
+            record = LeadRecord(w.site_uuid, lead_id, LeadStatus.SKIPPED, reason="never_call")
+        elif record.never_call:
+            return
+        record = replace(record, never_call=who)
+        if record.status in (LeadStatus.WAITING, LeadStatus.SKIPPED, LeadStatus.DONE):
+            record = replace(record, status=LeadStatus.SKIPPED, reason="never_call", due=None)
+        w.put(record)  # a call already in flight ends as it will; none follows it
+        w.unwait(lead_id)
+        w.count("operator", "never_call")
+        return
+    refusal = _call_now_refusal(w, record)
+    if refusal is not None or record is None:
+        w.count("operator", f"call_now_refused_{refusal}")
+        return
+    due = w.ts
+    if record.status is LeadStatus.WAITING and lead_id in w.waiting:
+        seq = w.waiting[lead_id][1]
+    else:
+        seq = w.take_seq()
+    w.put(replace(record, status=LeadStatus.WAITING, reason="call_now", due=due, seq=seq))
+    w.wait(lead_id, due, seq)
+    w.count("operator", "call_now")
+
+
+def _call_now_refusal(w: _Work, record: LeadRecord | None) -> str | None:
+    """Why an operator's call-now cannot put the lead in line (None: it can)."""
+    if record is None:
+        return "unknown_lead"  # the dialer never saw it: no number, no context
+    if record.never_call or record.status is LeadStatus.OPTED_OUT or w.blocked(record):
+        return "do_not_call"
+    if record.status in (LeadStatus.CALLING, LeadStatus.PLACED, LeadStatus.UNCERTAIN):
+        return "call_in_progress"
+    latest = record.attempts[-1] if record.attempts else None
+    if (
+        latest is not None
+        and latest.outcome is None
+        and latest.state
+        in (
+            AttemptState.SENT,
+            AttemptState.UNCERTAIN,
+        )
+    ):
+        return "call_in_progress"  # the last request's outcome is not known
+    if not record.eligible or record.phone is None:
+        return "ineligible"
+    if not w.policy.enabled:
+        return "dialer_disabled"
+    return None
+
+
 def _cancel_waiting(w: _Work) -> None:
     """A switched-off dialer keeps nobody waiting: switching it on later calls no backlog."""
     for lead_id in list(w.waiting):
@@ -634,6 +724,9 @@ def _consider(w: _Work, lead_id: str) -> None:
         return
     if w.blocked(record):
         _opt_out_record(w, record, "do_not_call")
+        return
+    if record.never_call:
+        _finish(w, record, "never_call")
         return
     if not record.eligible or record.phone is None:
         _skip(w, record, "ineligible")
@@ -792,12 +885,12 @@ def _window(phone: str, now: datetime, policy: DialerPolicy) -> tuple[bool, str,
     Raises:
         UnknownTimezoneError, InvalidPhoneNumberError: from app/domain/calling_window.py.
     """
-    start, end = policy.window_start, policy.window_end
-    decision = local_call_window(phone, now, start, end)
+    start, end, days = policy.window_start, policy.window_end, policy.days
+    decision = local_call_window(phone, now, start, end, days)
     day = decision.local_date.isoformat()
     if not decision.allowed_now:
         return False, day, decision.next_open_utc
-    later = local_call_window(phone, now + policy.dispatch_margin, start, end)
+    later = local_call_window(phone, now + policy.dispatch_margin, start, end, days)
     if later.allowed_now:
         return True, day, None
     return False, day, later.next_open_utc
@@ -809,7 +902,7 @@ def _next_day_opening(phone: str, now: datetime, policy: DialerPolicy) -> dateti
     local = now.astimezone(zone)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
     decision = local_call_window(
-        phone, midnight.astimezone(UTC), policy.window_start, policy.window_end
+        phone, midnight.astimezone(UTC), policy.window_start, policy.window_end, policy.days
     )
     return decision.next_open_utc
 

@@ -122,6 +122,9 @@ class LeadRecord:
     seq: int = 0
     refusals: int = 0
     attempts: tuple[Attempt, ...] = ()
+    # An operator said never to call this lead (who, when): final, like an opt-out, but no
+    # do-not-call entry (the person did not ask; an operator can still call by hand).
+    never_call: str | None = None
 
     def attempt(self, attempt_id: str) -> Attempt | None:
         """Return the attempt with this id, if any."""
@@ -157,6 +160,7 @@ class LeadRecord:
             "seq": self.seq,
             "refusals": self.refusals,
             "attempts": [a.to_json() for a in self.attempts],
+            "never_call": self.never_call,
         }
 
     @classmethod
@@ -182,6 +186,7 @@ class LeadRecord:
             seq=int(raw.get("seq") or 0),
             refusals=int(raw.get("refusals") or 0),
             attempts=tuple(Attempt.from_json(a) for a in raw.get("attempts") or ()),
+            never_call=raw.get("never_call") or None,
         )
 
 
@@ -202,6 +207,8 @@ class SiteRecord:
     in_flight: Mapping[str, InFlight] = field(default_factory=dict)  # attempt id -> call
     waiting: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # lead -> (due, seq)
     next_seq: int = 0
+    # Paused by an operator ("<who> at <when>"): nothing is dialed; leads keep waiting.
+    paused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-ready data."""
@@ -213,6 +220,7 @@ class SiteRecord:
             },
             "waiting": {k: [due, seq] for k, (due, seq) in self.waiting.items()},
             "next_seq": self.next_seq,
+            "paused": self.paused,
         }
 
     @classmethod
@@ -232,6 +240,7 @@ class SiteRecord:
                 str(k): (float(v[0]), int(v[1])) for k, v in (raw.get("waiting") or {}).items()
             },
             next_seq=int(raw.get("next_seq") or 0),
+            paused=raw.get("paused") or None,
         )
 
 

@@ -115,7 +115,7 @@ class DialerCore:
     def __init__(
         self,
         store: DialerStore,
-        policy: DialerPolicy,
+        policy: DialerPolicy | Callable[[str], DialerPolicy],
         clock: Callable[[], datetime],
         *,
         send: Callable[[Sequence[Emit], Sequence[DeadLetter]], Awaitable[None]],
@@ -125,7 +125,10 @@ class DialerCore:
         dispatching: Callable[[str], bool] = lambda _site: True,
     ) -> None:
         self.store = store
-        self.policy = policy
+        # One policy for every site, or each site's own (sites file: hours, days, caps).
+        self.policy_for: Callable[[str], DialerPolicy] = (
+            (lambda _site: policy) if isinstance(policy, DialerPolicy) else policy
+        )
         self.clock = clock
         self._send = send
         self._persist = persist
@@ -137,12 +140,13 @@ class DialerCore:
         """Decide, send the records, store the changes, then start the calls."""
         if isinstance(event, Tick):
             event = replace(event, live=self._live())
+        policy = self.policy_for(event.site_uuid)
         result = step(
             self.store,
             event,
             self.clock(),
-            self.policy,
-            dispatching=self.policy.enabled and self._dispatching(event.site_uuid),
+            policy,
+            dispatching=policy.enabled and self._dispatching(event.site_uuid),
         )
         await self._send(result.emits, result.deadletters)
         # Durable (on the broker before going on) only where a call request follows: other

@@ -7,6 +7,7 @@ profile.MAX_STREET_CHARS, ...), so an absurd field costs what an ordinary one do
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from realgeeks_sync.app.domain.matching.names import GENERATIONS, MAX_NAME_CHARS, TITLES
 from realgeeks_sync.app.domain.matching.profile import (
@@ -142,5 +143,15 @@ def is_placeholder_phone(e164: str) -> bool:
 
 def email_local(email: str) -> str:
     """Email local part without +tag and punctuation ("john.smith+x" -> "johnsmith")."""
-    local = email.split("@", 1)[0].split("+", 1)[0]
-    return "".join(ch for ch in local if ch.isalnum())
+    # Remembered for addresses of ordinary length: each is compared with every candidate's.
+    return _cached_email_local(email) if len(email) <= 128 else _strip_email_local(email)
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
+
+
+def _strip_email_local(email: str) -> str:
+    return _NOT_ALNUM.sub("", email.split("@", 1)[0].split("+", 1)[0])
+
+
+_cached_email_local = lru_cache(maxsize=16384)(_strip_email_local)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -33,6 +34,22 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
     raw = as_text(value)
     if raw is None:
         return PhoneNumber(raw="")
+    if len(raw) <= _CACHED_PHONE_CHARS:
+        return _cached_phone(raw, default_region)
+    return _parse_phone(raw, default_region)
+
+
+# libphonenumber is a tenth of a lead's CPU, and a lead's numbers are parsed again on
+# every message about it: (text, region) -> PhoneNumber (frozen), for ordinary lengths.
+_CACHED_PHONE_CHARS = 64
+
+
+@lru_cache(maxsize=8192)
+def _cached_phone(raw: str, default_region: str | None) -> PhoneNumber:
+    return _parse_phone(raw, default_region)
+
+
+def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         return PhoneNumber(raw=raw)

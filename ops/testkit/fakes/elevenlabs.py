@@ -413,9 +413,18 @@ class FakeElevenLabs(FakeServer):
         webhook_secret: str | None = None,
         complete_after_s: float | None = None,
         auto_outcome: Outcome = "success",
+        auto_outcomes: tuple[Outcome, ...] = (),
+        agents: frozenset[str] | None = None,
+        phone_numbers: frozenset[str] | None = None,
     ) -> None:
         super().__init__(host=host, port=port, latency=latency, control=control)
         self.api_key = api_key
+        # Ids GET /v1/convai/agents/{id} and /phone-numbers/{id} know (None: any id).
+        self.agents = agents
+        self.phone_numbers = phone_numbers
+        # A mix of outcomes for automatic completions, drawn in turn (the demo's).
+        self._mix = auto_outcomes
+        self._turn = 0
         self.max_concurrent_calls = max_concurrent_calls
         self.calls: list[RecordedCall] = []
         self.deliveries: list[WebhookDelivery] = []
@@ -496,8 +505,36 @@ class FakeElevenLabs(FakeServer):
         return summary
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the outbound-call route."""
+        """Register the outbound-call route and the read-only agent and number routes."""
         app.router.add_post(OUTBOUND_CALL_PATH, self._outbound_call)
+        app.router.add_get("/v1/convai/agents/{agent_id}", self._get_agent)
+        app.router.add_get("/v1/convai/phone-numbers/{phone_number_id}", self._get_phone_number)
+
+    def _key_error(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get("xi-api-key")
+        if key is None or not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            return web.json_response(self.error_body(401, None), status=401)
+        return None
+
+    async def _get_agent(self, request: web.Request) -> web.Response:
+        if (denied := self._key_error(request)) is not None:
+            return denied
+        agent_id = request.match_info["agent_id"]
+        if self.agents is not None and agent_id not in self.agents:
+            detail = {"status": "agent_not_found", "message": f"Agent {agent_id} not found"}
+            return web.json_response({"detail": detail}, status=404)
+        return web.json_response({"agent_id": agent_id, "name": "Ava (fake)"})
+
+    async def _get_phone_number(self, request: web.Request) -> web.Response:
+        if (denied := self._key_error(request)) is not None:
+            return denied
+        number_id = request.match_info["phone_number_id"]
+        if self.phone_numbers is not None and number_id not in self.phone_numbers:
+            detail = {"status": "phone_number_not_found", "message": "Phone number not found"}
+            return web.json_response({"detail": detail}, status=404)
+        return web.json_response(
+            {"phone_number_id": number_id, "phone_number": "+15555550199", "provider": "twilio"}
+        )
 
     async def _outbound_call(self, request: web.Request) -> web.Response:
         key = request.headers.get("xi-api-key")
@@ -550,12 +587,28 @@ class FakeElevenLabs(FakeServer):
         if self._auto is None:
             return
         url, secret, after_s, outcome = self._auto
+        if self._mix:
+            outcome = self._mix[self._turn % len(self._mix)]
+            self._turn += 1
         await asyncio.sleep(after_s or 0.0)
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        extra: dict[str, Any] = {}
+        if outcome == "tour":  # the demo's: a conversation that books a viewing
+            outcome, extra["viewing_date"] = (
+                "success",
+                time.strftime("%Y-%m-%dT14:00:00", time.gmtime(time.time() + 86400)),
+            )
+        elif outcome == "opt-out":  # the demo's: the lead asks not to be called again
+            outcome, extra["opt_out_requested"] = "success", True
         try:
             delivery = await self.send_post_call(
-                url or "", secret or "", call.conversation_id, outcome, session=self._session
+                url or "",
+                secret or "",
+                call.conversation_id,
+                outcome,  # type: ignore[arg-type]
+                session=self._session,
+                **extra,
             )
         except aiohttp.ClientError as exc:
             log.warning("post-call webhook not delivered: %s", type(exc).__name__)
@@ -647,7 +700,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-secret", help="ElevenLabs webhook secret to sign them with")
     parser.add_argument("--complete-after", type=float, default=3.0, help="seconds per call")
     parser.add_argument("--outcome", choices=OUTCOMES, default="success")
+    parser.add_argument(
+        "--outcomes",
+        help="comma-separated outcomes to use in turn (overrides --outcome); also tour "
+        "(a conversation that books a viewing) and opt-out",
+    )
     args = parser.parse_args(argv)
+    mix = tuple(o.strip() for o in (args.outcomes or "").split(",") if o.strip())
+    for outcome in mix:
+        if outcome not in (*OUTCOMES, "tour", "opt-out"):
+            parser.error(f"unknown outcome {outcome!r}; expected some of {', '.join(OUTCOMES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fake = FakeElevenLabs(
         api_key=args.api_key,
@@ -660,6 +722,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_secret=args.webhook_secret,
         complete_after_s=args.complete_after,
         auto_outcome=args.outcome,
+        auto_outcomes=mix,  # type: ignore[arg-type]
     )
     banner = f"fake ElevenLabs API at {{url}}; faults: POST {CONTROL_PREFIX}fail-next"
     if args.webhook_url and args.webhook_secret:

@@ -1,0 +1,160 @@
+"""record_stories: every per-lead record -> the lead's story and its site's figures of the day.
+
+The records that say what happened to a lead are all on the site's partition. This agent
+reads those no other agent reads (leads.normalized, activities.normalized, sync.deadletter);
+dial_leads (calls.context, sync.optouts, sync.dialer-events) and write_activities
+(realgeeks.activities.outbound) hand theirs to the same ``StoryWriter`` as they go: two
+agents reading one topic would each need the offsets the other one commits. Per lead the
+last entries (lead_stories), per site and day the dashboard's figures (site_days), so the
+lead's page and the dashboard read table values instead of scanning topics
+(app/domain/story.py). A record read twice adds nothing (entries carry ids). What the
+dashboard shows is also counted for Prometheus: calls ended by outcome, tours requested.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from realgeeks_sync.app.domain.dialing.store import lead_record_key
+from realgeeks_sync.app.domain.normalize import normalize_lead_id
+from realgeeks_sync.app.domain.story import (
+    MAX_SPEED_SAMPLES,
+    StoryEntry,
+    add_entry,
+    count_day,
+    site_day_key,
+    story_entries,
+    story_key,
+)
+from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.partitioning import site_partition
+from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.tables.identity import IdentityIndex
+
+__all__ = ["StoryWriter", "register", "site_day"]
+
+log = logging.getLogger(__name__)
+
+_TOPICS = (
+    names.LEADS,
+    names.ACTIVITIES,
+    names.CALLS_CONTEXT,
+    names.ACTIVITIES_OUTBOUND,
+    names.OPTOUTS,
+    names.DIALER_EVENTS,
+    names.DEADLETTER,
+)
+# Read by no other agent: this one reads them (the rest reach the writer through theirs).
+_OWN_TOPICS = (names.LEADS, names.ACTIVITIES, names.DEADLETTER)
+
+
+def site_day(p: Pipeline, site_uuid: str, when: datetime) -> str:
+    """Key of a site's figures in site_days: its local date (sites file time zone, else UTC)."""
+    zone = p.sites.current.config(site_uuid).dialer.timezone if p.sites is not None else None
+    return site_day_key(site_uuid, when, zone)
+
+
+class StoryWriter:
+    """Adds one record's entries to the stories and figures of the leads it names."""
+
+    def __init__(self, p: Pipeline) -> None:
+        self._p = p
+        self._names = {p.settings.topic(name): name for name in _TOPICS}
+        self._identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
+
+    def note(self, message: Any, value: Any) -> None:
+        """Record what ``value`` (a decoded record of ``message``) tells about its leads.
+
+        Never raises: a story is for people, and one that cannot be told must not stop the
+        agent that calls it (counted as StoryRecordFailed).
+        """
+        try:
+            self._note(message, value)
+        except Exception:
+            log.exception("recording a lead's story failed")
+            self._p.metrics.sync_errors.labels("StoryRecordFailed").inc()
+
+    def _note(self, message: Any, value: Any) -> None:
+        topic = self._names.get(message.topic)
+        if topic is None or not isinstance(value, dict):
+            return
+        p = self._p
+        when = datetime.fromtimestamp((message.timestamp or 0) or p.clock(), UTC)
+        for site, lead, entry in story_entries(topic, value, when.isoformat()):
+            site = site.strip().lower()
+            if site_partition(site, p.settings.partitions) != message.partition:
+                continue  # a record off its site's partition: its table is elsewhere
+            if entry["kind"] == "deadletter":
+                lead = self._canonical(site, lead)
+            self._record(site, lead, entry, when)
+
+    def _canonical(self, site: str, lead: str) -> str:
+        normalized = normalize_lead_id(lead) or lead
+        return self._identity.canonical_id(site, normalized) or normalized
+
+    def _speed(self, site: str, lead: str, entry: StoryEntry) -> float | None:
+        """Seconds from the webhook to the lead's first call request (placed calls only)."""
+        raw = self._p.tables.dialer_leads.get(lead_record_key(site, lead))
+        if not isinstance(raw, dict) or not raw.get("first_seen"):
+            return None
+        for attempt in raw.get("attempts") or ():
+            if attempt.get("attempt_id") == entry["detail"].get("attempt_id"):
+                if attempt.get("number") != 1:
+                    return None
+                return max(0.0, float(attempt["sent_at"]) - float(raw["first_seen"]))
+        return None
+
+    def _record(self, site: str, lead: str, entry: StoryEntry, when: datetime) -> None:
+        t, m = self._p.tables, self._p.metrics
+        key = story_key(site, lead)
+        stored = t.lead_stories.get(key)
+        entries = stored.get("entries", []) if isinstance(stored, dict) else []
+        updated = add_entry(entries, entry)
+        if updated is None:
+            return  # read again: counted the first time
+        t.lead_stories[key] = {"entries": updated}
+        day_key = site_day(self._p, site, when)
+        figures = count_day(t.site_days.get(day_key), entry)
+        if figures is None:
+            return
+        detail = entry["detail"]
+        if entry["kind"] == "call" and detail.get("event") == "placed":
+            sample = self._speed(site, lead, entry)
+            if sample is not None:
+                speed = [*(figures.get("speed") or []), round(sample, 3)]
+                figures["speed"] = speed[-MAX_SPEED_SAMPLES:]
+        elif entry["kind"] == "call" and detail.get("event") == "ended":
+            m.calls_ended.labels(str(detail.get("outcome") or "unknown")[:20]).inc()
+        elif entry["kind"] == "activity" and detail.get("event") == "tour_requested":
+            m.tours_requested.inc()
+        t.site_days[day_key] = figures
+
+
+def register(p: Pipeline) -> StoryWriter:
+    """Register the agent; returns the writer the other agents share."""
+    s = p.settings
+    writer = StoryWriter(p)
+    topic = p.app.topic(
+        *(s.topic(name) for name in _OWN_TOPICS),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @p.app.agent(topic, name=s.topic("record_stories"), concurrency=1)
+    async def record_stories(stream: faust.StreamT) -> None:
+        async for event in p.sequence.events(stream):
+            msg = event.message
+            try:
+                value = json.loads(msg.value or b"")
+            except (ValueError, UnicodeDecodeError):
+                continue  # not ours to judge: the writer of the topic answers for it
+            writer.note(msg, value)
+
+    return writer

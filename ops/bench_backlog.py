@@ -1,0 +1,228 @@
+"""Backlog benchmark: a backfill of N leads (``realgeeks-sync backfill``), start to last event.
+
+    .venv/bin/python ops/bench_backlog.py [--leads 100000] [--sites 50] [--workers 1]
+        [--partitions 8] [--baseline REV] [--rounds 1] [--keep-topics]
+
+Worker subprocesses (dialer off, their own topic prefix and app id) run first; then a CSV
+export of ``--leads`` distinct leads over ``--sites`` sites goes through the real backfill
+command, which puts every row on ``realgeeks.webhooks.raw`` as fast as the broker takes
+them. A consumer thread counts the lead events on ``leads.normalized``. Reported:
+
+- minutes from the backfill's start to the last lead event, and lead events per second
+  (a worker catching up after an outage, a portal import: throughput, not latency);
+- CPU milliseconds per webhook of the worker processes (utime + stime of all their
+  threads, from /proc): far less sensitive to the machine's other tenants than rates;
+- with ``--workers 2``, each worker's CPU and partitions: the CPU per webhook of the pair
+  against one worker shows whether splitting the work costs anything;
+- with ``--baseline REV``, the same run with the worker of an earlier commit (a git
+  worktree under var/bench/), rounds interleaved, for a ratio measured side by side.
+
+The last line is ``RESULT {json}``; the run's topics and groups are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ops.bench_e2e_latency import (  # noqa: E402
+    BROKER,
+    MachineCpu,
+    TopicWatcher,
+    WorkerProbe,
+    _wait_assigned,
+    delete_run_topics,
+    lead_body,
+    start_worker,
+)
+from ops.bench_speed_to_lead import baseline_checkout  # noqa: E402
+from ops.testkit.support import Worker, free_port  # noqa: E402
+
+__all__ = ["main"]
+
+_COLUMNS = ["id", "site_uuid", "first_name", "last_name", "email", "phone", "role", "source"]
+
+
+def write_export(path: Path, leads: int, sites: int) -> list[str]:
+    """A Real Geeks export (CSV) of distinct leads; returns their ids."""
+    site_ids = [str(uuid.uuid4()) for _ in range(sites)]
+    ids = []
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for n in range(leads):
+            lead = uuid.uuid4().hex
+            ids.append(lead)
+            writer.writerow(
+                lead_body(site_ids[n % sites], lead, n, f"+1808{3000000 + n % 6000000:07d}")
+            )
+    return ids
+
+
+def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path) -> dict[str, Any]:
+    """Workers up, backfill, wait for every lead event; the figures of one run."""
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
+    worker = start_worker(
+        args.broker,
+        run_dir,
+        partitions=args.partitions,
+        log_level="WARNING",
+        root=root,
+        RGSYNC_BATCH_MAX_MESSAGES=str(args.batch),
+    )
+    prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
+    workers = [worker] + [
+        Worker(
+            env={
+                **worker.env,
+                "RGSYNC_WEB_PORT": str(free_port()),
+                "RGSYNC_DATA_DIR": str(run_dir / f"data{i}"),
+            },
+            log_path=run_dir / f"worker{i}.log",
+            root=root,
+        ).start(wait=True, timeout=120)
+        for i in range(1, args.workers)
+    ]
+    watcher = TopicWatcher(
+        args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
+    )
+    try:
+        _wait_assigned(workers, args.partitions)
+        partitions = [_assigned(w) for w in workers]
+        probes = [WorkerProbe(w.proc.pid if w.proc else 0) for w in workers]
+        watcher.start()
+        watcher.ready.wait(60)
+        cpu0 = [p.cpu_s() for p in probes]
+        machine = MachineCpu().start()
+        started = time.time()
+        backfill = subprocess.run(
+            [sys.executable, "-m", "realgeeks_sync.app.cli", "backfill", str(export)],
+            cwd=ROOT,
+            env=worker.env,
+            capture_output=True,
+            text=True,
+        )
+        sent_s = time.time() - started
+        wanted = set(ids)
+        seen, progress_at = 0, time.monotonic()
+        while not wanted <= watcher.arrivals.keys():
+            time.sleep(0.5)
+            if len(watcher.arrivals) != seen:
+                seen, progress_at = len(watcher.arrivals), time.monotonic()
+            elif time.monotonic() - progress_at > args.stall_timeout:
+                break
+        cpu = [p.cpu_s() - c for p, c in zip(probes, cpu0, strict=True)]
+        machine_cpu = machine.stop(sum(cpu))
+    finally:
+        watcher.stop()
+        for w in workers:
+            w.stop()
+    if not args.keep_topics:
+        delete_run_topics(args.broker, prefix)
+    got = [watcher.arrivals[i] for i in ids if i in watcher.arrivals]
+    last = max(got) if got else started
+    elapsed = last - started
+    return {
+        "root": str(root),
+        "leads": len(ids),
+        "received": len(got),
+        "missing": len(ids) - len(got),
+        "backfill_exit": backfill.returncode,
+        "backfill_send_s": round(sent_s, 1),
+        "minutes_to_last_event": round(elapsed / 60, 2),
+        "events_per_s": round(len(got) / elapsed, 1) if elapsed > 0 else None,
+        "cpu_ms_per_webhook": round(sum(cpu) * 1e3 / len(got), 3) if got else None,
+        "per_worker": [
+            {"partitions": n, "cpu_s": round(c, 1), "cpu_pct": round(100 * c / elapsed, 1)}
+            for n, c in zip(partitions, cpu, strict=True)
+        ],
+        "machine_cpu": machine_cpu,
+        "backfill_tail": backfill.stderr.strip().splitlines()[-1:] if backfill.stderr else [],
+        "worker_log": str(worker.log_path),
+    }
+
+
+def _assigned(worker: Worker) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{worker.url}/health", timeout=5) as resp:
+            report = json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        report = json.loads(err.read())
+    return int(report.get("checks", {}).get("assigned_partitions", 0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=64, help="RGSYNC_BATCH_MAX_MESSAGES")
+    parser.add_argument("--baseline", help="also run this commit's worker, side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each with --baseline")
+    parser.add_argument("--stall-timeout", type=float, default=60.0)
+    parser.add_argument("--broker", default=BROKER)
+    parser.add_argument("--keep-topics", action="store_true")
+    args = parser.parse_args(argv)
+    export = Path(tempfile.mkdtemp(prefix="bench-backlog-export-")) / "export.csv"
+    ids = write_export(export, args.leads, args.sites)
+    runs: dict[str, list[dict[str, Any]]] = {"current": []}
+    order = [("current", ROOT)]
+    if args.baseline:
+        runs["baseline"] = []
+        order = [("baseline", baseline_checkout(args.baseline)), ("current", ROOT)]
+    for rnd in range(args.rounds):
+        for name, root in order if rnd % 2 == 0 else list(reversed(order)):
+            r = run_once(args, export, ids, root)
+            runs[name].append(r)
+            print(
+                f"{name} round {rnd + 1}: {r['received']}/{r['leads']} lead events in "
+                f"{r['minutes_to_last_event']} min ({r['events_per_s']}/s), "
+                f"{r['cpu_ms_per_webhook']} ms CPU per webhook, workers {r['per_worker']}, "
+                f"machine {r['machine_cpu']}",
+                flush=True,
+            )
+    result: dict[str, Any] = {
+        "bench": "backlog",
+        "leads": args.leads,
+        "sites": args.sites,
+        "workers": args.workers,
+        "partitions": args.partitions,
+        "batch": args.batch,
+        **{k: v for k, v in runs["current"][-1].items() if k not in ("root",)},
+        "rounds": runs,
+    }
+    if args.baseline:
+        cur = [r["cpu_ms_per_webhook"] for r in runs["current"]]
+        base = [r["cpu_ms_per_webhook"] for r in runs["baseline"]]
+        result["baseline"] = args.baseline
+        result["baseline_cpu_ms_per_webhook"] = statistics.median(base)
+        result["cpu_ms_per_webhook_median"] = statistics.median(cur)
+        result["cpu_ratio_baseline_over_current_by_round"] = [
+            round(b / c, 2) for b, c in zip(base, cur, strict=True) if b and c
+        ]
+        result["baseline_events_per_s"] = statistics.median(
+            r["events_per_s"] or 0 for r in runs["baseline"]
+        )
+    print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
+    return 0 if result["missing"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

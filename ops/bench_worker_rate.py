@@ -1,0 +1,110 @@
+"""Worker throughput: the highest offered rate one worker keeps with p99 under a bound.
+
+    .venv/bin/python ops/bench_worker_rate.py [--rates 100,150,200,...] [--duration 60]
+        [--p99-ms 500] [--partitions 8] [--sites 50]
+
+Runs ops/bench_e2e_latency.py's measurement (signed ``created`` webhooks on an open-loop
+timetable to a ``realgeeks-sync ingress`` process, one fresh worker, a consumer timing
+each lead event on ``leads.normalized``) at each rate in turn, and stops at the first rate
+whose p99 from the 200 to the lead event is over ``--p99-ms`` or that loses anything.
+Reported per rate: p50/p99, the worker's CPU milliseconds per webhook (all its threads,
+/proc) and the share of the machine other processes took. The last line is
+``RESULT {json}`` with the highest rate that kept the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ops.bench_e2e_latency import BROKER, run  # noqa: E402
+
+__all__ = ["main"]
+
+
+def _step(args: argparse.Namespace, rate: float) -> dict[str, Any]:
+    e2e = argparse.Namespace(
+        rate=rate,
+        duration=args.duration,
+        partitions=args.partitions,
+        workers=1,
+        ingress_process=True,
+        sites=args.sites,
+        connections=256,
+        warmup=20,
+        drain_timeout=120.0,
+        stall_timeout=20.0,
+        log_level="WARNING",
+        broker=args.broker,
+        keep_topics=False,
+    )
+    r = asyncio.run(run(e2e))
+    lat = r["event_after_200_ms"]
+    return {
+        "rate": rate,
+        "p50_ms": lat["p50"],
+        "p99_ms": lat["p99"],
+        "missing": r["missing"],
+        "errors": r["errors"],
+        "achieved_rate": r["achieved_rate"],
+        "cpu_ms_per_webhook": r["worker_cpu_ms_per_webhook"],
+        "worker_cpu_pct": r["worker_cpu_pct"],
+        "others_pct": r["machine_cpu"]["others_pct"],
+        "ok": bool(
+            lat["p99"] is not None
+            and lat["p99"] < args.p99_ms
+            and r["missing"] == 0
+            and not r["errors"]
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="100,150,200,250,300,400,500,650,800,1000")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--p99-ms", type=float, default=500.0)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--broker", default=BROKER)
+    args = parser.parse_args(argv)
+    steps: list[dict[str, Any]] = []
+    for rate in (float(x) for x in args.rates.split(",")):
+        step = _step(args, rate)
+        steps.append(step)
+        print(
+            f"{rate:g}/s for {args.duration:g} s: p50 {step['p50_ms']} ms, "
+            f"p99 {step['p99_ms']} ms, "
+            f"missing {step['missing']}, {step['cpu_ms_per_webhook']} ms CPU per webhook "
+            f"(worker {step['worker_cpu_pct']} %, others {step['others_pct']} %) "
+            f"{'ok' if step['ok'] else 'over the bound'}",
+            flush=True,
+        )
+        if not step["ok"]:
+            break
+    kept = [s for s in steps if s["ok"]]
+    best = kept[-1] if kept else None
+    result = {
+        "bench": "worker_rate",
+        "duration_s": args.duration,
+        "p99_bound_ms": args.p99_ms,
+        "max_rate": best["rate"] if best else None,
+        "cpu_ms_per_webhook_at_max": best["cpu_ms_per_webhook"] if best else None,
+        "p99_ms_at_max": best["p99_ms"] if best else None,
+        "first_over": steps[-1] if steps and not steps[-1]["ok"] else None,
+        "steps": steps,
+    }
+    print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The fast JSON codec gives what the standard library gives, where it matters."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from realgeeks_sync.app.core import json_codec
+from realgeeks_sync.app.streaming import table_codec
+
+# JSON values as the standard library reads them: integers of any size included.
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(values)
+def test_loads_reads_every_value_as_the_standard_library_does(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates exist only in text
+        raw = None
+    assert json_codec.loads(text) == json.loads(text)
+    if raw is not None:
+        assert json_codec.loads(raw) == json.loads(raw)
+
+
+@given(values)
+def test_dumps_round_trips_and_sorted_is_canonical(value: Any) -> None:
+    try:
+        expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        expected_bytes = expected.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(ValueError):
+            json_codec.dumps(value)
+        return
+    assert json.loads(json_codec.dumps(value)) == value
+    assert json.loads(json_codec.dumps_sorted(value)) == value
+    # Sorted and compact as before; only a float may be spelled otherwise (0.00001, 1e-05).
+    ours = json_codec.dumps_sorted(value)
+    respelled = json.dumps(
+        json.loads(ours), separators=(",", ":"), ensure_ascii=False, sort_keys=True
+    ).encode("utf-8")
+    assert respelled == expected_bytes
+    if "e-" not in expected and "." not in expected:
+        assert ours == expected_bytes
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    big = 123456789012345678901234567890
+    assert json_codec.loads(b'{"id": 123456789012345678901234567890}') == {"id": big}
+    assert json_codec.loads(json_codec.dumps({"id": -big})) == {"id": -big}
+
+
+def test_what_orjson_refuses_is_decided_by_the_standard_library() -> None:
+    assert math.isnan(json_codec.loads(b"NaN"))
+    assert json_codec.loads(b'"\\ud800"') == "\ud800"
+    assert json_codec.loads('"x"'.encode("utf-16")) == "x"
+    assert json_codec.dumps({1: "a"}) == b'{"1":"a"}'
+    with pytest.raises(ValueError):
+        json_codec.loads(b"{not json")
+    with pytest.raises(ValueError):
+        json_codec.dumps("\ud800")
+
+
+@given(st.text())
+def test_table_keys_keep_the_standard_library_bytes(key: str) -> None:
+    # A key's bytes are the key: data written before orjson must still be found.
+    assert json_codec.dumps_ascii(key) == json.dumps(key).encode("ascii")
+
+
+def test_table_codecs_are_registered_and_round_trip() -> None:
+    from faust.serializers import codecs
+
+    table_codec.install()
+    key = "site|email|josé@example.com"
+    assert codecs.dumps(table_codec.KEY_SERIALIZER, key) == json.dumps(key).encode()
+    value = {"lead_id": "a", "n": 2**70, "s": "é"}
+    encoded = codecs.dumps(table_codec.VALUE_SERIALIZER, value)
+    assert codecs.loads(table_codec.VALUE_SERIALIZER, encoded) == value
+    # What Faust's stdlib "json" codec wrote before reads back the same.
+    legacy = json.dumps(value, separators=(",", ":")).encode()
+    assert codecs.loads(table_codec.VALUE_SERIALIZER, legacy) == value
+
+
+def test_every_table_writes_with_the_named_codecs(tmp_path: Any) -> None:
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.streaming.faust_app import build_tables, create_app
+
+    settings = Settings.from_env(
+        {"RGSYNC_REALGEEKS_SECRETS": "x", "RGSYNC_DATA_DIR": str(tmp_path)}
+    )
+    app = create_app(settings)
+    tables = build_tables(app, settings)
+    for table in vars(tables).values():
+        assert table.key_serializer == table_codec.KEY_SERIALIZER
+        assert table.value_serializer == table_codec.VALUE_SERIALIZER
+        assert table.data.key_serializer == table_codec.KEY_SERIALIZER
+        assert table.data.value_serializer == table_codec.VALUE_SERIALIZER
+        topic = table.changelog_topic
+        assert (topic.key_serializer, topic.value_serializer) == (
+            table_codec.KEY_SERIALIZER,
+            table_codec.VALUE_SERIALIZER,
+        )
