@@ -5,7 +5,7 @@ Broker, in order: RGSYNC_TEST_KAFKA_URL (an existing broker); a Kafka container
 (`ops/test --containers`); else the project's own local broker (ops/kafka start). Under
 ops/test (RGSYNC_REQUIRE_KAFKA=1) a broker that cannot be had fails the run instead of
 skipping the integration tests. A failing test's report ends with the logs of the
-containers the session runs. Every event a test's workers wrote to an output topic is
+containers the session runs. Every record a test's workers wrote to a topic of the catalogue is
 validated against docs/schemas before its topics are deleted.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ops.testkit.contracts import check_output_topics
+from ops.testkit.contracts import check_topics
 from ops.testkit.support import (
     CONTAINER_LOGS,
     PREFIXES_IN_USE,
@@ -132,7 +132,7 @@ def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
         brokers.append((secure.sasl_bootstrap, secure.client))
     try:
         for bootstrap, config in brokers:
-            check_output_topics(bootstrap, prefixes, config)
+            check_topics(bootstrap, prefixes, config)
     finally:
         for bootstrap, config in brokers:
             if not keep:

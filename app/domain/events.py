@@ -16,12 +16,16 @@ from realgeeks_sync.app.domain.normalize.text import as_text
 __all__ = [
     "ACTIVITY_V1_FIELDS",
     "CALL_CONTEXT_V1_FIELDS",
+    "CONVERSATION_FIELDS",
     "DEADLETTER_FIELDS",
+    "DIALER_EVENT_FIELDS",
     "EVENT_FIELDS",
     "LEAD_V1_FIELDS",
     "OPTIONAL_FIELDS",
     "OPTOUT_V1_FIELDS",
     "OUTBOUND_ACTIVITY_V1_FIELDS",
+    "UNTAGGED",
+    "WEBHOOK_ENVELOPE_FIELDS",
     "activity_event",
     "derive_event_id",
     "lead_key",
@@ -103,13 +107,57 @@ DEADLETTER_FIELDS = (
     "first_failed_at",
     "value_b64",
 )
+# The records of the raw and internal topics carry no schema field: their type is their
+# topic's (docs/asyncapi.yaml). Raw topics: a verified webhook as received
+# (app/domain/envelopes.py; app/operations/backfill.py writes the same shape).
+WEBHOOK_ENVELOPE_FIELDS = (
+    "source",
+    "action",
+    "message_id",
+    "timestamp",
+    "received_at",
+    "headers",
+    "body",
+)
+# sync.conversations: the conversation -> lead map of a placed call (app/domain/dialing/machine.py).
+CONVERSATION_FIELDS = ("conversation_id", "site_uuid", "lead_id", "attempt_id", "started_at")
+# sync.dialer-events, one shape per kind (app/domain/dialing/events.py; the kinds are the
+# variants of docs/schemas/dialer_event.v1.json).
+DIALER_EVENT_FIELDS = {
+    "answer": (
+        "kind",
+        "site_uuid",
+        "lead_id",
+        "attempt_id",
+        "result",
+        "cause",
+        "conversation_id",
+        "retriable",
+        "retry_after",
+        "reason",
+    ),
+    "outcome": (
+        "kind",
+        "site_uuid",
+        "lead_id",
+        "conversation_id",
+        "attempt_id",
+        "outcome",
+        "opted_out",
+    ),
+    "tick": ("kind", "site_uuid"),
+    "operator": ("kind", "site_uuid", "action", "lead_id", "by", "at", "event_id"),
+}
+# Event types named by their topic rather than by a schema field.
+UNTAGGED = frozenset({"webhook_envelope.v1", "conversation.v1", "dialer_event.v1"})
 # Fields an event carries only sometimes; every other field is always there.
 OPTIONAL_FIELDS = {
     "activity.v1": frozenset({"own_writeback"}),
     "deadletter.v1": frozenset({"value_b64"}),
 }
-# Every event type: its `schema` value and its fields (docs/schemas/<schema>.json, checked
-# by tests/unit/test_contracts.py).
+# Every event type of one shape: its name (the `schema` value of those that carry one) and
+# its fields (docs/schemas/<name>.json, checked by tests/unit/test_contracts.py); the
+# dialer's events, one type of several shapes, are DIALER_EVENT_FIELDS.
 EVENT_FIELDS = {
     "lead.v1": LEAD_V1_FIELDS,
     "activity.v1": ACTIVITY_V1_FIELDS,
@@ -117,6 +165,8 @@ EVENT_FIELDS = {
     "outbound_activity.v1": OUTBOUND_ACTIVITY_V1_FIELDS,
     "optout.v1": OPTOUT_V1_FIELDS,
     "deadletter.v1": DEADLETTER_FIELDS,
+    "webhook_envelope.v1": WEBHOOK_ENVELOPE_FIELDS,
+    "conversation.v1": CONVERSATION_FIELDS,
 }
 
 

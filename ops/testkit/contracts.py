@@ -1,9 +1,11 @@
 """The event contracts (docs/schemas) as validators, and the check of what a test's worker wrote.
 
-`check_output_topics` reads every output topic of some topic prefixes to its end (the end
-offsets of now: no waiting for more) and validates each record against the schema its
-``schema`` field names, which must be one the topic carries. tests/conftest.py runs it
-after every integration test, before the test's topics are deleted.
+Every topic of the catalogue has its event types here. A record of a topic whose events
+carry a ``schema`` field is validated against the schema that field names, which must be
+one the topic carries; a record of a raw or internal topic (no such field) against its
+topic's. `check_topics` reads every topic of some topic prefixes to its end (the
+end offsets of now: no waiting for more); tests/conftest.py runs it after every
+integration test, before the test's topics are deleted.
 """
 
 from __future__ import annotations
@@ -17,33 +19,39 @@ from confluent_kafka import Consumer, TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
 from ops.testkit.support import ROOT, unique
+from realgeeks_sync.app.domain.events import UNTAGGED
 from realgeeks_sync.app.streaming import topics
 
 __all__ = [
     "SCHEMAS",
     "TOPIC_SCHEMAS",
     "ContractError",
-    "check_output_topics",
+    "check_topics",
     "read_to_end",
     "validator",
     "violations",
 ]
 
 SCHEMAS = ROOT / "docs" / "schemas"
-# Each output topic and the event types it carries.
+# Each topic and the event types it carries (tests/unit/test_contracts.py: every topic of
+# the catalogue, every event type of app/domain/events.py).
 TOPIC_SCHEMAS: Mapping[str, frozenset[str]] = {
+    topics.RAW_REALGEEKS: frozenset({"webhook_envelope.v1"}),
+    topics.RAW_ELEVENLABS: frozenset({"webhook_envelope.v1"}),
     topics.LEADS: frozenset({"lead.v1"}),
     topics.ACTIVITIES: frozenset({"activity.v1"}),
     topics.CALLS_CONTEXT: frozenset({"call_context.v1"}),
     topics.ACTIVITIES_OUTBOUND: frozenset({"outbound_activity.v1"}),
     topics.OPTOUTS: frozenset({"optout.v1"}),
     topics.DEADLETTER: frozenset({"deadletter.v1"}),
+    topics.CONVERSATIONS: frozenset({"conversation.v1"}),
+    topics.DIALER_EVENTS: frozenset({"dialer_event.v1"}),
 }
 _SHOWN = 5  # violations named in a failure, the rest counted
 
 
 class ContractError(AssertionError):
-    """Records on an output topic that do not validate against their schema."""
+    """Records of a topic that do not validate against their schema."""
 
 
 @cache
@@ -55,13 +63,16 @@ def validator(schema: str) -> Draft202012Validator:
 
 
 def violations(topic: str, value: bytes | None) -> list[str]:
-    """What is wrong with one record of an output topic (unprefixed name); [] when valid."""
+    """What is wrong with one record of a topic (unprefixed name); [] when valid."""
     try:
         event = json.loads(value or b"")
     except ValueError:
         return ["not JSON"]
-    name = event.get("schema") if isinstance(event, dict) else None
     allowed = TOPIC_SCHEMAS[topic]
+    if allowed <= UNTAGGED:  # one type, named by the topic
+        (name,) = allowed
+    else:
+        name = event.get("schema") if isinstance(event, dict) else None
     if name not in allowed:
         return [f"schema {name!r} is not one of {sorted(allowed)}"]
     return [
@@ -129,10 +140,10 @@ def read_to_end(
         consumer.close()
 
 
-def check_output_topics(
+def check_topics(
     bootstrap: str, prefixes: Iterable[str], config: Mapping[str, Any] | None = None
 ) -> int:
-    """Validate every record of the output topics under the prefixes; returns how many.
+    """Validate every record of the topics under the prefixes; returns how many.
 
     Raises:
         ContractError: naming the topic, partition, offset, key and schema error of the

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ops.testkit.contracts import ContractError, check_output_topics
+from ops.testkit.contracts import ContractError, check_topics
 from ops.testkit.support import PYTHON, ROOT, Worker, delete_topics_with_prefixes, unique
 from tests.integration.helpers import outputs, send_realgeeks
 
@@ -81,7 +81,7 @@ def test_the_harness_names_a_record_that_breaks_its_contract(kafka_bootstrap: st
             producer.produce(topic, key=f"s:{n}".encode(), value=json.dumps(value).encode())
         assert producer.flush(30) == 0
         with pytest.raises(ContractError) as caught:
-            check_output_topics(kafka_bootstrap, [prefix])
+            check_topics(kafka_bootstrap, [prefix])
         assert str(caught.value) == (
             "3 violation(s) of docs/schemas in 4 records:\n"
             f"  {topic} [0] @0 key 's:0': schema 'activity.v1' is not one of ['lead.v1']\n"
