@@ -56,6 +56,7 @@ from realgeeks_sync.app.domain.dialing.events import (
     OperatorAction,
     Tick,
     answer_record,
+    conversation_record,
 )
 from realgeeks_sync.app.domain.dialing.optouts import OptOut, e164_or_none, optout_event, optout_key
 from realgeeks_sync.app.domain.dialing.records import (
@@ -868,13 +869,13 @@ def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
             Emit(
                 "conversations",
                 attempt.conversation_id,
-                {
-                    "conversation_id": attempt.conversation_id,
-                    "site_uuid": w.site_uuid,
-                    "lead_id": record.lead_id,
-                    "attempt_id": attempt.attempt_id,
-                    "started_at": started,
-                },
+                conversation_record(
+                    conversation_id=attempt.conversation_id,
+                    site_uuid=w.site_uuid,
+                    lead_id=record.lead_id,
+                    attempt_id=attempt.attempt_id,
+                    started_at=started,
+                ),
             )
         )
 
