@@ -818,8 +818,15 @@ def _attempt_for_outcome(record: LeadRecord, event: CallEnded) -> Attempt | None
         for attempt in record.attempts:
             if attempt.conversation_id == event.conversation_id:
                 return attempt
-    # A webhook can beat the call request's answer: the open attempt is the one.
-    if record.attempts and record.attempts[-1].outcome is None and event.attempt_id is None:
+    # A webhook can beat the call request's answer: the open attempt is the one. Only for
+    # an outcome naming its conversation (which the attempt then keeps): one naming nothing,
+    # read again after a later attempt was sent, would end that attempt and free a redial.
+    if (
+        record.attempts
+        and record.attempts[-1].outcome is None
+        and event.attempt_id is None
+        and event.conversation_id
+    ):
         latest = record.attempts[-1]
         if latest.conversation_id is None and latest.state is not AttemptState.REFUSED:
             return latest
