@@ -41,7 +41,7 @@ from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore  # n
 
 # Noon in Honolulu: every number below is inside its calling hours.
 NOW = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
-PHONE_STEM = "+1808817"
+PHONE_STEM = "+1808"
 
 
 def _context(site: str, lead: str, phone: str) -> dict[str, Any]:
@@ -94,7 +94,9 @@ async def run(leads: int, sites: int) -> dict[str, Any]:
 
     for n in range(leads):
         site, lead = f"site-{n % sites}", f"lead-{n}"
-        phone = f"{PHONE_STEM}{n % 10_000:04d}"
+        # One number per lead: a lead's opt-out also stops its number on its site, so a
+        # number reused by a later lead of that site would (rightly) not be dialed.
+        phone = f"{PHONE_STEM}{817 + n // 10_000}{n % 10_000:04d}"
         before = len(calls)
         await timed(
             "context (admit, dispatch)", ContextSeen(site, lead, _context(site, lead, phone))

@@ -5,7 +5,8 @@ Broker, in order: RGSYNC_TEST_KAFKA_URL (an existing broker); a Kafka container
 (`ops/test --containers`); else the project's own local broker (ops/kafka start). Under
 ops/test (RGSYNC_REQUIRE_KAFKA=1) a broker that cannot be had fails the run instead of
 skipping the integration tests. A failing test's report ends with the logs of the
-containers the session runs.
+containers the session runs. Every record a test's workers wrote to a topic of the catalogue is
+validated against docs/schemas before its topics are deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.contracts import check_topics
 from ops.testkit.support import (
     CONTAINER_LOGS,
     PREFIXES_IN_USE,
@@ -113,17 +115,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(autouse=True)
 def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test that used the broker, delete the topics its workers created."""
+    """After a test that used the broker, check every event its workers wrote against
+    docs/schemas (ops/testkit/contracts.py), then delete the topics they created."""
     PREFIXES_IN_USE.clear()
     yield
-    keep = os.environ.get("RGSYNC_TEST_KEEP_TOPICS") == "1"  # to look at them afterwards
-    if "kafka_bootstrap" in request.fixturenames and PREFIXES_IN_USE and not keep:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        delete_topics_with_prefixes(bootstrap, list(PREFIXES_IN_USE))
-    if "secure_kafka" in request.fixturenames and PREFIXES_IN_USE and not keep:
-        secure = request.getfixturevalue("secure_kafka")
-        delete_topics_with_prefixes(secure.sasl_bootstrap, list(PREFIXES_IN_USE), secure.client)
+    prefixes = list(PREFIXES_IN_USE)
     PREFIXES_IN_USE.clear()
+    if not prefixes:
+        return
+    keep = os.environ.get("RGSYNC_TEST_KEEP_TOPICS") == "1"  # to look at them afterwards
+    brokers: list[tuple[str, dict[str, Any] | None]] = []
+    if "kafka_bootstrap" in request.fixturenames:
+        brokers.append((request.getfixturevalue("kafka_bootstrap"), None))
+    if "secure_kafka" in request.fixturenames:
+        secure = request.getfixturevalue("secure_kafka")
+        brokers.append((secure.sasl_bootstrap, secure.client))
+    try:
+        for bootstrap, config in brokers:
+            check_topics(bootstrap, prefixes, config)
+    finally:
+        for bootstrap, config in brokers:
+            if not keep:
+                delete_topics_with_prefixes(bootstrap, prefixes, config)
 
 
 @pytest.fixture

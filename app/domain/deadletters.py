@@ -7,7 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["deadletter_record", "decode_original"]
+__all__ = ["SCHEMA", "deadletter_record", "decode_original"]
+
+SCHEMA = "deadletter.v1"
 
 
 def deadletter_record(
@@ -24,6 +26,7 @@ def deadletter_record(
     """The sync.deadletter value for one failed record (original kept byte-for-byte)."""
     key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
     record: dict[str, Any] = {
+        "schema": SCHEMA,
         "topic": topic,
         "key": key_text,
         "value": None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ops.testkit.contracts import check_topics
 from ops.testkit.support import ROOT, Worker, drain, drain_json, unique, worker_env
 from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 
@@ -37,6 +38,8 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     w = Worker(env=env, log_path=tmp / "worker.log").start()
     yield w
     w.stop()
+    # A module's worker outlives each test's check (tests/conftest.py): check it here.
+    check_topics(kafka_bootstrap, [env["RGSYNC_TOPIC_PREFIX"]])
 
 
 def raw_topic(w: Worker) -> str:

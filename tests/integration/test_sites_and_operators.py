@@ -154,18 +154,20 @@ async def test_each_site_signs_and_dials_as_itself_and_operators_steer_the_diale
         path = f"/ui/leads/{site_b}/{b2['id']}/dialer"
         assert post_form(w, path, {"action": "never_call"}) == 200
         await wait_for(lambda: status_of(w, site_b, b2["id"]) == "skipped")
+        assert post_form(w, path, {"action": "call_now"}) == 200  # refused: never call holds
         assert post_form(w, "/ui/dialer", {"site": "*", "action": "resume"}) == 200
         actions = outputs(
             kafka_bootstrap,
             w,
             "sync.dialer-events",
             match=lambda v: v.get("kind") == "operator",
-            count=6,
+            count=7,
         )
-        assert {a["action"] for a in actions} >= {"pause", "resume", "never_call"}
+        assert {a["action"] for a in actions} >= {"pause", "resume", "never_call", "call_now"}
         assert all(a["by"] == "api" and a["at"] for a in actions)
         await asyncio.sleep(2)
         assert not any(c.user_id == b2["id"] for c in el.calls)
+        assert status_of(w, site_b, b2["id"]) == "skipped"
         # 6. The lead's page tells its story; without the token, only the login form.
         status, text = page(w, f"/ui/leads/{site_b}/{b1['id']}")
         assert status == 200 and "Ben" in text and "AI call placed" in text

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -117,6 +118,11 @@ async def test_a_person_sees_the_dashboard_and_the_lead_s_story_and_nothing_with
             for step in STEPS:
                 assert step in text, (step, text)
             assert "posted" in text and "conversation_held" in text
+            # By the phone as a person types it, and by the Real Geeks id: the same page.
+            phone = lead["phone"]
+            for query in (f"{phone[:-7]} {phone[-7:-4]}-{phone[-4:]}", lead["id"]):
+                await browser.open(w.url + "/ui/search?" + urlencode({"q": query}))
+                assert f"/ui/leads/{site}/{lead['id']}" in await browser.url(), query
             # Logged out: the pages are closed again.
             text = await browser.click("form[action='/ui/logout'] button")
             text = await browser.open(w.url + f"/ui/leads/{site}/{lead['id']}")

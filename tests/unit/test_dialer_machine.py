@@ -276,6 +276,28 @@ def test_redials_after_nobody_answered_spaced_and_capped() -> None:
     assert d.lead("l1").status is LeadStatus.DONE and d.lead("l1").reason == "max_attempts"
 
 
+def test_an_outcome_naming_no_call_read_again_ends_no_later_attempt() -> None:
+    # Found by the property test: a no-answer naming neither attempt nor conversation ended
+    # the first (uncertain) call; read again after a restart it ended the redial in flight,
+    # and the dialer called a third time while the second call's fate was unknown.
+    d = Dialer(datetime(2026, 6, 1, 8, 30, tzinfo=HST).astimezone(UTC))
+    (first,) = d.new_lead("l1").calls
+    d.answer(first, "placed")
+    d.apply(CallEnded(SITE, "l1", None, "no-answer", first.attempt_id))
+    d.now += timedelta(hours=4)
+    (second,) = d.apply(Tick(SITE)).calls
+    anonymous = CallEnded(SITE, "l1", None, "no-answer", None)
+    d.apply(anonymous)
+    assert d.lead("l1").status is LeadStatus.CALLING
+    d.now += timedelta(minutes=5)
+    d.apply(Tick(SITE))  # nobody waits for the second request: uncertain, never re-sent
+    d.apply(anonymous)
+    d.now += timedelta(hours=5)
+    d.apply(Tick(SITE))
+    assert d.calls == [first, second]
+    assert d.lead("l1").status is LeadStatus.UNCERTAIN
+
+
 def test_never_a_redial_after_a_conversation_or_an_opt_out() -> None:
     d = Dialer()
     (call,) = d.new_lead("l1").calls

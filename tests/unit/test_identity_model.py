@@ -62,6 +62,7 @@ def _profile(**body: Any) -> Profile:
         ("jonathon", "jonathan", "jw92"),
         ("lachlnn", "lachlan", "jw92"),
         ("stephen", "stefan", "phonetic"),
+        ("makana", "makoa", "jw80"),
         ("j", "jack", "initial"),
         ("mary", "susan", "else"),
     ],
@@ -77,6 +78,7 @@ def test_first_name_levels(a: str, b: str, level: str) -> None:
         ("nakamura", "nakamure", "jw92"),
         ("smith jones", "smith", "jw92"),
         ("meyer", "maier", "phonetic"),
+        ("nakamura", "nakashima", "jw80"),
         ("johnson", "nakamura", "else"),
     ],
 )
@@ -91,10 +93,16 @@ def test_address_levels() -> None:
     assert STREET.level("kapiolani blvd", "kapiolani blvd") == "exact"
     assert STREET.level("kapiolani blvd", "kapiolnai blvd") == "jw92"
     assert STREET.level("rosewood garden curtis pl", "curtis pl rosewood garden") == "tokens"
+    assert STREET.level("kapiolani blvd", "kapahulu blvd") == "jw80"
     assert STREET.level("main st", "kalakaua ave") == "else"
     assert LINE2.level("rosetta village", "rosetta vilage") == "jw92"
     assert CITY.level("honolulu", "honolulu") == "exact"
     assert CITY.level("parramatta", "parramatat") == "jw92"
+    assert CITY.level("kailua kona", "kona kailua") == "tokens"
+    assert CITY.level("waipahu", "waiahole") == "jw80"
+    assert CITY.level("honolulu", "honokaa") == "else"
+    assert LINE2.level("rosetta village", "rosetta heights") == "jw80"
+    assert LINE2.level("unit 4 tower b", "tower b") == "else"
     assert POSTCODE.level("96813", "96813") == "exact"
     assert POSTCODE.level("2464", "2446") == "osa1"
     assert POSTCODE.level("96813", "78701") == "else"

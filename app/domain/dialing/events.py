@@ -29,6 +29,7 @@ __all__ = [
     "OperatorAction",
     "Tick",
     "answer_record",
+    "conversation_record",
     "operator_record",
     "outcome_record",
     "parse_dialer_record",
@@ -170,6 +171,19 @@ def outcome_record(outcome: CallEnded) -> dict[str, Any]:
         "attempt_id": outcome.attempt_id,
         "outcome": outcome.outcome,
         "opted_out": outcome.opted_out,
+    }
+
+
+def conversation_record(
+    *, conversation_id: str, site_uuid: str, lead_id: str, attempt_id: str, started_at: str
+) -> dict[str, Any]:
+    """The sync.conversations value of a placed call: which lead its conversation calls."""
+    return {
+        "conversation_id": conversation_id,
+        "site_uuid": site_uuid,
+        "lead_id": lead_id,
+        "attempt_id": attempt_id,
+        "started_at": started_at,
     }
 
 

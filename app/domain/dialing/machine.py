@@ -56,6 +56,7 @@ from realgeeks_sync.app.domain.dialing.events import (
     OperatorAction,
     Tick,
     answer_record,
+    conversation_record,
 )
 from realgeeks_sync.app.domain.dialing.optouts import OptOut, e164_or_none, optout_event, optout_key
 from realgeeks_sync.app.domain.dialing.records import (
@@ -817,8 +818,15 @@ def _attempt_for_outcome(record: LeadRecord, event: CallEnded) -> Attempt | None
         for attempt in record.attempts:
             if attempt.conversation_id == event.conversation_id:
                 return attempt
-    # A webhook can beat the call request's answer: the open attempt is the one.
-    if record.attempts and record.attempts[-1].outcome is None and event.attempt_id is None:
+    # A webhook can beat the call request's answer: the open attempt is the one. Only for
+    # an outcome naming its conversation (which the attempt then keeps): one naming nothing,
+    # read again after a later attempt was sent, would end that attempt and free a redial.
+    if (
+        record.attempts
+        and record.attempts[-1].outcome is None
+        and event.attempt_id is None
+        and event.conversation_id
+    ):
         latest = record.attempts[-1]
         if latest.conversation_id is None and latest.state is not AttemptState.REFUSED:
             return latest
@@ -868,13 +876,13 @@ def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
             Emit(
                 "conversations",
                 attempt.conversation_id,
-                {
-                    "conversation_id": attempt.conversation_id,
-                    "site_uuid": w.site_uuid,
-                    "lead_id": record.lead_id,
-                    "attempt_id": attempt.attempt_id,
-                    "started_at": started,
-                },
+                conversation_record(
+                    conversation_id=attempt.conversation_id,
+                    site_uuid=w.site_uuid,
+                    lead_id=record.lead_id,
+                    attempt_id=attempt.attempt_id,
+                    started_at=started,
+                ),
             )
         )
 

@@ -1,0 +1,172 @@
+"""The event contracts (docs/schemas) as validators, and the check of what a test's worker wrote.
+
+Every topic of the catalogue has its event types here. A record of a topic whose events
+carry a ``schema`` field is validated against the schema that field names, which must be
+one the topic carries; a record of a raw or internal topic (no such field) against its
+topic's. `check_topics` reads every topic of some topic prefixes to its end (the
+end offsets of now: no waiting for more); tests/conftest.py runs it after every
+integration test, before the test's topics are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from jsonschema import Draft202012Validator, FormatChecker
+
+from ops.testkit.support import ROOT, unique
+from realgeeks_sync.app.domain.events import UNTAGGED
+from realgeeks_sync.app.streaming import topics
+
+__all__ = [
+    "SCHEMAS",
+    "TOPIC_SCHEMAS",
+    "ContractError",
+    "check_topics",
+    "read_to_end",
+    "validator",
+    "violations",
+]
+
+SCHEMAS = ROOT / "docs" / "schemas"
+# Each topic and the event types it carries (tests/unit/test_contracts.py: every topic of
+# the catalogue, every event type of app/domain/events.py).
+TOPIC_SCHEMAS: Mapping[str, frozenset[str]] = {
+    topics.RAW_REALGEEKS: frozenset({"webhook_envelope.v1"}),
+    topics.RAW_ELEVENLABS: frozenset({"webhook_envelope.v1"}),
+    topics.LEADS: frozenset({"lead.v1"}),
+    topics.ACTIVITIES: frozenset({"activity.v1"}),
+    topics.CALLS_CONTEXT: frozenset({"call_context.v1"}),
+    topics.ACTIVITIES_OUTBOUND: frozenset({"outbound_activity.v1"}),
+    topics.OPTOUTS: frozenset({"optout.v1"}),
+    topics.DEADLETTER: frozenset({"deadletter.v1"}),
+    topics.CONVERSATIONS: frozenset({"conversation.v1"}),
+    topics.DIALER_EVENTS: frozenset({"dialer_event.v1"}),
+    topics.LEADS_OUTBOUND: frozenset({"lead_update.v1"}),
+    topics.CALL_OUTCOMES: frozenset({"call_outcome.v1"}),
+    topics.CALLERS: frozenset({"caller.v1"}),
+}
+_SHOWN = 5  # violations named in a failure, the rest counted
+
+
+class ContractError(AssertionError):
+    """Records of a topic that do not validate against their schema."""
+
+
+@cache
+def validator(schema: str) -> Draft202012Validator:
+    """The validator of docs/schemas/<schema>.json, formats (date-time, uuid) checked."""
+    document = json.loads((SCHEMAS / f"{schema}.json").read_text())
+    Draft202012Validator.check_schema(document)
+    return Draft202012Validator(document, format_checker=FormatChecker())
+
+
+def violations(topic: str, value: bytes | None) -> list[str]:
+    """What is wrong with one record of a topic (unprefixed name); [] when valid."""
+    try:
+        event = json.loads(value or b"")
+    except ValueError:
+        return ["not JSON"]
+    allowed = TOPIC_SCHEMAS[topic]
+    if allowed <= UNTAGGED:  # one type, named by the topic
+        (name,) = allowed
+    else:
+        name = event.get("schema") if isinstance(event, dict) else None
+    if name not in allowed:
+        return [f"schema {name!r} is not one of {sorted(allowed)}"]
+    return [
+        f"{name}: at /{'/'.join(map(str, error.absolute_path))}: {error.message[:300]}"
+        for error in validator(name).iter_errors(event)
+    ]
+
+
+def read_to_end(
+    bootstrap: str, names: Iterable[str], config: Mapping[str, Any] | None = None
+) -> dict[str, list[Any]]:
+    """Every record of the named topics up to their end offsets now; topics absent are skipped.
+
+    Returns confluent-kafka Messages per topic name. One consumer, no group, no waiting
+    for records past the end.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("contracts"),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(config or {}),
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        ends: dict[tuple[str, int], int] = {}
+        for name in names:
+            topic = metadata.get(name)
+            if topic is None or topic.error is not None:
+                continue
+            for partition in topic.partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10, cached=False
+                )
+                if high > low:
+                    ends[(name, partition)] = high
+        found: dict[str, list[Any]] = {name: [] for name in names}
+        if not ends:
+            return found
+        consumer.assign([TopicPartition(t, p, 0) for t, p in ends])
+        remaining = dict(ends)
+        idle = 0
+        while remaining and idle < 50:  # 50 empty polls of 0.2 s: the records are not there
+            msg = consumer.poll(0.2)
+            if msg is None:
+                idle += 1
+                # A partition may end in a control record (a transaction marker), which is
+                # never delivered: its position passes the end all the same.
+                parts = [TopicPartition(t, p) for t, p in remaining]
+                for tp in consumer.position(parts):
+                    if tp.offset >= remaining[(tp.topic, tp.partition)]:
+                        del remaining[(tp.topic, tp.partition)]
+                continue
+            if msg.error():
+                continue
+            idle = 0
+            place = (msg.topic(), msg.partition())
+            found[msg.topic()].append(msg)
+            if place in remaining and msg.offset() + 1 >= remaining[place]:
+                del remaining[place]
+        return found
+    finally:
+        consumer.close()
+
+
+def check_topics(
+    bootstrap: str, prefixes: Iterable[str], config: Mapping[str, Any] | None = None
+) -> int:
+    """Validate every record of the topics under the prefixes; returns how many.
+
+    Raises:
+        ContractError: naming the topic, partition, offset, key and schema error of the
+            first records that do not validate.
+    """
+    prefixed = {f"{prefix}{name}": name for prefix in prefixes for name in TOPIC_SCHEMAS}
+    records = read_to_end(bootstrap, prefixed, config)
+    problems: list[str] = []
+    checked = 0
+    for full, messages in records.items():
+        for msg in messages:
+            checked += 1
+            for problem in violations(prefixed[full], msg.value()):
+                key = (msg.key() or b"").decode("utf-8", "replace")[:80]
+                where = f"{full} [{msg.partition()}] @{msg.offset()} key {key!r}"
+                problems.append(f"{where}: {problem}")
+    if problems:
+        shown = "\n  ".join(problems[:_SHOWN])
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        raise ContractError(
+            f"{len(problems)} violation(s) of docs/schemas in {checked} records:\n  {shown}{more}"
+        )
+    return checked
