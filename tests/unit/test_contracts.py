@@ -47,6 +47,7 @@ from realgeeks_sync.app.domain.events import (
 )
 from realgeeks_sync.app.domain.leads import LeadInputError
 from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.app.domain.reconciliation import request_envelope
 from realgeeks_sync.app.streaming import topics
 from realgeeks_sync.tables.identity import IdentityIndex
 from tests.unit.test_dialer_machine import Dialer
@@ -372,6 +373,9 @@ def test_the_dialer_records_and_envelopes_validate() -> None:
     )
     assert violations(topics.RAW_REALGEEKS, raw.value()) == []
     assert violations(topics.RAW_ELEVENLABS, eleven.value()) == []
+    # A reconcile request (a conversation whose webhook never arrived) rides the same topic.
+    request = request_envelope("conv_1", "agent_1", "2026-11-27T10:00:00Z")
+    assert violations(topics.RAW_ELEVENLABS, json.dumps(request).encode()) == []
     assert violations(topics.RAW_REALGEEKS, b'{"source": "realgeeks"}')
 
 
