@@ -39,6 +39,7 @@ from realgeeks_sync.app.domain.call_outcomes import (
     OutcomeMapping,
     map_call_event,
     outcome_mapping,
+    with_activity_types,
 )
 from realgeeks_sync.app.domain.callers import choose, served_by
 from realgeeks_sync.app.domain.dialing.events import CallEnded, outcome_record
@@ -102,6 +103,7 @@ def plan_outputs(
     message_id: str | None = None,
     find_caller: FindCaller | None = None,
     reconciled: bool = False,
+    mapping_for: Callable[[str], OutcomeMapping] | None = None,
 ) -> list[Output]:
     """The records one ElevenLabs webhook produces (pure apart from the table reads and the
     ``outcomes`` mark, which makes the first outcome of a conversation its only one).
@@ -112,6 +114,10 @@ def plan_outputs(
         UnplacedCallError: no lead can be found for the conversation (yet).
     """
     outcome = map_call_event(body, mapping)
+    if mapping_for is not None and outcome.site_uuid:
+        own = mapping_for(outcome.site_uuid)  # the site's own activity types
+        if own is not mapping:
+            outcome = map_call_event(body, own)
     if not outcome.activities and not outcome.opted_out:
         return []
     conversation = outcome.conversation_id or ""
@@ -262,6 +268,10 @@ def register(p: Pipeline) -> None:
     sites = p.sites if p.sites is not None else SiteDirectory(s)
     clients: dict[str, ElevenLabsClient] = {}  # by API key
 
+    def mapping_for(site_uuid: str) -> OutcomeMapping:
+        config = sites.current.get(site_uuid)
+        return with_activity_types(mapping, config.outcomes) if config is not None else mapping
+
     def find_caller(number: str, agent_id: str | None) -> tuple[str, str] | None:
         if directory is None:
             return None
@@ -304,6 +314,7 @@ def register(p: Pipeline) -> None:
                 message_id=envelope["message_id"],
                 find_caller=find_caller,
                 reconciled=reconciled,
+                mapping_for=mapping_for,
             )
 
         try:

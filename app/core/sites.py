@@ -17,7 +17,7 @@ file named by ``RGSYNC_SITES_FILE``::
     timezone = "Pacific/Honolulu"               # the site's "today" on the dashboard
     max_concurrent_calls = 2                    # and the other dialer caps
     [sites."5ead6dd1-2cb9-4f80-80fc-5716b05c90ba".outcomes]
-    tour_requested = "tour_requested"           # call outcome -> Real Geeks activity type
+    tour_requested = "showing_request"          # outcome -> the site's activity type
 
 Whatever a site leaves out comes from the environment, so environment variables alone
 still serve a single site (or any number of sites sharing one set of values). With a file,
@@ -57,6 +57,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EARLIEST = time(8)
 LATEST = time(21)
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# The activities a call outcome writes, each to a Real Geeks activity type a site may rename.
+OUTCOME_ACTIVITY_KINDS = ("called", "note", "opted_out", "tour_requested")
+
 _SITE_KEYS = frozenset(
     {
         "name",
@@ -358,6 +361,9 @@ def _site(
     ):
         problems.append(f"{label}: outcomes must map outcome names to non-empty strings")
         outcomes = {}
+    known = ", ".join(OUTCOME_ACTIVITY_KINDS)
+    for name in sorted(set(outcomes) - set(OUTCOME_ACTIVITY_KINDS)):
+        problems.append(f"{label}: outcomes.{name} is not an outcome (known: {known})")
     for name, value in (("realgeeks_api_password", password), ("elevenlabs_api_key", api_key)):
         if value is not None and not isinstance(value, str):
             problems.append(f"{label}: {name} must be a string")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -65,6 +65,7 @@ __all__ = [
     "is_own_activity",
     "map_call_event",
     "outcome_mapping",
+    "with_activity_types",
 ]
 
 DEFAULT_ACTIVITY_SOURCE = "AI Voice Agent (realgeeks-sync)"
@@ -178,6 +179,19 @@ def outcome_mapping(settings: Settings) -> OutcomeMapping:
         )
     return OutcomeMapping(
         source=settings.own_activity_source, notify_kinds=hot, lead_field_rules=rules
+    )
+
+
+def with_activity_types(mapping: OutcomeMapping, types: Mapping[str, str]) -> OutcomeMapping:
+    """``mapping`` with a site's own Real Geeks activity types (sites file ``outcomes``)."""
+    if not types:
+        return mapping
+    return replace(
+        mapping,
+        called_type=types.get("called", mapping.called_type),
+        note_type=types.get("note", mapping.note_type),
+        opted_out_type=types.get("opted_out", mapping.opted_out_type),
+        tour_requested_type=types.get("tour_requested", mapping.tour_requested_type),
     )
 
 

@@ -18,6 +18,7 @@ from realgeeks_sync.app.domain.call_outcomes import (
     activity_id_for,
     is_own_activity,
     map_call_event,
+    with_activity_types,
 )
 
 MAPPING = OutcomeMapping()
@@ -527,3 +528,17 @@ def test_an_inbound_call_says_so_and_carries_the_caller() -> None:
     web = copy.deepcopy(transcription())
     del web["data"]["metadata"]["phone_call"]
     assert map_call_event(web, MAPPING).direction is None
+
+
+def test_a_site_names_its_own_activity_types_and_the_ids_stay() -> None:
+    collected = {"viewing_scheduled": {"value": True}}
+    body = with_analysis(transcription(), data_collection_results=collected)
+    own = with_activity_types(MAPPING, {"tour_requested": "showing_request", "called": "ai_call"})
+    outcome = map_call_event(body, own)
+    assert types(outcome) == ["ai_call", "showing_request"]
+    # Renaming a type must not make a replay post the activity again.
+    default = map_call_event(body, MAPPING)
+    assert [a["activity_id"] for a in outcome.activities] == [
+        a["activity_id"] for a in default.activities
+    ]
+    assert with_activity_types(MAPPING, {}) is MAPPING

@@ -111,6 +111,8 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     days = ["funday"]
     max_attempts = 0
     timezone = "Mars/Olympus"
+    [sites."{SITE_A}".outcomes]
+    tour_booked = "showing"
     [sites."{SITE_B}"]
     realgeeks_secrets = ["same"]
     """
@@ -124,6 +126,7 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
         "days must be",
         "max_attempts must be an integer >= 1",
         "'Mars/Olympus' is not a known IANA zone",
+        "outcomes.tour_booked is not an outcome",
     ):
         assert expected in text, text
     # A dialer switched on without its ids, and a secret two sites share.
