@@ -133,7 +133,7 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     import asyncio
 
     async def run() -> int:
-        client, publisher = await _client(_SETTINGS.setdefault("s", _settings(kafka_bootstrap)))
+        client, publisher = await _client(_fuzz_settings(kafka_bootstrap))
         try:
             headers = {}
             if sign:
