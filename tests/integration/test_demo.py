@@ -40,6 +40,9 @@ def test_the_demo_shows_leads_called_and_written_back_and_stops_on_ctrl_c(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # As from a terminal: a shell that starts with SIGINT ignored (a test run started in
+        # the background inherits that) cannot trap it, and Ctrl-C would do nothing.
+        preexec_fn=_interruptible,
     )
     try:
         token = None
@@ -99,3 +102,7 @@ def test_the_demo_shows_leads_called_and_written_back_and_stops_on_ctrl_c(
         assert not port_open("127.0.0.1", port + n), f"port {port + n} still served"
     left = subprocess.run(["pgrep", "-g", str(demo.pid)], capture_output=True, text=True)
     assert not left.stdout.strip(), f"left running: {left.stdout}"
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
