@@ -183,7 +183,8 @@ class _Ui:
                     t.identity_index, site, email=None, phone=query, region=self._region()
                 )
                 leads = [(x, "phone") for x in (hit or {}).get("leads", [])]
-            else:
+            if not leads and "@" not in query:
+                # Not a known number (ids have digits too): the Real Geeks id.
                 lead = find_lead(t.identity_index, t.lead_snapshots, site, query)
                 leads = [(lead["lead_id"], "Real Geeks id")] if lead else []
             for lead_id, how in leads:
