@@ -215,7 +215,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
             writes,
             durable=durable,
             what="dialer state",
-            on_retry=lambda _exc: m.sync_errors.labels("KafkaWriteError").inc(),
+            on_retry=p.count_write_retry,
         )
 
     def place(call: CallRequest) -> None:

@@ -349,9 +349,6 @@ def register(p: Pipeline) -> None:
         # <site>|<message id>: the inspection page looks it up by site and message id.
         return f"{record_key}|{envelope['message_id']}"
 
-    def on_retry(_exc: BaseException) -> None:
-        p.metrics.sync_errors.labels("KafkaWriteError").inc()
-
     @p.app.agent(
         p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
     )
@@ -359,7 +356,7 @@ def register(p: Pipeline) -> None:
         async for batch in p.sequence.batches(stream, p.settings.batch_max_messages):
             # Every table this agent writes, through one batch: one changelog record per
             # key per batch, one RocksDB read per key read (app/streaming/table_batch.py).
-            writes = TableBatch(on_retry=on_retry)
+            writes = TableBatch(on_retry=p.count_write_retry)
             tables = LeadTables(
                 index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
                 users=writes.view(t.users),

@@ -149,11 +149,11 @@ class Pipeline:
                 futures += await send_records(producer, bulk)
             await asyncio.gather(*futures)
 
-        await write_until_acknowledged(
-            attempt,
-            what=what,
-            on_retry=lambda _exc: self.metrics.sync_errors.labels("KafkaWriteError").inc(),
-        )
+        await write_until_acknowledged(attempt, what=what, on_retry=self.count_write_retry)
+
+    def count_write_retry(self, _exc: BaseException) -> None:
+        """Count a broker write retried (``on_retry`` of app/streaming/broker_retry.py)."""
+        self.metrics.sync_errors.labels("KafkaWriteError").inc()
 
     async def deadletter(
         self,
