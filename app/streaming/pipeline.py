@@ -114,12 +114,14 @@ class Pipeline:
         (app/streaming/partitioning.py), whoever sends them.
         """
         data = json_codec.dumps_sorted(value)
-        partition = None
-        if topic.get_topic_name() in self.site_partitioned:
-            partition = site_partition(site_of_key(key), self.settings.partitions)
-        return await topic.send(
-            key=key.encode("utf-8"), value=data, partition=partition
-        )
+        partition = self._site_partition(topic.get_topic_name(), key)
+        return await topic.send(key=key.encode("utf-8"), value=data, partition=partition)
+
+    def _site_partition(self, topic_name: str, key: str) -> int | None:
+        """The partition of the key's site for a site-partitioned topic, else None."""
+        if topic_name not in self.site_partitioned:
+            return None
+        return site_partition(site_of_key(key), self.settings.partitions)
 
     async def write(
         self, records: Sequence[tuple[faust.TopicT, str, dict[str, Any]]], *, what: str
@@ -137,13 +139,13 @@ class Pipeline:
             futures = []
             for topic, key, value in records:
                 name = topic.get_topic_name()
-                if name in self.site_partitioned:
-                    partition = site_partition(site_of_key(key), self.settings.partitions)
+                partition = self._site_partition(name, key)
+                if partition is None:
+                    futures.append(await self.send(topic, key, value))
+                else:
                     bulk.append(
                         (name, partition, key.encode("utf-8"), json_codec.dumps_sorted(value))
                     )
-                else:
-                    futures.append(await self.send(topic, key, value))
             if bulk:
                 producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
                 futures += await send_records(producer, bulk)
