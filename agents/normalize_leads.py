@@ -361,7 +361,7 @@ def register(p: Pipeline) -> None:
                 index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
                 users=writes.view(t.users),
                 # Read only here: track_lead_calls writes it (app/domain/lead_calls.py).
-                calls=t.lead_calls,
+                calls=writes.view(t.lead_calls),
             )
 
             async def decide(envelope: dict[str, Any], tables: LeadTables = tables) -> list[Output]:

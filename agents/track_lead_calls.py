@@ -23,13 +23,14 @@ from typing import Any
 import faust
 
 from realgeeks_sync.agents.normalize_leads import LeadTables, context_outputs
-from realgeeks_sync.agents.processing import Output, process_idempotently
+from realgeeks_sync.agents.processing import Output, process_batch
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.dialing.optouts import OptOutError, parse_optout
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["decode_record", "plan_lead_calls", "register"]
@@ -125,18 +126,8 @@ def _as_datetime(value: str) -> datetime:
 
 def register(p: Pipeline) -> None:
     """Register the agent."""
-    tables = LeadTables(
-        index=IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots),
-        users=p.tables.users,
-        calls=p.tables.lead_calls,
-    )
+    t = p.tables
     optouts_topic = p.settings.topic(names.OPTOUTS)
-
-    async def decide(envelope: dict[str, Any]) -> list[Output]:
-        try:
-            return plan_lead_calls(envelope, tables)
-        except OptOutError as exc:
-            raise PoisonMessageError(str(exc)) from exc
 
     def key_of(envelope: dict[str, Any], _record_key: str) -> str:
         return f"{envelope['site']}|{envelope['message_id']}"
@@ -169,14 +160,33 @@ def register(p: Pipeline) -> None:
     async def track_lead_calls(stream: faust.StreamT) -> None:
         async for event in sequence.events(stream):
             kind = OPTOUT if event.message.topic == optouts_topic else CALL
+            # normalize_leads writes the same contexts through a TableBatch, whose
+            # changelog records go straight to the producer: a plain table write waits in
+            # Faust's buffer and could reach the changelog after a later batch's record of
+            # the same key, and a worker recovering from it would get the older context.
+            # So this agent's writes go through a batch too (app/streaming/table_batch.py).
+            writes = TableBatch(on_retry=p.count_write_retry)
+            tables = LeadTables(
+                index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
+                users=writes.view(t.users),
+                calls=writes.view(t.lead_calls),
+            )
+
+            async def decide(envelope: dict[str, Any], tables: LeadTables = tables) -> list[Output]:
+                try:
+                    return plan_lead_calls(envelope, tables)
+                except OptOutError as exc:
+                    raise PoisonMessageError(str(exc)) from exc
+
             # normalize_leads writes the same contexts in batches (Pipeline.context_lock).
             async with p.context_lock(event.message.partition):
-                await process_idempotently(
+                await process_batch(
                     p,
-                    event,
+                    [event],
                     source="lead_calls",
-                    table=p.tables.processed_messages,
+                    table=writes.view(t.processed_messages),
                     decide=decide,
                     key_of=key_of,
+                    tables=writes,
                     decode=partial(decode_record, kind=kind),
                 )
