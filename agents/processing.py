@@ -177,9 +177,7 @@ async def process_batch(
         steps: list[_Step] = []
         decided: set[str] = set()  # message keys decided in this batch
         for event in events:
-            step = await _decide_step(
-                p, event, source, table, decide, key_of, decided, decode
-            )
+            step = await _decide_step(p, event, source, table, decide, key_of, decided, decode)
             if step.msg_key is not None and step.outcome in ("processed", "resent"):
                 decided.add(step.msg_key)
             steps.append(step)
@@ -213,7 +211,7 @@ async def _decide_step(
     decide: Decide,
     key_of: KeyOf,
     decided: set[str],
-    decode: Decode = decode_envelope,
+    decode: Decode,
 ) -> _Step:
     """Steps 1-3 up to the stored decision, for one message."""
     try:
@@ -226,14 +224,13 @@ async def _decide_step(
         state = table.get(msg_key)
         now = datetime.now(UTC)
         retention = timedelta(days=p.settings.dedup_retention_days)
-        if msg_key in decided or (
-            isinstance(state, dict) and _fresh(state, now, retention) and state.get("done")
-        ):
+        stored = isinstance(state, dict) and _fresh(state, now, retention)
+        if msg_key in decided or (stored and state.get("done")):
             p.metrics.duplicate_messages.labels(source).inc()
             # DEBUG: a sender retrying a burst would flood the log; the metric counts them.
             log.debug("duplicate dropped", extra={"message_id": envelope["message_id"]})
             return _Step(event, "duplicate", envelope)
-        if isinstance(state, dict) and _fresh(state, now, retention):
+        if stored:
             outputs = [Output.from_json(o) for o in state.get("outputs", [])]
             return _Step(event, "resent", envelope, msg_key, state["first_seen"], outputs)
         outputs = await decide(envelope)
