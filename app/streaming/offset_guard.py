@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 
 # message -> who marked it finished (one marker per agent's PartitionSequence)
 _finished: weakref.WeakKeyDictionary[Message, set[Hashable]] = weakref.WeakKeyDictionary()
-_guarded_topics: set[str] = set()
-# topic -> how many agents consume it (Faust acks a message once all of them left it)
+# guarded topic -> how many agents consume it (Faust acks a message once all of them left it)
 _consumers: Counter[str] = Counter()
 _original_ack: Callable[[Consumer, Message], bool] | None = None
 _original_new_offset: Callable[[Consumer, Any], int | None] | None = None
@@ -54,12 +53,12 @@ def finished(message: Message) -> bool:
     """True once every agent consuming its topic called mark_finished for this very
     message object (one of them, for a topic no install counted)."""
     marks = _finished.get(message)
-    return marks is not None and len(marks) >= max(_consumers.get(message.topic, 1), 1)
+    return marks is not None and len(marks) >= _consumers.get(message.topic, 1)
 
 
 def admits_ack(message: Message, current_generation: int | None) -> bool:
     """Whether an acknowledgement of this message may advance the committed offset."""
-    if message.topic not in _guarded_topics:
+    if message.topic not in _consumers:
         return True
     if message.generation_id is not None and message.generation_id != current_generation:
         return False  # fetched before a rebalance: the new generation reads it again
@@ -95,7 +94,7 @@ def _guarded_ack(self: Consumer, message: Message) -> bool:
 def _guarded_new_offset(self: Consumer, tp: Any) -> int | None:
     assert _original_new_offset is not None
     committed = self._committed_offset[tp]
-    if tp.topic in _guarded_topics and one_message_gap(
+    if tp.topic in _consumers and one_message_gap(
         self._acked[tp], committed, committed is not None and self._gap[tp].overlaps(committed)
     ):
         return None
@@ -104,7 +103,7 @@ def _guarded_new_offset(self: Consumer, tp: Any) -> int | None:
 
 async def _guarded_add_gap(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
     assert _original_add_gap is not None
-    if tp.topic in _guarded_topics:
+    if tp.topic in _consumers:
         return  # records the consumer skipped, not a gap the broker left: never commit over it
     await _original_add_gap(self, tp, offset_from, offset_to)
 
@@ -114,7 +113,6 @@ def install(topics: Iterable[str]) -> None:
     (idempotent; call before the worker starts)."""
     global _original_ack, _original_new_offset, _original_add_gap
     counts = Counter(topics)
-    _guarded_topics.update(counts)
     for topic, agents in counts.items():
         _consumers[topic] = max(_consumers[topic], agents)
     # Faust's Cython stream iterator inlines Consumer.ack instead of calling it, which

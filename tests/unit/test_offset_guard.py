@@ -46,7 +46,7 @@ def _message(topic: str, offset: int, generation: int | None = 7) -> Message:
 
 
 def test_every_agent_topic_is_guarded(pipeline: Pipeline) -> None:
-    guarded = offset_guard._guarded_topics
+    guarded = offset_guard._consumers
     for name in (
         "realgeeks.webhooks.raw",
         "elevenlabs.webhooks.raw",
@@ -130,7 +130,7 @@ def test_install_twice_wraps_once(tmp_path: Path) -> None:
         )
     )
     assert offset_guard._original_ack is before
-    assert "other.realgeeks.webhooks.raw" in offset_guard._guarded_topics
+    assert "other.realgeeks.webhooks.raw" in offset_guard._consumers
 
 
 async def test_a_jump_in_fetched_offsets_is_never_committed_over(pipeline: Pipeline) -> None:
