@@ -130,27 +130,26 @@ async def read_body(
     if request.content.is_eof():
         # All of it is here already (a webhook usually comes in one segment): nothing can
         # keep us waiting, so no timer is needed.
-        return _take_body(request.content.read_nowait(), limit, hold)
+        whole = request.content.read_nowait()
+        _count_body(len(whole), limit, hold)
+        return whole
     body = bytearray()
     try:
         async with asyncio.timeout(timeout_s):
             while chunk := await request.content.read(64 * 1024):
                 body += chunk
-                if len(body) > limit:
-                    raise PayloadTooLargeError(f"body over {limit} bytes")
-                if hold is not None:
-                    hold.grow_to(len(body))
+                _count_body(len(body), limit, hold)
     except TimeoutError:
         raise RequestTimeoutError(f"body not received within {timeout_s:g} s") from None
     return bytes(body)
 
 
-def _take_body(body: bytes, limit: int, hold: BodyHold | None) -> bytes:
-    if len(body) > limit:
+def _count_body(size: int, limit: int, hold: BodyHold | None) -> None:
+    """Refuse a body grown past ``limit``; else count its ``size`` bytes against ``hold``."""
+    if size > limit:
         raise PayloadTooLargeError(f"body over {limit} bytes")
     if hold is not None:
-        hold.grow_to(len(body))
-    return body
+        hold.grow_to(size)
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

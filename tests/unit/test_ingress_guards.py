@@ -10,17 +10,18 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from realgeeks_sync.app.core.errors import IngressBusyError
+from realgeeks_sync.app.core.errors import IngressBusyError, PayloadTooLargeError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.ingress import signatures as signatures_module
-from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+from realgeeks_sync.app.ingress.handlers import Ingress, read_body, standalone_app
 from realgeeks_sync.app.ingress.pending_bodies import PendingBodies
 from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 
@@ -267,3 +268,39 @@ async def test_a_future_timestamp_is_replaced_by_receipt_time_and_counted(start:
     assert future["timestamp"] == future["received_at"] == "2027-01-15T08:00:00Z"
     assert past["timestamp"] == "2020-01-01T00:00:00Z"
     assert metric(ingress, "realgeeks_future_timestamps_total", source="realgeeks") == 1
+
+
+class _Content:
+    """aiohttp's StreamReader as read_body uses it: all here (EOF) or handed over in chunks."""
+
+    def __init__(self, chunks: list[bytes], *, eof: bool) -> None:
+        self.chunks = list(chunks)
+        self.eof = eof
+
+    def is_eof(self) -> bool:
+        return self.eof
+
+    def read_nowait(self) -> bytes:
+        body, self.chunks = b"".join(self.chunks), []
+        return body
+
+    async def read(self, _n: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+@pytest.mark.parametrize("eof", [True, False], ids=["all-here", "in-chunks"])
+async def test_a_body_is_counted_and_limited_alike_whether_all_here_or_in_chunks(
+    eof: bool,
+) -> None:
+    def request(chunks: list[bytes]) -> Any:
+        return SimpleNamespace(content_length=None, content=_Content(chunks, eof=eof))
+
+    budget = PendingBodies(100)
+    with budget.hold() as hold:
+        body = await read_body(request([b"abc", b"defg"]), 10, hold=hold)
+        assert body == b"abcdefg" and hold.bytes == 7 and budget.held_bytes == 7
+    with budget.hold() as hold, pytest.raises(PayloadTooLargeError):
+        await read_body(request([b"abcdef", b"ghijk"]), 10, hold=hold)
+    assert budget.held_bytes == 0
+    with budget.hold() as hold, pytest.raises(IngressBusyError):
+        await read_body(request([b"x" * 60, b"x" * 60]), 200, hold=hold)
