@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
 
 __all__ = ["Record", "send_records"]
@@ -50,8 +51,9 @@ async def send_records(producer: Any, records: Sequence[Record]) -> list[asyncio
         if topic not in ready:
             await producer.client._wait_on_metadata(topic)
             ready[topic] = None
-        size = len(key or b"") + len(value or b"")
-        if size > max_bytes:  # send() refuses it with the reason (MessageSizeTooLarge)
+        # The estimate send() checks (batch header and record overhead included): a
+        # record it would refuse goes through it for the reason (MessageSizeTooLarge).
+        if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []) > max_bytes:
             futures.append(await producer.send(topic, value, key, partition=partition))
             continue
         tp = TopicPartition(topic, partition)
