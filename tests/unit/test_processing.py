@@ -15,6 +15,8 @@ from faust.types import TP
 from realgeeks_sync.agents.processing import Output, process_batch, process_idempotently
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.streaming.table_batch import TableBatch
+from tests.unit.test_table_batch import FakeTable
 
 
 async def test_a_duplicate_is_counted_and_logged_only_at_debug(
@@ -103,17 +105,29 @@ def deciding(decided: list[str], bad: frozenset[str] = frozenset()) -> Any:
     return decide
 
 
-async def test_a_batch_is_decided_in_order_sent_together_then_marked_done() -> None:
-    p, table, decided = FakePipeline(), {}, []
-    events = [raw_event(f"m{i}", i) for i in range(4)]
-    outcomes = await process_batch(
+async def run_batch(
+    p: FakePipeline,
+    events: list[Any],
+    table: Any,
+    decide: Any,
+    tables: TableBatch | None = None,
+) -> list[str]:
+    """process_batch as the tests call it: raw envelopes keyed by their message id."""
+    return await process_batch(
         cast(Any, p),
         events,
         source="realgeeks",
         table=table,
-        decide=deciding(decided, bad=frozenset({"m2"})),
+        decide=decide,
         key_of=lambda e, _k: e["message_id"],
+        tables=tables,
     )
+
+
+async def test_a_batch_is_decided_in_order_sent_together_then_marked_done() -> None:
+    p, table, decided = FakePipeline(), {}, []
+    events = [raw_event(f"m{i}", i) for i in range(4)]
+    outcomes = await run_batch(p, events, table, deciding(decided, bad=frozenset({"m2"})))
     assert outcomes == ["processed", "processed", "deadlettered", "processed"]
     assert decided == ["m0", "m1", "m2", "m3"]
     # One write, the records in message order, the dead letter in its place.
@@ -128,25 +142,12 @@ async def test_a_crash_mid_batch_resends_identical_outputs_and_decides_nothing_a
     events = [raw_event(f"m{i}", i) for i in range(3)]
     p.cancel_writes = True
     with pytest.raises(asyncio.CancelledError):
-        await process_batch(
-            cast(Any, p),
-            events,
-            source="realgeeks",
-            table=table,
-            decide=deciding(decided),
-            key_of=lambda e, _k: e["message_id"],
-        )
+        await run_batch(p, events, table, deciding(decided))
     assert decided == ["m0", "m1", "m2"]
     assert not any(v["done"] for v in table.values())  # stored, never marked done
     p.cancel_writes = False
-    outcomes = await process_batch(  # the restarted worker reads the same batch again
-        cast(Any, p),
-        events,
-        source="realgeeks",
-        table=table,
-        decide=deciding(decided),
-        key_of=lambda e, _k: e["message_id"],
-    )
+    # The restarted worker reads the same batch again.
+    outcomes = await run_batch(p, events, table, deciding(decided))
     assert outcomes == ["resent", "resent", "resent"]
     assert decided == ["m0", "m1", "m2"]
     assert p.writes == [[("leads", f"m{i}", {"event_id": f"e-m{i}"}) for i in range(3)]]
@@ -156,14 +157,7 @@ async def test_a_crash_mid_batch_resends_identical_outputs_and_decides_nothing_a
 async def test_a_message_repeated_inside_a_batch_is_a_duplicate() -> None:
     p, table, decided = FakePipeline(), {}, []
     events = [raw_event("m0", 0), raw_event("m0", 1)]
-    outcomes = await process_batch(
-        cast(Any, p),
-        events,
-        source="realgeeks",
-        table=table,
-        decide=deciding(decided),
-        key_of=lambda e, _k: e["message_id"],
-    )
+    outcomes = await run_batch(p, events, table, deciding(decided))
     assert outcomes == ["processed", "duplicate"]
     assert decided == ["m0"] and len(p.writes[0]) == 1
 
@@ -172,15 +166,47 @@ async def test_outputs_the_broker_refuses_dead_letter_only_their_message() -> No
     p, table, decided = FakePipeline(), {}, []
     p.refuse = {"m1"}
     events = [raw_event(f"m{i}", i) for i in range(3)]
-    outcomes = await process_batch(
-        cast(Any, p),
-        events,
-        source="realgeeks",
-        table=table,
-        decide=deciding(decided),
-        key_of=lambda e, _k: e["message_id"],
-    )
+    outcomes = await run_batch(p, events, table, deciding(decided))
     assert outcomes == ["processed", "deadlettered", "processed"]
     assert table["m0"]["done"] and table["m2"]["done"] and not table["m1"]["done"]
     sent = [(t, k) for w in p.writes for t, k, _v in w]
     assert sent == [("leads", "m0"), ("deadletter", "m1"), ("leads", "m2")]
+
+
+async def test_with_a_table_batch_decisions_reach_the_changelog_before_outputs_done_after() -> None:
+    # The order a crash relies on: a decision is on the changelog before any output is sent
+    # (re-sent unchanged after a restart), and "done" only once every output was acknowledged.
+    log: list[Any] = []
+
+    class LoggingPipeline(FakePipeline):
+        async def write(self, records: list[tuple[str, str, Any]], *, what: str) -> None:
+            log.append(("outputs", [key for _t, key, _v in records]))
+            await super().write(records, what=what)
+
+    p, processed, snapshots, decided = LoggingPipeline(), FakeTable(), FakeTable(), []
+    processed.producer.sent = snapshots.producer.sent = log  # one changelog log, in order
+    writes = TableBatch()
+    decide = deciding(decided)
+
+    async def decide_and_write(envelope: dict[str, Any]) -> list[Output]:
+        writes.view(snapshots)[f"lead-{envelope['message_id']}"] = {"seen": True}
+        return await decide(envelope)
+
+    events = [raw_event(f"m{i}", i) for i in range(2)]
+    outcomes = await run_batch(p, events, writes.view(processed), decide_and_write, writes)
+    assert outcomes == ["processed", "processed"]
+
+    def entry(record: Any) -> Any:
+        key, value = record
+        return record if key == "outputs" else (key, value.get("done", value))
+
+    assert [entry(r) for r in log] == [
+        ("lead-m0", {"seen": True}),
+        ("lead-m1", {"seen": True}),
+        ("m0", False),
+        ("m1", False),
+        ("outputs", ["m0", "m1"]),
+        ("m0", True),
+        ("m1", True),
+    ]
+    assert writes.pending() == 0
