@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
+import faust.streams
 from faust.types import TP, Message
 
 from realgeeks_sync.app.streaming import offset_guard
@@ -287,7 +289,9 @@ class FakeStream:
     async def events(self) -> Any:
         while self.pending:
             await asyncio.sleep(0)
-            yield self.pending.pop(0)
+            event = self.pending.pop(0)
+            faust.streams._current_event.set(weakref.ref(event))  # as Faust's stream does
+            yield event
 
     async def ack(self, event: Any) -> bool:
         self.acked.append(event.message.offset)
@@ -348,3 +352,63 @@ async def test_batches_of_one_are_events_one_at_a_time() -> None:
         seen.append([e.message.offset for e in batch])
     assert seen == [[0], [1], [2]]
     assert stream.enable_acks is True  # one at a time: Faust acknowledges, as before
+
+
+def msg1(offset: int) -> Message:
+    return Message(
+        TOPIC, 1, offset, 0.0, 0, None, b"k", b"v", None, tp=TP(TOPIC, 1), generation_id=1
+    )
+
+
+async def test_an_event_of_another_partition_ends_the_batch_and_starts_the_next() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer._committed_offset[TP(TOPIC, 1)] = 0
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0), msg(1), msg1(0), msg1(1), msg(2)])
+    batches = seq.batches(stream, 10)
+
+    def offsets(batch: Any) -> list[tuple[int, int]]:
+        return [(e.message.partition, e.message.offset) for e in batch]
+
+    first = await batches.__anext__()
+    assert offsets(first) == [(0, 0), (0, 1)]
+    # Partition 1's first event was taken last (and held): table writes must still go to
+    # the batch's partition, so the current event is the batch's own again.
+    assert faust.streams.current_event() is first[-1]
+    second = await batches.__anext__()
+    assert offsets(second) == [(1, 0), (1, 1)]  # the held event starts it
+    assert faust.streams.current_event() is second[-1]
+    assert stream.acked == [0, 1]  # the first batch, once the agent asked for the next
+    third = await batches.__anext__()
+    assert offsets(third) == [(0, 2)]
+    assert consumer.seeks == []
+
+
+async def test_a_backlogged_partition_waits_for_more_until_the_deadline() -> None:
+    # The broker holds far more than a batch past what was taken (a backlog): the batch
+    # waits for Faust to hand more over, up to linger_s in all (here a clock moved by hand).
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.ends[TP0] = 1000
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0)])
+
+    async def broker() -> None:
+        await asyncio.sleep(0.003)
+        stream.pending.append(FakeEvent(msg(1)))  # handed over while the batch waits
+        await asyncio.sleep(0.003)
+        clock.now = 0.006  # past the 5 ms deadline
+
+    handing = asyncio.ensure_future(broker())
+    batch = await seq.batches(stream, 10, linger_s=0.005).__anext__()
+    assert [e.message.offset for e in batch] == [0, 1]
+    assert clock.now == 0.006  # it returned only at the deadline, not when the queue ran dry
+    await handing
+
+
+async def test_a_partition_without_a_full_batch_more_never_waits() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.ends[TP0] = 10  # nine records past offset 0: less than a batch of 10 more
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0)])
+    batch = await asyncio.wait_for(seq.batches(stream, 10).__anext__(), timeout=5)
+    assert [e.message.offset for e in batch] == [0]  # the clock never moved: no wait
