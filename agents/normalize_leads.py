@@ -42,7 +42,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_timestamp,
 )
-from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.pipeline import Pipeline, Tables
 from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
 
@@ -61,6 +61,18 @@ class LeadTables:
     index: IdentityIndex
     users: Any
     calls: Any = None
+
+    @classmethod
+    def through(cls, batch: TableBatch, tables: Tables) -> LeadTables:
+        """The pipeline's lead tables, every read and write through ``batch``
+        (app/streaming/table_batch.py)."""
+        return cls(
+            index=IdentityIndex(
+                batch.view(tables.identity_index), batch.view(tables.lead_snapshots)
+            ),
+            users=batch.view(tables.users),
+            calls=batch.view(tables.lead_calls),
+        )
 
     def history(self, site: str, lead: str) -> list[dict[str, Any]]:
         value = self.index.lead_store.get(IdentityIndex.lead_key(site, lead) + "#activities")
@@ -356,13 +368,9 @@ def register(p: Pipeline) -> None:
         async for batch in p.sequence.batches(stream, p.settings.batch_max_messages):
             # Every table this agent writes, through one batch: one changelog record per
             # key per batch, one RocksDB read per key read (app/streaming/table_batch.py).
+            # lead_calls is only read here: track_lead_calls writes it (app/domain/lead_calls.py).
             writes = TableBatch(on_retry=p.count_write_retry)
-            tables = LeadTables(
-                index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
-                users=writes.view(t.users),
-                # Read only here: track_lead_calls writes it (app/domain/lead_calls.py).
-                calls=writes.view(t.lead_calls),
-            )
+            tables = LeadTables.through(writes, t)
 
             async def decide(envelope: dict[str, Any], tables: LeadTables = tables) -> list[Output]:
                 return plan_realgeeks(

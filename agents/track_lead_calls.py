@@ -31,7 +31,6 @@ from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.partition_sequence import PartitionSequence
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_batch import TableBatch
-from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["decode_record", "plan_lead_calls", "register"]
 
@@ -166,11 +165,7 @@ def register(p: Pipeline) -> None:
             # the same key, and a worker recovering from it would get the older context.
             # So this agent's writes go through a batch too (app/streaming/table_batch.py).
             writes = TableBatch(on_retry=p.count_write_retry)
-            tables = LeadTables(
-                index=IdentityIndex(writes.view(t.identity_index), writes.view(t.lead_snapshots)),
-                users=writes.view(t.users),
-                calls=writes.view(t.lead_calls),
-            )
+            tables = LeadTables.through(writes, t)
 
             async def decide(envelope: dict[str, Any], tables: LeadTables = tables) -> list[Output]:
                 try:
