@@ -11,14 +11,15 @@ integration test, before the test's topics are deleted.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
-from ops.testkit.support import ROOT, unique
+from ops.testkit.support import ROOT, reader
 from realgeeks_sync.app.domain.events import UNTAGGED
 from realgeeks_sync.app.streaming import topics
 
@@ -26,6 +27,7 @@ __all__ = [
     "SCHEMAS",
     "TOPIC_SCHEMAS",
     "ContractError",
+    "UnreadError",
     "check_topics",
     "read_to_end",
     "validator",
@@ -57,6 +59,10 @@ class ContractError(AssertionError):
     """Records of a topic that do not validate against their schema."""
 
 
+class UnreadError(AssertionError):
+    """Partitions whose records could not be read to their end, so were not checked."""
+
+
 @cache
 def validator(schema: str) -> Draft202012Validator:
     """The validator of docs/schemas/<schema>.json, formats (date-time, uuid) checked."""
@@ -85,22 +91,22 @@ def violations(topic: str, value: bytes | None) -> list[str]:
 
 
 def read_to_end(
-    bootstrap: str, names: Iterable[str], config: Mapping[str, Any] | None = None
+    bootstrap: str,
+    names: Iterable[str],
+    config: Mapping[str, Any] | None = None,
+    *,
+    stall_s: float = 30.0,
 ) -> dict[str, list[Any]]:
     """Every record of the named topics up to their end offsets now; topics absent are skipped.
 
     Returns confluent-kafka Messages per topic name. One consumer, no group, no waiting
     for records past the end.
+
+    Raises:
+        UnreadError: ``stall_s`` seconds passed without a record while partitions were not
+            read to their end; it names them (their records were not checked).
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("contracts"),
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **(config or {}),
-        }
-    )
+    consumer = reader(bootstrap, "contracts", config)
     try:
         metadata = consumer.list_topics(timeout=10).topics
         ends: dict[tuple[str, int], int] = {}
@@ -119,21 +125,22 @@ def read_to_end(
             return found
         consumer.assign([TopicPartition(t, p, 0) for t, p in ends])
         remaining = dict(ends)
-        idle = 0
-        while remaining and idle < 50:  # 50 empty polls of 0.2 s: the records are not there
+        progress_at = time.monotonic()
+        while remaining:
             msg = consumer.poll(0.2)
             if msg is None:
-                idle += 1
                 # A partition may end in a control record (a transaction marker), which is
                 # never delivered: its position passes the end all the same.
                 parts = [TopicPartition(t, p) for t, p in remaining]
                 for tp in consumer.position(parts):
                     if tp.offset >= remaining[(tp.topic, tp.partition)]:
                         del remaining[(tp.topic, tp.partition)]
+                if remaining and time.monotonic() - progress_at > stall_s:
+                    raise UnreadError(_unread(consumer, remaining, stall_s))
                 continue
             if msg.error():
                 continue
-            idle = 0
+            progress_at = time.monotonic()
             place = (msg.topic(), msg.partition())
             found[msg.topic()].append(msg)
             if place in remaining and msg.offset() + 1 >= remaining[place]:
@@ -141,6 +148,20 @@ def read_to_end(
         return found
     finally:
         consumer.close()
+
+
+def _unread(consumer: Any, remaining: Mapping[tuple[str, int], int], stall_s: float) -> str:
+    """Which partitions were not read to their end, and how far they were read."""
+    positions = consumer.position([TopicPartition(t, p) for t, p in sorted(remaining)])
+    # A partition nothing was fetched from has no position yet (a negative sentinel): 0.
+    where = ", ".join(
+        f"{tp.topic} [{tp.partition}] at {max(tp.offset, 0)} of {remaining[tp.topic, tp.partition]}"
+        for tp in positions
+    )
+    return (
+        f"{len(remaining)} partition(s) not read to their end after {stall_s:g} s without a "
+        f"record, their records not checked: {where}"
+    )
 
 
 def check_topics(
@@ -151,6 +172,7 @@ def check_topics(
     Raises:
         ContractError: naming the topic, partition, offset, key and schema error of the
             first records that do not validate.
+        UnreadError: partitions could not be read to their end (read_to_end).
     """
     prefixed = {f"{prefix}{name}": name for prefix in prefixes for name in TOPIC_SCHEMAS}
     records = read_to_end(bootstrap, prefixed, config)

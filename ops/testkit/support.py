@@ -145,6 +145,23 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def reader(bootstrap: str, purpose: str, config: Mapping[str, Any] | None = None) -> Consumer:
+    """A consumer that reads from the oldest record and commits nothing (a group of its own).
+
+    ``purpose`` starts the group's name; ``config``: the client's security settings for a
+    secured broker (SecureKafka.client).
+    """
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique(purpose),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(config or {}),
+        }
+    )
+
+
 def drain(
     bootstrap: str,
     topic: str,
@@ -159,15 +176,7 @@ def drain(
     Returns confluent-kafka Message objects (key(), value(), partition(), offset()).
     ``config``: the client's security settings for a secured broker (SecureKafka.client).
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("drain"),
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **(config or {}),
-        }
-    )
+    consumer = reader(bootstrap, "drain", config)
     try:
         deadline = time.monotonic() + timeout
         metadata = None

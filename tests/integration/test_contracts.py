@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ops.testkit.contracts import ContractError, check_topics
+from ops.testkit.contracts import ContractError, check_topics, read_to_end
 from ops.testkit.support import PYTHON, ROOT, Worker, delete_topics_with_prefixes, unique
 from tests.integration.helpers import outputs, send_realgeeks
 
@@ -88,5 +88,33 @@ def test_the_harness_names_a_record_that_breaks_its_contract(kafka_bootstrap: st
             f"  {topic} [0] @2 key 's:2': lead.v1: at /event_id: 'not-a-uuid' is not a 'uuid'\n"
             f"  {topic} [0] @3 key 's:3': lead.v1: at /: 'site_uuid' is a required property"
         )
+    finally:
+        delete_topics_with_prefixes(kafka_bootstrap, [prefix])
+
+
+def test_the_harness_reads_past_transactions_to_the_end(kafka_bootstrap: str) -> None:
+    # read_to_end raises UnreadError for a partition it cannot read to its end: transactions
+    # are no such case. An open one's records are past the end (the last stable offset) a
+    # read-committed consumer is given; aborted ones and the markers are skipped.
+    prefix = unique("c") + "."
+    topic = f"{prefix}leads.normalized"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": unique("tx")})
+    try:
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.produce(topic, key=b"s:0", value=b"open")
+        assert producer.flush(30) == 0
+        assert read_to_end(kafka_bootstrap, [topic], stall_s=5) == {topic: []}
+        producer.abort_transaction(30)
+        producer.begin_transaction()
+        producer.produce(topic, key=b"s:1", value=b"committed")
+        producer.commit_transaction(30)
+        producer.begin_transaction()
+        producer.produce(topic, key=b"s:2", value=b"aborted")
+        producer.abort_transaction(30)
+        records = read_to_end(kafka_bootstrap, [topic], stall_s=5)
+        assert [m.value() for m in records[topic]] == [b"committed"]
     finally:
         delete_topics_with_prefixes(kafka_bootstrap, [prefix])
