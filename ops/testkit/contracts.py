@@ -5,21 +5,22 @@ carry a ``schema`` field is validated against the schema that field names, which
 one the topic carries; a record of a raw or internal topic (no such field) against its
 topic's. `check_topics` reads every topic of some topic prefixes to its end (the
 end offsets of now: no waiting for more); tests/conftest.py runs it after every
-integration test, before the test's topics are deleted.
+integration test, before the test's topics are deleted (`check_and_delete`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from confluent_kafka import TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
-from ops.testkit.support import ROOT, reader
+from ops.testkit.support import ROOT, delete_topics_with_prefixes, reader
 from realgeeks_sync.app.domain.events import UNTAGGED
 from realgeeks_sync.app.streaming import topics
 
@@ -28,6 +29,7 @@ __all__ = [
     "TOPIC_SCHEMAS",
     "ContractError",
     "UnreadError",
+    "check_and_delete",
     "check_topics",
     "read_to_end",
     "validator",
@@ -192,3 +194,23 @@ def check_topics(
             f"{len(problems)} violation(s) of docs/schemas in {checked} records:\n  {shown}{more}"
         )
     return checked
+
+
+def check_and_delete(
+    prefixes: Sequence[str], brokers: Iterable[tuple[str, Mapping[str, Any] | None]]
+) -> None:
+    """check_topics on each (bootstrap, client config) broker, then delete the topics anyway.
+
+    RGSYNC_TEST_KEEP_TOPICS=1 keeps them, to look at them afterwards.
+
+    Raises:
+        ContractError, UnreadError: as check_topics; the topics are deleted all the same.
+    """
+    brokers = list(brokers)
+    try:
+        for bootstrap, config in brokers:
+            check_topics(bootstrap, prefixes, config)
+    finally:
+        if os.environ.get("RGSYNC_TEST_KEEP_TOPICS") != "1":
+            for bootstrap, config in brokers:
+                delete_topics_with_prefixes(bootstrap, list(prefixes), config)

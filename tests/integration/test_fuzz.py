@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.testkit.contracts import check_topics
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import ROOT, Worker, unique, worker_env
 from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 from tests.integration.helpers import outputs, send_realgeeks
@@ -49,7 +49,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     yield w
     w.stop()
     # A module's worker outlives each test's check (tests/conftest.py): check it here.
-    check_topics(kafka_bootstrap, [env["RGSYNC_TOPIC_PREFIX"]])
+    check_and_delete([env["RGSYNC_TOPIC_PREFIX"]], [(kafka_bootstrap, None)])
 
 
 def post(url: str, raw: bytes, headers: dict[str, str]) -> int:

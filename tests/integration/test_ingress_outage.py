@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import ROOT, drain_json, free_port, unique
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
@@ -46,6 +47,18 @@ async def _client(
     client = TestClient(TestServer(standalone_app(Ingress(settings, publisher, Metrics()))))
     await client.start_server()
     return client, publisher
+
+
+@pytest.fixture(scope="module")
+def fuzz_settings(kafka_bootstrap: str) -> Iterator[Settings]:
+    """One deployment for every fuzz example; its topics exist, as no broker auto-creates."""
+    from realgeeks_sync.app.streaming.topics import ensure_topics
+
+    settings = _settings(kafka_bootstrap)
+    ensure_topics(settings)
+    yield settings
+    # A module's topics outlive each test's check (tests/conftest.py): check them here.
+    check_and_delete([settings.topic_prefix], [(kafka_bootstrap, None)])
 
 
 @pytest.fixture
@@ -123,7 +136,7 @@ _header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_s
     timestamp=st.one_of(st.none(), _header_text),
 )
 def test_fuzz_no_500_for_anything_a_sender_can_send(
-    kafka_bootstrap: str,
+    fuzz_settings: Settings,
     body: bytes,
     sign: bool,
     action: str | None,
@@ -133,7 +146,7 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     import asyncio
 
     async def run() -> int:
-        client, publisher = await _client(_fuzz_settings(kafka_bootstrap))
+        client, publisher = await _client(fuzz_settings)
         try:
             headers = {}
             if sign:
@@ -155,16 +168,3 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     assert status in (200, 400, 401), status
     if not sign:
         assert status == 401
-
-
-_SETTINGS: dict[str, Settings] = {}
-
-
-def _fuzz_settings(bootstrap: str) -> Settings:
-    """One deployment for every fuzz example; its topics exist, as no broker auto-creates."""
-    if "s" not in _SETTINGS:
-        from realgeeks_sync.app.streaming.topics import ensure_topics
-
-        _SETTINGS["s"] = _settings(bootstrap)
-        ensure_topics(_SETTINGS["s"])
-    return _SETTINGS["s"]
