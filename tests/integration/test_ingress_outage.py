@@ -21,6 +21,7 @@ from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+from tests.strategies import json_values
 
 pytestmark = pytest.mark.integration
 
@@ -116,13 +117,7 @@ async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: 
         publisher.close(timeout_s=1)
 
 
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+_json_values = json_values(text=20, keys=10, items=4, entries=4, leaves=12)
 
 _header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
 
