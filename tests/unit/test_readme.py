@@ -54,6 +54,13 @@ def test_front_door_commands_exist() -> None:
         assert path.exists() and path.stat().st_mode & 0o111, script
 
 
+def test_bench_installs_wrk() -> None:
+    assert "`ops/wrk install`" in README
+    wrk = ROOT / "ops" / "wrk"
+    assert wrk.exists() and wrk.stat().st_mode & 0o111
+    assert "\nops/wrk install" in (ROOT / "ops" / "bench").read_text()
+
+
 def test_optout_events_have_exactly_the_documented_fields() -> None:
     event = optout_event(
         site_uuid="s", subject="phone", value="+18088172382", source="operator", at="t"
