@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -44,15 +45,11 @@ def test_consumer_example_validates_the_leads_a_worker_wrote(
         cwd=ROOT, env=w.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    # One line per event, saying it is valid and naming it (the partition and offset aside).
     lines = result.stdout.splitlines()
-    assert len(lines) == len(events), lines
-    for event in events:
-        expected = (
-            f"lead.v1 valid site={event['site_uuid']} lead={event['lead_id']} op={event['op']}"
-        )
-        assert sum(line.startswith(expected + " ") for line in lines) == [
-            (e["lead_id"], e["op"]) for e in events
-        ].count((event["lead_id"], event["op"]))
+    assert Counter(line.split(" partition=")[0] for line in lines) == Counter(
+        f"lead.v1 valid site={e['site_uuid']} lead={e['lead_id']} op={e['op']}" for e in events
+    ), lines
     assert f"{w.env['RGSYNC_TOPIC_PREFIX']}leads.normalized: 3 records, 0 invalid" in result.stderr
 
 
