@@ -43,13 +43,12 @@ from ops.bench_e2e_latency import (  # noqa: E402
     MachineCpu,
     TopicWatcher,
     WorkerProbe,
-    _wait_assigned,
     delete_run_topics,
     lead_body,
-    start_worker,
+    start_workers,
+    wait_assigned,
 )
 from ops.bench_speed_to_lead import baseline_checkout  # noqa: E402
-from ops.testkit.support import Worker, free_port  # noqa: E402
 
 __all__ = ["main"]
 
@@ -75,33 +74,22 @@ def write_export(path: Path, leads: int, sites: int) -> list[str]:
 def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path) -> dict[str, Any]:
     """Workers up, backfill, wait for every lead event; the figures of one run."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
-    worker = start_worker(
+    workers = start_workers(
         args.broker,
         run_dir,
+        args.workers,
         partitions=args.partitions,
         log_level="WARNING",
         root=root,
         RGSYNC_BATCH_MAX_MESSAGES=str(args.batch),
     )
+    worker = workers[0]
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
-    workers = [worker] + [
-        Worker(
-            env={
-                **worker.env,
-                "RGSYNC_WEB_PORT": str(free_port()),
-                "RGSYNC_DATA_DIR": str(run_dir / f"data{i}"),
-            },
-            log_path=run_dir / f"worker{i}.log",
-            root=root,
-        ).start(wait=True, timeout=120)
-        for i in range(1, args.workers)
-    ]
     watcher = TopicWatcher(
         args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
     )
     try:
-        _wait_assigned(workers, args.partitions)
-        partitions = [_assigned(w) for w in workers]
+        partitions = wait_assigned(workers, args.partitions)
         probes = [WorkerProbe(w.proc.pid if w.proc else 0) for w in workers]
         watcher.start()
         watcher.ready.wait(60)
@@ -153,18 +141,6 @@ def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path)
         "backfill_tail": backfill.stderr.strip().splitlines()[-1:] if backfill.stderr else [],
         "worker_log": str(worker.log_path),
     }
-
-
-def _assigned(worker: Worker) -> int:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{worker.url}/health", timeout=5) as resp:
-            report = json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        report = json.loads(err.read())
-    return int(report.get("checks", {}).get("assigned_partitions", 0))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,9 @@ client-side queueing), event arrival - scheduled send (the whole path), sent vs 
 warm-up (``--warmup`` leads, waited for) runs first and is not counted. The last line is
 ``RESULT {json}``. The run's topics and groups are deleted unless ``--keep-topics``.
 
-Helpers here (open-loop sender, topic watcher, percentiles, worker probes) are also used
-by ops/bench_speed_to_lead.py.
+Helpers here (open-loop sender, topic watcher, percentiles, worker probes, workers that
+share the partitions) are also used by ops/bench_speed_to_lead.py, ops/bench_initiation.py
+and ops/bench_backlog.py; ops/bench_worker_rate.py runs run() with parser()'s options.
 """
 
 from __future__ import annotations
@@ -59,13 +60,17 @@ __all__ = [
     "Sent",
     "TopicWatcher",
     "WorkerProbe",
+    "assigned_partitions",
     "delete_run_topics",
     "main",
+    "parser",
     "pct_ms",
     "send_open_loop",
     "signed_webhook",
     "start_worker",
+    "start_workers",
     "summary_ms",
+    "wait_assigned",
 ]
 
 BROKER = "127.0.0.1:9092"
@@ -133,6 +138,63 @@ def start_worker(
     env = worker_env(bootstrap, run_dir, **settings)
     worker = Worker(env=env, log_path=run_dir / "worker.log", root=root or ROOT)
     return worker.start(wait=True, timeout=120)
+
+
+def start_workers(
+    bootstrap: str,
+    run_dir: Path,
+    count: int,
+    *,
+    partitions: int,
+    log_level: str,
+    root: Path | None = None,
+    **extra: str,
+) -> list[Worker]:
+    """``count`` workers of one app (start_worker's, then more with the same prefix and app
+    id, each with its own port and data dir): they share the partitions."""
+    worker = start_worker(
+        bootstrap, run_dir, partitions=partitions, log_level=log_level, root=root, **extra
+    )
+    return [worker] + [
+        Worker(
+            env={
+                **worker.env,
+                "RGSYNC_WEB_PORT": str(free_port()),
+                "RGSYNC_DATA_DIR": str(run_dir / f"data{i}"),
+            },
+            log_path=run_dir / f"worker{i}.log",
+            root=worker.root,
+        ).start(wait=True, timeout=120)
+        for i in range(1, count)
+    ]
+
+
+def assigned_partitions(worker: Worker) -> int:
+    """How many raw partitions the worker owns, as its /health says (0 when unreachable)."""
+    try:
+        with urllib.request.urlopen(f"{worker.url}/health", timeout=5) as resp:
+            report = json.loads(resp.read())
+    except urllib.error.HTTPError as err:  # a 503 (not ready yet) has the report too
+        report = json.loads(err.read())
+    except OSError:
+        report = {}
+    return int(report.get("checks", {}).get("assigned_partitions", 0))
+
+
+def wait_assigned(workers: list[Worker], partitions: int, timeout: float = 90.0) -> list[int]:
+    """Until every worker owns raw partitions and together they own all of them; how many each.
+
+    Raises:
+        RuntimeError: they did not within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    owned: list[int] = []
+    while time.monotonic() < deadline:
+        owned = [assigned_partitions(w) for w in workers]
+        if all(owned) and sum(owned) == partitions:
+            return owned
+        time.sleep(0.5)
+    raise RuntimeError(f"partitions never spread over the workers: {owned}")
 
 
 class WorkerProbe:
@@ -439,45 +501,13 @@ async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int)
     return time.monotonic() - t
 
 
-def _wait_assigned(workers: list[Worker], partitions: int, timeout: float = 90.0) -> None:
-    """Until every worker owns raw partitions and together they own all of them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        owned = []
-        for w in workers:
-            try:
-                with urllib.request.urlopen(f"{w.url}/health", timeout=5) as resp:
-                    report = json.loads(resp.read())
-            except urllib.error.HTTPError as err:
-                report = json.loads(err.read())
-            except OSError:
-                report = {}
-            owned.append(report.get("checks", {}).get("assigned_partitions", 0))
-        if all(owned) and sum(owned) == partitions:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"partitions never spread over the workers: {owned}")
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    worker = start_worker(
-        args.broker, run_dir, partitions=args.partitions, log_level=args.log_level
+    worker, *extra_workers = start_workers(
+        args.broker, run_dir, args.workers, partitions=args.partitions, log_level=args.log_level
     )
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
-    # More workers of the same app (same prefix and app id): they share the partitions.
-    extra_workers = [
-        Worker(
-            env={
-                **worker.env,
-                "RGSYNC_WEB_PORT": str(free_port()),
-                "RGSYNC_DATA_DIR": str(run_dir / f"data{i}"),
-            },
-            log_path=run_dir / f"worker{i}.log",
-        ).start(wait=True, timeout=120)
-        for i in range(1, args.workers)
-    ]
-    _wait_assigned([worker, *extra_workers], args.partitions)
+    wait_assigned([worker, *extra_workers], args.partitions)
     # The same settings as the workers (secrets, prefix), on a port of its own.
     ingress_proc = (
         IngressProcess(
@@ -612,7 +642,8 @@ def mode(args: argparse.Namespace) -> str:
     return "ingress-process" if args.ingress_process else "worker"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """This benchmark's options (ops/bench_worker_rate.py runs it with its own)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="webhooks per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
@@ -635,7 +666,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     result = asyncio.run(run(args))
     print()
     print(

@@ -484,19 +484,14 @@ wrk.headers["X-Lead-Router-Signature"] = "{signature}"
 
 
 def ensure_wrk() -> str:
-    """The path of wrk (Debian's package, installed with apt-get when missing).
+    """The path of wrk.
 
     Raises:
-        RuntimeError: wrk is not installed and cannot be.
+        RuntimeError: wrk is not installed; ``ops/wrk install`` installs it (ops/bench runs it).
     """
     found = shutil.which("wrk")
-    if found:
-        return found
-    print("bench_ingest: installing wrk (Debian package)", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, check=False)
-    found = shutil.which("wrk")
     if not found:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+        raise RuntimeError("wrk is not installed: run ops/wrk install (Debian's package, as root)")
     return found
 
 

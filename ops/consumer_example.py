@@ -19,8 +19,9 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,28 @@ from realgeeks_sync.app.streaming import topics  # noqa: E402
 from realgeeks_sync.app.streaming.kafka_config import librdkafka_config  # noqa: E402
 
 SCHEMA = ROOT / "docs" / "schemas" / "lead.v1.json"
+
+__all__ = ["check_record", "main"]
+
+
+def check_record(value: bytes | None, validator: Draft202012Validator) -> tuple[str, list[str]]:
+    """A record's ids for its line (site, lead, op: no personal data) and what is wrong with it.
+
+    Any value is answered, never raised on: none (a tombstone), not JSON, JSON but no object.
+    """
+    event: Any = None
+    if value is None:
+        errors = ["no value (a tombstone)"]
+    else:
+        try:
+            event = json.loads(value)
+        except ValueError:  # UnicodeDecodeError included
+            errors = ["not JSON"]
+        else:
+            errors = [e.message for e in validator.iter_errors(event)]
+    fields = event if isinstance(event, dict) else {}
+    ids = f"site={fields.get('site_uuid')} lead={fields.get('lead_id')} op={fields.get('op')}"
+    return ids, errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,9 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     topic = settings.topic(topics.LEADS)
-    consumer.subscribe([topic])
-    seen = invalid = 0
     last = time.monotonic()
+
+    def assigned(_consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # --idle-exit counts from when the group hands out partitions: joining it takes
+        # seconds (the broker's initial rebalance delay) and says nothing about the topic.
+        nonlocal last
+        last = time.monotonic()
+
+    consumer.subscribe([topic], on_assign=assigned)
+    seen = invalid = 0
     try:
         while args.idle_exit is None or time.monotonic() - last < args.idle_exit:
             msg = consumer.poll(0.5)
@@ -78,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             last = time.monotonic()
             seen += 1
-            try:
-                event = json.loads(msg.value())
-                errors = [e.message for e in validator.iter_errors(event)]
-            except ValueError:
-                event, errors = {}, ["not JSON"]
-            ids = f"site={event.get('site_uuid')} lead={event.get('lead_id')} op={event.get('op')}"
+            ids, errors = check_record(msg.value(), validator)
             where = f"partition={msg.partition()} offset={msg.offset()}"
             if errors:
                 invalid += 1

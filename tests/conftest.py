@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 
-from ops.testkit.contracts import check_topics
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import (
     CONTAINER_LOGS,
     PREFIXES_IN_USE,
     ROOT,
     SecureKafka,
     Worker,
-    delete_topics_with_prefixes,
     docker_available,
     port_open,
     worker_env,
@@ -123,20 +122,13 @@ def _delete_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
     PREFIXES_IN_USE.clear()
     if not prefixes:
         return
-    keep = os.environ.get("RGSYNC_TEST_KEEP_TOPICS") == "1"  # to look at them afterwards
     brokers: list[tuple[str, dict[str, Any] | None]] = []
     if "kafka_bootstrap" in request.fixturenames:
         brokers.append((request.getfixturevalue("kafka_bootstrap"), None))
     if "secure_kafka" in request.fixturenames:
         secure = request.getfixturevalue("secure_kafka")
         brokers.append((secure.sasl_bootstrap, secure.client))
-    try:
-        for bootstrap, config in brokers:
-            check_topics(bootstrap, prefixes, config)
-    finally:
-        for bootstrap, config in brokers:
-            if not keep:
-                delete_topics_with_prefixes(bootstrap, prefixes, config)
+    check_and_delete(prefixes, brokers)
 
 
 @pytest.fixture

@@ -5,20 +5,22 @@ carry a ``schema`` field is validated against the schema that field names, which
 one the topic carries; a record of a raw or internal topic (no such field) against its
 topic's. `check_topics` reads every topic of some topic prefixes to its end (the
 end offsets of now: no waiting for more); tests/conftest.py runs it after every
-integration test, before the test's topics are deleted.
+integration test, before the test's topics are deleted (`check_and_delete`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
-from ops.testkit.support import ROOT, unique
+from ops.testkit.support import ROOT, delete_topics_with_prefixes, reader
 from realgeeks_sync.app.domain.events import UNTAGGED
 from realgeeks_sync.app.streaming import topics
 
@@ -26,6 +28,8 @@ __all__ = [
     "SCHEMAS",
     "TOPIC_SCHEMAS",
     "ContractError",
+    "UnreadError",
+    "check_and_delete",
     "check_topics",
     "read_to_end",
     "validator",
@@ -57,6 +61,10 @@ class ContractError(AssertionError):
     """Records of a topic that do not validate against their schema."""
 
 
+class UnreadError(AssertionError):
+    """Partitions whose records could not be read to their end, so were not checked."""
+
+
 @cache
 def validator(schema: str) -> Draft202012Validator:
     """The validator of docs/schemas/<schema>.json, formats (date-time, uuid) checked."""
@@ -85,22 +93,22 @@ def violations(topic: str, value: bytes | None) -> list[str]:
 
 
 def read_to_end(
-    bootstrap: str, names: Iterable[str], config: Mapping[str, Any] | None = None
+    bootstrap: str,
+    names: Iterable[str],
+    config: Mapping[str, Any] | None = None,
+    *,
+    stall_s: float = 30.0,
 ) -> dict[str, list[Any]]:
     """Every record of the named topics up to their end offsets now; topics absent are skipped.
 
     Returns confluent-kafka Messages per topic name. One consumer, no group, no waiting
     for records past the end.
+
+    Raises:
+        UnreadError: ``stall_s`` seconds passed without a record while partitions were not
+            read to their end; it names them (their records were not checked).
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("contracts"),
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **(config or {}),
-        }
-    )
+    consumer = reader(bootstrap, "contracts", config)
     try:
         metadata = consumer.list_topics(timeout=10).topics
         ends: dict[tuple[str, int], int] = {}
@@ -119,21 +127,22 @@ def read_to_end(
             return found
         consumer.assign([TopicPartition(t, p, 0) for t, p in ends])
         remaining = dict(ends)
-        idle = 0
-        while remaining and idle < 50:  # 50 empty polls of 0.2 s: the records are not there
+        progress_at = time.monotonic()
+        while remaining:
             msg = consumer.poll(0.2)
             if msg is None:
-                idle += 1
                 # A partition may end in a control record (a transaction marker), which is
                 # never delivered: its position passes the end all the same.
                 parts = [TopicPartition(t, p) for t, p in remaining]
                 for tp in consumer.position(parts):
                     if tp.offset >= remaining[(tp.topic, tp.partition)]:
                         del remaining[(tp.topic, tp.partition)]
+                if remaining and time.monotonic() - progress_at > stall_s:
+                    raise UnreadError(_unread(consumer, remaining, stall_s))
                 continue
             if msg.error():
                 continue
-            idle = 0
+            progress_at = time.monotonic()
             place = (msg.topic(), msg.partition())
             found[msg.topic()].append(msg)
             if place in remaining and msg.offset() + 1 >= remaining[place]:
@@ -141,6 +150,20 @@ def read_to_end(
         return found
     finally:
         consumer.close()
+
+
+def _unread(consumer: Any, remaining: Mapping[tuple[str, int], int], stall_s: float) -> str:
+    """Which partitions were not read to their end, and how far they were read."""
+    positions = consumer.position([TopicPartition(t, p) for t, p in sorted(remaining)])
+    # A partition nothing was fetched from has no position yet (a negative sentinel): 0.
+    where = ", ".join(
+        f"{tp.topic} [{tp.partition}] at {max(tp.offset, 0)} of {remaining[tp.topic, tp.partition]}"
+        for tp in positions
+    )
+    return (
+        f"{len(remaining)} partition(s) not read to their end after {stall_s:g} s without a "
+        f"record, their records not checked: {where}"
+    )
 
 
 def check_topics(
@@ -151,6 +174,7 @@ def check_topics(
     Raises:
         ContractError: naming the topic, partition, offset, key and schema error of the
             first records that do not validate.
+        UnreadError: partitions could not be read to their end (read_to_end).
     """
     prefixed = {f"{prefix}{name}": name for prefix in prefixes for name in TOPIC_SCHEMAS}
     records = read_to_end(bootstrap, prefixed, config)
@@ -170,3 +194,23 @@ def check_topics(
             f"{len(problems)} violation(s) of docs/schemas in {checked} records:\n  {shown}{more}"
         )
     return checked
+
+
+def check_and_delete(
+    prefixes: Sequence[str], brokers: Iterable[tuple[str, Mapping[str, Any] | None]]
+) -> None:
+    """check_topics on each (bootstrap, client config) broker, then delete the topics anyway.
+
+    RGSYNC_TEST_KEEP_TOPICS=1 keeps them, to look at them afterwards.
+
+    Raises:
+        ContractError, UnreadError: as check_topics; the topics are deleted all the same.
+    """
+    brokers = list(brokers)
+    try:
+        for bootstrap, config in brokers:
+            check_topics(bootstrap, prefixes, config)
+    finally:
+        if os.environ.get("RGSYNC_TEST_KEEP_TOPICS") != "1":
+            for bootstrap, config in brokers:
+                delete_topics_with_prefixes(bootstrap, list(prefixes), config)

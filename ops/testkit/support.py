@@ -122,16 +122,17 @@ def delete_topics_with_prefixes(
 ) -> int:
     """Delete every topic whose name starts with one of the prefixes; returns how many.
 
+    The internal topics of an app whose id is a prefix without its dot (worker_env's) go
+    too: Faust names its changelogs and its assignor's topic ``<app id>-...``.
     ``config``: the client's security settings for a secured broker (SecureKafka.client).
     """
     from confluent_kafka.admin import AdminClient
 
     if not prefixes:
         return 0
+    starts = tuple(s for p in prefixes for s in (p, p.rstrip(".") + "-"))
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **(config or {})})
-    names = [
-        t for t in admin.list_topics(timeout=10).topics if any(t.startswith(p) for p in prefixes)
-    ]
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(starts)]
     if names:
         for future in admin.delete_topics(names, operation_timeout=30).values():
             # Best effort: the test has run; a topic left behind only costs broker memory.
@@ -143,6 +144,23 @@ def delete_topics_with_prefixes(
 def unique(prefix: str = "t") -> str:
     """A short unique name for topics, groups and sites of one test."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def reader(bootstrap: str, purpose: str, config: Mapping[str, Any] | None = None) -> Consumer:
+    """A consumer that reads from the oldest record and commits nothing (a group of its own).
+
+    ``purpose`` starts the group's name; ``config``: the client's security settings for a
+    secured broker (SecureKafka.client).
+    """
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique(purpose),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(config or {}),
+        }
+    )
 
 
 def drain(
@@ -159,15 +177,7 @@ def drain(
     Returns confluent-kafka Message objects (key(), value(), partition(), offset()).
     ``config``: the client's security settings for a secured broker (SecureKafka.client).
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("drain"),
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **(config or {}),
-        }
-    )
+    consumer = reader(bootstrap, "drain", config)
     try:
         deadline = time.monotonic() + timeout
         metadata = None

@@ -19,10 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.testkit.contracts import check_topics
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import ROOT, Worker, unique, worker_env
 from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 from tests.integration.helpers import outputs, send_realgeeks
+from tests.strategies import json_values as any_json
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     yield w
     w.stop()
     # A module's worker outlives each test's check (tests/conftest.py): check it here.
-    check_topics(kafka_bootstrap, [env["RGSYNC_TOPIC_PREFIX"]])
+    check_and_delete([env["RGSYNC_TOPIC_PREFIX"]], [(kafka_bootstrap, None)])
 
 
 def post(url: str, raw: bytes, headers: dict[str, str]) -> int:
@@ -61,14 +62,7 @@ def post(url: str, raw: bytes, headers: dict[str, str]) -> int:
         return int(err.code)
 
 
-scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
-)
-json_values = st.recursive(
-    scalars,
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
-    max_leaves=15,
-)
+json_values = any_json(text=30, keys=12, items=4, entries=5, leaves=15)
 field_names = st.sampled_from(
     [
         "id",

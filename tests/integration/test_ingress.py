@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ops.testkit.contracts import check_topics
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import ROOT, Worker, drain, drain_json, unique, worker_env
 from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 
@@ -39,7 +39,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     yield w
     w.stop()
     # A module's worker outlives each test's check (tests/conftest.py): check it here.
-    check_topics(kafka_bootstrap, [env["RGSYNC_TOPIC_PREFIX"]])
+    check_and_delete([env["RGSYNC_TOPIC_PREFIX"]], [(kafka_bootstrap, None)])
 
 
 def raw_topic(w: Worker) -> str:

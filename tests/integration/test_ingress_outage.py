@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
@@ -14,12 +14,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ops.testkit.contracts import check_and_delete
 from ops.testkit.support import ROOT, drain_json, free_port, unique
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.ingress.signatures import sign_realgeeks
 from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+from tests.strategies import json_values
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +48,18 @@ async def _client(
     client = TestClient(TestServer(standalone_app(Ingress(settings, publisher, Metrics()))))
     await client.start_server()
     return client, publisher
+
+
+@pytest.fixture(scope="module")
+def fuzz_settings(kafka_bootstrap: str) -> Iterator[Settings]:
+    """One deployment for every fuzz example; its topics exist, as no broker auto-creates."""
+    from realgeeks_sync.app.streaming.topics import ensure_topics
+
+    settings = _settings(kafka_bootstrap)
+    ensure_topics(settings)
+    yield settings
+    # A module's topics outlive each test's check (tests/conftest.py): check them here.
+    check_and_delete([settings.topic_prefix], [(kafka_bootstrap, None)])
 
 
 @pytest.fixture
@@ -103,13 +117,7 @@ async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: 
         publisher.close(timeout_s=1)
 
 
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+_json_values = json_values(text=20, keys=10, items=4, entries=4, leaves=12)
 
 _header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
 
@@ -123,7 +131,7 @@ _header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_s
     timestamp=st.one_of(st.none(), _header_text),
 )
 def test_fuzz_no_500_for_anything_a_sender_can_send(
-    kafka_bootstrap: str,
+    fuzz_settings: Settings,
     body: bytes,
     sign: bool,
     action: str | None,
@@ -133,7 +141,7 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     import asyncio
 
     async def run() -> int:
-        client, publisher = await _client(_fuzz_settings(kafka_bootstrap))
+        client, publisher = await _client(fuzz_settings)
         try:
             headers = {}
             if sign:
@@ -155,16 +163,3 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     assert status in (200, 400, 401), status
     if not sign:
         assert status == 401
-
-
-_SETTINGS: dict[str, Settings] = {}
-
-
-def _fuzz_settings(bootstrap: str) -> Settings:
-    """One deployment for every fuzz example; its topics exist, as no broker auto-creates."""
-    if "s" not in _SETTINGS:
-        from realgeeks_sync.app.streaming.topics import ensure_topics
-
-        _SETTINGS["s"] = _settings(bootstrap)
-        ensure_topics(_SETTINGS["s"])
-    return _SETTINGS["s"]

@@ -22,6 +22,7 @@ from realgeeks_sync.app.domain.call_context import (
     materially_changed,
 )
 from realgeeks_sync.app.domain.call_outcomes import DEFAULT_ACTIVITY_SOURCE
+from tests.strategies import json_values
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 LEAD_ID = "a27c20af4497415d9e4e7334dd1d40d2"
@@ -438,14 +439,7 @@ _LEAD_KEYS = [
     "tcpa_consent",
     "system__evil",
 ]
-_json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
-_json = st.recursive(
-    _json_leaf,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+_json = json_values(text=40, keys=8, items=3, entries=3, leaves=8, floats="any")
 _leads = st.dictionaries(st.sampled_from(_LEAD_KEYS) | st.text(max_size=10), _json, max_size=12)
 _activities = st.lists(
     st.fixed_dictionaries(

@@ -50,6 +50,7 @@ from realgeeks_sync.app.domain.matching import MatcherConfig
 from realgeeks_sync.app.domain.reconciliation import request_envelope
 from realgeeks_sync.app.streaming import topics
 from realgeeks_sync.tables.identity import IdentityIndex
+from tests.strategies import json_values
 from tests.unit.test_dialer_machine import Dialer
 
 ALL_TYPES = set(EVENT_FIELDS) | {"dialer_event.v1"}
@@ -268,14 +269,7 @@ def test_operator_optouts_and_dead_letters_validate() -> None:
 
 
 # Whatever a webhook sends: JSON of any shape in the fields Real Geeks names.
-_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-)
-_json = st.recursive(
-    _scalars,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-    max_leaves=10,
-)
+_json = json_values(text=20, keys=8, items=3, entries=4, leaves=10)
 _field = st.sampled_from(
     ["id", "email", "phone", "phone2", "first_name", "last_name", "created", "role", "zip",
      "source", "street_address", "city", "state", "second_email", "phone_extension", "x"]

@@ -12,7 +12,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ops.testkit.support import free_port
 from realgeeks_sync.app.core.metrics import Metrics
@@ -20,6 +19,7 @@ from realgeeks_sync.app.core.settings import Secret, Settings
 from realgeeks_sync.app.domain.callers import neutral_variables
 from realgeeks_sync.app.ingress.initiation import Initiation, bearer_matches
 from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
+from tests.strategies import json_values
 
 PATH = "/webhooks/elevenlabs/initiation"
 NUMBER = "+18088172382"
@@ -144,15 +144,7 @@ def test_bearer_matching() -> None:
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    body=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-        lambda inner: (
-            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-        ),
-        max_leaves=10,
-    )
-)
+@given(body=json_values(text=30, keys=10, items=3, entries=4, leaves=10, floats="none"))
 async def test_any_json_body_gets_a_documented_status(client: Client, body: Any) -> None:
     response = await client.post(PATH, data=json.dumps(body), headers=auth())
     assert response.status in (200, 400)

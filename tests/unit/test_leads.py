@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from realgeeks_sync.app.domain.leads import LeadDecision, LeadInputError, decide_lead, lead_event_id
 from realgeeks_sync.app.domain.matching import MatcherConfig
 from realgeeks_sync.tables.identity import IdentityIndex
+from tests.strategies import json_values as any_json
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 CONFIG = MatcherConfig()
@@ -257,17 +258,7 @@ def test_missing_site_or_non_object_body_raise() -> None:
                     source_timestamp=None, message_id="m", now=NOW, config=CONFIG)  # fmt: skip
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2)
-    ),
-    max_leaves=4,
-)
+json_values = any_json(text=12, keys=5, items=2, entries=2, leaves=4, floats="finite")
 KEYS = ["id", "email", "second_email", "phone", "phone2", "first_name", "last_name",
         "street_address", "address", "city", "state", "zip", "agent_email", "created", "x"]  # fmt: skip
 

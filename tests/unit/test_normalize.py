@@ -29,6 +29,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_zip,
     timestamp_ns,
 )
+from tests.strategies import json_values as any_json
 
 # The created body of Real Geeks' own receiver fixture (new_lead.json), as parsed.
 FIXTURE_BODY = {
@@ -45,15 +46,7 @@ FIXTURE_BODY = {
 E164 = re.compile(r"^\+[1-9]\d{3,14}$")
 
 # Any JSON value, nested: what a webhook body may hold in any field.
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8,
-)
+json_values = any_json(text=None, keys=None, items=3, entries=3, leaves=8, floats="finite")
 # Text including lone surrogates, which json.loads produces from "\ud800".
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)
 

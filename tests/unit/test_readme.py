@@ -1,4 +1,5 @@
-"""The README stays true: its event fields match app/domain/events.py, its commands exist."""
+"""The README stays true: its event fields match app/domain/events.py, its commands exist, its
+list of site-partitioned topics is the catalogue's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from realgeeks_sync.app.domain.events import (
     OPTOUT_V1_FIELDS,
     OUTBOUND_ACTIVITY_V1_FIELDS,
 )
+from realgeeks_sync.app.streaming.topics import SITE_PARTITIONED
 
 README = (ROOT / "README.md").read_text()
 
@@ -54,17 +56,28 @@ def test_front_door_commands_exist() -> None:
         assert path.exists() and path.stat().st_mode & 0o111, script
 
 
-def test_optout_events_have_exactly_the_documented_fields() -> None:
-    event = optout_event(
-        site_uuid="s", subject="phone", value="+18088172382", source="operator", at="t"
-    )
-    assert tuple(event) == OPTOUT_V1_FIELDS
+def test_bench_installs_wrk() -> None:
+    assert "`ops/wrk install`" in README
+    wrk = ROOT / "ops" / "wrk"
+    assert wrk.exists() and wrk.stat().st_mode & 0o111
+    assert "\nops/wrk install" in (ROOT / "ops" / "bench").read_text()
 
 
-def test_new_events_have_exactly_the_documented_fields() -> None:
+def test_site_partitioned_topics_are_the_catalogues() -> None:
+    paragraph = README.split("**Partitioning.** Records of the per-lead topics (", 1)[1]
+    listed = paragraph.split(") are keyed", 1)[0]
+    assert set(re.findall(r"[a-z]+(?:[.-][a-z]+)+", listed)) == set(SITE_PARTITIONED)
+
+
+def test_events_keep_the_field_order_of_events_py() -> None:
+    # Which fields an event has is tests/unit/test_contracts.py's (the schemas, every event
+    # the code writes); here only their order: events.py's, which the schemas follow.
     from realgeeks_sync.app.domain.callers import caller_record
     from realgeeks_sync.app.domain.events import call_outcome_event, lead_update_record
 
+    optout = optout_event(
+        site_uuid="s", subject="phone", value="+18088172382", source="operator", at="t"
+    )
     update = lead_update_record(
         update_id="u", site_uuid="s", lead_id="l", conversation_id="c", fields={}, tags=[]
     )
@@ -79,6 +92,7 @@ def test_new_events_have_exactly_the_documented_fields() -> None:
         occurred_at="t",
     )
     caller = caller_record({"site_uuid": "s", "lead_id": "l"}, [])
+    assert tuple(optout) == OPTOUT_V1_FIELDS
     assert tuple(update) == LEAD_UPDATE_V1_FIELDS
     assert tuple(outcome) == CALL_OUTCOME_V1_FIELDS
     assert tuple(caller) == CALLER_V1_FIELDS
