@@ -114,10 +114,6 @@ def plan_outputs(
         UnplacedCallError: no lead can be found for the conversation (yet).
     """
     outcome = map_call_event(body, mapping)
-    if mapping_for is not None and outcome.site_uuid:
-        own = mapping_for(outcome.site_uuid)  # the site's own activity types
-        if own is not mapping:
-            outcome = map_call_event(body, own)
     if not outcome.activities and not outcome.opted_out:
         return []
     conversation = outcome.conversation_id or ""
@@ -139,6 +135,11 @@ def plan_outputs(
             "no lead_id/site_uuid dynamic variables and no recorded call"
         )
     site, lead, attempt_id = placed
+    # The site's own activity types, however the call was placed (variables, recorded
+    # conversation or caller's number); only a site that renames a type maps it again.
+    own = mapping_for(site) if mapping_for is not None else mapping
+    if own != mapping:
+        outcome = map_call_event(body, own)
     if outcomes is not None:
         outcomes[conversation] = {
             "message_id": message_id,
@@ -268,9 +269,17 @@ def register(p: Pipeline) -> None:
     sites = p.sites if p.sites is not None else SiteDirectory(s)
     clients: dict[str, ElevenLabsClient] = {}  # by API key
 
+    own_mappings: dict[tuple[tuple[str, str], ...], OutcomeMapping] = {}
+
     def mapping_for(site_uuid: str) -> OutcomeMapping:
         config = sites.current.get(site_uuid)
-        return with_activity_types(mapping, config.outcomes) if config is not None else mapping
+        if config is None or not config.outcomes:
+            return mapping
+        # One mapping per set of types (a reload may change a site's), not one a call.
+        types = tuple(sorted(config.outcomes.items()))
+        if types not in own_mappings:
+            own_mappings[types] = with_activity_types(mapping, config.outcomes)
+        return own_mappings[types]
 
     def find_caller(number: str, agent_id: str | None) -> tuple[str, str] | None:
         if directory is None:
