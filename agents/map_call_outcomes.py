@@ -26,11 +26,10 @@ import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-import aiohttp
 import faust
 
 from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, ElevenLabsClients
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.call_outcomes import (
@@ -74,7 +73,6 @@ FindCaller = Callable[[str, str | None], tuple[str, str] | None]
 """(caller's E.164 number, called agent id) -> (site_uuid, lead_id) of the caller, if known."""
 
 _DIRECTORY_WAIT_S = 30.0
-_CONNECT_TIMEOUT_S = 5.0
 
 
 class UnplacedCallError(PoisonMessageError):
@@ -259,15 +257,15 @@ def _outputs(
     return outputs
 
 
-def register(p: Pipeline) -> None:
-    """Register map_call_outcomes."""
+def register(p: Pipeline, elevenlabs: ElevenLabsClients) -> None:
+    """Register map_call_outcomes (``elevenlabs``: a client per API key, shared by the
+    agents, for reconcile requests)."""
     s = p.settings
     mapping = outcome_mapping(s)
     conversations = p.tables.conversations
     outcomes = p.tables.conversation_outcomes
     directory = p.caller_directory
     sites = p.sites if p.sites is not None else SiteDirectory(s)
-    clients: dict[str, ElevenLabsClient] = {}  # by API key
 
     own_mappings: dict[tuple[tuple[str, str], ...], OutcomeMapping] = {}
 
@@ -292,23 +290,7 @@ def register(p: Pipeline) -> None:
         # The key of a site that calls with this agent (its own workspace), else the
         # environment's.
         api_key = sites.current.elevenlabs_agents().get(str(agent_id or ""))
-        key = (api_key or s.elevenlabs_api_key).reveal()
-        if key not in clients:
-
-            def on_request(operation: str, status: str, seconds: float) -> None:
-                p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(
-                    seconds
-                )
-
-            clients[key] = ElevenLabsClient(
-                aiohttp.ClientSession(),
-                s.elevenlabs_api_url,
-                key,
-                timeout_s=s.elevenlabs_timeout_s,
-                connect_timeout_s=_CONNECT_TIMEOUT_S,
-                on_request=on_request,
-            )
-        return clients[key]
+        return elevenlabs.client((api_key or s.elevenlabs_api_key).reveal())
 
     async def plan(
         body: dict[str, Any], envelope: dict[str, Any], reconciled: bool
