@@ -189,7 +189,6 @@ class ElevenLabsClient:
         agent_id: str,
         *,
         after_unix: int | None = None,
-        before_unix: int | None = None,
         cursor: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
     ) -> ConversationPage:
@@ -202,8 +201,6 @@ class ElevenLabsClient:
         params: dict[str, str | int] = {"agent_id": agent_id, "page_size": page_size}
         if after_unix is not None:
             params["call_start_after_unix"] = after_unix
-        if before_unix is not None:
-            params["call_start_before_unix"] = before_unix
         if cursor:
             params["cursor"] = cursor
         body = await self._send(
