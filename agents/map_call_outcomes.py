@@ -21,14 +21,18 @@ optout.v1 event when the person asked not to be called.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import faust
 
-from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
+from realgeeks_sync.agents.processing import (
+    Output,
+    loads_object,
+    process_idempotently,
+    utc_now_iso,
+)
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, ElevenLabsClients
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.sites import SiteDirectory
@@ -337,12 +341,7 @@ def register(p: Pipeline, elevenlabs: ElevenLabsClients) -> None:
         return outputs
 
     async def decide(envelope: dict[str, Any]) -> list[Output]:
-        try:
-            body = json.loads(envelope["body"])
-        except ValueError as exc:
-            raise PoisonMessageError("ElevenLabs body is not JSON") from exc
-        if not isinstance(body, dict):
-            raise PoisonMessageError("ElevenLabs body is not a JSON object")
+        body = loads_object(envelope["body"], "ElevenLabs body")
         if envelope.get("source") == RECONCILE_SOURCE:
             return await reconcile(envelope, body)
         return await plan(body, envelope, False)
