@@ -106,9 +106,12 @@ def plan_outputs(
     find_caller: FindCaller | None = None,
     reconciled: bool = False,
     mapping_for: Callable[[str], OutcomeMapping] | None = None,
+    default_region: str | None = None,
 ) -> list[Output]:
     """The records one ElevenLabs webhook produces (pure apart from the table reads and the
     ``outcomes`` mark, which makes the first outcome of a conversation its only one).
+    ``default_region``: the country of an inbound caller's number written without one
+    (RGSYNC_DEFAULT_REGION), read as the pre-call webhook reads it.
 
     Raises:
         UnknownEventTypeError, MalformedCallEventError: from the mapping.
@@ -122,7 +125,7 @@ def plan_outputs(
     seen = outcomes.get(conversation) if outcomes is not None else None
     if isinstance(seen, dict) and seen.get("message_id") != message_id:
         return []  # this call's outcome was mapped already (its webhook, or reconciliation)
-    placed = _place(outcome, conversations, find_caller)
+    placed = _place(outcome, conversations, find_caller, default_region)
     if placed is None:
         inbound = outcome.direction == "inbound" and outcome.event_type == POST_CALL_TRANSCRIPTION
         if inbound:
@@ -153,7 +156,10 @@ def plan_outputs(
 
 
 def _place(
-    outcome: CallOutcome, conversations: Any, find_caller: FindCaller | None
+    outcome: CallOutcome,
+    conversations: Any,
+    find_caller: FindCaller | None,
+    default_region: str | None,
 ) -> tuple[str, str, str | None] | None:
     """(site, lead, the dialer's attempt id) of a call, or None when nothing places it."""
     attempt_id = outcome.attempt_id
@@ -165,7 +171,7 @@ def _place(
         attempt_id = attempt_id or (recorded if isinstance(recorded, str) else None)
         return str(known["site_uuid"]), str(known["lead_id"]), attempt_id
     if outcome.direction == "inbound" and find_caller is not None:
-        number = e164_or_none(outcome.external_number)
+        number = e164_or_none(outcome.external_number, default_region)
         found = find_caller(number, outcome.agent_id) if number else None
         if found is not None:
             return found[0], found[1], None
@@ -310,6 +316,7 @@ def register(p: Pipeline, elevenlabs: ElevenLabsClients) -> None:
                 find_caller=find_caller,
                 reconciled=reconciled,
                 mapping_for=mapping_for,
+                default_region=s.default_region,
             )
 
         try:

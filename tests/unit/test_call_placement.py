@@ -158,6 +158,26 @@ def test_a_sites_own_activity_types_apply_however_its_call_was_placed(
     assert mapped == ["conv12", "conv13", "conv13"]  # a renaming site: once more
 
 
+def test_a_national_number_is_read_in_the_default_region_as_at_initiation() -> None:
+    asked: list[str] = []
+
+    def find_caller(number: str, _agent: str | None) -> tuple[str, str] | None:
+        asked.append(number)
+        return (SITE, "l4") if number == CALLER else None
+
+    national = build_post_call_payload(
+        "conv9", "success", direction="inbound", to_number="(808) 817-2382",
+        dynamic_variables={"lead_id": "", "site_uuid": ""},
+    )  # fmt: skip
+    outs = plan_outputs(national, MAPPING, {}, AT, find_caller=find_caller, default_region="US")
+    assert asked == [CALLER]
+    assert {o.value["lead_id"] for o in outs if "lead_id" in o.value} == {"l4"}
+    # Without a region such a number is nobody's (RGSYNC_DEFAULT_REGION is always set).
+    with pytest.raises(UnknownCallerError):
+        plan_outputs(national, MAPPING, {}, AT, find_caller=find_caller)
+    assert asked == [CALLER]
+
+
 def test_an_unknown_caller_is_kept_for_review_not_retried() -> None:
     outcomes: dict[str, Any] = {}
     with pytest.raises(UnknownCallerError) as caught:
