@@ -3,6 +3,7 @@ and unknown callers, and any body the route may get (never a 500)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,11 +15,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ops.testkit.contracts import violations
 from ops.testkit.support import free_port
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Secret, Settings
 from realgeeks_sync.app.domain.callers import neutral_variables
 from realgeeks_sync.app.ingress.initiation import Initiation, bearer_matches
+from realgeeks_sync.app.streaming import topics
 from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
 
 PATH = "/webhooks/elevenlabs/initiation"
@@ -179,3 +182,45 @@ async def test_the_called_agent_must_serve_the_callers_site(tmp_path: Path) -> N
     finally:
         await client.close()
         directory.close()
+
+
+class Published:
+    """A publisher that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, bytes]] = []
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        self.records.append((topic, key, value))
+
+
+async def test_a_known_callers_conversation_is_recorded_for_its_outcome(tmp_path: Path) -> None:
+    directory = directory_with_lead(tmp_path / "callers")
+    published = Published()
+    initiation = Initiation(
+        settings_with(),
+        directory,
+        neutral_variables(),
+        Metrics(),
+        publisher=published,
+        conversations_topic="t.sync.conversations",
+    )
+    client = await client_for(initiation)
+    try:
+        body = {**request(NUMBER), "conversation_id": "conv_in"}
+        assert (await client.post(PATH, json=body, headers=auth())).status == 200
+        stranger = {**request("+12125550123"), "conversation_id": "conv_other"}
+        assert (await client.post(PATH, json=stranger, headers=auth())).status == 200
+        for _ in range(100):  # recorded after the answer, never delaying it
+            if published.records:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+        directory.close()
+    ((topic, key, value),) = published.records  # the stranger's call has no lead to record
+    assert (topic, key) == ("t.sync.conversations", "conv_in")
+    assert violations(topics.CONVERSATIONS, value) == []
+    record = json.loads(value)
+    assert (record["site_uuid"], record["lead_id"], record["attempt_id"]) == ("s1", "l1", None)
+    assert record["direction"] == "inbound"
