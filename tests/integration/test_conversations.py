@@ -170,6 +170,17 @@ async def test_an_inbound_call_from_a_known_number_gets_its_lead_and_lands_on_it
         (activity,) = rg.activities[(site, body["id"])]
         assert activity["description"].startswith("Inbound AI call completed.")
         assert metric(w, "realgeeks_initiation_requests_total") >= 3
+        # The request named the conversation: its lead is recorded on sync.conversations.
+        (recorded,) = await asyncio.to_thread(
+            outputs,
+            kafka_bootstrap,
+            w,
+            "sync.conversations",
+            count=1,
+            match=lambda r: r["conversation_id"] == call.conversation_id,
+        )
+        assert (recorded["site_uuid"], recorded["lead_id"]) == (site, body["id"])
+        assert (recorded["direction"], recorded["attempt_id"]) == ("inbound", None)
 
 
 async def test_an_inbound_call_from_an_unknown_number_gets_defaults_and_is_kept_for_review(
@@ -245,6 +256,10 @@ async def test_a_missed_webhook_is_recovered_by_reconciliation_once(
         for _ in range(2):
             returncode, _out, err = await cli(w.env, "reconcile", "--since", "1h")
             assert returncode == 0, err
+            # Its summary is the last line on stderr (as backfill's).
+            summary = json.loads(err.strip().splitlines()[-1])
+            assert set(summary) == {"listed", "requested", "failed"}, summary
+            assert summary["listed"] >= summary["requested"] >= 1 and summary["failed"] == 0
         await asyncio.sleep(period * 2)
         assert len(completed()) == 1
         assert len(rg.activities[(site, body["id"])]) == 2  # initiated + completed

@@ -224,3 +224,22 @@ async def test_a_known_callers_conversation_is_recorded_for_its_outcome(tmp_path
     record = json.loads(value)
     assert (record["site_uuid"], record["lead_id"], record["attempt_id"]) == ("s1", "l1", None)
     assert record["direction"] == "inbound"
+
+
+async def test_before_the_directory_is_read_a_caller_gets_the_defaults_as_not_ready(
+    tmp_path: Path,
+) -> None:
+    directory = CallerDirectory(tmp_path / "callers")  # its reader has not caught up yet
+    metrics = Metrics()
+    client = await client_for(Initiation(settings_with(), directory, neutral_variables(), metrics))
+    try:
+        response = await client.post(PATH, json=request(NUMBER), headers=auth())
+        assert (await response.json())["dynamic_variables"] == neutral_variables()
+        directory.mark_ready()
+        await client.post(PATH, json=request(NUMBER), headers=auth())
+    finally:
+        await client.close()
+        directory.close()
+    counted = metrics.registry.get_sample_value
+    assert counted("realgeeks_initiation_requests_total", {"result": "not_ready"}) == 1
+    assert counted("realgeeks_initiation_requests_total", {"result": "unknown"}) == 1
