@@ -14,7 +14,9 @@
     record_stories        leads, activities, dead letters (and, through the agents above,
                           everything else about a lead) -> lead stories, the day's figures
 
-processing.py holds the idempotency rule the raw-topic agents follow.
+processing.py holds the idempotency rule the raw-topic agents follow. The agents that call
+ElevenLabs (dial_leads, map_call_outcomes, reconcile_calls) share one client per API key,
+on one HTTP session closed when the app stops.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from realgeeks_sync.agents import (
     track_lead_calls,
     write_activities,
 )
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClients
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["register_all"]
@@ -36,11 +39,28 @@ __all__ = ["register_all"]
 
 def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
+    elevenlabs = elevenlabs_clients(p)
     stories = record_stories.register(p)
     normalize_leads.register(p)
-    map_call_outcomes.register(p)
+    map_call_outcomes.register(p, elevenlabs)
     track_lead_calls.register(p)
     record_conversations.register(p)
     write_activities.register(p, stories)
-    dial_leads.register(p, stories)
-    reconcile_calls.register(p)
+    dial_leads.register(p, elevenlabs, stories)
+    reconcile_calls.register(p, elevenlabs)
+
+
+def elevenlabs_clients(p: Pipeline) -> ElevenLabsClients:
+    """The ElevenLabs clients the agents share: requests timed in the metrics, the session
+    closed when the app stops."""
+
+    def on_request(operation: str, status: str, seconds: float) -> None:
+        p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(seconds)
+
+    clients = ElevenLabsClients(p.settings, on_request)
+
+    @p.app.on_before_shutdown.connect
+    async def close_elevenlabs_session(_app: object, **_kwargs: object) -> None:
+        await clients.close()
+
+    return clients

@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import faust
 from faust.types import TP
 
 from realgeeks_sync.agents.record_stories import StoryWriter
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.clients.elevenlabs import CONNECT_TIMEOUT_S, ElevenLabsClients
 from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.sites import DialerConfig
 from realgeeks_sync.app.domain.deadletters import deadletter_record
@@ -63,7 +62,6 @@ __all__ = ["dialer_policy", "register"]
 
 log = logging.getLogger(__name__)
 
-_CONNECT_TIMEOUT_S = 5.0
 # Forget an answered request after this long even if another worker took the partition
 # and applied its answer (this worker's set of live requests stays small).
 _LIVE_GRACE_S = 600.0
@@ -78,7 +76,7 @@ def dialer_policy(p: Pipeline, site_uuid: str = "*") -> DialerPolicy:
         else DialerConfig.from_settings(s)
     )
     # A request unanswered for longer than its timeouts allow is no longer in flight.
-    orphan_after = _CONNECT_TIMEOUT_S + s.elevenlabs_timeout_s + 20.0
+    orphan_after = CONNECT_TIMEOUT_S + s.elevenlabs_timeout_s + 20.0
     return DialerPolicy(
         enabled=config.enabled,
         max_concurrent_calls=config.max_concurrent_calls,
@@ -154,8 +152,11 @@ class _CaughtUp:
         return False
 
 
-def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
-    """Register the dialer agent and its timer (``stories``: where leads' stories go)."""
+def register(
+    p: Pipeline, elevenlabs: ElevenLabsClients, stories: StoryWriter | None = None
+) -> None:
+    """Register the dialer agent and its timer (``elevenlabs``: a client per API key, shared
+    by the agents; ``stories``: where leads' stories go)."""
     s = p.settings
     t = p.tables
     policies = _Policies(p)
@@ -165,28 +166,10 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
     events_topic = s.topic(names.DIALER_EVENTS)
     live: set[str] = set()
     tasks: set[asyncio.Future[None]] = set()
-    clients: dict[str, ElevenLabsClient] = {}
     m = p.metrics
 
     def now() -> datetime:
         return datetime.fromtimestamp(p.clock(), UTC)
-
-    def client(api_key: str) -> ElevenLabsClient:
-        # One client per API key: sites of one workspace share it.
-        if api_key not in clients:
-
-            def on_request(operation: str, status: str, seconds: float) -> None:
-                m.api_request_seconds.labels("elevenlabs", operation, status).observe(seconds)
-
-            clients[api_key] = ElevenLabsClient(
-                aiohttp.ClientSession(),
-                s.elevenlabs_api_url,
-                api_key,
-                timeout_s=s.elevenlabs_timeout_s,
-                connect_timeout_s=_CONNECT_TIMEOUT_S,
-                on_request=on_request,
-            )
-        return clients[api_key]
 
     async def send(emits: Sequence[Emit], deadletters: Sequence[DeadLetter]) -> None:
         records: list[tuple[faust.TopicT, str, dict[str, Any]]] = [
@@ -228,7 +211,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
         """Send the request once; its answer goes back to the agent as a record."""
         site = p.sites.current.config(call.site_uuid) if p.sites is not None else None
         try:
-            result = await client(
+            result = await elevenlabs.client(
                 site.elevenlabs_api_key.reveal() if site else s.elevenlabs_api_key.reveal()
             ).start_outbound_call(
                 site.elevenlabs_agent_id if site else s.elevenlabs_agent_id,

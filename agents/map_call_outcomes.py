@@ -21,16 +21,19 @@ optout.v1 event when the person asked not to be called.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-import aiohttp
 import faust
 
-from realgeeks_sync.agents.processing import Output, process_idempotently, utc_now_iso
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.agents.processing import (
+    Output,
+    loads_object,
+    process_idempotently,
+    utc_now_iso,
+)
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, ElevenLabsClients
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.call_outcomes import (
@@ -74,7 +77,6 @@ FindCaller = Callable[[str, str | None], tuple[str, str] | None]
 """(caller's E.164 number, called agent id) -> (site_uuid, lead_id) of the caller, if known."""
 
 _DIRECTORY_WAIT_S = 30.0
-_CONNECT_TIMEOUT_S = 5.0
 
 
 class UnplacedCallError(PoisonMessageError):
@@ -104,9 +106,12 @@ def plan_outputs(
     find_caller: FindCaller | None = None,
     reconciled: bool = False,
     mapping_for: Callable[[str], OutcomeMapping] | None = None,
+    default_region: str | None = None,
 ) -> list[Output]:
     """The records one ElevenLabs webhook produces (pure apart from the table reads and the
     ``outcomes`` mark, which makes the first outcome of a conversation its only one).
+    ``default_region``: the country of an inbound caller's number written without one
+    (RGSYNC_DEFAULT_REGION), read as the pre-call webhook reads it.
 
     Raises:
         UnknownEventTypeError, MalformedCallEventError: from the mapping.
@@ -114,17 +119,13 @@ def plan_outputs(
         UnplacedCallError: no lead can be found for the conversation (yet).
     """
     outcome = map_call_event(body, mapping)
-    if mapping_for is not None and outcome.site_uuid:
-        own = mapping_for(outcome.site_uuid)  # the site's own activity types
-        if own is not mapping:
-            outcome = map_call_event(body, own)
     if not outcome.activities and not outcome.opted_out:
         return []
     conversation = outcome.conversation_id or ""
     seen = outcomes.get(conversation) if outcomes is not None else None
     if isinstance(seen, dict) and seen.get("message_id") != message_id:
         return []  # this call's outcome was mapped already (its webhook, or reconciliation)
-    placed = _place(outcome, conversations, find_caller)
+    placed = _place(outcome, conversations, find_caller, default_region)
     if placed is None:
         inbound = outcome.direction == "inbound" and outcome.event_type == POST_CALL_TRANSCRIPTION
         if inbound:
@@ -139,6 +140,11 @@ def plan_outputs(
             "no lead_id/site_uuid dynamic variables and no recorded call"
         )
     site, lead, attempt_id = placed
+    # The site's own activity types, however the call was placed (variables, recorded
+    # conversation or caller's number); only a site that renames a type maps it again.
+    own = mapping_for(site) if mapping_for is not None else mapping
+    if own != mapping:
+        outcome = map_call_event(body, own)
     if outcomes is not None:
         outcomes[conversation] = {
             "message_id": message_id,
@@ -150,7 +156,10 @@ def plan_outputs(
 
 
 def _place(
-    outcome: CallOutcome, conversations: Any, find_caller: FindCaller | None
+    outcome: CallOutcome,
+    conversations: Any,
+    find_caller: FindCaller | None,
+    default_region: str | None,
 ) -> tuple[str, str, str | None] | None:
     """(site, lead, the dialer's attempt id) of a call, or None when nothing places it."""
     attempt_id = outcome.attempt_id
@@ -162,7 +171,7 @@ def _place(
         attempt_id = attempt_id or (recorded if isinstance(recorded, str) else None)
         return str(known["site_uuid"]), str(known["lead_id"]), attempt_id
     if outcome.direction == "inbound" and find_caller is not None:
-        number = e164_or_none(outcome.external_number)
+        number = e164_or_none(outcome.external_number, default_region)
         found = find_caller(number, outcome.agent_id) if number else None
         if found is not None:
             return found[0], found[1], None
@@ -258,19 +267,27 @@ def _outputs(
     return outputs
 
 
-def register(p: Pipeline) -> None:
-    """Register map_call_outcomes."""
+def register(p: Pipeline, elevenlabs: ElevenLabsClients) -> None:
+    """Register map_call_outcomes (``elevenlabs``: a client per API key, shared by the
+    agents, for reconcile requests)."""
     s = p.settings
     mapping = outcome_mapping(s)
     conversations = p.tables.conversations
     outcomes = p.tables.conversation_outcomes
     directory = p.caller_directory
     sites = p.sites if p.sites is not None else SiteDirectory(s)
-    clients: dict[str, ElevenLabsClient] = {}  # by API key
+
+    own_mappings: dict[tuple[tuple[str, str], ...], OutcomeMapping] = {}
 
     def mapping_for(site_uuid: str) -> OutcomeMapping:
         config = sites.current.get(site_uuid)
-        return with_activity_types(mapping, config.outcomes) if config is not None else mapping
+        if config is None or not config.outcomes:
+            return mapping
+        # One mapping per set of types (a reload may change a site's), not one a call.
+        types = tuple(sorted(config.outcomes.items()))
+        if types not in own_mappings:
+            own_mappings[types] = with_activity_types(mapping, config.outcomes)
+        return own_mappings[types]
 
     def find_caller(number: str, agent_id: str | None) -> tuple[str, str] | None:
         if directory is None:
@@ -283,23 +300,7 @@ def register(p: Pipeline) -> None:
         # The key of a site that calls with this agent (its own workspace), else the
         # environment's.
         api_key = sites.current.elevenlabs_agents().get(str(agent_id or ""))
-        key = (api_key or s.elevenlabs_api_key).reveal()
-        if key not in clients:
-
-            def on_request(operation: str, status: str, seconds: float) -> None:
-                p.metrics.api_request_seconds.labels("elevenlabs", operation, status).observe(
-                    seconds
-                )
-
-            clients[key] = ElevenLabsClient(
-                aiohttp.ClientSession(),
-                s.elevenlabs_api_url,
-                key,
-                timeout_s=s.elevenlabs_timeout_s,
-                connect_timeout_s=_CONNECT_TIMEOUT_S,
-                on_request=on_request,
-            )
-        return clients[key]
+        return elevenlabs.client((api_key or s.elevenlabs_api_key).reveal())
 
     async def plan(
         body: dict[str, Any], envelope: dict[str, Any], reconciled: bool
@@ -315,6 +316,7 @@ def register(p: Pipeline) -> None:
                 find_caller=find_caller,
                 reconciled=reconciled,
                 mapping_for=mapping_for,
+                default_region=s.default_region,
             )
 
         try:
@@ -346,12 +348,7 @@ def register(p: Pipeline) -> None:
         return outputs
 
     async def decide(envelope: dict[str, Any]) -> list[Output]:
-        try:
-            body = json.loads(envelope["body"])
-        except ValueError as exc:
-            raise PoisonMessageError("ElevenLabs body is not JSON") from exc
-        if not isinstance(body, dict):
-            raise PoisonMessageError("ElevenLabs body is not a JSON object")
+        body = loads_object(envelope["body"], "ElevenLabs body")
         if envelope.get("source") == RECONCILE_SOURCE:
             return await reconcile(envelope, body)
         return await plan(body, envelope, False)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import faust
 
-from realgeeks_sync.agents.processing import Output, process_batch
-from realgeeks_sync.app.core import json_codec
+from realgeeks_sync.agents.processing import Output, as_datetime, loads_object, process_batch
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.domain import lead_calls
@@ -96,16 +95,6 @@ class LeadTables:
         return found if isinstance(found, dict) else None
 
 
-def _parse_body(envelope: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        body = json_codec.loads(envelope["body"])
-    except (ValueError, TypeError) as exc:
-        raise PoisonMessageError("webhook body is not JSON") from exc
-    if not isinstance(body, dict):
-        raise PoisonMessageError("webhook body is not a JSON object")
-    return body
-
-
 def _activities(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     raw = body.get("activities")
     if raw is None:
@@ -140,12 +129,12 @@ def plan_realgeeks(
     action = str(envelope.get("action"))
     message_id = str(envelope["message_id"])
     received_at = str(envelope.get("received_at") or "")
-    now = _as_datetime(received_at)
+    now = as_datetime(received_at)
     if action not in KNOWN_REALGEEKS_ACTIONS:
         if metrics:
             metrics.webhooks_ignored.labels("realgeeks", "unknown").inc()
         return []
-    body = _parse_body(envelope)
+    body = loads_object(envelope["body"], "webhook body")
     site = normalize_site_uuid(body.get("site_uuid"))
     if site is None:
         raise PoisonMessageError(f"{action} webhook without site_uuid")
@@ -338,14 +327,6 @@ def context_outputs(
         Output("calls_context", key, context),
         Output("callers", key, caller_record(context, numbers)),
     ]
-
-
-def _as_datetime(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def register(p: Pipeline) -> None:

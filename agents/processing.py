@@ -34,7 +34,15 @@ from realgeeks_sync.app.domain.envelopes import ELEVENLABS_KEPT_TYPES, KNOWN_REA
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_batch import TableBatch
 
-__all__ = ["Output", "decode_envelope", "process_batch", "process_idempotently", "utc_now_iso"]
+__all__ = [
+    "Output",
+    "as_datetime",
+    "decode_envelope",
+    "loads_object",
+    "process_batch",
+    "process_idempotently",
+    "utc_now_iso",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,33 @@ def utc_now_iso(now: float | None = None) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+def as_datetime(value: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone); now when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def loads_object(
+    raw: bytes | str | None, what: str, *, shape: str = "a JSON object"
+) -> dict[str, Any]:
+    """Decode a record or body that must be a JSON object.
+
+    Raises:
+        PoisonMessageError: "<what> is not JSON" (not JSON, not UTF-8, nested deeper than
+            the decoder goes) or "<what> is not <shape>" (JSON, but no object).
+    """
+    try:
+        value = json_codec.loads(raw or b"")
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise PoisonMessageError(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise PoisonMessageError(f"{what} is not {shape}")
+    return value
+
+
 def decode_envelope(value: bytes | None) -> dict[str, Any]:
     """Parse a raw-topic envelope.
 
@@ -72,12 +107,7 @@ def decode_envelope(value: bytes | None) -> dict[str, Any]:
     """
     if not value:
         raise PoisonMessageError("empty record")
-    try:
-        envelope = json_codec.loads(value)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise PoisonMessageError("envelope is not JSON") from exc
-    if not isinstance(envelope, dict):
-        raise PoisonMessageError("envelope is not a JSON object")
+    envelope = loads_object(value, "envelope")
     if not isinstance(envelope.get("message_id"), str) or not isinstance(envelope.get("body"), str):
         raise PoisonMessageError("envelope lacks message_id or body")
     return envelope

@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 import time
 
-import aiohttp
-
 from realgeeks_sync.agents.processing import utc_now_iso
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClients
 from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.sites import SiteDirectory
 from realgeeks_sync.app.domain.reconciliation import needs_request, request_envelope
@@ -29,25 +27,15 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def register(p: Pipeline) -> None:
-    """Register the timer (nothing when reconciliation is off)."""
+def register(p: Pipeline, elevenlabs: ElevenLabsClients) -> None:
+    """Register the timer (nothing when reconciliation is off); ``elevenlabs``: a client
+    per API key, shared by the agents."""
     s = p.settings
     if s.reconcile_interval_s <= 0:
         return
     sites = p.sites if p.sites is not None else SiteDirectory(s)
     requested: dict[str, float] = {}  # conversation id -> when this worker requested it
-    clients: dict[str, ElevenLabsClient] = {}  # by API key
     quiet: list[bool] = []  # "nothing to reconcile" said once
-
-    def client(api_key: str) -> ElevenLabsClient:
-        if api_key not in clients:
-            clients[api_key] = ElevenLabsClient(
-                aiohttp.ClientSession(),
-                s.elevenlabs_api_url,
-                api_key,
-                timeout_s=s.elevenlabs_timeout_s,
-            )
-        return clients[api_key]
 
     @p.app.timer(interval=s.reconcile_interval_s, on_leader=True)
     async def reconcile_calls() -> None:
@@ -62,7 +50,7 @@ def register(p: Pipeline) -> None:
         sent = 0
         for agent_id, api_key in agents.items():
             try:
-                async for summary in client(api_key.reveal()).conversations_since(
+                async for summary in elevenlabs.client(api_key.reveal()).conversations_since(
                     agent_id, int(now - s.reconcile_lookback_s)
                 ):
                     conversation = needs_request(summary, now, s.reconcile_grace_s)

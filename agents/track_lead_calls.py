@@ -14,16 +14,14 @@ its event id), so a replay re-sends the same context event.
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import faust
 
 from realgeeks_sync.agents.normalize_leads import LeadTables, context_outputs
-from realgeeks_sync.agents.processing import Output, process_batch
+from realgeeks_sync.agents.processing import Output, as_datetime, loads_object, process_batch
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.dialing.optouts import OptOutError, parse_optout
@@ -46,12 +44,7 @@ def decode_record(value: bytes | None, kind: str) -> dict[str, Any]:
     Raises:
         PoisonMessageError: not a JSON object with a site and an event id.
     """
-    try:
-        record = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PoisonMessageError(f"{kind} record is not JSON") from exc
-    if not isinstance(record, dict):
-        raise PoisonMessageError(f"{kind} record is not an object")
+    record = loads_object(value, f"{kind} record", shape="an object")
     event_id, site = record.get("event_id"), record.get("site_uuid")
     if not isinstance(event_id, str) or not event_id or not isinstance(site, str) or not site:
         raise PoisonMessageError(f"{kind} record without event_id or site_uuid")
@@ -94,7 +87,7 @@ def plan_lead_calls(envelope: dict[str, Any], tables: LeadTables) -> list[Output
         tables.calls[key] = changed
         when, trigger = str(record.get("occurred_at") or ""), "call_outcome"
         affected = [lead]
-    now = _as_datetime(when)
+    now = as_datetime(when)
     outputs: list[Output] = []
     for lead in dict.fromkeys(affected):
         snapshot = index.lead(site, lead)
@@ -113,14 +106,6 @@ def plan_lead_calls(envelope: dict[str, Any], tables: LeadTables) -> list[Output
             force=False,
         )
     return outputs
-
-
-def _as_datetime(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def register(p: Pipeline) -> None:

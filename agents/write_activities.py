@@ -15,7 +15,6 @@ field on PATCH, so sending only ours would drop the others).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any
 import aiohttp
 import faust
 
+from realgeeks_sync.agents.processing import loads_object
 from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
 from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
@@ -44,12 +44,7 @@ class OutcomeUnknownError(PoisonMessageError):
 
 def _parse(value: bytes | None, id_field: str, body_field: str) -> dict[str, Any]:
     what = "outbound activity" if id_field == "activity_id" else "lead update"
-    try:
-        record = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PoisonMessageError(f"{what} is not JSON") from exc
-    if not isinstance(record, dict):
-        raise PoisonMessageError(f"{what} is not an object")
+    record = loads_object(value, what, shape="an object")
     for name in (id_field, "site_uuid", "lead_id"):
         if not isinstance(record.get(name), str) or not record[name]:
             raise PoisonMessageError(f"{what} lacks {name}")

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -14,8 +15,16 @@ import aiohttp
 
 from realgeeks_sync.app.clients.http import error_for, exchange
 from realgeeks_sync.app.core.errors import PermanentApiError
+from realgeeks_sync.app.core.settings import Settings
 
-__all__ = ["ConversationPage", "ElevenLabsClient", "OnRequest", "OutboundCallResult"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "ConversationPage",
+    "ElevenLabsClient",
+    "ElevenLabsClients",
+    "OnRequest",
+    "OutboundCallResult",
+]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,7 @@ OnRequest = Callable[[str, str, float], None]
 OUTBOUND_CALL_PATH = "/v1/convai/twilio/outbound-call"
 CONVERSATIONS_PATH = "/v1/convai/conversations"
 MAX_PAGE_SIZE = 100  # the API's own limit
+CONNECT_TIMEOUT_S = 5.0  # a connection's own bound, within the request's timeout
 
 _MAX_BODY_CHARS = 2000
 
@@ -102,7 +112,7 @@ class ElevenLabsClient:
         api_key: str,
         *,
         timeout_s: float = 10.0,
-        connect_timeout_s: float = 5.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
         on_request: OnRequest | None = None,
     ) -> None:
         """Bind the client to a session and an API key (never logged).
@@ -179,7 +189,6 @@ class ElevenLabsClient:
         agent_id: str,
         *,
         after_unix: int | None = None,
-        before_unix: int | None = None,
         cursor: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
     ) -> ConversationPage:
@@ -192,8 +201,6 @@ class ElevenLabsClient:
         params: dict[str, str | int] = {"agent_id": agent_id, "page_size": page_size}
         if after_unix is not None:
             params["call_start_after_unix"] = after_unix
-        if before_unix is not None:
-            params["call_start_before_unix"] = before_unix
         if cursor:
             params["cursor"] = cursor
         body = await self._send(
@@ -316,3 +323,48 @@ class ElevenLabsClient:
             # A broken metrics hook must not fail a call that was placed: a retry would
             # ring the lead a second time.
             log.exception("on_request hook failed", extra={"operation": operation})
+
+
+class ElevenLabsClients:
+    """One ``ElevenLabsClient`` per API key (the sites of one workspace share it), all on one
+    session: opened on first use, inside the running loop, and closed by ``close``."""
+
+    def __init__(self, settings: Settings, on_request: OnRequest | None = None) -> None:
+        """Clients with the settings' URL and timeout, reporting to ``on_request``."""
+        self._settings = settings
+        self._on_request = on_request
+        self._session: aiohttp.ClientSession | None = None
+        self._clients: dict[str, ElevenLabsClient] = {}
+
+    def client(self, api_key: str) -> ElevenLabsClient:
+        """The client that calls with ``api_key`` (never logged)."""
+        found = self._clients.get(api_key)
+        if found is None:
+            if self._session is None or self._session.closed:
+                self._session = aiohttp.ClientSession()
+            found = self._clients[api_key] = ElevenLabsClient(
+                self._session,
+                self._settings.elevenlabs_api_url,
+                api_key,
+                timeout_s=self._settings.elevenlabs_timeout_s,
+                on_request=self._on_request,
+            )
+        return found
+
+    async def close(self) -> None:
+        """Close the session; the next ``client`` opens a new one."""
+        session, self._session = self._session, None
+        self._clients.clear()
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> ElevenLabsClients:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -49,7 +49,6 @@ __all__ = [
     "load_sites",
     "normalize_site",
     "reload_on_sighup",
-    "sites_for_agent",
 ]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -213,19 +212,6 @@ def _keys(
         for secret in secrets:
             owners.setdefault(secret, set()).add(subject)
     return tuple(owners), tuple(frozenset(o) for o in owners.values())
-
-
-def sites_for_agent(sites: Sites, agent_id: str) -> list[str]:
-    """The sites whose calls an ElevenLabs agent makes (the inbound-call webhook needs it).
-
-    Without a sites file every site shares the environment's agent: the answer is ["*"]
-    when ``agent_id`` is that agent (any site), else [].
-    """
-    if not agent_id:
-        return []
-    if not sites.listed:
-        return ["*"] if agent_id == sites.default.elevenlabs_agent_id else []
-    return sorted(s.site_uuid for s in sites.by_uuid.values() if s.elevenlabs_agent_id == agent_id)
 
 
 def default_site(settings: Settings) -> SiteConfig:

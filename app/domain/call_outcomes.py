@@ -40,7 +40,8 @@ from typing import Any
 from urllib.parse import quote
 
 from realgeeks_sync.app.core.errors import ConfigError, PoisonMessageError
-from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.settings import DEFAULT_HOT_OUTCOMES, Settings
+from realgeeks_sync.app.core.sites import OUTCOME_ACTIVITY_KINDS
 from realgeeks_sync.app.domain.lead_fields import (
     DEFAULT_LEAD_FIELD_RULES,
     LeadFieldRule,
@@ -82,9 +83,16 @@ KIND_OPTED_OUT = "opted_out"
 KIND_TOUR_REQUESTED = "tour_requested"
 KIND_CALLBACK_REQUESTED = "callback_requested"
 KINDS = (KIND_CALLED, KIND_NOTE, KIND_OPTED_OUT, KIND_TOUR_REQUESTED, KIND_CALLBACK_REQUESTED)
+
+
+def _kind_set(text: str) -> frozenset[str]:
+    """The kinds a comma-separated list names (RGSYNC_HOT_OUTCOMES)."""
+    return frozenset(k.strip() for k in text.split(",") if k.strip())
+
+
 # The hot outcomes: the assigned agent is notified at once (and of an opt-out, so nobody
-# calls the person again by hand).
-DEFAULT_NOTIFY_KINDS = frozenset({KIND_TOUR_REQUESTED, KIND_CALLBACK_REQUESTED, KIND_OPTED_OUT})
+# calls the person again by hand). RGSYNC_HOT_OUTCOMES' default, read the same way.
+DEFAULT_NOTIFY_KINDS = _kind_set(DEFAULT_HOT_OUTCOMES)
 DEFAULT_CONVERSATION_URL = (
     "https://elevenlabs.io/app/agents/history/{conversation_id}?agent={agent_id}"
 )
@@ -171,7 +179,7 @@ def outcome_mapping(settings: Settings) -> OutcomeMapping:
         rules = parse_rules(settings.outcome_lead_fields)
     except LeadFieldRuleError as exc:
         raise ConfigError(f"RGSYNC_OUTCOME_LEAD_FIELDS: {exc}") from None
-    hot = frozenset(k.strip() for k in settings.hot_outcomes.split(",") if k.strip())
+    hot = _kind_set(settings.hot_outcomes)
     unknown = sorted(hot - set(KINDS))
     if unknown:
         raise ConfigError(
@@ -183,16 +191,14 @@ def outcome_mapping(settings: Settings) -> OutcomeMapping:
 
 
 def with_activity_types(mapping: OutcomeMapping, types: Mapping[str, str]) -> OutcomeMapping:
-    """``mapping`` with a site's own Real Geeks activity types (sites file ``outcomes``)."""
-    if not types:
-        return mapping
-    return replace(
-        mapping,
-        called_type=types.get("called", mapping.called_type),
-        note_type=types.get("note", mapping.note_type),
-        opted_out_type=types.get("opted_out", mapping.opted_out_type),
-        tour_requested_type=types.get("tour_requested", mapping.tour_requested_type),
-    )
+    """``mapping`` with a site's own Real Geeks activity types (sites file ``outcomes``);
+    ``mapping`` itself when they change nothing."""
+    changes: dict[str, Any] = {
+        f"{kind}_type": types[kind]
+        for kind in OUTCOME_ACTIVITY_KINDS
+        if kind in types and types[kind] != getattr(mapping, f"{kind}_type")
+    }
+    return replace(mapping, **changes) if changes else mapping
 
 
 def activity_id_for(conversation_id: str, event_type: str, kind: str) -> str:

@@ -5,8 +5,8 @@ from Real Geeks, its calls' outcomes from ElevenLabs and its opt-outs from four 
 ``track_lead_calls`` folds them, on the lead's site partition, into the ``lead_calls``
 table, whose values this module builds:
 
-    <site>|lead|<lead id>     {"calls": [...], "count", "by_outcome", "last_outcome",
-                               "last_at", "optout"}
+    <site>|lead|<lead id>     {"count", "inbound", "by_outcome", "last_outcome", "last_at",
+                               "seen", "optout"}
     <site>|phone|<E.164>      {"action", "source", "reason", "at", "event_id"}
 
 ``opt_out_of`` says whether a lead is opted out (itself, or any of its numbers) and by
@@ -22,7 +22,6 @@ from typing import Any
 from realgeeks_sync.app.domain.dialing.optouts import OptOut
 
 __all__ = [
-    "RECENT_CALLS",
     "add_call",
     "key",
     "opt_out_of",
@@ -31,7 +30,6 @@ __all__ = [
     "summary",
 ]
 
-RECENT_CALLS = 20  # calls kept per lead (the count goes on)
 _SEEN = 200  # conversation ids remembered per lead, so a call is counted once
 
 
@@ -50,24 +48,17 @@ def add_call(state: Mapping[str, Any] | None, event: Mapping[str, Any]) -> dict[
         return None
     outcome = str(event.get("outcome") or "unknown")[:40]
     at = event.get("occurred_at") if isinstance(event.get("occurred_at"), str) else None
-    call = {
-        "conversation_id": conversation or None,
-        "direction": str(event.get("direction") or "outbound")[:10],
-        "outcome": outcome,
-        "at": at,
-        "opted_out": event.get("opted_out") is True,
-    }
-    calls = [c for c in current.get("calls") or [] if isinstance(c, Mapping)]
+    inbound = event.get("direction") == "inbound"
+    current.pop("calls", None)  # a list of recent calls earlier versions kept; nothing read it
     by_outcome = dict(current.get("by_outcome") or {})
     by_outcome[outcome] = int(by_outcome.get(outcome, 0)) + 1
     last_at = current.get("last_at")
     newest = not isinstance(last_at, str) or (at is not None and at >= last_at)
     return {
         **current,
-        "calls": [*calls, call][-RECENT_CALLS:],
         "seen": [*seen, conversation][-_SEEN:] if conversation else seen,
         "count": int(current.get("count") or 0) + 1,
-        "inbound": int(current.get("inbound") or 0) + (call["direction"] == "inbound"),
+        "inbound": int(current.get("inbound") or 0) + inbound,
         "by_outcome": by_outcome,
         "last_outcome": outcome if newest else current.get("last_outcome"),
         "last_at": at if newest else last_at,

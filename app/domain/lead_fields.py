@@ -77,9 +77,6 @@ class LeadUpdate:
     def __bool__(self) -> bool:
         return bool(self.fields or self.tags)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"fields": dict(self.fields), "tags": list(self.tags)}
-
 
 def lead_update_id_for(conversation_id: str) -> str:
     """The outbox key of a conversation's lead update: one PATCH per conversation, ever."""

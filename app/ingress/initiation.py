@@ -43,6 +43,7 @@ from realgeeks_sync.app.domain.callers import (
     neutral_variables,
     served_by,
 )
+from realgeeks_sync.app.domain.dialing.events import conversation_record
 from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
 from realgeeks_sync.app.ingress.handlers import Publisher, read_body
 from realgeeks_sync.app.streaming import topics as names
@@ -152,14 +153,13 @@ class Initiation:
             return
         if self.publisher is None or self.conversations_topic is None:
             return
-        value = {
-            "conversation_id": conversation_id.strip()[:200],
-            "site_uuid": site,
-            "lead_id": lead,
-            "attempt_id": None,
-            "direction": "inbound",
-            "started_at": datetime.now(UTC).isoformat(),
-        }
+        value = conversation_record(
+            conversation_id=conversation_id.strip()[:200],
+            site_uuid=site,
+            lead_id=lead,
+            direction="inbound",
+            started_at=datetime.now(UTC).isoformat(),
+        )
         task = asyncio.ensure_future(self._publish(value))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -15,10 +15,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import aiohttp
 from confluent_kafka import Producer
 
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClients
 from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.settings import Secret, Settings
 from realgeeks_sync.app.core.sites import SitesFileError, load_sites
@@ -95,14 +94,9 @@ async def _finished(
 ) -> tuple[int, list[tuple[str, str]]]:
     """(conversations listed, (id, agent) of the finished ones) since ``after_unix``."""
     listed, wanted = 0, []
-    async with aiohttp.ClientSession() as session:
+    async with ElevenLabsClients(settings) as clients:
         for agent_id, api_key in agents.items():
-            client = ElevenLabsClient(
-                session,
-                settings.elevenlabs_api_url,
-                api_key.reveal(),
-                timeout_s=settings.elevenlabs_timeout_s,
-            )
+            client = clients.client(api_key.reveal())
             async for summary in client.conversations_since(agent_id, after_unix):
                 listed += 1
                 conversation = needs_request(summary, time.time(), settings.reconcile_grace_s)

@@ -22,7 +22,7 @@ __all__ = ["register_views"]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def register_views(p: Pipeline, ingress: Ingress, initiation: Initiation | None = None) -> None:
+def register_views(p: Pipeline, ingress: Ingress, initiation: Initiation) -> None:
     """Mount every route on the Faust web server."""
     app = p.app
 
@@ -36,13 +36,10 @@ def register_views(p: Pipeline, ingress: Ingress, initiation: Initiation | None 
         async def post(self, request: web.Request) -> web.Response:
             return await ingress.elevenlabs(request)
 
-    if initiation is not None:
-        pre_call = initiation
-
-        @app.page("/webhooks/elevenlabs/initiation")
-        class InitiationWebhook(View):
-            async def post(self, request: web.Request) -> web.Response:
-                return await pre_call.handle(request)
+    @app.page("/webhooks/elevenlabs/initiation")
+    class InitiationWebhook(View):
+        async def post(self, request: web.Request) -> web.Response:
+            return await initiation.handle(request)
 
     async def metrics(_request: web.Request) -> web.Response:
         refresh_lag_metrics(p)

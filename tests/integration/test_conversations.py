@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from ops.testkit.support import IngressProcess, Worker, free_port, unique
 from realgeeks_sync.app.domain.callers import neutral_variables
 from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.integration.test_call_loop import wait_for
+from tests.integration.test_dialer import metric
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,16 @@ INITIATION_SECRET = "pre-call-secret"
 HOOK = "/webhooks/elevenlabs"
 
 
-def metric(worker: Worker, name: str) -> float:
-    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
+def inbound_env(
+    rg: FakeRealGeeks, el: FakeElevenLabs, secrets: str = INITIATION_SECRET
+) -> dict[str, str]:
+    """A worker that answers the pre-call webhook and neither dials nor reconciles."""
+    return dialer_env(
+        rg,
+        el,
+        RGSYNC_DIALER_ENABLED="false",
+        RGSYNC_ELEVENLABS_INITIATION_SECRETS=secrets,
+        RGSYNC_RECONCILE_INTERVAL_S="0",
     )
 
 
@@ -139,13 +142,7 @@ async def test_an_inbound_call_from_a_known_number_gets_its_lead_and_lands_on_it
     start_worker: Callable[..., Worker], kafka_bootstrap: str
 ) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
-        env = dialer_env(
-            rg,
-            el,
-            RGSYNC_DIALER_ENABLED="false",
-            RGSYNC_ELEVENLABS_INITIATION_SECRETS=f"old-secret,{INITIATION_SECRET}",
-            RGSYNC_RECONCILE_INTERVAL_S="0",
-        )
+        env = inbound_env(rg, el, f"old-secret,{INITIATION_SECRET}")
         w = await asyncio.to_thread(start_worker, **env)
         site, phone = unique("site"), NUMBERS[1]
         body = new_lead(site, phone)
@@ -173,19 +170,24 @@ async def test_an_inbound_call_from_a_known_number_gets_its_lead_and_lands_on_it
         (activity,) = rg.activities[(site, body["id"])]
         assert activity["description"].startswith("Inbound AI call completed.")
         assert metric(w, "realgeeks_initiation_requests_total") >= 3
+        # The request named the conversation: its lead is recorded on sync.conversations.
+        (recorded,) = await asyncio.to_thread(
+            outputs,
+            kafka_bootstrap,
+            w,
+            "sync.conversations",
+            count=1,
+            match=lambda r: r["conversation_id"] == call.conversation_id,
+        )
+        assert (recorded["site_uuid"], recorded["lead_id"]) == (site, body["id"])
+        assert (recorded["direction"], recorded["attempt_id"]) == ("inbound", None)
 
 
 async def test_an_inbound_call_from_an_unknown_number_gets_defaults_and_is_kept_for_review(
     start_worker: Callable[..., Worker], kafka_bootstrap: str
 ) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
-        env = dialer_env(
-            rg,
-            el,
-            RGSYNC_DIALER_ENABLED="false",
-            RGSYNC_ELEVENLABS_INITIATION_SECRETS=INITIATION_SECRET,
-            RGSYNC_RECONCILE_INTERVAL_S="0",
-        )
+        env = inbound_env(rg, el)
         w = await asyncio.to_thread(start_worker, **env)
         with_initiation(el, w)
         call = await el.inbound_call(NUMBERS[2], agent_id="agent_1")
@@ -254,6 +256,10 @@ async def test_a_missed_webhook_is_recovered_by_reconciliation_once(
         for _ in range(2):
             returncode, _out, err = await cli(w.env, "reconcile", "--since", "1h")
             assert returncode == 0, err
+            # Its summary is the last line on stderr (as backfill's).
+            summary = json.loads(err.strip().splitlines()[-1])
+            assert set(summary) == {"listed", "requested", "failed"}, summary
+            assert summary["listed"] >= summary["requested"] >= 1 and summary["failed"] == 0
         await asyncio.sleep(period * 2)
         assert len(completed()) == 1
         assert len(rg.activities[(site, body["id"])]) == 2  # initiated + completed
@@ -270,13 +276,7 @@ async def test_the_standalone_ingress_answers_the_pre_call_webhook_too(
     start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Any
 ) -> None:
     async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
-        env = dialer_env(
-            rg,
-            el,
-            RGSYNC_DIALER_ENABLED="false",
-            RGSYNC_ELEVENLABS_INITIATION_SECRETS=INITIATION_SECRET,
-            RGSYNC_RECONCILE_INTERVAL_S="0",
-        )
+        env = inbound_env(rg, el)
         w = await asyncio.to_thread(start_worker, **env)
         ingress = IngressProcess(
             env={**w.env, "RGSYNC_INGRESS_PORT": str(free_port())},

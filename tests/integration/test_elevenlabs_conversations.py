@@ -12,8 +12,9 @@ import pytest
 from aiohttp import web
 
 from ops.testkit.fakes.elevenlabs import CONVERSATIONS_PATH, FakeElevenLabs
-from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient
+from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, ElevenLabsClients
 from realgeeks_sync.app.core.errors import PermanentApiError
+from realgeeks_sync.app.core.settings import Settings
 
 API_KEY = "sk_test_conversations"
 VARIABLES = {"lead_id": "lead1", "site_uuid": "site1", "lead_first_name": "Ana"}
@@ -90,6 +91,24 @@ async def test_history_lists_newest_first_with_filters_and_pages(
     later = await client.list_conversations("agent_1", after_unix=150)
     assert [c["conversation_id"] for c in later.conversations] == [third, second]
     assert other not in {c["conversation_id"] for c in later.conversations}
+
+
+async def test_the_agents_share_one_client_per_key_on_one_session(fake: FakeElevenLabs) -> None:
+    settings = Settings.from_env(
+        {"RGSYNC_REALGEEKS_SECRETS": "s", "RGSYNC_ELEVENLABS_API_URL": fake.url}
+    )
+    timed: list[tuple[str, str]] = []
+    async with ElevenLabsClients(settings, lambda op, st, _s: timed.append((op, st))) as clients:
+        one = clients.client(API_KEY)
+        wrong = clients.client("sk_wrong")  # another workspace's key
+        assert clients.client(API_KEY) is one and wrong is not one
+        await place(one)
+        with pytest.raises(PermanentApiError, match="401"):
+            await wrong.list_conversations("agent_1")
+        session = one._session
+        assert wrong._session is session and not session.closed
+    assert session.closed
+    assert timed == [("start_outbound_call", "200"), ("list_conversations", "401")]
 
 
 async def test_detail_is_the_webhook_data(fake: FakeElevenLabs, client: ElevenLabsClient) -> None:

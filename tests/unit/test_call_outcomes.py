@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 
 from realgeeks_sync.app.core.errors import PoisonMessageError
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.core.sites import OUTCOME_ACTIVITY_KINDS
 from realgeeks_sync.app.domain.call_outcomes import (
     DEFAULT_ACTIVITY_SOURCE,
+    DEFAULT_NOTIFY_KINDS,
+    KINDS,
     CallOutcome,
     MalformedCallEventError,
     OutcomeMapping,
@@ -18,6 +22,7 @@ from realgeeks_sync.app.domain.call_outcomes import (
     activity_id_for,
     is_own_activity,
     map_call_event,
+    outcome_mapping,
     with_activity_types,
 )
 
@@ -542,3 +547,17 @@ def test_a_site_names_its_own_activity_types_and_the_ids_stay() -> None:
         a["activity_id"] for a in default.activities
     ]
     assert with_activity_types(MAPPING, {}) is MAPPING
+
+
+def test_every_outcome_a_site_may_rename_has_its_activity_type() -> None:
+    # The sites file's [outcomes] names and the mapping's fields are one list.
+    own = {kind: f"own_{kind}" for kind in OUTCOME_ACTIVITY_KINDS}
+    renamed = with_activity_types(MAPPING, own)
+    assert set(OUTCOME_ACTIVITY_KINDS) <= set(KINDS)
+    assert [getattr(renamed, f"{k}_type") for k in OUTCOME_ACTIVITY_KINDS] == list(own.values())
+    # Types that rename nothing leave the mapping as it is (no second mapping of a call).
+    assert with_activity_types(MAPPING, {"called": MAPPING.called_type}) is MAPPING
+    # The default hot outcomes are RGSYNC_HOT_OUTCOMES' default.
+    settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "s"})
+    assert outcome_mapping(settings).notify_kinds == DEFAULT_NOTIFY_KINDS == MAPPING.notify_kinds
+    assert {"tour_requested", "callback_requested", "opted_out"} == DEFAULT_NOTIFY_KINDS

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from ops.testkit.fakes.elevenlabs import build_post_call_payload
+from realgeeks_sync.agents import map_call_outcomes
 from realgeeks_sync.agents.map_call_outcomes import (
     UnknownCallerError,
     UnplacedCallError,
     plan_outputs,
 )
-from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping
+from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping, with_activity_types
 from realgeeks_sync.app.domain.lead_fields import lead_update_id_for
 from realgeeks_sync.app.domain.reconciliation import (
     needs_request,
@@ -108,6 +109,73 @@ def test_an_inbound_call_is_placed_by_the_callers_number() -> None:
     )
     assert asked == [(CALLER, "agent_1")]
     assert {o.value["lead_id"] for o in outs if "lead_id" in o.value} == {"l3"}
+
+
+def test_a_sites_own_activity_types_apply_however_its_call_was_placed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = with_activity_types(MAPPING, {"called": "ai_call"})
+    asked: list[str] = []
+
+    def mapping_for(site: str) -> OutcomeMapping:
+        asked.append(site)
+        return own if site == SITE else MAPPING
+
+    def activity_types(outs: list[Any]) -> list[str]:
+        return [o.value["activity"]["type"] for o in outs if o.topic == "activities_outbound"]
+
+    # No variables: placed from the conversations table (a call the dialer recorded).
+    recorded = {"conv10": {"site_uuid": SITE, "lead_id": "l1", "attempt_id": "a1"}}
+    payload = build_post_call_payload("conv10", "success", dynamic_variables={})
+    outs = plan_outputs(payload, MAPPING, recorded, AT, mapping_for=mapping_for)
+    assert activity_types(outs) == ["ai_call"] and asked == [SITE]
+    # ... or from the caller's number (an inbound call initiation did not answer).
+    outs = plan_outputs(
+        inbound("conv11"), MAPPING, {}, AT, find_caller=lambda _n, _a: (SITE, "l2"),
+        mapping_for=mapping_for,
+    )  # fmt: skip
+    assert activity_types(outs) == ["ai_call"]
+    # A site that renames nothing maps its call once.
+    mapped: list[str] = []
+    real = map_call_outcomes.map_call_event
+
+    def counting(body: Any, mapping: OutcomeMapping) -> Any:
+        mapped.append(body["data"]["conversation_id"])
+        return real(body, mapping)
+
+    monkeypatch.setattr(map_call_outcomes, "map_call_event", counting)
+    other = {"conv12": {"site_uuid": "other-site", "lead_id": "l3", "attempt_id": None}}
+    payload = build_post_call_payload("conv12", "success", dynamic_variables={})
+    outs = plan_outputs(payload, MAPPING, other, AT, mapping_for=mapping_for)
+    assert activity_types(outs) == ["called"] and mapped == ["conv12"]
+    plan_outputs(
+        build_post_call_payload("conv13", "success", dynamic_variables={}),
+        MAPPING,
+        {"conv13": {"site_uuid": SITE, "lead_id": "l1"}},
+        AT,
+        mapping_for=mapping_for,
+    )
+    assert mapped == ["conv12", "conv13", "conv13"]  # a renaming site: once more
+
+
+def test_a_national_number_is_read_in_the_default_region_as_at_initiation() -> None:
+    asked: list[str] = []
+
+    def find_caller(number: str, _agent: str | None) -> tuple[str, str] | None:
+        asked.append(number)
+        return (SITE, "l4") if number == CALLER else None
+
+    national = build_post_call_payload(
+        "conv9", "success", direction="inbound", to_number="(808) 817-2382",
+        dynamic_variables={"lead_id": "", "site_uuid": ""},
+    )  # fmt: skip
+    outs = plan_outputs(national, MAPPING, {}, AT, find_caller=find_caller, default_region="US")
+    assert asked == [CALLER]
+    assert {o.value["lead_id"] for o in outs if "lead_id" in o.value} == {"l4"}
+    # Without a region such a number is nobody's (RGSYNC_DEFAULT_REGION is always set).
+    with pytest.raises(UnknownCallerError):
+        plan_outputs(national, MAPPING, {}, AT, find_caller=find_caller)
+    assert asked == [CALLER]
 
 
 def test_an_unknown_caller_is_kept_for_review_not_retried() -> None:

@@ -356,7 +356,10 @@ def test_the_dialer_records_and_envelopes_validate() -> None:
     conversation = conversation_record(conversation_id="c", site_uuid=site, lead_id="l",
                                        attempt_id="a", started_at=at)  # fmt: skip
     assert violations(topics.CONVERSATIONS, json.dumps(conversation).encode()) == []
-    inbound = {**conversation, "attempt_id": None, "direction": "inbound"}  # the pre-call webhook's
+    inbound = conversation_record(conversation_id="c", site_uuid=site, lead_id="l",
+                                  direction="inbound", started_at=at)  # the pre-call webhook's
+    assert (inbound["attempt_id"], inbound["direction"]) == (None, "inbound")
+    assert "direction" not in conversation
     assert violations(topics.CONVERSATIONS, json.dumps(inbound).encode()) == []
     # Webhooks as the ingress keeps them.
     headers = {"X-Lead-Router-Action": "created", "X-Lead-Router-Message-Id": "m1",

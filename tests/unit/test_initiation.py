@@ -3,6 +3,7 @@ and unknown callers, and any body the route may get (never a 500)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,11 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 
+from ops.testkit.contracts import violations
 from ops.testkit.support import free_port
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Secret, Settings
 from realgeeks_sync.app.domain.callers import neutral_variables
 from realgeeks_sync.app.ingress.initiation import Initiation, bearer_matches
+from realgeeks_sync.app.streaming import topics
 from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
 from tests.strategies import json_values
 
@@ -171,3 +174,64 @@ async def test_the_called_agent_must_serve_the_callers_site(tmp_path: Path) -> N
     finally:
         await client.close()
         directory.close()
+
+
+class Published:
+    """A publisher that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, bytes]] = []
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        self.records.append((topic, key, value))
+
+
+async def test_a_known_callers_conversation_is_recorded_for_its_outcome(tmp_path: Path) -> None:
+    directory = directory_with_lead(tmp_path / "callers")
+    published = Published()
+    initiation = Initiation(
+        settings_with(),
+        directory,
+        neutral_variables(),
+        Metrics(),
+        publisher=published,
+        conversations_topic="t.sync.conversations",
+    )
+    client = await client_for(initiation)
+    try:
+        body = {**request(NUMBER), "conversation_id": "conv_in"}
+        assert (await client.post(PATH, json=body, headers=auth())).status == 200
+        stranger = {**request("+12125550123"), "conversation_id": "conv_other"}
+        assert (await client.post(PATH, json=stranger, headers=auth())).status == 200
+        for _ in range(100):  # recorded after the answer, never delaying it
+            if published.records:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+        directory.close()
+    ((topic, key, value),) = published.records  # the stranger's call has no lead to record
+    assert (topic, key) == ("t.sync.conversations", "conv_in")
+    assert violations(topics.CONVERSATIONS, value) == []
+    record = json.loads(value)
+    assert (record["site_uuid"], record["lead_id"], record["attempt_id"]) == ("s1", "l1", None)
+    assert record["direction"] == "inbound"
+
+
+async def test_before_the_directory_is_read_a_caller_gets_the_defaults_as_not_ready(
+    tmp_path: Path,
+) -> None:
+    directory = CallerDirectory(tmp_path / "callers")  # its reader has not caught up yet
+    metrics = Metrics()
+    client = await client_for(Initiation(settings_with(), directory, neutral_variables(), metrics))
+    try:
+        response = await client.post(PATH, json=request(NUMBER), headers=auth())
+        assert (await response.json())["dynamic_variables"] == neutral_variables()
+        directory.mark_ready()
+        await client.post(PATH, json=request(NUMBER), headers=auth())
+    finally:
+        await client.close()
+        directory.close()
+    counted = metrics.registry.get_sample_value
+    assert counted("realgeeks_initiation_requests_total", {"result": "not_ready"}) == 1
+    assert counted("realgeeks_initiation_requests_total", {"result": "unknown"}) == 1

@@ -134,6 +134,16 @@ def test_call_outcomes_are_counted_once_and_reach_the_context() -> None:
     )
 
 
+def test_a_leads_state_keeps_counts_not_a_list_of_calls() -> None:
+    # Earlier versions also kept the recent calls, which nothing read: the next call drops them.
+    before = {"calls": [{"conversation_id": "c0"}], "count": 1, "by_outcome": {"completed": 1}}
+    event = outcome("conv1", "no-answer", "2026-11-27T11:00:00+00:00", "inbound")
+    state = lead_calls.add_call(before, event)
+    assert state is not None and "calls" not in state and "calls" in before
+    assert (state["count"], state["inbound"], state["seen"]) == (2, 1, ["conv1"])
+    assert state["by_outcome"] == {"completed": 1, "no-answer": 1}
+
+
 def test_events_for_leads_without_a_context_only_fold() -> None:
     tables = LeadTables(index=IdentityIndex({}, {}), users={}, calls={})
     event = optout_event(site_uuid=SITE, subject="lead", value="ghost", source="operator", at="t")

@@ -12,7 +12,13 @@ from typing import Any, cast
 import pytest
 from faust.types import TP
 
-from realgeeks_sync.agents.processing import Output, process_batch, process_idempotently
+from realgeeks_sync.agents.processing import (
+    Output,
+    as_datetime,
+    loads_object,
+    process_batch,
+    process_idempotently,
+)
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.streaming.table_batch import TableBatch
@@ -210,3 +216,32 @@ async def test_with_a_table_batch_decisions_reach_the_changelog_before_outputs_d
         ("m1", True),
     ]
     assert writes.pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "is not JSON"),
+        (b"{", "is not JSON"),
+        (b"\xff\xfe{}", "is not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "is not JSON"),  # deeper than json goes
+        (b"[1]", "is not a JSON object"),
+        ("null", "is not a JSON object"),
+    ],
+)
+def test_a_record_that_is_no_json_object_is_poison_with_its_reason(
+    raw: bytes | str, reason: str
+) -> None:
+    with pytest.raises(PoisonMessageError) as caught:
+        loads_object(raw, "ElevenLabs body")
+    assert str(caught.value) == f"ElevenLabs body {reason}"
+    assert loads_object('{"a": [1]}', "body") == {"a": [1]}
+    with pytest.raises(PoisonMessageError, match=r"^call record is not an object$"):
+        loads_object(b"[]", "call record", shape="an object")
+
+
+def test_a_time_without_a_zone_is_utc_and_no_time_is_now() -> None:
+    assert as_datetime("2026-11-27T10:00:00Z") == datetime(2026, 11, 27, 10, tzinfo=UTC)
+    assert as_datetime("2026-11-27T10:00:00") == datetime(2026, 11, 27, 10, tzinfo=UTC)
+    before = datetime.now(UTC)
+    assert before <= as_datetime("not a time") <= datetime.now(UTC)

@@ -20,8 +20,8 @@ from realgeeks_sync.app.core.sites import (
     SiteDirectory,
     SitesFileError,
     load_sites,
-    sites_for_agent,
 )
+from realgeeks_sync.app.domain.callers import served_by
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
 from realgeeks_sync.app.ingress.signatures import sign_elevenlabs, sign_realgeeks
 
@@ -83,8 +83,13 @@ def test_each_site_has_its_own_values_and_the_rest_from_the_environment(tmp_path
     assert b.realgeeks_api_user == "env-user" and not b.dialer.enabled  # the environment's
     assert [x.reveal() for x in c.realgeeks_secrets] == ["shared"]
     assert sites.get("unlisted") is None and sites.known() == sorted([SITE_A, SITE_B, SITE_C])
-    assert sites_for_agent(sites, "agent_a") == [SITE_A]
-    assert sites_for_agent(sites, "agent_x") == []
+    # Which sites an agent serves: its own, and a site with no agent (C) is any agent's;
+    # a site the file does not list is nobody's.
+    listed = (SITE_A, SITE_B.upper(), SITE_C, "unlisted")
+    for agent, served in (("agent_a", [SITE_A, SITE_C]), ("agent_x", [SITE_C])):
+        serves = served_by(sites, agent)
+        assert [site for site in listed if serves(site)] == served, agent
+    assert served_by(sites, "agent_b")(SITE_B)
     # Reconciliation lists each agent once, with the key of a site that uses it.
     agents = sites.elevenlabs_agents()
     assert sorted(agents) == ["agent_a", "agent_b"]
@@ -95,7 +100,8 @@ def test_without_a_file_the_environment_serves_every_site() -> None:
     s = settings(RGSYNC_REALGEEKS_SECRETS="shared", RGSYNC_ELEVENLABS_AGENT_ID="agent_1")
     sites = load_sites(s)
     assert not sites.listed and sites.get("any-site") is sites.default
-    assert sites_for_agent(sites, "agent_1") == ["*"]
+    assert served_by(sites, "agent_1")("any-site")  # every site is the environment's agent's
+    assert not served_by(sites, "agent_2")("any-site")
     secrets, _owners = sites.realgeeks_keys()
     assert [x.reveal() for x in secrets] == ["shared"]
 

@@ -175,16 +175,27 @@ def outcome_record(outcome: CallEnded) -> dict[str, Any]:
 
 
 def conversation_record(
-    *, conversation_id: str, site_uuid: str, lead_id: str, attempt_id: str, started_at: str
+    *,
+    conversation_id: str,
+    site_uuid: str,
+    lead_id: str,
+    started_at: str,
+    attempt_id: str | None = None,
+    direction: str | None = None,
 ) -> dict[str, Any]:
-    """The sync.conversations value of a placed call: which lead its conversation calls."""
-    return {
+    """The sync.conversations value of a call: which lead its conversation is with (the
+    dialer's attempt id for a call it placed; ``direction`` "inbound" for one the pre-call
+    webhook answered, left out when not given)."""
+    record: dict[str, Any] = {
         "conversation_id": conversation_id,
         "site_uuid": site_uuid,
         "lead_id": lead_id,
         "attempt_id": attempt_id,
         "started_at": started_at,
     }
+    if direction is not None:
+        record["direction"] = direction
+    return record
 
 
 def tick_record(site_uuid: str) -> dict[str, Any]:
