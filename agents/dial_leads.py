@@ -1,17 +1,20 @@
 """dial_leads: the dialer's state machine (app/domain/dialing) run over its three inputs.
 
-Inputs, all on the site's partition (app/streaming/partitioning.py), so a site's leads, numbers,
-lines and opt-outs are decided in one ordered stream: calls.context, sync.optouts and
+Inputs, all on the site's partition (app/streaming/partitioning.py), so one actor decides a
+site's leads, numbers, lines and opt-outs: calls.context, sync.optouts and
 sync.dialer-events (call answers, call outcomes, timer ticks). Each record goes through
 ``DialerCore.apply``: records and dead letters are sent, the changed state is stored
 durably (acknowledged by the broker), and only then do call requests leave. A request
 runs in a task of its own; its answer comes back as a sync.dialer-events record, so every
-state change happens here, in stream order.
+state change happens here, one record at a time.
 
-A timer sends a tick for each site with a lead due and a free line, or a call to settle.
-Calls wait until every opt-out and every operator action (pause, never call) that was on
-the partition when the worker took it has been read (a new app id or a lost table must not
-dial before the do-not-call list is back, nor a restart before an operator's pause).
+Kafka orders each partition, not the three topics against one another. So calls leave
+only on a timer tick (sent for each site with a lead due and a free line, or a call to
+settle), once the agent has read the site's sync.optouts partition up to the end the timer
+asked the broker for just before sending it (app/domain/dialing/gate.py): an opt-out
+written before a lead's context is applied before that lead can be called. After an
+assignment, calls also wait until every operator action (pause, never call) that was on
+the partition has been read (a restart must not dial before an operator's pause).
 Each site's rules (hours, days, caps, switch) come from the sites file (app/core/sites.py).
 """
 
@@ -37,16 +40,20 @@ from realgeeks_sync.app.domain.dialing import (
     CallRequest,
     ContextSeen,
     DeadLetter,
+    DialerEvent,
     DialerPolicy,
     DialerRecordError,
     Emit,
+    LeadStatus,
     OperatorAction,
     OptOutError,
     SiteRecord,
     Step,
+    Tick,
     answer_for_error,
     answer_for_placement,
     answer_record,
+    may_dial,
     parse_dialer_record,
     parse_optout,
     tick_record,
@@ -54,6 +61,7 @@ from realgeeks_sync.app.domain.dialing import (
 from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore, TableWrite
 from realgeeks_sync.app.domain.events import lead_key
 from realgeeks_sync.app.streaming import topics as names
+from realgeeks_sync.app.streaming.end_offsets import EndOffsets, EndOffsetsError
 from realgeeks_sync.app.streaming.partitioning import site_partition
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_writes import write_tables
@@ -133,6 +141,13 @@ class _CaughtUp:
         partition = site_partition(site_uuid, self._p.settings.partitions)
         return all(self._read(TP(topic, partition)) for topic in self._topics)
 
+    def next_offset(self, tp: TP) -> int | None:
+        """The next offset of ``tp`` the agent reads (None: none read, none committed)."""
+        position = self._p.sequence.next_offset(tp)
+        if self._current is not None and self._current[0] == tp:
+            position = max(position or 0, self._current[1] + 1)
+        return position
+
     def _read(self, tp: TP) -> bool:
         generation = self._p.app.consumer_generation_id
         if (tp, generation) in self._ready:
@@ -143,9 +158,7 @@ class _CaughtUp:
             return False
         if end is None:
             return False
-        position = self._p.sequence.next_offset(tp)
-        if self._current is not None and self._current[0] == tp:
-            position = max(position or 0, self._current[1] + 1)
+        position = self.next_offset(tp)
         if (position is not None and position >= end) or (position is None and end == 0):
             self._ready.add((tp, generation))
             return True
@@ -248,6 +261,13 @@ def register(
         asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
 
     caught_up = _CaughtUp(p, (optouts_topic, events_topic))
+
+    def dialing(event: DialerEvent) -> bool:
+        # Calls leave only on a tick whose opt-outs end was read (app/domain/dialing/gate.py),
+        # and, after an assignment, once the operators' actions of the partition were read.
+        optouts = TP(optouts_topic, site_partition(event.site_uuid, s.partitions))
+        return may_dial(event, caught_up.next_offset(optouts)) and caught_up(event.site_uuid)
+
     core = DialerCore(
         store,
         policies,
@@ -256,7 +276,7 @@ def register(
         persist=persist,
         place=place,
         live=lambda: frozenset(live),
-        dispatching=caught_up,
+        dispatching=dialing,
     )
 
     def count(result: Step) -> None:
@@ -305,9 +325,11 @@ def register(
             site, lead = record.get("site_uuid"), record.get("lead_id")
             if not isinstance(site, str) or not isinstance(lead, str) or not site or not lead:
                 raise DialerRecordError("call context without site_uuid or lead_id")
-            result = await core.apply(ContextSeen(site, lead, record))
+            dialer_event: DialerEvent = ContextSeen(site, lead, record)
+            result = await core.apply(dialer_event)
         elif msg.topic == optouts_topic:
-            result = await core.apply(parse_optout(record))
+            dialer_event = parse_optout(record)
+            result = await core.apply(dialer_event)
         else:
             dialer_event = parse_dialer_record(record)
             result = await core.apply(dialer_event)
@@ -317,6 +339,8 @@ def register(
                 paused = 1 if result.site.paused else 0
                 m.dialer_paused.labels(dialer_event.site_uuid).set(paused)
         count(result)
+        if not isinstance(dialer_event, Tick):  # the timer retries what a tick left waiting
+            tick_soon(result, dialer_event.site_uuid)
         if stories is not None:
             stories.note(msg, record)
 
@@ -345,9 +369,57 @@ def register(
                 log.exception("dialer failed on a record")
                 await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
 
+    end_offsets = EndOffsets(s)
+    ticking: set[str] = set()  # sites with a tick on its way (tick_soon)
+
+    @p.app.on_before_shutdown.connect
+    async def close_end_offsets(_app: object, **_kwargs: object) -> None:
+        await end_offsets.close()
+
+    async def send_ticks(sites: Sequence[str]) -> None:
+        """A tick for each site, with the end of its sync.optouts partition as of now."""
+        # Asked after the sites' tables were read, so after every context they hold: an
+        # opt-out written before any of those contexts lies below these ends.
+        partitions = {site: site_partition(site, s.partitions) for site in sites}
+        try:
+            ends: dict[int, int] = await end_offsets.ask(optouts_topic, partitions.values())
+        except EndOffsetsError as exc:
+            # The ticks still free lines and settle requests; they start no call.
+            log.warning("opt-outs end unknown: no call this tick", extra={"reason": str(exc)})
+            ends = {}
+        for site_uuid in sites:
+            end = ends.get(partitions[site_uuid])
+            await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid, end))
+
+    def tick_soon(result: Step, site_uuid: str | None) -> None:
+        """A lead became due now: tick its site at once, not at the next timer run (speed
+        to lead), one tick on its way per site."""
+        if site_uuid is None or site_uuid in ticking or result.calls:
+            return
+        current = p.clock()
+        if not any(
+            r.status is LeadStatus.WAITING and r.due is not None and r.due <= current
+            for r in result.leads.values()
+        ):
+            return
+        ticking.add(site_uuid)
+
+        async def tick() -> None:
+            try:
+                await send_ticks([site_uuid])
+            except Exception:  # the timer ticks the site within a second anyway
+                log.warning("immediate tick not sent", exc_info=True)
+            finally:
+                ticking.discard(site_uuid)
+
+        task = asyncio.ensure_future(tick())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     @p.app.timer(interval=1.0)
     async def tick_sites() -> None:
         current = p.clock()
+        due: list[str] = []
         for site_uuid, raw in list(t.dialer_sites.items()):
             try:
                 site = SiteRecord.from_json(raw)
@@ -356,7 +428,9 @@ def register(
             # The pause switch as a gauge, also after a restart (not only when flipped).
             m.dialer_paused.labels(site_uuid).set(1 if site.paused else 0)
             if _needs_tick(site, current, policies(site_uuid)):
-                await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid))
+                due.append(site_uuid)
+        if due:
+            await send_ticks(due)
 
 
 def _needs_tick(site: SiteRecord, now: float, policy: DialerPolicy) -> bool:

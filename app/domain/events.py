@@ -195,7 +195,7 @@ DIALER_EVENT_FIELDS = {
         "outcome",
         "opted_out",
     ),
-    "tick": ("kind", "site_uuid"),
+    "tick": ("kind", "site_uuid", "optouts_end"),
     "operator": ("kind", "site_uuid", "action", "lead_id", "by", "at", "event_id"),
 }
 # Event types named by their topic rather than by a schema field.

@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 
 from realgeeks_sync.app.core.errors import PermanentApiError, TransientApiError
 from realgeeks_sync.app.domain.dialing import (
+    ContextSeen,
+    Tick,
     answer_for_error,
     answer_for_placement,
+    may_dial,
     parse_dialer_record,
+    tick_record,
 )
 from realgeeks_sync.app.domain.dialing.events import DialerRecordError, answer_record
 from realgeeks_sync.app.domain.dialing.optouts import (
@@ -50,6 +54,34 @@ def test_only_answers_that_prove_no_call_are_refusals(
 def test_a_placement_round_trips_through_its_record() -> None:
     answer = answer_for_placement("s", "l", "a", "conv_1")
     assert parse_dialer_record(answer_record(answer)) == answer
+
+
+@given(end=st.one_of(st.none(), st.integers(0, 2**62)))
+def test_a_tick_carries_the_opt_outs_end_through_its_record(end: int | None) -> None:
+    assert parse_dialer_record(tick_record("s", end)) == Tick("s", optouts_end=end)
+
+
+@pytest.mark.parametrize("end", [-1, 1.5, "7", True, None, [3]])
+def test_a_tick_with_no_usable_end_says_it_is_unknown(end: Any) -> None:
+    assert parse_dialer_record({"kind": "tick", "site_uuid": "s", "optouts_end": end}) == Tick("s")
+
+
+@pytest.mark.parametrize(
+    ("event", "read", "dials"),
+    [
+        (Tick("s", optouts_end=5), 5, True),
+        (Tick("s", optouts_end=5), 6, True),
+        (Tick("s", optouts_end=5), 4, False),  # an opt-out written before the tick is unread
+        (Tick("s", optouts_end=5), None, False),  # nothing read of a partition with records
+        (Tick("s", optouts_end=0), None, True),  # an empty partition
+        (Tick("s"), 10**6, False),  # the end is unknown (the broker did not answer)
+        (ContextSeen("s", "l", {}), 10**6, False),  # calls leave on ticks only
+    ],
+)
+def test_calls_leave_on_a_tick_once_the_opt_outs_before_it_were_read(
+    event: Any, read: int | None, dials: bool
+) -> None:
+    assert may_dial(event, read) is dials
 
 
 @pytest.mark.parametrize(

@@ -347,6 +347,20 @@ def test_calls_wait_until_every_opt_out_was_read() -> None:
     assert d.apply(Tick(SITE)).calls != ()
 
 
+def test_a_context_saying_the_lead_opted_out_ends_its_calls_before_the_list_is_read() -> None:
+    # The context builder read the opt-out (sync.optouts) before the dialer did: the lead
+    # waiting for its call is opted out at once, and stays so when the entry comes.
+    d = Dialer()
+    d.apply(ContextSeen(SITE, "l1", ctx("l1", HONOLULU, NOON_HST)), dispatching=False)
+    assert d.lead("l1").status is LeadStatus.WAITING
+    d.new_lead("l1", eligible=False, reason="opted_out", trigger="updated")
+    assert (d.lead("l1").status, d.lead("l1").reason) == (LeadStatus.OPTED_OUT, "opted_out")
+    d.opt_out("phone", HONOLULU)
+    d.new_lead("l1", trigger="updated")  # an eligible context later changes nothing
+    assert d.apply(Tick(SITE)).calls == () and d.lead("l1").status is LeadStatus.OPTED_OUT
+    assert d.calls == []
+
+
 # -- operators: pause, resume, call now, never call; per-site hours and days ---------------
 
 

@@ -7,7 +7,9 @@ number, clock moves from seconds to days, every kind of answer to a call request
 429, 4xx, refused connection, timeout, dropped, 5xx, success false), call outcomes, timer
 ticks, worker restarts (requests in flight lost), crashes in the middle of an event,
 redeliveries of old events, and operators pausing and resuming sites, asking to call a lead
-now and never to call one. After every step the log of call requests is checked against
+now and never to call one. Opt-outs are written to their topic and read later, after
+contexts and ticks written after them (Kafka orders no topic against another), and
+contexts may say a lead opted out before the dialer read it. After every step the log of call requests is checked against
 what the dialer promises. A failing run prints the sequence of steps that broke it.
 """
 
@@ -44,6 +46,7 @@ from realgeeks_sync.app.domain.dialing import (
     OperatorAction,
     OptOut,
     Tick,
+    may_dial,
 )
 from realgeeks_sync.app.domain.dialing.records import LeadStatus
 from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore
@@ -115,7 +118,14 @@ class Lead:
 
 
 def _context(
-    lead: Lead, phone: str | None, *, trigger: str, as_of: datetime, eligible: bool, n: int
+    lead: Lead,
+    phone: str | None,
+    *,
+    trigger: str,
+    as_of: datetime,
+    eligible: bool,
+    n: int,
+    reason: str = "role_not_callable",
 ) -> dict[str, Any]:
     return {
         "schema": "call_context.v1",
@@ -125,7 +135,7 @@ def _context(
         "as_of": as_of.isoformat(),
         "lead": {"phone": phone, "phone2": None, "created": None},
         "eligible": eligible,
-        "reason": None if eligible else "role_not_callable",
+        "reason": None if eligible else reason,
         "trigger": trigger,
         "dynamic_variables": {"lead_id": lead.lead, "site_uuid": lead.site, "first": "Ana"},
     }
@@ -144,6 +154,12 @@ class DialerMachine(RuleBasedStateMachine):
         self.dispatches: list[Dispatch] = []
         self.leads: dict[tuple[str, str], Lead] = {}
         self.blocked: set[tuple[str, str, str]] = set()  # (site, "lead"|"phone", value)
+        # The opt-outs topic: what was written (in force for the person from then on),
+        # and the next offset the dialer reads.
+        self.optouts_topic: list[OptOut] = []
+        self.optouts_read = 0
+        self.written_blocked: set[tuple[str, str, str]] = set()
+        self.told_opted_out: set[tuple[str, str]] = set()  # a context said so
         self.paused: set[str] = set()  # sites an operator paused
         self.never: set[tuple[str, str]] = set()  # leads an operator said never to call
         self.applied: list[Any] = []
@@ -166,7 +182,10 @@ class DialerMachine(RuleBasedStateMachine):
             persist=self._persist,
             place=self._place,
             live=lambda: frozenset(self.live),
-            dispatching=lambda _site: not (self.catching_up or self.reading_optouts),
+            dispatching=lambda event: (
+                not (self.catching_up or self.reading_optouts)
+                and may_dial(event, self.optouts_read)
+            ),
         )
 
     # -- the effects, as the agent performs them -------------------------------------------
@@ -264,17 +283,28 @@ class DialerMachine(RuleBasedStateMachine):
         trigger=st.sampled_from(("created", "created", "created", "backfill")),
         age_min=st.sampled_from((0, 0, 0, 5, 59, 61, 600)),
         eligible=st.sampled_from((True, True, True, False)),
+        reason=st.sampled_from(("role_not_callable", "opted_out")),
         crash=st.sampled_from((None, None, None, "send", "persist", "place")),
     )
     def new_lead(
-        self, site: str, phone: str, trigger: str, age_min: int, eligible: bool, crash: str | None
+        self,
+        site: str,
+        phone: str,
+        trigger: str,
+        age_min: int,
+        eligible: bool,
+        reason: str,
+        crash: str | None,
     ) -> None:
         self.counter += 1
         lead = Lead(site, f"lead{self.counter}", {phone})
         lead.admissible = trigger == "created" and age_min <= 60
         self.leads[(site, lead.lead)] = lead
         as_of = self.now - timedelta(minutes=age_min)
-        context = _context(lead, phone, trigger=trigger, as_of=as_of, eligible=eligible, n=0)
+        context = _context(
+            lead, phone, trigger=trigger, as_of=as_of, eligible=eligible, n=0, reason=reason
+        )
+        self._told(lead, eligible, reason)
         self.apply(ContextSeen(site, lead.lead, context), crash_at=crash)
 
     @precondition(lambda self: self.leads)
@@ -283,18 +313,30 @@ class DialerMachine(RuleBasedStateMachine):
         phone=st.sampled_from((*PHONES, None)),
         trigger=st.sampled_from(("updated", "activity_added")),
         eligible=st.booleans(),
+        reason=st.sampled_from(("role_not_callable", "opted_out")),
     )
     def update_lead(
-        self, data: st.DataObject, phone: str | None, trigger: str, eligible: bool
+        self, data: st.DataObject, phone: str | None, trigger: str, eligible: bool, reason: str
     ) -> None:
         lead = data.draw(st.sampled_from(sorted(self.leads.values(), key=lambda x: x.lead)))
         if phone:
             lead.phones.add(phone)
         self.counter += 1
         context = _context(
-            lead, phone, trigger=trigger, as_of=self.now, eligible=eligible, n=self.counter
+            lead,
+            phone,
+            trigger=trigger,
+            as_of=self.now,
+            eligible=eligible,
+            n=self.counter,
+            reason=reason,
         )
+        self._told(lead, eligible, reason)
         self.apply(ContextSeen(lead.site, lead.lead, context))
+
+    def _told(self, lead: Lead, eligible: bool, reason: str) -> None:
+        if not eligible and reason == "opted_out":
+            self.told_opted_out.add((lead.site, lead.lead))
 
     @precondition(lambda self: self.leads)
     @rule(
@@ -302,8 +344,11 @@ class DialerMachine(RuleBasedStateMachine):
         by_number=st.booleans(),
         source=st.sampled_from(("realgeeks", "elevenlabs", "operator")),
         action=st.sampled_from(("opt_out", "opt_out", "opt_out", "opt_in")),
+        read_now=st.booleans(),
     )
-    def opt_out(self, data: st.DataObject, by_number: bool, source: str, action: str) -> None:
+    def opt_out(
+        self, data: st.DataObject, by_number: bool, source: str, action: str, read_now: bool
+    ) -> None:
         lead = data.draw(st.sampled_from(sorted(self.leads.values(), key=lambda x: x.lead)))
         if action == "opt_in":
             source = "operator"
@@ -331,21 +376,55 @@ class DialerMachine(RuleBasedStateMachine):
                 self.now.isoformat(),
             )
         self.counter += 1
-        self.apply(event)
-        if action == "opt_out" and not by_number:
-            # The lead's known numbers are blocked with it (the dialer emits those events).
-            for number in lead.phones:
-                record = self.store.lead(lead.site, lead.lead)
-                if record is not None and number in record.phones:
-                    self.blocked.add((lead.site, "phone", number))
+        self._write_optout(event)
+        if read_now:
+            self.read_optouts(len(self.optouts_topic))
+
+    @rule(site=st.sampled_from(SITES), phone=st.sampled_from(PHONES))
+    def list_number(self, site: str, phone: str) -> None:
+        """An operator lists a number (a do-not-call import), maybe before any lead has it;
+        the dialer reads it later."""
+        self.counter += 1
+        at = self.now.isoformat()
+        self._write_optout(
+            OptOut(f"o{self.counter}", site, "phone", None, phone, "opt_out", "operator", at)
+        )
+
+    def _write_optout(self, event: OptOut) -> None:
+        """On the topic: in force for the person now, for the dialer once it reads it."""
+        self.optouts_topic.append(event)
+        key = (event.site_uuid, event.subject, event.value)
+        if event.action == "opt_out":
+            self.written_blocked.add(key)
+        else:
+            self.written_blocked.discard(key)
+
+    @precondition(lambda self: self.optouts_read < len(self.optouts_topic))
+    @rule(count=st.integers(1, 3))
+    def read_optouts(self, count: int) -> None:
+        """The dialer reads the next opt-outs of the topic, in order."""
+        for event in self.optouts_topic[self.optouts_read : self.optouts_read + count]:
+            self.optouts_read += 1
+            self.apply(event)
+            if event.action == "opt_in" and event.subject == "lead":
+                self.told_opted_out.discard((event.site_uuid, event.value))
+            if event.action == "opt_out" and event.subject == "lead":
+                # The lead's known numbers are blocked with it (the dialer emits those events).
+                record = self.store.lead(event.site_uuid, event.value)
+                lead = self.leads.get((event.site_uuid, event.value))
+                for number in lead.phones if lead else ():
+                    if record is not None and number in record.phones:
+                        self.blocked.add((event.site_uuid, "phone", number))
 
     @rule(step=st.sampled_from((1, 20, 50, 60, 300, 1800, 3600, 4 * 3600, 13 * 3600, 2 * 86400)))
     def advance_clock(self, step: int) -> None:
         self.now += timedelta(seconds=step)
 
-    @rule(site=st.sampled_from(SITES))
-    def tick(self, site: str) -> None:
-        self.apply(Tick(site))
+    @rule(site=st.sampled_from(SITES), known=st.sampled_from((True, True, True, False)))
+    def tick(self, site: str, known: bool) -> None:
+        """The timer's tick, with the opt-outs topic's end (unknown when the broker did
+        not answer)."""
+        self.apply(Tick(site, optouts_end=len(self.optouts_topic) if known else None))
 
     @precondition(lambda self: self.in_flight)
     @rule(data=st.data(), kind=st.sampled_from(ANSWERS), really_placed=st.booleans())
@@ -406,7 +485,7 @@ class DialerMachine(RuleBasedStateMachine):
             )
         )
         if opted_out:
-            self.apply(
+            self._write_optout(
                 OptOut(
                     f"el{self.counter}",
                     call.site_uuid,
@@ -478,6 +557,8 @@ class DialerMachine(RuleBasedStateMachine):
     outcome_again = outcome
     advance_clock_again = advance_clock
     tick_again = tick
+    read_optouts_again = read_optouts
+    list_number_again = list_number
     operator_lead_again = operator_lead
 
     # -- the promises ------------------------------------------------------------------------
@@ -521,6 +602,15 @@ class DialerMachine(RuleBasedStateMachine):
             assert (call.site_uuid, "phone", number) not in self.blocked, (
                 f"{where}: number {number} is on the do-not-call list"
             )
+        # 1b. nor after one written before the tick, though the dialer had not read it yet,
+        # nor after a context said the lead opted out
+        written = {(call.site_uuid, "lead", call.lead_id)} | {
+            (call.site_uuid, "phone", number) for number in numbers
+        }
+        assert not written & self.written_blocked, f"{where}: an opt-out written before it"
+        assert (call.site_uuid, call.lead_id) not in self.told_opted_out, (
+            f"{where}: its context said the lead opted out"
+        )
         # 2. only inside 08:00-21:00 in every zone the number may be in, also 2 minutes on
         try:
             zones = candidate_zones(call.phone)
@@ -571,6 +661,12 @@ class DialerMachine(RuleBasedStateMachine):
                 assert record is None or record.status is LeadStatus.OPTED_OUT, (
                     f"lead {value} opted out but is {record.status}"
                 )
+        for site, lead_id in self.told_opted_out:
+            record = self.store.lead(site, lead_id)
+            # (A lead an operator said never to call keeps that final state.)
+            assert record is None or record.never_call or record.status is LeadStatus.OPTED_OUT, (
+                f"lead {lead_id}: its context said it opted out, but it is {record.status}"
+            )
 
 
 def _zone(name: str) -> Any:

@@ -18,6 +18,7 @@ from realgeeks_sync.app.domain.dialing.events import (
     parse_dialer_record,
     tick_record,
 )
+from realgeeks_sync.app.domain.dialing.gate import may_dial
 from realgeeks_sync.app.domain.dialing.machine import (
     CallRequest,
     DeadLetter,
@@ -68,6 +69,7 @@ __all__ = [
     "answer_for_error",
     "answer_for_placement",
     "answer_record",
+    "may_dial",
     "operator_record",
     "optout_event",
     "optout_key",

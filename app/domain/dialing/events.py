@@ -105,11 +105,14 @@ class Tick:
     """Time passed: wake due leads, free expired lines, settle orphaned requests.
 
     ``live`` holds the attempt ids whose request this process still has in flight; the
-    agent fills it in when it applies the tick.
+    agent fills it in when it applies the tick. ``optouts_end``: the end offset of the
+    site's sync.optouts partition when the tick was sent (None: not known, so no call
+    leaves on this tick; see may_dial).
     """
 
     site_uuid: str
     live: frozenset[str] = field(default_factory=frozenset)
+    optouts_end: int | None = None
 
 
 OPERATOR_ACTIONS = ("pause", "resume", "call_now", "never_call")
@@ -198,9 +201,11 @@ def conversation_record(
     return record
 
 
-def tick_record(site_uuid: str) -> dict[str, Any]:
-    """The sync.dialer-events value for a timer tick of one site."""
-    return {"kind": "tick", "site_uuid": site_uuid}
+def tick_record(site_uuid: str, optouts_end: int | None = None) -> dict[str, Any]:
+    """The sync.dialer-events value for a timer tick of one site (``optouts_end``: the end
+    offset of the site's sync.optouts partition, asked of the broker just before; None when
+    it did not answer)."""
+    return {"kind": "tick", "site_uuid": site_uuid, "optouts_end": optouts_end}
 
 
 def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick | OperatorAction:
@@ -214,7 +219,9 @@ def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick | OperatorAct
     kind = raw.get("kind")
     site = _text(raw, "site_uuid")
     if kind == "tick":
-        return Tick(site)
+        end = raw.get("optouts_end")
+        valid = isinstance(end, int) and not isinstance(end, bool) and end >= 0
+        return Tick(site, optouts_end=end if valid else None)
     if kind == "operator":
         action = raw.get("action")
         if action not in OPERATOR_ACTIONS:

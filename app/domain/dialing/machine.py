@@ -36,7 +36,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from realgeeks_sync.app.domain.call_context import INELIGIBLE_REASONS
+from realgeeks_sync.app.domain.call_context import INELIGIBLE_REASONS, OPTED_OUT
 from realgeeks_sync.app.domain.call_outcomes import DEFAULT_ACTIVITY_SOURCE
 from realgeeks_sync.app.domain.calling_window import (
     ALL_DAYS,
@@ -395,6 +395,11 @@ def _on_context(w: _Work, event: ContextSeen) -> None:
     if not eligible:
         reason = str(context.get("reason") or ("no_phone" if phone is None else "ineligible"))
         reason = reason if reason in _CONTEXT_REASONS else "ineligible"
+        if reason == OPTED_OUT:
+            # The lead opted out by a record this agent may not have read yet (another topic):
+            # as final as its own list says.
+            _opt_out_record(w, record, OPTED_OUT)
+            return
         if new or record.status in (LeadStatus.WAITING, LeadStatus.SKIPPED):
             _skip(w, record, reason)
         else:

@@ -122,7 +122,7 @@ class DialerCore:
         persist: Callable[[list[TableWrite], bool], Awaitable[None]],
         place: Callable[[CallRequest], None],
         live: Callable[[], frozenset[str]] = frozenset,
-        dispatching: Callable[[str], bool] = lambda _site: True,
+        dispatching: Callable[[DialerEvent], bool] = lambda _event: True,
     ) -> None:
         self.store = store
         # One policy for every site, or each site's own (sites file: hours, days, caps).
@@ -146,7 +146,7 @@ class DialerCore:
             event,
             self.clock(),
             policy,
-            dispatching=policy.enabled and self._dispatching(event.site_uuid),
+            dispatching=policy.enabled and self._dispatching(event),
         )
         await self._send(result.emits, result.deadletters)
         # Durable (on the broker before going on) only where a call request follows: other
