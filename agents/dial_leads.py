@@ -9,10 +9,12 @@ runs in a task of its own; its answer comes back as a sync.dialer-events record,
 state change happens here, one record at a time.
 
 Kafka orders each partition, not the three topics against one another. So calls leave
-only on a timer tick (sent for each site with a lead due and a free line, or a call to
-settle), once the agent has read the site's sync.optouts partition up to the end the timer
-asked the broker for just before sending it (app/domain/dialing/gate.py): an opt-out
-written before a lead's context is applied before that lead can be called. After an
+only on a tick that carries the end of the site's sync.optouts partition, asked of the
+broker after the records it can dial were read, and only once the agent has read that
+partition up to it (app/domain/dialing/gate.py): an opt-out written before a lead's context
+is applied before that lead can be called. A timer sends a tick for each site with a lead
+due and a free line, or a call to settle; a record that leaves a lead due is followed at
+once by a tick the agent applies itself (speed to lead: one broker round trip). After an
 assignment, calls also wait until every operator action (pause, never call) that was on
 the partition has been read (a restart must not dial before an operator's pause).
 Each site's rules (hours, days, caps, switch) come from the sites file (app/core/sites.py).
@@ -339,8 +341,12 @@ def register(
                 paused = 1 if result.site.paused else 0
                 m.dialer_paused.labels(dialer_event.site_uuid).set(paused)
         count(result)
-        if not isinstance(dialer_event, Tick):  # the timer retries what a tick left waiting
-            tick_soon(result, dialer_event.site_uuid)
+        if not isinstance(dialer_event, Tick) and lead_due(result):
+            # Speed to lead: the site's tick now, not at the timer's next run. Its opt-outs end
+            # is asked after this record was read, as the timer's would be (the gate holds).
+            site_uuid = dialer_event.site_uuid
+            tick = Tick(site_uuid, optouts_end=await end_of_optouts(site_uuid))
+            count(await core.apply(tick))
         if stories is not None:
             stories.note(msg, record)
 
@@ -370,7 +376,6 @@ def register(
                 await p.deadletter(event, exc, error_type=f"Unexpected{type(exc).__name__}")
 
     end_offsets = EndOffsets(s)
-    ticking: set[str] = set()  # sites with a tick on its way (tick_soon)
 
     @p.app.on_before_shutdown.connect
     async def close_end_offsets(_app: object, **_kwargs: object) -> None:
@@ -391,30 +396,22 @@ def register(
             end = ends.get(partitions[site_uuid])
             await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid, end))
 
-    def tick_soon(result: Step, site_uuid: str | None) -> None:
-        """A lead became due now: tick its site at once, not at the next timer run (speed
-        to lead), one tick on its way per site."""
-        if site_uuid is None or site_uuid in ticking or result.calls:
-            return
+    async def end_of_optouts(site_uuid: str) -> int | None:
+        """The end of the site's sync.optouts partition now (None: the broker did not say)."""
+        partition = site_partition(site_uuid, s.partitions)
+        try:
+            return (await end_offsets.ask(optouts_topic, [partition]))[partition]
+        except EndOffsetsError as exc:
+            log.warning("opt-outs end unknown: the timer will try", extra={"reason": str(exc)})
+            return None
+
+    def lead_due(result: Step) -> bool:
+        """Whether the step left a lead waiting whose time has come (and started no call)."""
         current = p.clock()
-        if not any(
+        return not result.calls and any(
             r.status is LeadStatus.WAITING and r.due is not None and r.due <= current
             for r in result.leads.values()
-        ):
-            return
-        ticking.add(site_uuid)
-
-        async def tick() -> None:
-            try:
-                await send_ticks([site_uuid])
-            except Exception:  # the timer ticks the site within a second anyway
-                log.warning("immediate tick not sent", exc_info=True)
-            finally:
-                ticking.discard(site_uuid)
-
-        task = asyncio.ensure_future(tick())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        )
 
     @p.app.timer(interval=1.0)
     async def tick_sites() -> None:
