@@ -212,6 +212,49 @@ async def test_a_partition_whose_records_all_were_dropped_is_read_again() -> Non
     assert consumer.seeks == [(tp1, 7)]
 
 
+async def test_records_dropped_before_any_was_read_in_the_generation_are_read_again() -> None:
+    # The writer crash test's stall: after a rebalance Faust forgot partition 1's read
+    # offset, its getmany fetched offsets 5 and 6 and dropped them as the generation changed
+    # mid-batch, so nothing was ever handed over and the read offset stayed unknown. The
+    # partition waited for a later record (none came) with 6 webhooks unprocessed.
+    tp1 = TP(TOPIC, 1)
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1}
+    consumer._committed_offset[tp1] = 5
+    consumer.ends[tp1] = 7
+    seq = make(consumer, [3], clock)
+    assert await run(seq, [0], generation=3) == [0]
+    seq.recheck()  # first look: the quiet period starts now
+    clock.now = 6.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(tp1, 5)]
+
+
+async def test_a_paused_or_idle_unread_partition_is_no_hole() -> None:
+    # Unread too, but paused while tables recover (nothing fetched, nothing dropped), or
+    # idle at its end: neither is sought back, and a paused one is quiet only once resumed.
+    tp1, tp2 = TP(TOPIC, 1), TP(TOPIC, 2)
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    consumer.assigned = {TP0, tp1, tp2}
+    consumer._committed_offset.update({tp1: 5, tp2: 3})
+    consumer.ends.update({tp1: 7, tp2: 3})
+    consumer._paused_partitions = {tp1}  # type: ignore[attr-defined]
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0]) == [0]
+    for second in range(0, 60, 5):
+        clock.now = float(second)
+        seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == []
+    consumer._paused_partitions = set()  # type: ignore[attr-defined]
+    seq.recheck()
+    clock.now += 6.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(tp1, 5)]
+
+
 async def test_an_idle_partition_at_its_end_after_a_seek_is_no_hole() -> None:
     # The issue's false alarm, as a restarted worker saw it: Faust seeks every partition to
     # its committed offset and sets its read offset to that next offset (not a read one),
