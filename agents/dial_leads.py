@@ -1,7 +1,8 @@
 """dial_leads: the dialer's state machine (app/domain/dialing) run over its three inputs.
 
-Inputs, all on the site's partition (app/streaming/partitioning.py), so one actor decides a
-site's leads, numbers, lines and opt-outs: calls.context, sync.optouts and
+Inputs, all on the site's partition (app/streaming/partitioning.py), whose three actors
+(one per topic) take turns under one lock per partition number to decide a site's leads,
+numbers, lines and opt-outs: calls.context, sync.optouts and
 sync.dialer-events (call answers, call outcomes, timer ticks). Each record goes through
 ``DialerCore.apply``: records and dead letters are sent, the changed state is stored
 durably (acknowledged by the broker), and only then do call requests leave. A request
@@ -263,6 +264,8 @@ def register(
         asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
 
     caught_up = _CaughtUp(p, (optouts_topic, events_topic))
+    # Faust runs one actor per topic-partition: three per partition number here.
+    turns: dict[int, asyncio.Lock] = {}
 
     def dialing(event: DialerEvent) -> bool:
         # Calls leave only on a tick whose opt-outs end was read (app/domain/dialing/gate.py),
@@ -334,6 +337,11 @@ def register(
             result = await core.apply(dialer_event)
         else:
             dialer_event = parse_dialer_record(record)
+            if isinstance(dialer_event, Tick):
+                # The end the timer asked may predate contexts read since (the tick and the
+                # contexts are not ordered either): ask again, now, after all of them.
+                site_uuid = dialer_event.site_uuid
+                dialer_event = Tick(site_uuid, optouts_end=await end_of_optouts(site_uuid))
             result = await core.apply(dialer_event)
             if isinstance(dialer_event, CallAnswer):
                 live.discard(dialer_event.attempt_id)
@@ -366,7 +374,11 @@ def register(
     async def dial_leads(stream: faust.StreamT) -> None:
         async for event in p.sequence.events(stream):
             try:
-                await handle(event)
+                # The three topics' actors of a partition take turns: an opt-out is applied
+                # whole before a context of the same sites is decided, and no two dispatch
+                # at once.
+                async with turns.setdefault(event.message.partition, asyncio.Lock()):
+                    await handle(event)
             except (DialerRecordError, OptOutError) as exc:
                 await p.deadletter(event, exc)
             except asyncio.CancelledError:

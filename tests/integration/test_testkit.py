@@ -20,6 +20,11 @@ def test_a_prefix_takes_its_apps_internal_topics_along(kafka_bootstrap: str) -> 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for future in admin.create_topics([NewTopic(t, 1, 1) for t in mine + others]).values():
         future.result(30)
+    # Created is not yet listed: the deletion lists topics first, so wait until they show.
+    deadline = time.monotonic() + 30
+    while set(mine + others) - set(admin.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, "created topics never listed"
+        time.sleep(0.2)
     try:
         assert delete_topics_with_prefixes(kafka_bootstrap, [prefix]) == len(mine)
         deadline = time.monotonic() + 30
