@@ -394,19 +394,9 @@ def register(
         await end_offsets.close()
 
     async def send_ticks(sites: Sequence[str]) -> None:
-        """A tick for each site, with the end of its sync.optouts partition as of now."""
-        # Asked after the sites' tables were read, so after every context they hold: an
-        # opt-out written before any of those contexts lies below these ends.
-        partitions = {site: site_partition(site, s.partitions) for site in sites}
-        try:
-            ends: dict[int, int] = await end_offsets.ask(optouts_topic, partitions.values())
-        except EndOffsetsError as exc:
-            # The ticks still free lines and settle requests; they start no call.
-            log.warning("opt-outs end unknown: no call this tick", extra={"reason": str(exc)})
-            ends = {}
+        """A tick for each site (the agent asks the opt-outs end when it applies it)."""
         for site_uuid in sites:
-            end = ends.get(partitions[site_uuid])
-            await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid, end))
+            await p.send(p.topics.dialer_events, site_uuid, tick_record(site_uuid))
 
     async def end_of_optouts(site_uuid: str) -> int | None:
         """The end of the site's sync.optouts partition now (None: the broker did not say)."""
