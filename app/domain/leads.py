@@ -213,7 +213,9 @@ def decide_lead(
     source_key = source_lead_id or uuid.uuid5(_NAMESPACE, f"{site}|{message_id}").hex
     blank = tuple(sorted(k for k, v in body.items() if _is_field(k) and is_blank(v)))
 
-    probe = build_probe(fields, source_lead_id=source_key)
+    # Built as index_lead builds a snapshot's probe, so a new lead's is built once.
+    emails, phones = _identifiers(fields)
+    probe = build_probe(fields, source_lead_id=source_key, emails=emails, phones=phones)
     resolution = resolve(index, site, probe, config)
     match = resolution.match
     old = index.lead(site, match.lead_id) if match else None
@@ -278,8 +280,26 @@ def decide_lead(
     # applied last); older entries replay with the current fields.
     earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
     snapshot = replace(snapshot, recent=(*earlier, _record(decision))[-RECENT_MESSAGES:])
-    index_lead(index, site, snapshot, config, aliases=(source_key,), previous=old)
+    same = old is None and new_fields == fields  # the snapshot's probe is the one above
+    index_lead(
+        index,
+        site,
+        snapshot,
+        config,
+        aliases=(source_key,),
+        previous=old,
+        probe=probe if same else None,
+    )
     return decision
+
+
+def _identifiers(fields: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The emails and phones of normalized fields that a snapshot accumulates."""
+    emails = [
+        e for e in (fields.get("email"), fields.get("second_email")) if isinstance(e, str) and e
+    ]
+    phones = [p for p in (fields.get("phone"), fields.get("phone2")) if isinstance(p, str) and p]
+    return emails, phones
 
 
 def _is_field(key: object) -> bool:
@@ -346,10 +366,7 @@ def _next_snapshot(
 ) -> LeadSnapshot:
     """The snapshot after applying a message: identifiers only ever accumulate."""
     previous = old or LeadSnapshot(lead_id=lead_id, created_at=processed_at)
-    emails = [
-        e for e in (fields.get("email"), fields.get("second_email")) if isinstance(e, str) and e
-    ]
-    phones = [p for p in (fields.get("phone"), fields.get("phone2")) if isinstance(p, str) and p]
+    emails, phones = _identifiers(fields)
     stamps = dict(previous.source_timestamps)
     if stamp is not None:
         stamps[source_key] = _newest(stamps.get(source_key), stamp) or stamp
@@ -375,16 +392,19 @@ def index_lead(
     config: MatcherConfig,
     aliases: Iterable[str] = (),
     previous: LeadSnapshot | None = None,
+    probe: Probe | None = None,
 ) -> None:
     """Write a lead snapshot and its lookup keys.
 
     With `previous` (the snapshot before this change, whose keys are in the index),
     only keys the lead did not have are written: an update that touches no identifier
     costs no index reads. Without it every key is checked (unchanged keys are not
-    rewritten), which also rebuilds an index from snapshots.
+    rewritten), which also rebuilds an index from snapshots. `probe`: the snapshot's probe,
+    when the caller built it from the same fields and identifiers (it is not built again).
     """
     lead_id = snapshot.lead_id
-    probe = build_probe(snapshot.fields, emails=snapshot.emails, phones=snapshot.phones)
+    if probe is None:
+        probe = build_probe(snapshot.fields, emails=snapshot.emails, phones=snapshot.phones)
     if previous is None:
         before = Probe(source_lead_id=None, profile=Profile())
         known: set[str] = set()

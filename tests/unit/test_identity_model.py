@@ -341,3 +341,42 @@ def test_any_text_gives_a_bounded_profile_that_scores(body: dict[str, str]) -> N
     assert all(len(key) <= 400 for key in (*probe.blocks, *probe.query_blocks))
     scored = score_pair(probe.profile, probe.profile)
     assert scored is None or 0.0 < scored[0] < 1.0
+
+
+_LEAD_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["Mary", "O'Neil", "12 N Main St", "96813", "Honolulu", "HI", "+1 808 555 0100"]
+    ),
+)
+
+_LEAD_FIELDS = (
+    "first_name",
+    "last_name",
+    "street_address",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "email",
+    "second_email",
+    "agent_email",
+    "phone",
+    "phone2",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={key: _LEAD_TEXT for key in _LEAD_FIELDS},
+    ),
+    st.lists(st.sampled_from(["96813", "c:honolulu hi", "cz:honolulu hi", "-"]), max_size=3),
+)
+def test_rules_not_located_ignore_the_locations(body: dict[str, str], locs: list[str]) -> None:
+    # blocking_keys builds such a rule's keys once for filing and lookup.
+    profile = build_probe(normalize_lead(body)).profile
+    for rule in BLOCKING:
+        if not rule.located:
+            assert rule.keys(profile, locs) == rule.keys(profile, ["12345", "c:x y"])

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realgeeks_sync.app.domain.leads import LeadDecision, LeadInputError, decide_lead, lead_event_id
+from realgeeks_sync.app.domain.leads import (
+    LeadDecision,
+    LeadInputError,
+    decide_lead,
+    index_lead,
+    lead_event_id,
+)
 from realgeeks_sync.app.domain.matching import MatcherConfig
 from realgeeks_sync.tables.identity import IdentityIndex
 from tests.strategies import json_values as any_json
@@ -276,3 +282,49 @@ def test_any_json_body_is_decided_without_crashing(
         json.dumps(decision.to_event())
     for value in [*dict(index.index_store).values(), *dict(index.lead_store).values()]:  # type: ignore[call-overload]
         json.dumps(value, allow_nan=False)
+
+
+_PERSON_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        ["Jack", "jack@mail.com", "mailto:J@x.io", "808-817-2382", "+18088172382", "96813",
+         "12 N Main St", "Honolulu"]
+    ),
+)  # fmt: skip
+
+_PERSON_FIELDS = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "second_email",
+    "agent_email",
+    "phone",
+    "phone2",
+    "street_address",
+    "address",
+    "city",
+    "state",
+    "zip",
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={key: _PERSON_TEXT for key in _PERSON_FIELDS},
+    )
+)
+def test_a_new_lead_is_indexed_as_its_snapshot_would_be(body: dict[str, str]) -> None:
+    # decide_lead hands its probe to index_lead for a new lead instead of building it again;
+    # the keys must be exactly those an index rebuilt from the stored snapshot gets.
+    index = _index()
+    decision = _decide(index, body, "m-1")
+    snapshot = index.lead(SITE, decision.lead_id)
+    assert snapshot is not None
+    rebuilt = _index()
+    prefix = IdentityIndex.key(SITE, "alias", "")
+    aliases = [k[len(prefix) :] for k in index.index_store if k.startswith(prefix)]
+    index_lead(rebuilt, SITE, snapshot, CONFIG, aliases=aliases)
+    assert _state(rebuilt) == _state(index)

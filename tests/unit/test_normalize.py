@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 
+import phonenumbers
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -148,6 +149,44 @@ def test_phone_never_raises_and_e164_is_e164(raw: str) -> None:
     if phone.e164 is not None:
         assert E164.match(phone.e164)
         assert normalize_phone(phone.e164).e164 == phone.e164  # idempotent
+
+
+def _phone_as_libphonenumber_says(raw: str, region: str | None) -> tuple[object, ...]:
+    """The reading of a number with libphonenumber's own calls, none skipped."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return (None, None, False, None)
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return (None, None, False, None)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    again = phonenumbers.format_number(
+        phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164
+    )
+    if again != e164:
+        return (None, None, False, None)
+    valid = phonenumbers.is_valid_number(parsed)
+    region_code = phonenumbers.region_code_for_number(parsed) if valid else None
+    return (e164, parsed.extension or None, valid, region_code)
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.from_regex(r"\+?[0-9 ().x-]{1,24}", fullmatch=True),
+        st.sampled_from(["+98000000", "+18088172382", "+80012345678", "+442079460958"]),
+    ),
+    st.sampled_from(["US", "GB", None]),
+)
+def test_phone_reads_as_libphonenumber_reads_it(raw: str, region: str | None) -> None:
+    # normalize_phone skips a second parse and a second region lookup where they are sure
+    # to agree; what it returns must be what the full sequence of calls gives.
+    phone = normalize_phone(raw + " ", region)  # past the cache: a fresh parse
+    assert (phone.e164, phone.extension, phone.valid, phone.region) == (
+        _phone_as_libphonenumber_says(raw, region)
+    )
 
 
 # --- names, streets, places ------------------------------------------------------------

@@ -28,10 +28,12 @@ class BlockingRule:
 
     `keys(profile, locations)` gets the profile and where it is filed or looked up
     (its postcode, else its city); each rule survives a typo the others do not.
+    `located`: False for a rule whose keys ignore the locations (built once per record).
     """
 
     name: str
     keys: Callable[[Profile, Sequence[str]], list[str]]
+    located: bool = True
 
 
 def _surname_keys(p: Profile, locs: Sequence[str]) -> list[str]:
@@ -115,13 +117,13 @@ def _initials(first: str) -> tuple[str, ...]:
 # The blocking rules, in one place; a candidate sharing more keys is scored first.
 BLOCKING: tuple[BlockingRule, ...] = (
     BlockingRule("surname_postcode", _surname_keys),
-    BlockingRule("initial_house", _initial_house_keys),
+    BlockingRule("initial_house", _initial_house_keys, located=False),
     BlockingRule("street_postcode", _street_keys),
-    BlockingRule("names", _names_keys),
-    BlockingRule("surname_city", _surname_city_keys),
+    BlockingRule("names", _names_keys, located=False),
+    BlockingRule("surname_city", _surname_city_keys, located=False),
     BlockingRule("first_postcode", _first_postcode_keys),
-    BlockingRule("street_city", _street_city_keys),
-    BlockingRule("contact", _contact_keys),
+    BlockingRule("street_city", _street_city_keys, located=False),
+    BlockingRule("contact", _contact_keys, located=False),
 )
 
 
@@ -159,8 +161,13 @@ def blocking_keys(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
     blocks: list[str] = []
     query: list[str] = []
     for rule in BLOCKING:
-        blocks += rule.keys(profile, file_locs)
-        query += rule.keys(profile, look_locs)
+        if rule.located:
+            blocks += rule.keys(profile, file_locs)
+            query += rule.keys(profile, look_locs)
+        else:
+            keys = rule.keys(profile, ())
+            blocks += keys
+            query += keys
     if profile.first and profile.last:  # names typed in each other's boxes
         query += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
     return dedupe(blocks), dedupe(query)
