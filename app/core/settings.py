@@ -288,9 +288,10 @@ class Settings:
     )
     fetch_max_wait_ms: int = setting(
         "RGSYNC_FETCH_MAX_WAIT_MS",
-        5,
+        50,
         "longest the worker's consumer lets the broker wait for more records before "
-        "answering a fetch (fewer fetches under load, at most this much more latency)",
+        "answering a fetch (fewer fetches and less CPU per webhook, at most this much more "
+        "latency per hop when traffic is light)",
         minimum=0,
         maximum=1500,
     )
