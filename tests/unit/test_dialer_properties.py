@@ -9,8 +9,13 @@ ticks, worker restarts (requests in flight lost), crashes in the middle of an ev
 redeliveries of old events, and operators pausing and resuming sites, asking to call a lead
 now and never to call one. Opt-outs are written to their topic and read later, after
 contexts and ticks written after them (Kafka orders no topic against another), and
-contexts may say a lead opted out before the dialer read it. After every step the log of call requests is checked against
-what the dialer promises. A failing run prints the sequence of steps that broke it.
+contexts may say a lead opted out before the dialer read it. As in the agent, a tick gets
+the opt-outs end when it is applied (asked again on every delivery), and opt-outs may be
+acknowledged between that ask and the tick's decisions. Every opt-out written, context read
+and end asked has its moment, so each call request can be checked against the opt-outs
+acknowledged before its lead's context was read and before its tick asked the end.
+After every step the log of call requests is checked against what the dialer promises.
+A failing run prints the sequence of steps that broke it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ PHONES = (
     "+80012345678",  # international freephone: zone unknown
     "+79161234567",  # Russian mobile: 16 zones, never all open at once
 )
+ONE_ZONE = PHONES[:6]
 STARTS = (
     datetime(2026, 3, 8, 9, 30, tzinfo=UTC),  # US daylight saving starts that night
     datetime(2026, 6, 15, 19, 0, tzinfo=UTC),
@@ -115,6 +121,7 @@ class Lead:
     lead: str
     phones: set[str] = field(default_factory=set)
     admissible: bool = False  # its first context was a fresh ``created`` one
+    context_read_at: int = 0  # the moment the dialer read its latest context
 
 
 def _context(
@@ -154,11 +161,15 @@ class DialerMachine(RuleBasedStateMachine):
         self.dispatches: list[Dispatch] = []
         self.leads: dict[tuple[str, str], Lead] = {}
         self.blocked: set[tuple[str, str, str]] = set()  # (site, "lead"|"phone", value)
-        # The opt-outs topic: what was written (in force for the person from then on),
-        # and the next offset the dialer reads.
+        # The opt-outs topic: what was written (in force for the person from then on), the
+        # moment the broker acknowledged each record, and the next offset the dialer reads
+        # (None: nothing read yet, as the agent's _CaughtUp.next_offset says).
         self.optouts_topic: list[OptOut] = []
-        self.optouts_read = 0
-        self.written_blocked: set[tuple[str, str, str]] = set()
+        self.written_at: list[int] = []
+        self.optouts_read: int | None = None
+        # A logical clock: opt-outs written, contexts read and opt-outs ends asked, in order.
+        self.moment = 0
+        self.asked_at: int | None = None  # when the tick being applied asked its end
         self.told_opted_out: set[tuple[str, str]] = set()  # a context said so
         self.paused: set[str] = set()  # sites an operator paused
         self.never: set[tuple[str, str]] = set()  # leads an operator said never to call
@@ -214,7 +225,32 @@ class DialerMachine(RuleBasedStateMachine):
         self.in_flight.append(call)
         self.live.add(call.attempt_id)
 
-    def apply(self, event: Any, *, crash_at: str | None = None) -> None:
+    def _next_moment(self) -> int:
+        self.moment += 1
+        return self.moment
+
+    def _deliver(self, event: Any, *, known: bool = True, meanwhile: Any = None) -> None:
+        """Apply one record as the agent does: a tick gets the opt-outs end asked now (None
+        when the broker does not answer); ``meanwhile`` runs between that ask and the tick."""
+        self.asked_at = None
+        if isinstance(event, Tick):
+            self.asked_at = self._next_moment()
+            end = len(self.optouts_topic) if known else None
+            if meanwhile is not None:
+                meanwhile()
+            event = Tick(event.site_uuid, optouts_end=end)
+        elif isinstance(event, ContextSeen):
+            self.leads[(event.site_uuid, event.lead_id)].context_read_at = self._next_moment()
+        self.run(self.core.apply(event))
+
+    def apply(
+        self,
+        event: Any,
+        *,
+        crash_at: str | None = None,
+        known: bool = True,
+        meanwhile: Any = None,
+    ) -> None:
         if isinstance(event, OptOut):
             # In force from the moment it is applied: a call in the same step must honour it.
             key = (event.site_uuid, event.subject, event.value)
@@ -231,11 +267,11 @@ class DialerMachine(RuleBasedStateMachine):
                 self.never.add((event.site_uuid, event.lead_id or ""))
         self.crash_at = crash_at
         try:
-            self.run(self.core.apply(event))
+            self._deliver(event, known=known, meanwhile=meanwhile)
         except Crash:
             self.crash_at = None
             self._restart()
-            self.run(self.core.apply(event))  # at least once: read again after the crash
+            self._deliver(event)  # at least once: read again after the crash
         self.crash_at = None
         self.applied.append(event)
         self.uncommitted.append(event)
@@ -268,7 +304,7 @@ class DialerMachine(RuleBasedStateMachine):
         )
         for n, event in enumerate(replay):
             self.reading_optouts = n < last_optout
-            self.run(self.core.apply(event))
+            self._deliver(event)
         self.reading_optouts = False
 
     # -- rules -------------------------------------------------------------------------
@@ -391,20 +427,29 @@ class DialerMachine(RuleBasedStateMachine):
         )
 
     def _write_optout(self, event: OptOut) -> None:
-        """On the topic: in force for the person now, for the dialer once it reads it."""
+        """On the topic, acknowledged now: in force for the person from this moment, for the
+        dialer once it reads it."""
         self.optouts_topic.append(event)
-        key = (event.site_uuid, event.subject, event.value)
-        if event.action == "opt_out":
-            self.written_blocked.add(key)
-        else:
-            self.written_blocked.discard(key)
+        self.written_at.append(self._next_moment())
 
-    @precondition(lambda self: self.optouts_read < len(self.optouts_topic))
+    def _in_force(self, key: tuple[str, str, str], before: int) -> int | None:
+        """The moment of the opt-out of ``key`` in force among those written before
+        ``before`` (None: none, or an opt-in after it)."""
+        written: int | None = None
+        for at, event in zip(self.written_at, self.optouts_topic, strict=True):
+            if at >= before:
+                break
+            if (event.site_uuid, event.subject, event.value) == key:
+                written = at if event.action == "opt_out" else None
+        return written
+
+    @precondition(lambda self: (self.optouts_read or 0) < len(self.optouts_topic))
     @rule(count=st.integers(1, 3))
     def read_optouts(self, count: int) -> None:
         """The dialer reads the next opt-outs of the topic, in order."""
-        for event in self.optouts_topic[self.optouts_read : self.optouts_read + count]:
-            self.optouts_read += 1
+        start = self.optouts_read or 0
+        for offset, event in enumerate(self.optouts_topic[start : start + count], start):
+            self.optouts_read = offset + 1
             self.apply(event)
             if event.action == "opt_in" and event.subject == "lead":
                 self.told_opted_out.discard((event.site_uuid, event.value))
@@ -420,11 +465,93 @@ class DialerMachine(RuleBasedStateMachine):
     def advance_clock(self, step: int) -> None:
         self.now += timedelta(seconds=step)
 
-    @rule(site=st.sampled_from(SITES), known=st.sampled_from((True, True, True, False)))
-    def tick(self, site: str, known: bool) -> None:
-        """The timer's tick, with the opt-outs topic's end (unknown when the broker did
-        not answer)."""
-        self.apply(Tick(site, optouts_end=len(self.optouts_topic) if known else None))
+    @rule(
+        data=st.data(),
+        site=st.sampled_from(SITES),
+        known=st.sampled_from((True, True, True, False)),
+        meanwhile=st.sampled_from((None, None, None, "lead", "phone")),
+    )
+    def tick(self, data: st.DataObject, site: str, known: bool, meanwhile: str | None) -> None:
+        """A tick: the agent asks the opt-outs end (unknown when the broker does not
+        answer), then applies it; an opt-out of one of the site's leads may be acknowledged
+        in between (too late for this tick: its call may leave)."""
+        mine = sorted((x for x in self.leads.values() if x.site == site), key=lambda x: x.lead)
+        late = None
+        if meanwhile and mine:
+            lead = data.draw(st.sampled_from(mine))
+            value = (
+                data.draw(st.sampled_from(sorted(lead.phones)))
+                if meanwhile == "phone"
+                else lead.lead
+            )
+            late = self._optout_of(lead, meanwhile, value)
+        self.apply(
+            Tick(site),
+            known=known,
+            meanwhile=None if late is None else (lambda: self._write_optout(late)),
+        )
+
+    def _optout_of(self, lead: Lead, subject: str, value: str) -> OptOut:
+        """An opt-out of the lead (``value``: its id) or of one of its numbers."""
+        self.counter += 1
+        return OptOut(
+            f"o{self.counter}",
+            lead.site,
+            subject,  # type: ignore[arg-type]
+            lead.lead if subject == "lead" else None,
+            value if subject == "phone" else None,
+            "opt_out",
+            "realgeeks",
+            self.now.isoformat(),
+        )
+
+    @rule(
+        data=st.data(),
+        subject=st.sampled_from(("lead", "phone")),
+        before_context=st.booleans(),
+        read_first=st.booleans(),
+    )
+    def race(
+        self, data: st.DataObject, subject: str, before_context: bool, read_first: bool
+    ) -> None:
+        """An opt-out races a lead's call: acknowledged before the tick that would dial the
+        lead (and maybe before its context), read by the dialer only after that tick. With
+        ``read_first`` every earlier opt-out was read: the tick is exactly one short."""
+        due = self._due_leads()
+        if read_first and (self.optouts_read or 0) < len(self.optouts_topic):
+            self.read_optouts(len(self.optouts_topic))
+        if before_context or not due:
+            # A do-not-call import racing a new lead the dialer would call now.
+            open_now = [p for p in ONE_ZONE if is_open_everywhere(candidate_zones(p), self.now)]
+            self.counter += 1
+            site = data.draw(st.sampled_from(SITES))
+            lead = Lead(
+                site, f"lead{self.counter}", {data.draw(st.sampled_from(open_now or PHONES))}, True
+            )
+            self.leads[(site, lead.lead)] = lead
+            (phone,) = lead.phones
+            self._write_optout(
+                self._optout_of(lead, subject, phone if subject == "phone" else lead.lead)
+            )
+            context = _context(lead, phone, trigger="created", as_of=self.now, eligible=True, n=0)
+            self.apply(ContextSeen(site, lead.lead, context))
+        else:
+            lead = data.draw(st.sampled_from(due))
+            value = (
+                data.draw(st.sampled_from(sorted(lead.phones))) if subject == "phone" else lead.lead
+            )
+            self._write_optout(self._optout_of(lead, subject, value))
+        self.apply(Tick(lead.site))
+
+    def _due_leads(self) -> list[Lead]:
+        """Leads waiting for a call whose time has come (by the dialer's own records)."""
+        due = []
+        for site in SITES:
+            record = self.store.site(site)
+            for lead_id, (when, _) in sorted((record.waiting if record else {}).items()):
+                if when <= self.now.timestamp() and (site, lead_id) in self.leads:
+                    due.append(self.leads[(site, lead_id)])
+        return due
 
     @precondition(lambda self: self.in_flight)
     @rule(data=st.data(), kind=st.sampled_from(ANSWERS), really_placed=st.booleans())
@@ -543,7 +670,7 @@ class DialerMachine(RuleBasedStateMachine):
         event = data.draw(st.sampled_from(self.applied[-30:]))
         if isinstance(event, OptOut | OperatorAction):
             return  # re-applying an old opt-out after a newer opt-in is not a redelivery
-        self.run(self.core.apply(event))
+        self._deliver(event)
 
     @rule(on=st.booleans())
     def catch_up(self, on: bool) -> None:
@@ -602,12 +729,25 @@ class DialerMachine(RuleBasedStateMachine):
             assert (call.site_uuid, "phone", number) not in self.blocked, (
                 f"{where}: number {number} is on the do-not-call list"
             )
-        # 1b. nor after one written before the tick, though the dialer had not read it yet,
-        # nor after a context said the lead opted out
-        written = {(call.site_uuid, "lead", call.lead_id)} | {
+        # 1b. calls leave on ticks only, and none reaches a lead or number whose opt-out was
+        # acknowledged before the tick asked the opt-outs end, read or not; in particular
+        # none written before the lead's latest context was read (the ask comes after it)
+        assert self.asked_at is not None, f"{where}: a call left on a record that is not a tick"
+        keys = {(call.site_uuid, "lead", call.lead_id)} | {
             (call.site_uuid, "phone", number) for number in numbers
         }
-        assert not written & self.written_blocked, f"{where}: an opt-out written before it"
+        for key in sorted(keys):
+            at = self._in_force(key, self.asked_at)
+            when = (
+                "its context was read"
+                if at is not None and at < lead.context_read_at
+                else "the tick asked the end"
+            )
+            assert at is None, (
+                f"{where}: {key[1]} {key[2]} opted out (moment {at}) before {when} "
+                f"(context read at {lead.context_read_at}, end asked at {self.asked_at})"
+            )
+        # 1c. nor after a context said the lead opted out
         assert (call.site_uuid, call.lead_id) not in self.told_opted_out, (
             f"{where}: its context said the lead opted out"
         )

@@ -106,8 +106,8 @@ class Tick:
 
     ``live`` holds the attempt ids whose request this process still has in flight; the
     agent fills it in when it applies the tick. ``optouts_end``: the end offset of the
-    site's sync.optouts partition when the tick was sent (None: not known, so no call
-    leaves on this tick; see may_dial).
+    site's sync.optouts partition, asked by the agent when it applies the tick (None: not
+    known, so no call leaves on this tick; see may_dial).
     """
 
     site_uuid: str
@@ -202,9 +202,8 @@ def conversation_record(
 
 
 def tick_record(site_uuid: str, optouts_end: int | None = None) -> dict[str, Any]:
-    """The sync.dialer-events value for a timer tick of one site (``optouts_end``: the end
-    offset of the site's sync.optouts partition, asked of the broker just before; None when
-    it did not answer)."""
+    """The sync.dialer-events value for a timer tick of one site. The timer sends
+    ``optouts_end`` None: the agent asks the end itself when it applies the tick."""
     return {"kind": "tick", "site_uuid": site_uuid, "optouts_end": optouts_end}
 
 

@@ -2,10 +2,11 @@
 
 A lead's call context and the opt-outs come on different topics, and Kafka orders no
 topic against another: a context can be read before an opt-out written before it (a
-do-not-call import racing a new lead). So the timer asks the broker for the end of the
-site's sync.optouts partition before it sends a tick, and a tick dials only once the agent
-has read that partition up to that end. An opt-out acknowledged before the tick was sent
-(so before any context the tick can dial was read) is then always applied first.
+do-not-call import racing a new lead). So the agent, when it applies a tick (after every
+context the tick can dial was read), asks the broker for the end of the site's sync.optouts
+partition, and the tick dials only once the agent has read that partition up to that end.
+An opt-out acknowledged before the ask (so any written before such a context) is always
+applied first; one acknowledged after it holds the ticks that follow.
 """
 
 from __future__ import annotations
