@@ -2,7 +2,7 @@
 
     .venv/bin/python ops/bench_speed_to_lead.py [--leads 1000] [--rate 50] [--partitions 8]
         [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
-        [--baseline REV] [--rounds 2]
+        [--baseline REV] [--rounds 2] [--fetch-max-wait-ms MS]
 
 This process runs FakeElevenLabs and FakeRealGeeks (ops/testkit/fakes, real HTTP on 127.0.0.1,
 in their own thread and event loop so the sender does not delay their clocks) and a
@@ -25,7 +25,9 @@ dead letters), and a stage split from calls.context's record timestamps. Aim: p9
 ``--baseline REV`` also runs the worker of an earlier commit (a git worktree under
 var/bench/, the same .venv), alternating with this checkout's for ``--rounds`` rounds, each
 run with its own topics, and reports the p50 ratio: what the dialer's safety rules cost
-(issue 9: at most 20 % of the p50). The dialer's line limit is raised for the run
+(issue 9: at most 20 % of the p50; ops/bench runs it with ``--fetch-max-wait-ms 5``, the
+wait of the commits it was first measured on, so that the ratio is the dialer's and not
+the fetch wait's, which adds up to that much per hop). The dialer's line limit is raised for the run
 (RGSYNC_DIALER_MAX_CONCURRENT_CALLS): the fake never ends a call, so with 2 lines per site
 the benchmark would measure the queue, not the path.
 The last line is ``RESULT {json}``.
@@ -162,6 +164,14 @@ def baseline_checkout(rev: str) -> Path:
     return path
 
 
+def _fetch_wait(args: argparse.Namespace, root: Path) -> dict[str, str]:
+    """RGSYNC_FETCH_MAX_WAIT_MS for this checkout's worker when asked (a baseline commit may
+    not know the setting)."""
+    if args.fetch_max_wait_ms is None or root != ROOT:
+        return {}
+    return {"RGSYNC_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms)}
+
+
 async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
     now = datetime.now(UTC)
     phones = callable_phones(args.leads + args.warmup, now)
@@ -179,6 +189,7 @@ async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
             root=root,
             RGSYNC_DIALER_MAX_CONCURRENT_CALLS=str(10 * (args.leads + args.warmup)),
             **dialer_env(fakes.rg, fakes.el),
+            **_fetch_wait(args, root),
         )
         prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
         probe = WorkerProbe(worker.proc.pid if worker.proc else 0).start()
@@ -316,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", help="write per-lead times (CSV, wall clock) here")
     parser.add_argument("--baseline", help="also run this commit's worker, side by side")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each with --baseline")
+    parser.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        help="RGSYNC_FETCH_MAX_WAIT_MS of this checkout's worker (default: its default)",
+    )
     args = parser.parse_args(argv)
     if args.baseline:
         base_root = baseline_checkout(args.baseline)
