@@ -1,6 +1,7 @@
 """Every table of the service: its name, key, value and retention, in one catalogue.
 
-Values are JSON objects (Faust's "json" codec), keys UTF-8 strings ("raw"); each table
+Values are JSON objects (the "rgsync-json" codec), keys strings ("rgsync-key"; both
+registered with Faust by app/streaming/table_codec.py under these names); each table
 lives on the partition of the records that write it, the site's (app/streaming/
 partitioning.py) for all but ``conversations`` and ``conversation_outcomes`` (the
 conversation id's, like the ElevenLabs raw topic) and ``activity_outbox`` (its outbound
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 
 __all__ = ["KEY_SERIALIZER", "TABLES", "VALUE_SERIALIZER", "TableSpec"]
 
-KEY_SERIALIZER = "raw"
-VALUE_SERIALIZER = "json"
+# Named codecs, so that a change of JSON library changes no stored key's bytes.
+KEY_SERIALIZER = "rgsync-key"
+VALUE_SERIALIZER = "rgsync-json"
 
 
 @dataclass(frozen=True)

@@ -55,10 +55,23 @@ class KeyValueStore(Protocol):
         ...
 
 
-@lru_cache(maxsize=4096)
 def _escape(part: str) -> str:
     """Keep "|" out of key components that other components follow."""
+    # Cached for site ids (a handful, asked on every key); a sender's absurdly long value
+    # is escaped each time instead, so the cache stays bounded in bytes, not only entries.
+    if len(part) > _CACHED_PART_CHARS:
+        return _escape_text(part)
+    return _escape_cached(part)
+
+
+_CACHED_PART_CHARS = 64
+
+
+def _escape_text(part: str) -> str:
     return part.replace("%", "%25").replace("|", "%7C")
+
+
+_escape_cached = lru_cache(maxsize=4096)(_escape_text)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from realgeeks_sync.app.ingress.signatures import (
     parse_elevenlabs,
     parse_realgeeks,
 )
+from realgeeks_sync.app.streaming.topics import RAW_ELEVENLABS, RAW_REALGEEKS
 
 __all__ = ["Ingress", "Publisher", "standalone_app"]
 
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 
 _KNOWN_ACTIONS = KNOWN_REALGEEKS_ACTIONS | ELEVENLABS_KEPT_TYPES
 
-RAW_REALGEEKS = "realgeeks.webhooks.raw"
-RAW_ELEVENLABS = "elevenlabs.webhooks.raw"
 
 # Bodies from this size on are hashed on a worker thread (hashlib releases the GIL), so a
 # 16 MiB body does not stall the event loop (and, in the worker, the agents) for its HMACs.

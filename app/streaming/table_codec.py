@@ -18,11 +18,12 @@ from typing import Any
 from faust.serializers import codecs
 
 from realgeeks_sync.app.core import json_codec
+from realgeeks_sync.tables import catalog
 
 __all__ = ["KEY_SERIALIZER", "VALUE_SERIALIZER", "install"]
 
-KEY_SERIALIZER = "rgsync-key"
-VALUE_SERIALIZER = "rgsync-json"
+KEY_SERIALIZER = catalog.KEY_SERIALIZER
+VALUE_SERIALIZER = catalog.VALUE_SERIALIZER
 
 
 class _KeyCodec(codecs.Codec):

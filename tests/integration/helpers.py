@@ -90,7 +90,7 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         PYTHON,
         "-m",
-        "app.cli",
+        "realgeeks_sync.app.cli",
         *args,
         cwd=ROOT,
         env=env,

@@ -10,6 +10,7 @@ import pytest
 
 from realgeeks_sync.app.domain.leads import decide_lead
 from realgeeks_sync.app.domain.matching import MatcherConfig
+from realgeeks_sync.tables import identity
 from realgeeks_sync.tables.identity import IdentityIndex, LeadSnapshot
 
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
@@ -233,3 +234,12 @@ def test_update_that_touches_no_identifier_writes_no_index_key() -> None:
     assert index.leads_for(SITE, "phone", "+18085550199") == ["a1"]
     assert index.candidates(SITE, "p|5550199") == ["a1"]
     assert index_store.writes > writes
+
+
+def test_long_key_parts_are_escaped_but_not_cached() -> None:
+    # A site id of a megabyte would otherwise sit in a 4,096-entry cache (issue 10's sizes).
+    identity._escape_cached.cache_clear()
+    long_site = "a|b" * 40_000
+    assert IdentityIndex.key(long_site, "email", "x") == "a%7Cb" * 40_000 + "|email|x"
+    assert IdentityIndex.key("site-1", "email", "x") == "site-1|email|x"
+    assert identity._escape_cached.cache_info().currsize == 1

@@ -19,6 +19,7 @@ from realgeeks_sync.agents.processing import (
     process_batch,
     process_idempotently,
 )
+from realgeeks_sync.agents.processing import log as processing_logger
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.streaming.table_batch import TableBatch
@@ -46,7 +47,9 @@ async def test_a_duplicate_is_counted_and_logged_only_at_debug(
     async def decide(_envelope: dict[str, Any]) -> list[Any]:
         raise AssertionError("a duplicate is never decided again")
 
-    caplog.set_level(logging.INFO, logger="agents.processing")
+    # The module's own logger: a name that does not match would leave the root's level
+    # (WARNING) in force and drop INFO lines whatever the code logs.
+    caplog.set_level(logging.DEBUG, logger=processing_logger.name)
     for _ in range(100):  # a sender retrying a burst
         outcome = await process_idempotently(
             pipeline,
@@ -57,7 +60,9 @@ async def test_a_duplicate_is_counted_and_logged_only_at_debug(
             key_of=lambda e, _k: e["message_id"],
         )
         assert outcome == "duplicate"
-    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    ours = [r for r in caplog.records if r.name == processing_logger.name]
+    assert ours, "duplicates are logged at DEBUG"
+    assert [r for r in ours if r.levelno >= logging.INFO] == []
     counted = metrics.registry.get_sample_value(
         "realgeeks_duplicate_messages_total", {"source": "realgeeks"}
     )
