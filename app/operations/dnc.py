@@ -33,6 +33,7 @@ from realgeeks_sync.app.domain.dialing.optouts import (
     optout_key,
 )
 from realgeeks_sync.app.domain.dialing.optouts import parse_optout as _parse
+from realgeeks_sync.app.domain.normalize import normalize_lead_id
 from realgeeks_sync.app.operations.dlq import read_deadletters
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.kafka_config import producer_config
@@ -139,8 +140,10 @@ def run_dnc(settings: Settings, args: argparse.Namespace) -> int:
         subject: Literal["lead", "phone"] = "phone"
     else:
         subject = "lead" if args.lead else "phone"
+        # A lead id as the pipeline stores it (no dashes or braces, lower case): the dialer
+        # matches opt-outs by that exact id, so a pasted "{A27C-...}" would protect nobody.
         entries = [
-            DncLine(n, value.strip().lower() if args.lead else e164_or_none(value, region), None)
+            DncLine(n, normalize_lead_id(value) if args.lead else e164_or_none(value, region), None)
             for n, value in enumerate(args.values, start=1)
         ]
     action = "opt_in" if args.dnc_command == "remove" else "opt_out"

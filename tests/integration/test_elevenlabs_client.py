@@ -21,9 +21,11 @@ from ops.testkit.fakes.elevenlabs import (
     build_post_call_payload,
     sign_post_call,
 )
+from ops.testkit.support import free_port
 from realgeeks_sync.app.clients.elevenlabs import ElevenLabsClient, OutboundCallResult
 from realgeeks_sync.app.clients.retry import RetryPolicy, call_with_retries
 from realgeeks_sync.app.core.errors import PermanentApiError, TransientApiError
+from realgeeks_sync.app.domain.dialing.answers import answer_for_error
 
 API_KEY = "sk_test_0123456789"
 SECRET = "wsec_test"
@@ -241,7 +243,55 @@ async def test_slow_answer_is_a_transient_timeout(
     with pytest.raises(TransientApiError, match="timed out") as caught:
         await start(client)
     assert caught.value.http_status is None
+    # The request was sent: the call may exist, so the dialer must not send it again.
+    assert caught.value.cause == "timeout"
     assert reports.items[0][1] == "timeout"
+
+
+async def test_a_server_that_accepts_and_never_answers_is_an_uncertain_timeout(
+    session: aiohttp.ClientSession, reports: Reports
+) -> None:
+    """A bare socket that reads the request and never writes: a real read timeout."""
+    received = bytearray()
+    got_request = asyncio.Event()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(65536):
+            received.extend(chunk)
+            if b"\r\n\r\n" in received:
+                got_request.set()
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = ElevenLabsClient(
+            session, f"http://127.0.0.1:{port}", API_KEY, timeout_s=0.3, on_request=reports
+        )
+        with pytest.raises(TransientApiError) as caught:
+            await start(client)
+    finally:
+        server.close()
+    assert got_request.is_set() and received.startswith(f"POST {OUTBOUND_CALL_PATH} ".encode())
+    assert (caught.value.http_status, caught.value.cause) == (None, "timeout")
+    assert [(op, status) for op, status, _ in reports.items] == [("start_outbound_call", "timeout")]
+    answer = answer_for_error("site", "lead", "att", caught.value)
+    assert (answer.result, answer.cause, answer.retriable) == ("unknown", "timeout", False)
+
+
+async def test_a_closed_port_is_not_connected_so_provably_not_sent(
+    session: aiohttp.ClientSession, reports: Reports
+) -> None:
+    port = free_port()  # bound and released: nothing listens there
+    client = ElevenLabsClient(
+        session, f"http://127.0.0.1:{port}", API_KEY, timeout_s=2.0, on_request=reports
+    )
+    with pytest.raises(TransientApiError) as caught:
+        await start(client)
+    assert (caught.value.http_status, caught.value.cause) == (None, "not_connected")
+    assert [(op, status) for op, status, _ in reports.items] == [("start_outbound_call", "network")]
+    answer = answer_for_error("site", "lead", "att", caught.value)
+    assert (answer.result, answer.cause, answer.retriable) == ("refused", "not_connected", True)
 
 
 async def test_concurrency_limit_until_a_call_completes(

@@ -4,6 +4,7 @@ backfill rows and replay filters (no broker, dict tables)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from ops.testkit.fakes.elevenlabs import build_post_call_payload
 from realgeeks_sync.agents.map_call_outcomes import UnplacedCallError, plan_outputs
 from realgeeks_sync.agents.normalize_leads import LeadTables, plan_realgeeks
+from realgeeks_sync.agents.processing import Output
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.domain.call_outcomes import OutcomeMapping
 from realgeeks_sync.app.domain.deadletters import deadletter_record, decode_original
@@ -250,6 +252,97 @@ def test_opted_out_activity_opts_out_the_lead_and_its_numbers() -> None:
     }
     assert {e["source"] for e in optouts} == {"realgeeks"}
     assert {e["at"] for e in optouts} == {"2026-02-01T07:20:00Z"}
+
+
+OZ = {
+    "site_uuid": SITE,
+    "id": "Lead-9",
+    "first_name": "Oz",
+    "phone": "808-817-2382",
+    "phone2": "+1 212 555 0123",
+    "source": "Website",
+}
+STOP = {
+    "type": "Opted_Out",  # Real Geeks' case is not ours to rely on
+    "source": "LeadManager",
+    "description": "stop",
+    "created": "2026-02-01T07:20:00Z",
+}
+
+
+def optout_records(outs: list[Output]) -> dict[str, dict[str, Any]]:
+    """The optouts outputs by key, each event id checked and left out (a hash of the rest)."""
+    found: dict[str, dict[str, Any]] = {}
+    for out in outs:
+        if out.topic == "optouts":
+            event = dict(out.value)
+            assert re.fullmatch(r"[0-9a-f]{32}", event.pop("event_id"))
+            assert out.key not in found
+            found[out.key] = event
+    return found
+
+
+def realgeeks_optouts(lead: str, reason: str, at: str) -> dict[str, dict[str, Any]]:
+    """The opt-outs Real Geeks' word gives: the lead and each of its E.164 numbers."""
+    common = {"schema": "optout.v1", "site_uuid": SITE, "lead_id": lead, "action": "opt_out"}
+    common |= {"source": "realgeeks", "reason": reason, "by": None, "at": at}
+    return {
+        f"{SITE}:{lead}": {**common, "subject": "lead", "phone": None},
+        f"{SITE}:+18088172382": {**common, "subject": "phone", "phone": "+18088172382"},
+        f"{SITE}:+12125550123": {**common, "subject": "phone", "phone": "+12125550123"},
+    }
+
+
+@pytest.mark.parametrize("action", ["created", "updated"])
+def test_opted_out_activity_inside_a_lead_body_opts_out_the_lead_and_its_numbers(
+    action: str,
+) -> None:
+    lead_tables = tables()
+    if action == "updated":
+        plan_realgeeks(envelope(OZ, "created", "m1"), lead_tables, config=CONFIG, mapping=MAPPING)
+    body = {**OZ, "activities": [STOP]}
+    outs = plan_realgeeks(envelope(body, action, "m2"), lead_tables, config=CONFIG, mapping=MAPPING)
+    # At the activity's own time, not the webhook's: the opt-out came first.
+    assert optout_records(outs) == realgeeks_optouts(
+        "lead9", "opted_out_activity", "2026-02-01T07:20:00Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tcpa_consent", "no"), ("call_consent", False), ("consent", " Revoked "), ("consent", 0)],
+)
+def test_a_consent_field_saying_no_opts_out_the_lead_and_its_numbers(
+    field: str, value: Any
+) -> None:
+    created = plan_realgeeks(
+        envelope({**OZ, field: value}, "created", "m1"), tables(), config=CONFIG, mapping=MAPPING
+    )
+    assert optout_records(created) == realgeeks_optouts(
+        "lead9", "consent_refused", "2026-11-27T10:00:00Z"
+    )
+    # An update that carries only the refusal still opts out the numbers the lead has.
+    lead_tables = tables()
+    plan_realgeeks(envelope(OZ, "created", "m1"), lead_tables, config=CONFIG, mapping=MAPPING)
+    refusal = {"site_uuid": SITE, "id": "Lead-9", field: value}
+    updated = plan_realgeeks(
+        envelope(refusal, "updated", "m2"), lead_tables, config=CONFIG, mapping=MAPPING
+    )
+    assert optout_records(updated) == realgeeks_optouts(
+        "lead9", "consent_refused", "2026-11-27T10:00:00Z"
+    )
+
+
+@pytest.mark.parametrize("value", ["maybe", "", None, "unknown", "yes", True, [False]])
+@pytest.mark.parametrize("action", ["created", "updated"])
+def test_a_consent_field_without_a_clear_no_opts_nobody_out(value: Any, action: str) -> None:
+    lead_tables = tables()
+    if action == "updated":
+        plan_realgeeks(envelope(OZ, "created", "m1"), lead_tables, config=CONFIG, mapping=MAPPING)
+    body = {**OZ, "tcpa_consent": value, "activities": [{**STOP, "type": "note"}]}
+    outs = plan_realgeeks(envelope(body, action, "m2"), lead_tables, config=CONFIG, mapping=MAPPING)
+    assert [o.topic for o in outs if o.topic in ("leads", "activities")] == ["leads", "activities"]
+    assert optout_records(outs) == {}
 
 
 def test_deadletter_keeps_original_bytes() -> None:
