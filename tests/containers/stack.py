@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from ops.testkit.support import ROOT, free_port, unique
 
-__all__ = ["MEASURED", "ComposeStack", "LeadsReader"]
+__all__ = ["MEASURED", "ComposeStack", "LeadsReader", "NoRedirect"]
 
 # Lines for the terminal summary (tests/containers/conftest.py).
 MEASURED: list[str] = []
@@ -26,6 +26,7 @@ class ComposeStack:
 
     project: str = field(default_factory=lambda: unique("rgsync"))
     secret: str = "test-secret"
+    admin_token: str = "test-admin-token"
     ports: dict[str, int] = field(
         default_factory=lambda: {
             name: free_port()
@@ -36,7 +37,9 @@ class ComposeStack:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_COMPOSE_")}
+        env.pop("RGSYNC_SITES_FILE", None)  # the stack serves any site: no sites file
         env["RGSYNC_REALGEEKS_SECRETS"] = self.secret
+        env["RGSYNC_ADMIN_TOKEN"] = self.admin_token
         env.update({f"RGSYNC_COMPOSE_{name}_PORT": str(p) for name, p in self.ports.items()})
         return env
 
@@ -88,6 +91,13 @@ class ComposeStack:
                 return
             time.sleep(1)
         raise TimeoutError(f"{service} not healthy in {timeout:.0f} s:\n{self.logs()}")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects raised as HTTPError (their status and Location), not followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def get_json(url: str) -> Any:

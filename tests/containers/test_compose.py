@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ops.testkit.support import CONTAINER_LOGS, ROOT, unique
-from tests.containers.stack import MEASURED, ComposeStack, LeadsReader, get_json
+from tests.containers.stack import MEASURED, ComposeStack, LeadsReader, NoRedirect, get_json
 from tests.integration.helpers import send_realgeeks
 
 pytestmark = [
@@ -58,13 +58,39 @@ def test_every_service_runs_and_every_healthcheck_passes(stack: ComposeStack) ->
     assert set(services) == SERVICES  # Grafana stays behind its profile
     for name, record in services.items():
         assert record["State"] == "running", (name, record)
-    for name in ("kafka", "worker", "ingress"):
+    for name in sorted(SERVICES):
         assert services[name]["Health"] == "healthy", (name, services[name])
     # Safe by default: Prometheus' lifecycle API is off.
     quit_request = urllib.request.Request(f"{stack.url('prometheus')}/-/quit", method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(quit_request, timeout=10)
     assert refused.value.code == 403
+
+
+def test_admin_token_turns_on_the_worker_pages(stack: ComposeStack) -> None:
+    """RGSYNC_ADMIN_TOKEN reaches the worker: /ui/ answers the bearer token, and anyone
+    else is sent to the login form."""
+    opener = urllib.request.build_opener(NoRedirect)
+    page = urllib.request.Request(
+        f"{stack.url('worker')}/ui/", headers={"Authorization": f"Bearer {stack.admin_token}"}
+    )
+    with opener.open(page, timeout=10) as response:
+        assert response.status == 200 and "Leads today" in response.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(f"{stack.url('worker')}/ui/", timeout=10)
+    assert refused.value.code == 303
+    assert refused.value.headers["Location"].startswith("/ui/login")
+
+
+def test_without_a_sites_file_the_services_read_none(stack: ComposeStack) -> None:
+    """RGSYNC_SITES_FILE unset: the example is mounted read-only (the mount resolves) and
+    neither service is told to read it."""
+    probe = (
+        "import os; assert not os.environ.get('RGSYNC_SITES_FILE'), os.environ['RGSYNC_SITES_FILE']; "
+        "assert '[sites.' in open('/etc/realgeeks-sync/sites.toml').read()"
+    )
+    for service in ("worker", "ingress"):
+        stack.compose("exec", "-T", service, "python", "-c", probe, timeout=60)
 
 
 def test_signed_webhook_reaches_leads_normalized(stack: ComposeStack) -> None:

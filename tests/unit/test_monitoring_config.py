@@ -1,4 +1,5 @@
-"""docker-compose.yml, the Dockerfile, Prometheus config, alert rules and the Grafana dashboard.
+"""docker-compose.yml (and its host-network variant), the Dockerfile, Prometheus config, alert
+rules and the Grafana dashboard.
 
 Structure is checked here without Docker. Metric names in every PromQL expression must be
 ones the worker exports (app/core/metrics.py). With promtool installed (ops/prometheus install)
@@ -22,7 +23,11 @@ from ops.testkit.support import ROOT
 from realgeeks_sync.app.core.metrics import METRIC_NAMES, Metrics
 
 COMPOSE = ROOT / "docker-compose.yml"
+HOST_COMPOSE = ROOT / "docker-compose.host.yml"
 DOCKERFILE = ROOT / "ops" / "Dockerfile"
+KAFKA_IMAGE = ROOT / "ops" / "images" / "kafka"
+PROMETHEUS_IMAGE = ROOT / "ops" / "images" / "prometheus"
+SITES_EXAMPLE = ROOT / "sites.example.toml"
 MONITORING = ROOT / "ops" / "monitoring"
 PROMETHEUS_YML = MONITORING / "prometheus.yml"
 ALERTS_YML = MONITORING / "alerts.yml"
@@ -41,7 +46,10 @@ HISTOGRAM_SUFFIX = re.compile(r"_(bucket|sum|count)$")
 
 
 def load_yaml(path: Path) -> Any:
-    text = path.read_text()
+    return load_yaml_text(path.read_text())
+
+
+def load_yaml_text(text: str) -> Any:
     try:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
@@ -256,13 +264,44 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
+def _unset(value: str) -> str:
+    """A value as compose reads it with every variable unset (${X:-default} -> default)."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+
+
 def _mounts(service: dict[str, Any]) -> dict[str, str]:
-    """container path -> source (host path or volume name) of short-syntax volumes."""
+    """container path -> source (host path or volume name), variables unset."""
     out = {}
     for spec in service.get("volumes", []):
+        if isinstance(spec, dict):  # long syntax
+            out[spec["target"]] = _unset(spec["source"])
+            continue
         source, target = spec.split(":")[:2]
         out[target] = source
     return out
+
+
+def _healthcheck(service: dict[str, Any]) -> str:
+    """The service's healthcheck command as one string ("" when it has none)."""
+    test = (service.get("healthcheck") or {}).get("test", "")
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def compose_text(path: Path) -> str:
+    """A compose file's text, its merge tags (!reset, !override) dropped: the values they
+    tag are what the service has."""
+    return re.sub(r"(:[ \t]+)!(?:reset|override)\b[ \t]*", r"\1", path.read_text())
+
+
+def load_compose(path: Path) -> dict[str, Any]:
+    doc = load_yaml_text(compose_text(path))
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def host_compose() -> dict[str, Any]:
+    return load_compose(HOST_COMPOSE)
 
 
 def _published(service: dict[str, Any]) -> set[str]:
@@ -375,6 +414,133 @@ def test_compose_is_safe_by_default(compose: dict[str, Any]) -> None:
     assert grafana["profiles"] == ["grafana"]
     assert _env(grafana)["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-}"
     assert '[ -n "$$GF_SECURITY_ADMIN_PASSWORD" ] || {' in grafana["entrypoint"][-1]
+    # /ui/ and /tables/* stay off until the user sets a token: no default one.
+    assert _env(services["worker"])["RGSYNC_ADMIN_TOKEN"] == "${RGSYNC_ADMIN_TOKEN:-}"
+
+
+def test_compose_files_read_the_same_without_pyyaml(host_compose: dict[str, Any]) -> None:
+    """The fallback parser reads both compose files as PyYAML does (where it is installed)."""
+    pytest.importorskip("yaml")
+    assert parse_yaml_subset(COMPOSE.read_text()) == load_yaml(COMPOSE)
+    assert parse_yaml_subset(compose_text(HOST_COMPOSE)) == host_compose
+
+
+def test_compose_every_service_but_grafana_has_a_healthcheck(
+    compose: dict[str, Any], host_compose: dict[str, Any]
+) -> None:
+    """`compose up --wait` and depends_on conditions wait on them. Grafana (a profile, no
+    image built or run here) is left without one rather than with an untested one."""
+    services = compose["services"]
+    for name, service in services.items():
+        if name != "grafana":
+            assert _healthcheck(service), f"{name} has no healthcheck"
+    # The host variant moves ports: a check that names a port must follow it.
+    host = host_compose["services"]
+    kafka = _healthcheck(host["kafka"])
+    assert "--bootstrap-server 127.0.0.1:${RGSYNC_COMPOSE_KAFKA_PORT:-19092}" in kafka
+    prometheus = _healthcheck(host["prometheus"])
+    listen = next(a for a in host["prometheus"]["command"] if a.startswith("--web.listen-address="))
+    assert f"http://{listen.split('=', 1)[1]} " in f"{prometheus} "
+
+
+def test_compose_kafka_scripts_in_healthchecks_have_their_absolute_path(
+    compose: dict[str, Any], host_compose: dict[str, Any]
+) -> None:
+    """apache/kafka does not put /opt/kafka/bin on PATH (only ops/images/kafka does): a bare
+    kafka-*.sh never runs there and Kafka never turns healthy."""
+    dockerfile = (KAFKA_IMAGE / "Dockerfile").read_text()
+    assert re.search(r"^COPY bin /opt/kafka/bin$", dockerfile, re.M)
+    for path, doc in ((COMPOSE, compose), (HOST_COMPOSE, host_compose)):
+        found = 0
+        for name, service in doc["services"].items():
+            for prefix, script in re.findall(r"(\S*?)(kafka-[a-z-]+\.sh)", _healthcheck(service)):
+                found += 1
+                assert prefix == "/opt/kafka/bin/", f"{path.name}: {name} runs {prefix}{script}"
+                assert (KAFKA_IMAGE / "bin" / script).is_file(), f"ops/images/kafka lacks {script}"
+        assert found, f"{path.name}: no Kafka healthcheck"
+
+
+def test_compose_prometheus_healthcheck_uses_what_both_images_have(
+    compose: dict[str, Any],
+) -> None:
+    """promtool ships in prom/prometheus and in Debian's prometheus package (the image of
+    ops/images/prometheus); Debian's 2.42 has no `check ready`, and neither image has curl:
+    a query, which Prometheus answers 503 until it is ready."""
+    prom = compose["services"]["prometheus"]
+    test = prom["healthcheck"]["test"]
+    assert test[:4] == ["CMD", "promtool", "query", "instant"]
+    assert test[4] == "http://127.0.0.1:9090" and "127.0.0.1:9090:9090" in _published(prom)
+    dockerfile = (PROMETHEUS_IMAGE / "Dockerfile").read_text()
+    assert re.search(r"apt-get install .*\bprometheus\b", dockerfile)
+
+
+SITES_TARGET = "/etc/realgeeks-sync/sites.toml"
+
+
+def test_compose_passes_an_optional_sites_file_to_the_worker_and_the_ingress(
+    compose: dict[str, Any],
+) -> None:
+    """RGSYNC_SITES_FILE names a host file, mounted read-only; unset, the services get no
+    RGSYNC_SITES_FILE and the mount falls back to the example (so `up` works without one)."""
+    for name in ("worker", "ingress"):
+        service = compose["services"][name]
+        assert _env(service)["RGSYNC_SITES_FILE"] == f"${{RGSYNC_SITES_FILE:+{SITES_TARGET}}}"
+        (mount,) = [
+            v for v in service["volumes"] if isinstance(v, dict) and v["target"] == SITES_TARGET
+        ]
+        # Long syntax: a missing file is an error, where the short one makes a directory.
+        assert mount == {
+            "type": "bind",
+            "source": "${RGSYNC_SITES_FILE:-./sites.example.toml}",
+            "target": SITES_TARGET,
+            "read_only": True,
+        }, name
+    assert "/sites.toml" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "sites.toml" in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_sites_example_is_a_valid_sites_file() -> None:
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.core.sites import load_sites
+
+    settings = Settings.from_env(
+        {"RGSYNC_REALGEEKS_SECRETS": "s", "RGSYNC_SITES_FILE": str(SITES_EXAMPLE)}
+    )
+    sites = load_sites(settings)
+    assert sites.listed and sites.known()
+    assert not any(s.dialer.enabled for s in sites.by_uuid.values())
+
+
+def test_compose_gives_the_admin_token_to_the_worker_only(compose: dict[str, Any]) -> None:
+    """The worker serves /ui/ and /tables/*; the ingress serves neither, so it has no use
+    for the token."""
+    services = compose["services"]
+    assert _env(services["worker"])["RGSYNC_ADMIN_TOKEN"] == "${RGSYNC_ADMIN_TOKEN:-}"
+    assert "RGSYNC_ADMIN_TOKEN" not in _env(services["ingress"])
+
+
+def test_service_image_cache_key_covers_everything_the_dockerfile_copies() -> None:
+    """ops/docker rebuilds the service image when its inputs' hash changes: every COPY
+    source of ops/Dockerfile must be among them."""
+    copied = set()
+    for line in re.findall(r"^COPY (.+)$", DOCKERFILE.read_text(), re.M):
+        for source in line.split()[:-1]:
+            matches = [str(m.relative_to(ROOT)) for m in ROOT.glob(source)]
+            copied.update(matches)
+    function = re.search(
+        r"^service_inputs\(\) \{\n.*?^\}\n", (ROOT / "ops" / "docker").read_text(), re.M | re.S
+    )
+    assert function, "ops/docker has no service_inputs()"
+    inputs = subprocess.run(
+        ["bash", "-c", f"{function.group(0)}\nservice_inputs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    assert copied <= set(inputs), sorted(copied - set(inputs))
+    assert set(inputs) - copied == {"ops/Dockerfile", ".dockerignore"}
 
 
 def test_dockerfile_builds_the_worker() -> None:
