@@ -22,6 +22,7 @@ import faust
 from realgeeks_sync.agents.processing import Output, as_datetime, loads_object, process_batch
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
+from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.call_context import (
     OPTED_OUT,
@@ -45,7 +46,7 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline, Tables
 from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["LeadTables", "context_outputs", "plan_realgeeks", "register"]
+__all__ = ["LeadTables", "context_outputs", "matcher_config", "plan_realgeeks", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +330,19 @@ def context_outputs(
     ]
 
 
+def matcher_config(settings: Settings) -> MatcherConfig:
+    """The matcher the agent decides with: the model file RGSYNC_IDENTITY_MODEL names (the
+    shipped one otherwise), the default region and RGSYNC_FUZZY_THRESHOLD."""
+    model = default_model(settings.identity_model or DEFAULT_MODEL_PATH)
+    config = MatcherConfig(default_region=settings.default_region, model=model)
+    if settings.fuzzy_threshold is not None:
+        config = replace(config, fuzzy_threshold=settings.fuzzy_threshold)
+    return config
+
+
 def register(p: Pipeline) -> None:
     """Register the agent on the pipeline."""
-    model = default_model(p.settings.identity_model or DEFAULT_MODEL_PATH)
-    config = MatcherConfig(default_region=p.settings.default_region, model=model)
-    if p.settings.fuzzy_threshold is not None:
-        config = replace(config, fuzzy_threshold=p.settings.fuzzy_threshold)
+    config = matcher_config(p.settings)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     t = p.tables
 
