@@ -132,7 +132,8 @@ class Metrics:
         self.initiation_requests = Counter(
             "realgeeks_initiation_requests",
             "Pre-call webhooks of inbound calls, by result (known, chosen among several "
-            "leads, unknown, not_ready, unauthorized, bad_request, disabled)",
+            "leads, unknown, not_ready, unauthorized, wrong_site: another site's secret, "
+            "bad_request, disabled)",
             ["result"],
             registry=r,
         )

@@ -438,8 +438,10 @@ class Settings:
         "RGSYNC_ELEVENLABS_INITIATION_SECRETS",
         (),
         "comma-separated bearer secrets for the pre-call webhook "
-        "(POST /webhooks/elevenlabs/initiation); any one is accepted (rotation)",
-        shown_default="(unset: route answers 404)",
+        "(POST /webhooks/elevenlabs/initiation); any one is accepted (rotation), for every "
+        "site; must be unset once the sites file gives sites their own "
+        "(elevenlabs_initiation_secrets, each accepted for its sites only)",
+        shown_default="(unset: 404 unless sites list their own)",
     )
     reconcile_interval_s: float = setting(
         "RGSYNC_RECONCILE_INTERVAL_S",

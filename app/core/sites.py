@@ -10,6 +10,7 @@ file named by ``RGSYNC_SITES_FILE``::
     realgeeks_api_password = "..."
     elevenlabs_agent_id = "agent_..."           # else RGSYNC_ELEVENLABS_AGENT_ID
     elevenlabs_phone_number_id = "phnum_..."
+    elevenlabs_initiation_secrets = ["..."]     # its callers only (pre-call webhook)
     [sites."5ead6dd1-2cb9-4f80-80fc-5716b05c90ba".dialer]
     enabled = true                              # else RGSYNC_DIALER_ENABLED
     hours = "09:00-20:00"                       # inside 08:00-21:00
@@ -23,6 +24,12 @@ Whatever a site leaves out comes from the environment, so environment variables 
 still serve a single site (or any number of sites sharing one set of values). With a file,
 webhooks of sites it does not list are refused. ``load_sites`` checks everything and
 reports every problem at once, one line each (``SitesFileError.problems``).
+
+The pre-call webhook's bearer secrets are all or nothing: while no site lists
+``elevenlabs_initiation_secrets``, RGSYNC_ELEVENLABS_INITIATION_SECRETS is accepted for every
+site; once one does, each secret is accepted only for the sites that list it (a site listing
+none has no pre-call webhook) and the variable must be unset, so no secret outside the file
+can ask about a site's callers (``Sites.initiation_keys``).
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ _SITE_KEYS = frozenset(
         "realgeeks_api_user",
         "realgeeks_api_password",
         "elevenlabs_secrets",
+        "elevenlabs_initiation_secrets",
         "elevenlabs_api_key",
         "elevenlabs_agent_id",
         "elevenlabs_phone_number_id",
@@ -137,6 +145,8 @@ class SiteConfig:
     realgeeks_api_user: str
     realgeeks_api_password: Secret
     elevenlabs_secrets: tuple[Secret, ...]
+    # The pre-call webhook's bearer secrets that may ask about this site's callers.
+    elevenlabs_initiation_secrets: tuple[Secret, ...]
     elevenlabs_api_key: Secret
     elevenlabs_agent_id: str
     elevenlabs_phone_number_id: str
@@ -189,6 +199,19 @@ class Sites:
         plain = tuple(x for x in self.default.elevenlabs_secrets if x not in secrets)
         return (*plain, *secrets), (*(None,) * len(plain), *owners)
 
+    def initiation_keys(self) -> tuple[tuple[Secret, ...], tuple[frozenset[str] | None, ...]]:
+        """Every pre-call webhook secret once, and the sites each may ask about (None: any).
+
+        Without a file, or while no site lists its own, RGSYNC_ELEVENLABS_INITIATION_SECRETS
+        asks about every site; once sites list their own (load_sites then refuses the
+        variable), a secret asks about the sites that list it only, a site listing none
+        about nobody.
+        """
+        if not self.listed or self.default.elevenlabs_initiation_secrets:
+            plain = self.default.elevenlabs_initiation_secrets
+            return plain, (None,) * len(plain)
+        return _keys((s.elevenlabs_initiation_secrets, s.site_uuid) for s in self.by_uuid.values())
+
     def elevenlabs_agents(self) -> dict[str, Secret]:
         """Each ElevenLabs agent the sites call with, and the API key that reads its
         conversations (the first site's that names the agent); agents without a key are
@@ -223,6 +246,7 @@ def default_site(settings: Settings) -> SiteConfig:
         realgeeks_api_user=settings.realgeeks_api_user,
         realgeeks_api_password=settings.realgeeks_api_password,
         elevenlabs_secrets=settings.elevenlabs_secrets,
+        elevenlabs_initiation_secrets=settings.elevenlabs_initiation_secrets,
         elevenlabs_api_key=settings.elevenlabs_api_key,
         elevenlabs_agent_id=settings.elevenlabs_agent_id,
         elevenlabs_phone_number_id=settings.elevenlabs_phone_number_id,
@@ -236,7 +260,8 @@ def load_sites(settings: Settings, path: Path | None = None) -> Sites:
     Raises:
         SitesFileError: every problem of the file, one line each (the file unreadable,
             not TOML, an unknown key, a wrong type, hours outside 08:00-21:00, a dialer
-            switched on without its ElevenLabs ids, a secret shared by two sites...).
+            switched on without its ElevenLabs ids, a secret shared by two sites, per-site
+            pre-call webhook secrets beside RGSYNC_ELEVENLABS_INITIATION_SECRETS...).
     """
     default = default_site(settings)
     path = path if path is not None else settings.sites_file
@@ -268,6 +293,7 @@ def load_sites(settings: Settings, path: Path | None = None) -> Sites:
         raise SitesFileError(problems)
     by_uuid: dict[str, SiteConfig] = {}
     own: dict[str, list[str]] = {}  # each site's own Real Geeks secrets, as written
+    initiating: list[str] = []  # the sites listing pre-call webhook secrets of their own
     for key, entry in table.items():
         site = normalize_site(key)
         label = f"{where}: site {key}"
@@ -284,10 +310,21 @@ def load_sites(settings: Settings, path: Path | None = None) -> Sites:
         listed = [listed] if isinstance(listed, str) else listed
         if isinstance(listed, list):
             own[site] = [v.strip() for v in listed if isinstance(v, str) and v.strip()]
+        if "elevenlabs_initiation_secrets" in entry:
+            initiating.append(site)
         parsed = _site(site, entry, default, label, problems)
         if parsed is not None:
             by_uuid[site] = parsed
     _check_shared_secrets(own, settings, where, problems)
+    if initiating and settings.elevenlabs_initiation_secrets:
+        # Either would do; both would leave a secret outside the file asking about sites
+        # that have their own (the cross-site leak per-site secrets exist to close).
+        problems.append(
+            f"{where}: site(s) {', '.join(sorted(initiating))} list "
+            "elevenlabs_initiation_secrets, so RGSYNC_ELEVENLABS_INITIATION_SECRETS must be "
+            "unset (each site accepts only its own; list a shared secret under every site "
+            "that uses it)"
+        )
     if problems:
         raise SitesFileError(problems)
     return Sites(default, by_uuid, listed=True, path=Path(path))
@@ -307,14 +344,21 @@ def _site(
             return fallback
         return value.strip()
 
-    def secrets(name: str, fallback: tuple[Secret, ...]) -> tuple[Secret, ...]:
+    def secrets(
+        name: str, fallback: tuple[Secret, ...], *, at_least_one: bool = False
+    ) -> tuple[Secret, ...]:
         value = entry.get(name)
         if value is None:
             return fallback
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            problems.append(f"{label}: {name} must be a list of non-empty strings")
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(v, str) and v.strip() for v in value)
+            or (at_least_one and not value)
+        ):
+            kind = "a non-empty list" if at_least_one else "a list"
+            problems.append(f"{label}: {name} must be {kind} of non-empty strings")
             return fallback
         return tuple(Secret(v.strip()) for v in value)
 
@@ -324,6 +368,10 @@ def _site(
             f"{label}: no realgeeks_secrets (and RGSYNC_REALGEEKS_SECRETS is not set): "
             "its webhooks could not be verified"
         )
+    # An empty list would silently switch the site's pre-call webhook off: refused.
+    initiation = secrets(
+        "elevenlabs_initiation_secrets", default.elevenlabs_initiation_secrets, at_least_one=True
+    )
     password = entry.get("realgeeks_api_password")
     api_key = entry.get("elevenlabs_api_key")
     dialer = _dialer(entry.get("dialer", {}), default.dialer, label, problems)
@@ -367,6 +415,7 @@ def _site(
         if isinstance(password, str)
         else default.realgeeks_api_password,
         elevenlabs_secrets=secrets("elevenlabs_secrets", default.elevenlabs_secrets),
+        elevenlabs_initiation_secrets=initiation,
         elevenlabs_api_key=key,
         elevenlabs_agent_id=agent,
         elevenlabs_phone_number_id=number,

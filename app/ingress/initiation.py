@@ -4,9 +4,13 @@ When a lead calls the agent's number back, ElevenLabs asks this route for the ca
 dynamic variables, sending ``caller_id``, ``agent_id``, ``called_number`` and
 ``call_sid`` (section 1.4 of the API notes). ElevenLabs signs nothing here; it sends the
 request headers configured on its side, so the route takes ``Authorization: Bearer
-<secret>``, compared in constant time with every RGSYNC_ELEVENLABS_INITIATION_SECRETS
-value (rotation); anything else is a 401, and with no secret configured the route answers
-404, as if it did not exist.
+<secret>``, compared in constant time with every configured secret (rotation); anything
+else is a 401, and with no secret configured the route answers 404, as if it did not exist.
+The secrets are RGSYNC_ELEVENLABS_INITIATION_SECRETS, or, once the sites file gives sites
+their own ``elevenlabs_initiation_secrets``, those: then a secret asks only about the sites
+that list it, and a request whose called agent serves none of them is a 401 too
+(``wrong_site``), so one site's secret never reads another site's callers
+(``Sites.initiation_keys``).
 
 The answer is read from this worker's caller directory (app/streaming/caller_directory.py:
 no Kafka round trip, no other worker asked), so it stays within a few milliseconds: the
@@ -25,7 +29,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +38,7 @@ from aiohttp import web
 from realgeeks_sync.app.core.errors import PayloadTooLargeError, RequestTimeoutError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Secret, Settings
-from realgeeks_sync.app.core.sites import SiteDirectory
+from realgeeks_sync.app.core.sites import SiteDirectory, Sites, normalize_site
 from realgeeks_sync.app.domain.callers import (
     Scalar,
     answer_variables,
@@ -53,7 +57,14 @@ from realgeeks_sync.app.streaming.caller_directory import (
     directory_path,
 )
 
-__all__ = ["MAX_INITIATION_BODY_BYTES", "Initiation", "bearer_matches", "initiation_for"]
+__all__ = [
+    "MAX_INITIATION_BODY_BYTES",
+    "Initiation",
+    "allowed_sites",
+    "bearer_checks",
+    "bearer_matches",
+    "initiation_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +72,35 @@ MAX_INITIATION_BODY_BYTES = 64 * 1024  # four short fields
 _BODY_TIMEOUT_S = 5.0
 
 
-def bearer_matches(secrets: tuple[Secret, ...], header: str | None) -> bool:
-    """True when ``header`` is ``Bearer <one of the secrets>``; every secret is compared
-    in constant time, so the time taken tells nothing about which or how much matched."""
+Keys = tuple[tuple[Secret, ...], tuple[frozenset[str] | None, ...]]
+
+
+def bearer_checks(secrets: tuple[Secret, ...], header: str | None) -> tuple[bool, ...]:
+    """For each secret, whether ``header`` is ``Bearer <it>``; every secret is compared in
+    constant time, so the time taken tells nothing about which or how much matched."""
     scheme, _, supplied = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not supplied.strip():
-        return False
+        return (False,) * len(secrets)
     given = supplied.strip().encode("utf-8", "surrogateescape")
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(given, secret.reveal().encode("utf-8"))
-    return matched
+    return tuple(hmac.compare_digest(given, secret.reveal().encode("utf-8")) for secret in secrets)
+
+
+def bearer_matches(secrets: tuple[Secret, ...], header: str | None) -> bool:
+    """True when ``header`` is ``Bearer <one of the secrets>`` (each compared in constant time)."""
+    return any(bearer_checks(secrets, header))
+
+
+def allowed_sites(
+    matched: tuple[bool, ...], owners: tuple[frozenset[str] | None, ...]
+) -> frozenset[str] | None:
+    """The sites the matching secrets may ask about; None: any site."""
+    sites: set[str] = set()
+    for hit, owner in zip(matched, owners, strict=True):
+        if hit:
+            if owner is None:
+                return None
+            sites |= owner
+    return frozenset(sites)
 
 
 class Initiation:
@@ -97,6 +126,14 @@ class Initiation:
         self.publisher = publisher
         self.conversations_topic = conversations_topic
         self._tasks: set[asyncio.Task[None]] = set()
+        self._keys: tuple[Sites, Keys] | None = None  # the secrets of the sites in force
+
+    def keys(self, sites: Sites) -> Keys:
+        """The accepted secrets and the sites each may ask about, worked out once per
+        version of the sites file (SIGHUP replaces it whole)."""
+        if self._keys is None or self._keys[0] is not sites:
+            self._keys = (sites, sites.initiation_keys())
+        return self._keys[1]
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /webhooks/elevenlabs/initiation."""
@@ -107,14 +144,15 @@ class Initiation:
         return response
 
     async def _answer(self, request: web.Request) -> tuple[str, web.Response]:
-        secrets = self.settings.elevenlabs_initiation_secrets
+        sites = self.sites.current  # one version for the whole request
+        secrets, owners = self.keys(sites)
         if not secrets:
             return "disabled", _error(404, "the pre-call webhook is not configured")
-        if not bearer_matches(secrets, request.headers.get("Authorization")):
+        matched = bearer_checks(secrets, request.headers.get("Authorization"))
+        if not any(matched):
             log.info("pre-call webhook refused: wrong or missing bearer secret")
-            return "unauthorized", _error(
-                401, "missing or wrong bearer secret", {"WWW-Authenticate": "Bearer"}
-            )
+            return "unauthorized", _unauthorized()
+        allowed = allowed_sites(matched, owners)
         try:
             raw = await read_body(request, MAX_INITIATION_BODY_BYTES, timeout_s=_BODY_TIMEOUT_S)
         except (PayloadTooLargeError, RequestTimeoutError) as exc:
@@ -126,9 +164,17 @@ class Initiation:
         if not isinstance(body, dict):
             return "bad_request", _error(400, "the body is not a JSON object")
         agent = body.get("agent_id")
+        served = served_by(sites, agent)
+        if allowed is not None:
+            # A site's own secret: only the sites listing it, and the called agent must
+            # serve one of them; else it is another site's secret (same 401, no oracle).
+            if not any(served(site) for site in allowed):
+                log.info("pre-call webhook refused: a secret of another site's agent")
+                return "wrong_site", _unauthorized()
+            served = _within(served, allowed)
         number = e164_or_none(body.get("caller_id"), self.settings.default_region)
         found = self.directory.candidates(number) if number and self.directory else []
-        chosen, count = choose(found, served_by(self.sites.current, agent))
+        chosen, count = choose(found, served)
         variables = answer_variables(self.defaults, chosen)
         if chosen is None:
             result = "unknown" if self.directory is None or self.directory.ready else "not_ready"
@@ -198,6 +244,15 @@ def initiation_for(
         sites=sites,
     )
     return initiation, reader
+
+
+def _within(served: Callable[[str], bool], allowed: frozenset[str]) -> Callable[[str], bool]:
+    """``served``, narrowed to the ``allowed`` sites."""
+    return lambda site: normalize_site(site) in allowed and served(site)
+
+
+def _unauthorized() -> web.Response:
+    return _error(401, "missing or wrong bearer secret", {"WWW-Authenticate": "Bearer"})
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

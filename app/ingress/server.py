@@ -51,8 +51,9 @@ def build_ingress_app(
         Ingress(settings, publisher, metrics, received_clock=received, sites=sites)
     )
     app[SITES_KEY] = sites
-    if settings.elevenlabs_initiation_secrets:
+    if sites.current.initiation_keys()[0]:
         # The pre-call webhook needs no tables: its own copy of the caller directory.
+        # Mounted when start-up finds secrets (the environment's or the sites file's).
         initiation, reader = initiation_for(
             settings, metrics, publisher, f"ingress-{settings.ingress_port}", sites=sites
         )

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ops.testkit.dialer import callable_number, dialer_env
+from ops.testkit.dialer import NUMBERS, callable_number, dialer_env
 from ops.testkit.fakes.elevenlabs import FakeElevenLabs
 from ops.testkit.fakes.realgeeks import FakeRealGeeks
 from ops.testkit.support import Worker, unique, worker_env
 from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.integration.test_call_loop import wait_for
+from tests.integration.test_conversations import new_lead, with_initiation
 from tests.integration.test_dialer import TOKEN, lead, metric, status_of
 
 SITE_A = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
@@ -208,6 +209,73 @@ async def test_sighup_rereads_the_sites_file(
         await asyncio.sleep(1)
         assert await accepted()
         assert "sites file not reloaded" in w.tail(80)
+
+
+async def test_each_sites_pre_call_secret_reads_its_own_sites_callers_only(
+    start_worker: Callable[..., Worker], tmp_path: Path
+) -> None:
+    # One number is a lead's in both sites; each site has its own agent and initiation secret.
+    site_a, site_b = unique("site"), unique("site")
+    path = tmp_path / "sites.toml"
+    path.write_text(
+        f"""
+[sites."{site_a}"]
+realgeeks_secrets = ["secret-a"]
+elevenlabs_agent_id = "agent_a"
+elevenlabs_initiation_secrets = ["init-a-old", "init-a"]
+[sites."{site_b}"]
+realgeeks_secrets = ["secret-b"]
+elevenlabs_agent_id = "agent_b"
+elevenlabs_initiation_secrets = ["init-b"]
+"""
+    )
+    async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
+        env = dialer_env(
+            rg,
+            el,
+            RGSYNC_SITES_FILE=str(path),
+            RGSYNC_DIALER_ENABLED="false",
+            RGSYNC_RECONCILE_INTERVAL_S="0",
+        )
+        w = await asyncio.to_thread(start_worker, **env)
+        phone = NUMBERS[2]
+        a, b = new_lead(site_a, phone, first_name="Kai"), new_lead(site_b, phone, first_name="Ben")
+        for body, secret in ((a, "secret-a"), (b, "secret-b")):
+            status = await asyncio.to_thread(
+                send_realgeeks, w, body, action="created", secret=secret
+            )
+            assert status == 200
+
+        async def ask(secret: str, agent: str) -> Any:
+            with_initiation(el, w, secret=secret)
+            return await el.inbound_call(phone, agent_id=agent)
+
+        async def lead_id(secret: str, agent: str) -> Any:
+            return (await ask(secret, agent)).dynamic_variables.get("lead_id")
+
+        for _ in range(90):  # until both leads reached the worker's caller directory
+            if (await lead_id("init-a", "agent_a"), await lead_id("init-b", "agent_b")) == (
+                a["id"],
+                b["id"],
+            ):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the callers never became known")
+        # Each site's secret (both of A's: rotation) answers with its own site's lead.
+        rotated = await ask("init-a-old", "agent_a")
+        assert rotated.accepted and rotated.dynamic_variables["lead_first_name"] == "Kai"
+        assert rotated.dynamic_variables["site_uuid"] == site_a
+        ours = await ask("init-b", "agent_b")
+        assert ours.dynamic_variables["site_uuid"] == site_b
+        assert ours.dynamic_variables["lead_first_name"] == "Ben"
+        # A's secret naming B's agent: refused like a wrong secret, and counted.
+        crossed = await ask("init-a", "agent_b")
+        assert (crossed.accepted, crossed.status) == (False, 401)
+        assert metric(w, 'realgeeks_initiation_requests_total{result="wrong_site"}') == 1
+        wrong = await ask("nobody's", "agent_a")
+        assert (wrong.accepted, wrong.status) == (False, 401)
+        assert metric(w, 'realgeeks_initiation_requests_total{result="unauthorized"}') == 1
 
 
 async def test_doctor_says_ready_and_names_each_misconfiguration(

@@ -1,5 +1,6 @@
-"""POST /webhooks/elevenlabs/initiation without a broker: the secret, the answer for known
-and unknown callers, and any body the route may get (never a 500)."""
+"""POST /webhooks/elevenlabs/initiation without a broker: the secret (the environment's, or
+each site's own from the sites file), the answer for known and unknown callers, and any body
+the route may get (never a 500)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ from ops.testkit.contracts import violations
 from ops.testkit.support import free_port
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Secret, Settings
+from realgeeks_sync.app.core.sites import SitesFileError
 from realgeeks_sync.app.domain.callers import neutral_variables
-from realgeeks_sync.app.ingress.initiation import Initiation, bearer_matches
+from realgeeks_sync.app.ingress import initiation as initiation_module
+from realgeeks_sync.app.ingress.initiation import (
+    Initiation,
+    allowed_sites,
+    bearer_checks,
+    bearer_matches,
+)
 from realgeeks_sync.app.streaming import topics
 from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
 from tests.strategies import json_values
@@ -235,3 +243,167 @@ async def test_before_the_directory_is_read_a_caller_gets_the_defaults_as_not_re
     counted = metrics.registry.get_sample_value
     assert counted("realgeeks_initiation_requests_total", {"result": "not_ready"}) == 1
     assert counted("realgeeks_initiation_requests_total", {"result": "unknown"}) == 1
+
+
+# Per-site secrets (the sites file's elevenlabs_initiation_secrets): a site's secret asks
+# about that site's callers only. One number is a lead's in three sites; C's agentless
+# site is served by any agent, and its lead would win the choice were it allowed.
+SITES_WITH_SECRETS = """
+[sites."site-a"]
+elevenlabs_agent_id = "agent_a"
+elevenlabs_initiation_secrets = ["init-a", "init-a-next"]
+[sites."site-b"]
+elevenlabs_agent_id = "agent_b"
+elevenlabs_initiation_secrets = ["init-b"]
+[sites."site-c"]
+elevenlabs_initiation_secrets = ["init-c"]
+[sites."site-d"]
+elevenlabs_agent_id = "agent_d"
+"""
+
+
+def directory_with_leads(path: Path, leads: dict[str, tuple[str, str, str]]) -> CallerDirectory:
+    """A ready directory where NUMBER is each site's lead: site -> (lead, name, as_of)."""
+    directory = CallerDirectory(path)
+    for offset, (site, (lead, name, as_of)) in enumerate(sorted(leads.items())):
+        variables = {
+            **neutral_variables(),
+            "lead_id": lead,
+            "site_uuid": site,
+            "lead_first_name": name,
+        }
+        record = {
+            "schema": "caller.v1",
+            "site_uuid": site,
+            "lead_id": lead,
+            "phones": [NUMBER],
+            "dynamic_variables": variables,
+            "as_of": as_of,
+            "last_ai_call_at": None,
+        }
+        directory.apply(f"{site}:{lead}", json.dumps(record).encode(), 0, offset)
+    directory.mark_ready()
+    return directory
+
+
+@pytest.fixture
+async def per_site(tmp_path: Path) -> AsyncIterator[tuple[Client, Metrics]]:
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text(SITES_WITH_SECRETS)
+    directory = directory_with_leads(
+        tmp_path / "callers",
+        {
+            "site-a": ("la", "Ana", "2026-01-01T00:00:00+00:00"),
+            "site-b": ("lb", "Ben", "2026-01-02T00:00:00+00:00"),
+            "site-c": ("lc", "Cy", "2026-01-03T00:00:00+00:00"),
+            "site-d": ("ld", "Dee", "2026-01-04T00:00:00+00:00"),
+        },
+    )
+    s = settings_with(
+        RGSYNC_SITES_FILE=str(sites_file),
+        RGSYNC_ELEVENLABS_INITIATION_SECRETS="",
+        RGSYNC_ELEVENLABS_AGENT_ID="",  # site C: no agent of its own, nor the environment's
+    )
+    metrics = Metrics()
+    c = await client_for(Initiation(s, directory, neutral_variables(), metrics))
+    yield c, metrics
+    await c.close()
+    directory.close()
+
+
+async def lead_of(client: Client, secret: str, agent: str) -> str:
+    response = await client.post(PATH, json=request(NUMBER, agent), headers=auth(secret))
+    assert response.status == 200, await response.text()
+    return str((await response.json())["dynamic_variables"]["lead_id"])
+
+
+async def test_each_sites_secret_gets_its_own_sites_lead(per_site: tuple[Client, Metrics]) -> None:
+    client, metrics = per_site
+    assert await lead_of(client, "init-a", "agent_a") == "la"  # not C's, though newer
+    assert await lead_of(client, "init-a-next", "agent_a") == "la"  # rotation: both work
+    assert await lead_of(client, "init-b", "agent_b") == "lb"
+    assert await lead_of(client, "init-c", "agent_a") == "lc"  # C is any agent's
+    assert await lead_of(client, "init-c", "agent_b") == "lc"
+    counted = metrics.registry.get_sample_value
+    assert counted("realgeeks_initiation_requests_total", {"result": "known"}) == 5
+
+
+async def test_a_sites_secret_cannot_ask_about_another_sites_callers(
+    per_site: tuple[Client, Metrics],
+) -> None:
+    client, metrics = per_site
+    wrong = await client.post(PATH, json=request("+12125550123"), headers=auth("nobody's"))
+    expected = (wrong.status, await wrong.text(), wrong.headers["WWW-Authenticate"])
+    # A's secrets for B's agent and D's (a site with no pre-call webhook); B's for none.
+    for secret, agent in (("init-a", "agent_b"), ("init-a-next", "agent_d"), ("init-b", "")):
+        response = await client.post(PATH, json=request(NUMBER, agent), headers=auth(secret))
+        answer = (response.status, await response.text(), response.headers["WWW-Authenticate"])
+        assert answer == expected, (secret, agent)  # same 401 as a wrong secret: no oracle
+        assert "Ben" not in answer[1] and "Dee" not in answer[1]
+    counted = metrics.registry.get_sample_value
+    assert counted("realgeeks_initiation_requests_total", {"result": "wrong_site"}) == 3
+    assert counted("realgeeks_initiation_requests_total", {"result": "unauthorized"}) == 1
+    assert expected[0] == 401
+
+
+async def test_the_environments_secret_is_refused_beside_per_site_ones(tmp_path: Path) -> None:
+    # A sites file listing none: the environment's secret asks about every listed site.
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text('[sites."s1"]\nelevenlabs_agent_id = "agent_s1"\n')
+    directory = directory_with_lead(tmp_path / "callers")
+    s = settings_with(RGSYNC_SITES_FILE=str(sites_file))
+    client = await client_for(Initiation(s, directory, neutral_variables(), Metrics()))
+    try:
+        assert await lead_of(client, "old-secret", "agent_s1") == "l1"
+        # An agent serving no listed site: the defaults, as before per-site secrets.
+        other = await client.post(PATH, json=request(NUMBER, "agent_x"), headers=auth())
+        assert (await other.json())["dynamic_variables"] == neutral_variables()
+    finally:
+        await client.close()
+        directory.close()
+    # Per-site secrets beside the environment's: refused when the sites are read.
+    sites_file.write_text(SITES_WITH_SECRETS)
+    with pytest.raises(SitesFileError, match="RGSYNC_ELEVENLABS_INITIATION_SECRETS must be unset"):
+        Initiation(s, None, neutral_variables(), Metrics())
+
+
+async def test_without_any_secret_in_the_file_or_environment_the_route_is_not_there(
+    tmp_path: Path,
+) -> None:
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text('[sites."s1"]\nelevenlabs_agent_id = "agent_s1"\n')
+    s = settings_with(RGSYNC_SITES_FILE=str(sites_file), RGSYNC_ELEVENLABS_INITIATION_SECRETS="")
+    c = await client_for(Initiation(s, None, neutral_variables(), Metrics()))
+    try:
+        assert (await c.post(PATH, json=request(NUMBER), headers=auth())).status == 404
+    finally:
+        await c.close()
+
+
+async def test_every_secret_is_compared_in_constant_time(
+    per_site: tuple[Client, Metrics], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _metrics = per_site
+    compared: list[tuple[bytes, bytes]] = []
+    original = initiation_module.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(initiation_module.hmac, "compare_digest", spy)
+    assert await lead_of(client, "init-a", "agent_a") == "la"  # the first secret matches
+    # ... and still every secret was compared, each with hmac.compare_digest.
+    assert sorted(b for _a, b in compared) == [b"init-a", b"init-a-next", b"init-b", b"init-c"]
+    assert {a for a, _b in compared} == {b"init-a"}
+    compared.clear()
+    assert bearer_checks((Secret("x"), Secret("y")), "Bearer y") == (False, True)
+    assert len(compared) == 2
+
+
+def test_allowed_sites_is_the_union_of_the_matching_secrets_sites() -> None:
+    owners = (frozenset({"a"}), frozenset({"a", "b"}), None)
+    assert allowed_sites((True, False, False), owners) == {"a"}
+    assert allowed_sites((True, True, False), owners) == {"a", "b"}
+    assert allowed_sites((False, False, True), owners) is None  # the environment's: any
+    assert allowed_sites((False, False, False), owners) == frozenset()

@@ -257,3 +257,126 @@ async def test_elevenlabs_webhooks_verify_with_the_shared_secret(client: tuple) 
         headers={"ElevenLabs-Signature": sign_elevenlabs("el-shared", raw)},
     )
     assert answer.status == 200 and publisher.records
+
+
+# The pre-call webhook's per-site secrets (elevenlabs_initiation_secrets).
+PER_SITE_INITIATION = f"""
+[sites."{SITE_A}"]
+realgeeks_secrets = ["secret-a"]
+elevenlabs_agent_id = "agent_a"
+elevenlabs_initiation_secrets = ["init-a", "init-a-next"]
+[sites."{SITE_B}"]
+realgeeks_secrets = ["secret-b"]
+elevenlabs_agent_id = "agent_b"
+elevenlabs_initiation_secrets = "init-b"
+[sites."{SITE_C}"]
+realgeeks_secrets = ["secret-c"]
+elevenlabs_agent_id = "agent_c"
+"""
+
+
+def revealed(keys: tuple[tuple, tuple]) -> dict[str, frozenset[str] | None]:
+    secrets, owners = keys
+    return {secret.reveal(): owner for secret, owner in zip(secrets, owners, strict=True)}
+
+
+def test_each_site_lists_its_own_initiation_secrets(tmp_path: Path) -> None:
+    sites = load_sites(settings(RGSYNC_SITES_FILE=str(write(tmp_path, PER_SITE_INITIATION))))
+    # Each secret asks about the sites listing it; C lists none: no pre-call webhook.
+    assert revealed(sites.initiation_keys()) == {
+        "init-a": frozenset({SITE_A}),
+        "init-a-next": frozenset({SITE_A}),
+        "init-b": frozenset({SITE_B}),
+    }
+    c = sites.get(SITE_C)
+    assert c is not None and c.elevenlabs_initiation_secrets == ()
+    # One secret under two sites (one ElevenLabs workspace serving both) asks about both.
+    shared = PER_SITE_INITIATION.replace('"init-b"', '["init-b", "init-a"]')
+    sites = load_sites(settings(RGSYNC_SITES_FILE=str(write(tmp_path, shared))))
+    assert revealed(sites.initiation_keys())["init-a"] == frozenset({SITE_A, SITE_B})
+
+
+def test_the_environments_initiation_secrets_serve_every_site_while_none_lists_its_own(
+    tmp_path: Path,
+) -> None:
+    env = {"RGSYNC_ELEVENLABS_INITIATION_SECRETS": "env-1,env-2", "RGSYNC_REALGEEKS_SECRETS": "x"}
+    assert revealed(load_sites(settings(**env)).initiation_keys()) == {"env-1": None, "env-2": None}
+    with_file = settings(RGSYNC_SITES_FILE=str(write(tmp_path, GOOD)), **env)
+    sites = load_sites(with_file)
+    assert revealed(sites.initiation_keys()) == {"env-1": None, "env-2": None}
+    a = sites.get(SITE_A)
+    assert a is not None and [x.reveal() for x in a.elevenlabs_initiation_secrets] == [
+        "env-1",
+        "env-2",
+    ]
+    # Neither: no secret at all (the route answers 404).
+    neither = settings(RGSYNC_SITES_FILE=str(write(tmp_path, GOOD)), RGSYNC_REALGEEKS_SECRETS="x")
+    assert load_sites(neither).initiation_keys() == ((), ())
+
+
+def test_per_site_initiation_secrets_refuse_the_environments(tmp_path: Path) -> None:
+    s = settings(
+        RGSYNC_SITES_FILE=str(write(tmp_path, PER_SITE_INITIATION)),
+        RGSYNC_ELEVENLABS_INITIATION_SECRETS="env-1",
+    )
+    with pytest.raises(SitesFileError) as caught:
+        load_sites(s)
+    (problem,) = caught.value.problems
+    assert f"site(s) {SITE_B}, {SITE_A} list elevenlabs_initiation_secrets" in problem  # sorted
+    assert "RGSYNC_ELEVENLABS_INITIATION_SECRETS must be unset" in problem
+    assert "env-1" not in problem and "init-a" not in problem  # secrets are never printed
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("[]", "elevenlabs_initiation_secrets must be a non-empty list of non-empty strings"),
+        ("[3]", "elevenlabs_initiation_secrets must be a non-empty list of non-empty strings"),
+        ('["ok", " "]', "elevenlabs_initiation_secrets must be a non-empty list"),
+        ("7", "elevenlabs_initiation_secrets must be a non-empty list of non-empty strings"),
+        ("{ a = 1 }", "elevenlabs_initiation_secrets must be a non-empty list"),
+    ],
+)
+def test_a_bad_initiation_secret_is_one_problem(tmp_path: Path, value: str, expected: str) -> None:
+    text = (
+        f'[sites."{SITE_A}"]\nrealgeeks_secrets = ["a"]\nelevenlabs_initiation_secrets = {value}\n'
+    )
+    with pytest.raises(SitesFileError) as caught:
+        load_sites(settings(RGSYNC_SITES_FILE=str(write(tmp_path, text))))
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"RGSYNC_SITES_FILE ({tmp_path / 'sites.toml'}): site {SITE_A}: ")
+    assert expected in problem
+
+
+def test_an_empty_initiation_secrets_list_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f'[sites."{SITE_A}"]\nrealgeeks_secrets = ["a"]\nelevenlabs_initiation_secrets = []\n',
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")},
+        "RGSYNC_SITES_FILE": str(path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "realgeeks_sync.app.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("realgeeks-sync: RGSYNC_SITES_FILE") and "non-empty list" in line
+    assert "Traceback" not in done.stderr
+
+
+def test_sighup_takes_up_new_initiation_secrets_and_refuses_bad_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, PER_SITE_INITIATION)
+    directory = SiteDirectory(settings(RGSYNC_SITES_FILE=str(path)))
+    path.write_text(PER_SITE_INITIATION.replace('"init-b"', '["init-b", "init-b-next"]'))
+    assert directory.reload() == []
+    assert revealed(directory.current.initiation_keys())["init-b-next"] == frozenset({SITE_B})
+    path.write_text(PER_SITE_INITIATION.replace('"init-b"', "[]"))
+    assert directory.reload() and directory.version == 2  # refused: the old secrets stay
+    assert "init-b-next" in revealed(directory.current.initiation_keys())
