@@ -18,6 +18,9 @@ due and a free line, or a call to settle; a record that leaves a lead due is fol
 once by a tick the agent applies itself (speed to lead: one broker round trip). After an
 assignment, calls also wait until every operator action (pause, never call) that was on
 the partition has been read (a restart must not dial before an operator's pause).
+A pause of every site comes on every partition (site "*"): each partition keeps its own
+switch for every site (dialer_sites, key ``*:<partition>``), which the machine checks
+before it dials any site of the partition, one it has never seen included.
 Each site's rules (hours, days, caps, switch) come from the sites file (app/core/sites.py).
 """
 
@@ -27,6 +30,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +43,7 @@ from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.sites import DialerConfig
 from realgeeks_sync.app.domain.deadletters import deadletter_record
 from realgeeks_sync.app.domain.dialing import (
+    ALL_SITES,
     CallAnswer,
     CallRequest,
     ContextSeen,
@@ -53,9 +58,11 @@ from realgeeks_sync.app.domain.dialing import (
     SiteRecord,
     Step,
     Tick,
+    all_sites_key,
     answer_for_error,
     answer_for_placement,
     answer_record,
+    is_all_sites,
     may_dial,
     parse_dialer_record,
     parse_optout,
@@ -176,7 +183,12 @@ def register(
     s = p.settings
     t = p.tables
     policies = _Policies(p)
-    store = DialerStore(t.dialer_leads, t.dialer_sites, t.do_not_call)
+    store = DialerStore(
+        t.dialer_leads,
+        t.dialer_sites,
+        t.do_not_call,
+        partition_of=lambda site: site_partition(site, s.partitions),
+    )
     context_topic = s.topic(names.CALLS_CONTEXT)
     optouts_topic = s.topic(names.OPTOUTS)
     events_topic = s.topic(names.DIALER_EVENTS)
@@ -337,6 +349,10 @@ def register(
             result = await core.apply(dialer_event)
         else:
             dialer_event = parse_dialer_record(record)
+            if isinstance(dialer_event, OperatorAction) and dialer_event.site_uuid == ALL_SITES:
+                # Every site: this partition's own switch for all of them (its copy of the
+                # record, applied in order with the partition's other inputs).
+                dialer_event = replace(dialer_event, site_uuid=all_sites_key(msg.partition))
             if isinstance(dialer_event, Tick):
                 # The end the timer asked may predate contexts read since (the tick and the
                 # contexts are not ordered either): ask again, now, after all of them.
@@ -345,7 +361,11 @@ def register(
             result = await core.apply(dialer_event)
             if isinstance(dialer_event, CallAnswer):
                 live.discard(dialer_event.attempt_id)
-            elif isinstance(dialer_event, OperatorAction) and result.site is not None:
+            elif (
+                isinstance(dialer_event, OperatorAction)
+                and result.site is not None
+                and not is_all_sites(dialer_event.site_uuid)
+            ):
                 paused = 1 if result.site.paused else 0
                 m.dialer_paused.labels(dialer_event.site_uuid).set(paused)
         count(result)
@@ -420,23 +440,30 @@ def register(
         current = p.clock()
         due: list[str] = []
         for site_uuid, raw in list(t.dialer_sites.items()):
+            if is_all_sites(site_uuid):
+                continue  # a partition's switch for every site, read with each site below
             try:
                 site = SiteRecord.from_json(raw)
             except (KeyError, ValueError, TypeError):
                 continue
+            everywhere = store.all_sites(site_uuid)
+            paused = site.paused is not None or (
+                everywhere is not None and everywhere.paused is not None
+            )
             # The pause switch as a gauge, also after a restart (not only when flipped).
-            m.dialer_paused.labels(site_uuid).set(1 if site.paused else 0)
-            if _needs_tick(site, current, policies(site_uuid)):
+            m.dialer_paused.labels(site_uuid).set(1 if paused else 0)
+            if _needs_tick(site, current, policies(site_uuid), paused=paused):
                 due.append(site_uuid)
         if due:
             await send_ticks(due)
 
 
-def _needs_tick(site: SiteRecord, now: float, policy: DialerPolicy) -> bool:
-    """Whether a tick can change anything for the site now."""
+def _needs_tick(site: SiteRecord, now: float, policy: DialerPolicy, *, paused: bool) -> bool:
+    """Whether a tick can change anything for the site now (``paused``: the site, or every
+    site on its partition)."""
     if not policy.enabled:
         return bool(site.waiting)
-    if site.paused is not None:
+    if paused:
         # Nothing is dialed; only lines held too long or orphaned requests can change.
         return any(
             now - line.since >= policy.line_hold.total_seconds()

@@ -156,7 +156,7 @@ class Metrics:
         self.operator_actions = Counter(
             "realgeeks_operator_actions",
             "Operator actions applied by the dialer (pause, resume, call_now, never_call, "
-            "call_now_refused_<why>)",
+            "call_now_refused_<why>; pause_all and resume_all once per partition)",
             ["action"],
             registry=r,
         )
@@ -179,7 +179,8 @@ class Metrics:
         )
         self.dialer_paused = Gauge(
             "realgeeks_dialer_paused",
-            "1 while an operator has paused the site's dialer (sites this worker holds)",
+            "1 while an operator has paused the site's dialer, or every site "
+            "(sites this worker holds)",
             ["site"],
             registry=r,
         )

@@ -5,8 +5,10 @@ partition (``answer_at_owner``, signed forwarding like /tables/*); the dashboard
 search ask every worker of the group for the sites it holds (``/ui/internal/*``, signed
 only: no token, no cookie) and merge. Operator actions become records on
 sync.dialer-events (app/domain/dialing/events.py ``OperatorAction``) with who and when; the
-dialer applies them in its stream. Without the admin token (bearer header, or the login
-cookie of app/operations/ui_auth.py) every page answers with the login form and nothing else.
+dialer applies them in its stream; a pause or resume of every site is one record (site "*")
+written to every partition, so each partition's dialer holds every site, seen or not.
+Without the admin token (bearer header, or the login cookie of app/operations/ui_auth.py)
+every page answers with the login form and nothing else.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from faust.web import View
 from yarl import URL
 
 from realgeeks_sync.app.domain.dialing import OperatorAction, operator_record
-from realgeeks_sync.app.domain.dialing.records import SiteRecord
+from realgeeks_sync.app.domain.dialing.records import (
+    ALL_SITES,
+    SiteRecord,
+    all_sites_key,
+    is_all_sites,
+)
 from realgeeks_sync.app.domain.dialing.store import DialerStore
 from realgeeks_sync.app.domain.events import derive_event_id
 from realgeeks_sync.app.domain.normalize import normalize_lead_id, normalize_site_uuid
@@ -93,7 +100,12 @@ class _Ui:
         self.p = p
         self.me = str(p.app.conf.canonical_url).rstrip("/")
         self.key = forwarding_key(p.settings.internal_secret, p.settings.admin_token)
-        self.store = DialerStore(p.tables.dialer_leads, p.tables.dialer_sites, p.tables.do_not_call)
+        self.store = DialerStore(
+            p.tables.dialer_leads,
+            p.tables.dialer_sites,
+            p.tables.do_not_call,
+            partition_of=lambda site: site_partition(site, p.settings.partitions),
+        )
 
     # -- who is asking ------------------------------------------------------------------
 
@@ -123,11 +135,11 @@ class _Ui:
     # -- the sites this worker holds -----------------------------------------------------
 
     def holds(self, site_uuid: str) -> bool:
+        return self.holds_partition(site_partition(site_uuid, self.p.settings.partitions))
+
+    def holds_partition(self, partition: int) -> bool:
         table = self.p.tables.site_days
-        tp = TP(
-            table.changelog_topic.get_topic_name(),
-            site_partition(site_uuid, self.p.settings.partitions),
-        )
+        tp = TP(table.changelog_topic.get_topic_name(), partition)
         try:
             return tp in self.p.app.assignor.assigned_actives()
         except Exception:  # noqa: BLE001 - not assigned yet
@@ -138,9 +150,11 @@ class _Ui:
         sites = set(self.p.sites.current.known()) if self.p.sites is not None else set()
         sites |= {str(k).split("|", 1)[0] for k in list(self.p.tables.site_days.keys())}
         sites |= {str(k) for k in list(self.p.tables.dialer_sites.keys())}
-        return {s for s in sites if s and s != "*"}
+        return {s for s in sites if s and not is_all_sites(s)}
 
     def local_summaries(self) -> list[dict[str, Any]]:
+        """Each site this worker holds, then each partition's switch for every site it holds
+        (``switch: all_sites``): the dashboard tells how many partitions apply a pause of all."""
         now = datetime.fromtimestamp(self.p.clock(), UTC)
         out = []
         for site in sorted(self.known_sites()):
@@ -151,18 +165,30 @@ class _Ui:
             day = self.p.tables.site_days.get(site_day_key(site, now, zone))
             day = dict(day) if isinstance(day, dict) else {}
             record = self.store.site(site) or SiteRecord(site)
+            everywhere = self.store.all_sites(site)
             out.append(
                 {
                     "site_uuid": site,
                     "name": config.name if config and config.site_uuid != "*" else site,
                     "enabled": config.dialer.enabled if config else True,
                     "paused": record.paused,
+                    "paused_all": everywhere.paused if everywhere else None,
                     "waiting": len(record.waiting),
                     "in_flight": len(record.in_flight),
                     "speed": day.pop("speed", []),
                     "day": day,
                 }
             )
+        for partition in range(self.p.settings.partitions):
+            if self.holds_partition(partition):
+                switch = self.store.site(all_sites_key(partition))
+                out.append(
+                    {
+                        "switch": "all_sites",
+                        "partition": partition,
+                        "paused": switch.paused if switch else None,
+                    }
+                )
         return out
 
     def local_search(self, query: str) -> list[dict[str, Any]]:
@@ -302,6 +328,21 @@ class _Ui:
         )
         return len(records)
 
+    async def act_on_every_site(self, action: str, by: str) -> int:
+        """Pause or resume every site: one record (site "*") on every partition, so sites
+        not seen yet and sites of a worker that does not answer are held too; returns the
+        number of partitions written."""
+        now = datetime.fromtimestamp(time.time(), UTC).isoformat()
+        event_id = derive_event_id(f"operator\x1f{ALL_SITES}\x1f{action}\x1f{now}")
+        value = operator_record(
+            OperatorAction(ALL_SITES, action, by[:120], now, None, event_id)  # type: ignore[arg-type]
+        )
+        partitions = await self.p.write_to_every_partition(
+            self.p.topics.dialer_events, ALL_SITES, value, what="operator action"
+        )
+        log.info("operator action", extra={"action": action, "sites": ALL_SITES})
+        return partitions
+
 
 def _looks_like_id(text: str) -> bool:
     bare = text.replace("-", "").strip().lower()
@@ -326,11 +367,22 @@ def register_ui(p: Pipeline) -> None:
     class Dashboard(View):
         async def get(self, request: Any) -> Any:
             async def render(session: Session) -> web.Response:
-                sites = await ui.gather("/ui/internal/summary", ui.local_summaries)
+                entries = await ui.gather("/ui/internal/summary", ui.local_summaries)
+                sites = [e for e in entries if "site_uuid" in e]
                 sites.sort(key=lambda s: str(s.get("name") or s.get("site_uuid")))
+                switches = [e for e in entries if e.get("switch") == "all_sites"]
                 csrf = csrf_token(settings, session.cookie or "")
                 now = datetime.fromtimestamp(p.clock(), UTC)
-                return _html(dashboard_page(sites, csrf, session.name, now))
+                return _html(
+                    dashboard_page(
+                        sites,
+                        csrf,
+                        session.name,
+                        now,
+                        all_sites=switches,
+                        partitions=settings.partitions,
+                    )
+                )
 
             return await page(request, render)
 
@@ -446,13 +498,22 @@ def register_ui(p: Pipeline) -> None:
             if not ui.csrf_ok(session, form) or action not in ("pause", "resume"):
                 return web.json_response({"error": "bad form"}, status=400)
             target = str(form.get("site", "")).strip()
-            if target == "*":
-                summaries = await ui.gather("/ui/internal/summary", ui.local_summaries)
-                sites = {s["site_uuid"] for s in summaries}
-                if p.sites is not None:
-                    sites |= set(p.sites.current.known())
-            else:
-                sites = {normalize_site_uuid(target) or ""} - {""}
+            if target == ALL_SITES:
+                # Every site, durably: one switch per partition that holds every site until
+                # "resume every site", which also lifts the pause of each site paused alone.
+                partitions = await ui.act_on_every_site(action, session.name)
+                count = 0
+                if action == "resume":
+                    summaries = await ui.gather("/ui/internal/summary", ui.local_summaries)
+                    sites = {s["site_uuid"] for s in summaries if "site_uuid" in s and s["paused"]}
+                    count = await ui.act(sorted(sites), action, session.name, None)
+                if session.cookie is None:
+                    answer = {"action": action, "sites": ALL_SITES, "partitions": partitions}
+                    return web.json_response({**answer, "site_resumes": count})
+                return _see("/ui/")
+            sites = {normalize_site_uuid(target) or ""} - {""}
+            if any(is_all_sites(site) for site in sites):
+                return web.json_response({"error": "bad form"}, status=400)
             count = await ui.act(sorted(sites), action, session.name, None)
             if session.cookie is None:
                 return web.json_response({"action": action, "sites": count})

@@ -82,8 +82,18 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def dashboard_page(sites: Sequence[Mapping[str, Any]], csrf: str, name: str, now: datetime) -> str:
-    """Today's figures for every site and the dialer's pause switch (each site, and all)."""
+def dashboard_page(
+    sites: Sequence[Mapping[str, Any]],
+    csrf: str,
+    name: str,
+    now: datetime,
+    *,
+    all_sites: Sequence[Mapping[str, Any]] = (),
+    partitions: int = 1,
+) -> str:
+    """Today's figures for every site and the dialer's pause switch (each site, and all:
+    ``all_sites`` holds the switch for every site of each partition the workers answered for,
+    out of ``partitions``)."""
     totals: dict[str, float] = {}
     for site in sites:
         for field, value in (site.get("day") or {}).items():
@@ -115,6 +125,7 @@ def dashboard_page(sites: Sequence[Mapping[str, Any]], csrf: str, name: str, now
         '<button name="action" value="pause">Pause every site</button>'
         '<button name="action" value="resume">Resume every site</button>'
         '<input type="hidden" name="site" value="*"></form>'
+        f"{_all_sites_state(all_sites, partitions)}"
     )
     body = (
         f'<div class="card"><h1>Today</h1><div class="figures">{boxes}</div>'
@@ -129,15 +140,41 @@ def dashboard_page(sites: Sequence[Mapping[str, Any]], csrf: str, name: str, now
     return _page("Dashboard", body, name=name)
 
 
+def _all_sites_state(switches: Sequence[Mapping[str, Any]], partitions: int) -> str:
+    """Whether every site is paused: by each partition's switch (a pause of every site is
+    applied by each partition's worker in turn; one that did not answer is not counted)."""
+    paused = sorted(str(s["paused"]) for s in switches if s.get("paused"))
+    if not paused:
+        return ""
+    held = len({s.get("partition") for s in switches if s.get("paused")})
+    if held >= partitions:
+        return (
+            '<p><span class="badge paused">all sites paused</span> '
+            f'<span class="muted">{escape(paused[0])}; nothing is dialed until '
+            "&ldquo;Resume every site&rdquo;</span></p>"
+        )
+    return (
+        '<p><span class="badge paused">all sites paused</span> '
+        f'<span class="muted">{escape(paused[0])}; applied on {held} of {partitions} '
+        "partitions so far (or a worker did not answer)</span></p>"
+    )
+
+
 def _site_row(site: Mapping[str, Any], csrf: str) -> str:
     day = site.get("day") or {}
     uuid = str(site.get("site_uuid") or "")
     paused = site.get("paused")
+    paused_all = site.get("paused_all")
     if not site.get("enabled", True):
         state = '<span class="badge">off</span>'
     elif paused:
         state = (
             f'<span class="badge paused">paused</span> <span class="muted">{escape(paused)}</span>'
+        )
+    elif paused_all:
+        state = (
+            '<span class="badge paused">paused (all sites)</span> '
+            f'<span class="muted">{escape(paused_all)}</span>'
         )
     else:
         state = '<span class="badge running">running</span>'

@@ -153,6 +153,30 @@ class Pipeline:
 
         await write_until_acknowledged(attempt, what=what, on_retry=self.count_write_retry)
 
+    async def write_to_every_partition(
+        self, topic: faust.TopicT, key: str, value: dict[str, Any], *, what: str
+    ) -> int:
+        """Send one record to each of the ``partitions`` partitions of ``topic`` and wait
+        until the broker acknowledged every copy; returns how many.
+
+        For a decision about every site (pause every site): each site's partition, whichever
+        worker holds it, reads it in order with the site's own records, sites never seen
+        included. Retried whole, like ``write`` (a second copy changes nothing).
+        """
+        data = json_codec.dumps_sorted(value)
+        name = topic.get_topic_name()
+        bulk: list[Record] = [
+            (name, partition, key.encode("utf-8"), data)
+            for partition in range(self.settings.partitions)
+        ]
+
+        async def attempt() -> None:
+            producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+            await asyncio.gather(*await send_records(producer, bulk))
+
+        await write_until_acknowledged(attempt, what=what, on_retry=self.count_write_retry)
+        return len(bulk)
+
     def count_write_retry(self, _exc: BaseException) -> None:
         """Count a broker write retried (``on_retry`` of app/streaming/broker_retry.py)."""
         self.metrics.sync_errors.labels("KafkaWriteError").inc()

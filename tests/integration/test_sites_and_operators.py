@@ -162,7 +162,9 @@ async def test_each_site_signs_and_dials_as_itself_and_operators_steer_the_diale
             w,
             "sync.dialer-events",
             match=lambda v: v.get("kind") == "operator",
-            count=7,
+            # B's pause and resume, never call and call now; every site's pause and resume
+            # on each partition (no site was paused alone any more).
+            count=4 + 2 * int(w.env["RGSYNC_PARTITIONS"]),
         )
         assert {a["action"] for a in actions} >= {"pause", "resume", "never_call", "call_now"}
         assert all(a["by"] == "api" and a["at"] for a in actions)
@@ -317,3 +319,37 @@ async def test_doctor_says_ready_and_names_each_misconfiguration(
             assert code == 1, (name, out, err)
             failed = [line for line in out.splitlines() if line.startswith("FAIL")]
             assert len(failed) == 1 and expected in failed[0], (name, out)
+
+
+async def test_a_pause_of_every_site_holds_a_site_first_seen_after_it(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str
+) -> None:
+    async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
+        w = await asyncio.to_thread(start_worker, **dialer_env(rg, el, RGSYNC_ADMIN_TOKEN=TOKEN))
+        # No site is known yet: the pause must hold the first one to send a lead all the same.
+        assert post_form(w, "/ui/dialer", {"site": "*", "action": "pause"}) == 200
+        await wait_for(lambda: "nothing is dialed until" in page(w, "/ui/")[1])
+        newcomer = lead(unique("site"), callable_number(datetime.now(UTC), allowed=True), "Nia")
+        site = newcomer["site_uuid"]
+        assert await asyncio.to_thread(send_realgeeks, w, newcomer, action="created") == 200
+        await wait_for(lambda: status_of(w, site, newcomer["id"]) == "waiting")
+        # The site's own resume does not lift the pause of every site.
+        assert post_form(w, "/ui/dialer", {"site": site, "action": "resume"}) == 200
+        await asyncio.sleep(3)
+        assert not any(c.user_id == newcomer["id"] for c in el.calls)
+        assert "paused (all sites)" in page(w, "/ui/")[1]
+        assert post_form(w, "/ui/dialer", {"site": "*", "action": "resume"}) == 200
+        await wait_for(lambda: any(c.user_id == newcomer["id"] for c in el.calls))
+        # One record per partition for each, with who and when.
+        partitions = int(w.env["RGSYNC_PARTITIONS"])
+        actions = outputs(
+            kafka_bootstrap,
+            w,
+            "sync.dialer-events",
+            match=lambda v: v.get("kind") == "operator" and v.get("site_uuid") == "*",
+            count=2 * partitions,
+        )
+        assert (
+            sorted(a["action"] for a in actions) == ["pause"] * partitions + ["resume"] * partitions
+        )
+        assert all(a["by"] == "api" and a["at"] for a in actions)

@@ -92,6 +92,17 @@ def test_calls_leave_on_a_tick_once_the_opt_outs_before_it_were_read(
         {"kind": "answer"},
         {"kind": "nope", "site_uuid": "s"},
         {"kind": "answer", "site_uuid": "s", "lead_id": "l", "attempt_id": "a", "result": "maybe"},
+        # "*" names every site for a pause or a resume only, and the reserved keys never.
+        {"kind": "tick", "site_uuid": "*"},
+        {
+            "kind": "operator",
+            "site_uuid": "*",
+            "action": "call_now",
+            "lead_id": "l",
+            "by": "o",
+            "at": "t",
+        },
+        {"kind": "operator", "site_uuid": "*:1", "action": "pause", "by": "o", "at": "t"},
     ],
 )
 def test_unreadable_dialer_records_raise_the_specific_error(raw: Any) -> None:

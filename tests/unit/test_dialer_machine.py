@@ -6,16 +6,21 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from realgeeks_sync.app.domain.dialing import (
     CallAnswer,
     CallEnded,
     ContextSeen,
     DialerPolicy,
+    DialerRecordError,
     LeadStatus,
     OperatorAction,
     OptOut,
     Step,
     Tick,
+    all_sites_key,
+    parse_dialer_record,
     step,
 )
 from realgeeks_sync.app.domain.dialing.store import DialerStore
@@ -427,10 +432,103 @@ def test_call_now_never_reaches_an_opted_out_lead() -> None:
 
 def test_a_site_calls_only_on_its_days_and_hours() -> None:
     # Monday 2026-06-01; the site calls Tuesday to Saturday, 10:00-17:00.
-    policy = DialerPolicy(days=frozenset({1, 2, 3, 4, 5}), window_start=time(10), window_end=time(17))
+    policy = DialerPolicy(
+        days=frozenset({1, 2, 3, 4, 5}), window_start=time(10), window_end=time(17)
+    )
     d = Dialer(NOON_HST, policy)
     assert d.new_lead("l1").calls == ()
     record = d.lead("l1")
     assert datetime.fromtimestamp(record.due, HST) == datetime(2026, 6, 2, 10, 0, tzinfo=HST)
     d.now = datetime(2026, 6, 2, 10, 1, tzinfo=HST).astimezone(UTC)
+    assert len(d.apply(Tick(SITE)).calls) == 1
+
+
+# -- operators: pause and resume every site (a switch per partition, for any site) ----------
+
+
+def everywhere(d: Dialer, action: str, partition: int = 0) -> Step:
+    """The agent's form of a pause or resume of every site read on ``partition``."""
+    scope = all_sites_key(partition)
+    return d.apply(OperatorAction(scope, action, "ops@example.com", d.now.isoformat()))  # type: ignore[arg-type]
+
+
+def lead_of(d: Dialer, site: str, lead_id: str) -> Step:
+    return d.apply(ContextSeen(site, lead_id, ctx(lead_id, HONOLULU, d.now)))
+
+
+def test_a_site_first_seen_after_a_pause_of_every_site_waits_until_every_site_resumes() -> None:
+    d = Dialer()
+    result = everywhere(d, "pause")
+    assert result.calls == () and ("operator", "pause_all") in result.counts
+    assert d.store.all_sites("site-new").paused.startswith("ops@example.com at ")
+    assert d.store.site("site-new") is None  # nothing about the site itself was written
+    # A site the dialer has never seen: its first lead waits, whatever asks for a call.
+    assert lead_of(d, "site-new", "l1").calls == ()
+    assert d.store.lead("site-new", "l1").status is LeadStatus.WAITING
+    assert d.apply(Tick("site-new")).calls == ()
+    op = OperatorAction("site-new", "call_now", "ops", d.now.isoformat(), "l1")
+    assert d.apply(op).calls == ()
+    # The pause of every site wins over the site's own resume.
+    assert d.apply(OperatorAction("site-new", "resume", "ops", d.now.isoformat())).calls == ()
+    d.now += timedelta(minutes=5)
+    assert d.apply(Tick("site-new")).calls == ()
+    assert d.calls == []
+    # Resuming every site dials on the site's next tick (the timer's, in the worker).
+    result = everywhere(d, "resume")
+    assert result.calls == () and ("operator", "resume_all") in result.counts
+    assert d.store.all_sites("site-new").paused is None
+    (call,) = d.apply(Tick("site-new")).calls
+    assert (call.site_uuid, call.lead_id) == ("site-new", "l1")
+
+
+def test_a_site_paused_alone_stays_paused_when_every_site_resumes() -> None:
+    d = Dialer()
+    operator(d, "pause")
+    everywhere(d, "pause")
+    everywhere(d, "resume")
+    assert d.new_lead("l1").calls == () and d.apply(Tick(SITE)).calls == ()
+    (call,) = operator(d, "resume").calls
+    assert call.lead_id == "l1"
+
+
+def test_each_partition_keeps_its_own_switch_for_every_site() -> None:
+    d = Dialer()
+    d.store = DialerStore(*d.tables, partition_of=lambda site: 0 if site == "site-a" else 1)
+    everywhere(d, "pause", partition=0)
+    assert lead_of(d, "site-a", "a1").calls == ()
+    # Partition 1 has not read its copy of the record yet: its sites still dial.
+    assert len(lead_of(d, "site-b", "b1").calls) == 1
+    everywhere(d, "pause", partition=1)
+    assert lead_of(d, "site-b", "b2").calls == ()
+    assert set(d.tables[1]) >= {"*:0", "*:1"}
+    everywhere(d, "resume", partition=0)
+    assert [c.lead_id for c in d.apply(Tick("site-a")).calls] == ["a1"]
+    assert d.apply(Tick("site-b")).calls == ()
+
+
+def test_the_switch_for_every_site_takes_only_a_pause_or_a_resume() -> None:
+    d = Dialer()
+    scope = all_sites_key(0)
+    d.apply(ContextSeen(scope, "l1", ctx("l1", HONOLULU, d.now)))
+    d.apply(OperatorAction(scope, "call_now", "ops", d.now.isoformat(), "l1"))
+    assert d.apply(Tick(scope)).calls == () and d.tables == ({}, {}, {})
+    # On the topic, "*" names every site for a pause or a resume, and nothing else.
+    base = {"kind": "operator", "by": "ops", "at": d.now.isoformat()}
+    parsed = parse_dialer_record({**base, "site_uuid": "*", "action": "pause"})
+    assert isinstance(parsed, OperatorAction) and parsed.site_uuid == "*"
+    for bad in (
+        {**base, "site_uuid": "*", "action": "never_call", "lead_id": "l1"},
+        {**base, "site_uuid": "*:0", "action": "pause"},
+        {"kind": "tick", "site_uuid": "*"},
+        {"kind": "outcome", "site_uuid": "*", "lead_id": "l1", "outcome": "completed"},
+    ):
+        with pytest.raises(DialerRecordError):
+            parse_dialer_record(bad)
+
+
+def test_a_damaged_switch_for_every_site_holds_calls_until_a_resume_mends_it() -> None:
+    d = Dialer()
+    d.tables[1][all_sites_key(0)] = {"paused": "who"}  # no site_uuid: unreadable
+    assert d.new_lead("l1").calls == () and d.apply(Tick(SITE)).calls == ()
+    everywhere(d, "resume")
     assert len(d.apply(Tick(SITE)).calls) == 1

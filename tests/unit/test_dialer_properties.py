@@ -6,8 +6,9 @@ send, store, then call) over dict tables: new leads and updates in zones around 
 number, clock moves from seconds to days, every kind of answer to a call request (placed,
 429, 4xx, refused connection, timeout, dropped, 5xx, success false), call outcomes, timer
 ticks, worker restarts (requests in flight lost), crashes in the middle of an event,
-redeliveries of old events, and operators pausing and resuming sites, asking to call a lead
-now and never to call one. Opt-outs are written to their topic and read later, after
+redeliveries of old events, and operators pausing and resuming sites, pausing and resuming
+every site (one record per partition, each partition reading its copy when it does: a site
+never seen before must wait as well), asking to call a lead now and never to call one. Opt-outs are written to their topic and read later, after
 contexts and ticks written after them (Kafka orders no topic against another), and
 contexts may say a lead opted out before the dialer read it. As in the agent, a tick gets
 the opt-outs end when it is applied (asked again on every delivery), and opt-outs may be
@@ -53,10 +54,12 @@ from realgeeks_sync.app.domain.dialing import (
     Tick,
     may_dial,
 )
-from realgeeks_sync.app.domain.dialing.records import LeadStatus
+from realgeeks_sync.app.domain.dialing.records import LeadStatus, all_sites_key, is_all_sites
 from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore
 
-SITES = ("site-a", "site-b")
+SITES = ("site-a", "site-b", "site-c")
+# Two partitions for the switch for every site (opt-outs are modelled as one stream).
+PARTITION = {"site-a": 0, "site-b": 1, "site-c": 0}
 PHONES = (
     "+18088172382",  # Honolulu, no daylight saving
     "+12125550123",  # New York
@@ -154,7 +157,7 @@ class DialerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tables: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
-        self.store = DialerStore(*self.tables)
+        self.store = DialerStore(*self.tables, partition_of=PARTITION.__getitem__)
         self.now = STARTS[0]
         self.live: set[str] = set()
         self.in_flight: list[CallRequest] = []  # requests whose answer has not come back
@@ -172,6 +175,10 @@ class DialerMachine(RuleBasedStateMachine):
         self.asked_at: int | None = None  # when the tick being applied asked its end
         self.told_opted_out: set[tuple[str, str]] = set()  # a context said so
         self.paused: set[str] = set()  # sites an operator paused
+        # Partitions that read a pause of every site (and no resume of every site since), and
+        # the copies of such records written to each partition and not read yet, in order.
+        self.paused_all: set[int] = set()
+        self.unread_all: dict[int, list[str]] = {0: [], 1: []}
         self.never: set[tuple[str, str]] = set()  # leads an operator said never to call
         self.applied: list[Any] = []
         self.crash_at: str | None = None
@@ -258,7 +265,13 @@ class DialerMachine(RuleBasedStateMachine):
                 self.blocked.add(key)
             else:
                 self.blocked.discard(key)
-        if isinstance(event, OperatorAction):
+        if isinstance(event, OperatorAction) and is_all_sites(event.site_uuid):
+            partition = int(event.site_uuid.split(":")[1])
+            if event.action == "pause":
+                self.paused_all.add(partition)
+            else:
+                self.paused_all.discard(partition)
+        elif isinstance(event, OperatorAction):
             if event.action == "pause":
                 self.paused.add(event.site_uuid)
             elif event.action == "resume":
@@ -633,6 +646,33 @@ class DialerMachine(RuleBasedStateMachine):
             OperatorAction(site, action, "ops", self.now.isoformat(), event_id=f"op{self.counter}")  # type: ignore[arg-type]
         )
 
+    @rule(
+        action=st.sampled_from(("pause", "resume")),
+        read_now=st.sampled_from(((), (0,), (1,), (0, 1), (1, 0))),
+    )
+    def operator_every_site(self, action: str, read_now: tuple[int, ...]) -> None:
+        """Pause or resume every site: a copy on each partition; ``read_now`` read at once,
+        the others later (read_every_site), each in order with its partition's records."""
+        for queue in self.unread_all.values():
+            queue.append(action)
+        for partition in read_now:
+            self.read_every_site(partition)
+
+    @precondition(lambda self: any(self.unread_all.values()))
+    @rule(partition=st.sampled_from((0, 1)))
+    def read_every_site(self, partition: int) -> None:
+        """A partition's dialer reads its next copy of a pause or resume of every site."""
+        queue = self.unread_all[partition]
+        if queue:
+            self.counter += 1
+            action = queue.pop(0)
+            scope = all_sites_key(partition)
+            self.apply(
+                OperatorAction(
+                    scope, action, "ops", self.now.isoformat(), event_id=f"op{self.counter}"
+                )  # type: ignore[arg-type]
+            )
+
     @precondition(lambda self: self.leads)
     @rule(data=st.data(), action=st.sampled_from(("call_now", "call_now", "never_call")))
     def operator_lead(self, data: st.DataObject, action: str) -> None:
@@ -720,6 +760,10 @@ class DialerMachine(RuleBasedStateMachine):
         assert lead.admissible, f"{where}: a stale, backfilled or not-new lead was dialed"
         # 0. never while the site is paused, never a lead an operator said never to call
         assert call.site_uuid not in self.paused, f"{where}: dialed while the site is paused"
+        partition = PARTITION[call.site_uuid]
+        assert partition not in self.paused_all, (
+            f"{where}: dialed while every site is paused (partition {partition} read the pause)"
+        )
         assert (call.site_uuid, call.lead_id) not in self.never, f"{where}: a never-call lead"
         # 1. never after an opt-out of the lead or of any of its numbers
         assert (call.site_uuid, "lead", call.lead_id) not in self.blocked, f"{where}: opted out"

@@ -55,3 +55,19 @@ def test_pages_escape_what_they_show() -> None:
     sites = [{"site_uuid": evil, "name": evil, "paused": evil, "day": {"leads": 2}}]
     page = dashboard_page(sites, "csrf", "Dana", datetime.now(UTC))
     assert "<script>" not in page and "Leads today" in page
+
+
+def test_the_dashboard_says_when_every_site_is_paused() -> None:
+    now = datetime.now(UTC)
+    sites = [{"site_uuid": "s1", "paused": None, "paused_all": "Dana at t", "day": {}}]
+    switches = [
+        {"switch": "all_sites", "partition": n, "paused": "Dana <script> at t"} for n in range(2)
+    ]
+    page = dashboard_page(sites, "csrf", "Dana", now, all_sites=switches, partitions=2)
+    assert "all sites paused" in page and "paused (all sites)" in page and "<script>" not in page
+    # A partition not answering (or not there yet) is told, not counted as paused.
+    partial = dashboard_page(sites, "csrf", "Dana", now, all_sites=switches[:1], partitions=2)
+    assert "applied on 1 of 2 partitions" in partial
+    running = [{"switch": "all_sites", "partition": 0, "paused": None}]
+    page = dashboard_page([], "csrf", "Dana", now, all_sites=running, partitions=1)
+    assert "all sites paused" not in page

@@ -36,15 +36,19 @@ from realgeeks_sync.app.domain.dialing.optouts import (
     parse_optout,
 )
 from realgeeks_sync.app.domain.dialing.records import (
+    ALL_SITES,
     Attempt,
     AttemptState,
     DncEntry,
     LeadRecord,
     LeadStatus,
     SiteRecord,
+    all_sites_key,
+    is_all_sites,
 )
 
 __all__ = [
+    "ALL_SITES",
     "Attempt",
     "AttemptState",
     "CallAnswer",
@@ -66,9 +70,11 @@ __all__ = [
     "SiteRecord",
     "Step",
     "Tick",
+    "all_sites_key",
     "answer_for_error",
     "answer_for_placement",
     "answer_record",
+    "is_all_sites",
     "may_dial",
     "operator_record",
     "optout_event",

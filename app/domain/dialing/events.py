@@ -5,7 +5,8 @@ Three topics feed the dialer, all partitioned by site (app/streaming/partitionin
 whose records this module reads and writes: the answer to a call request (``CallAnswer``),
 a call's outcome from ElevenLabs (``CallEnded``), timer ticks (``Tick``) and what an
 operator asked for (``OperatorAction``: pause, resume, call one lead now, never call one
-lead; who and when, so the topic is the record of every such decision).
+lead; who and when, so the topic is the record of every such decision). A pause or resume
+of every site names the site ``ALL_SITES`` ("*") and is written to every partition.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from realgeeks_sync.app.domain.dialing.optouts import OptOut
+from realgeeks_sync.app.domain.dialing.records import ALL_SITES, is_all_sites
 
 __all__ = [
     "ANSWER_RESULTS",
@@ -117,12 +119,17 @@ class Tick:
 
 OPERATOR_ACTIONS = ("pause", "resume", "call_now", "never_call")
 _LEAD_ACTIONS = frozenset({"call_now", "never_call"})
+_ALL_SITES_ACTIONS = frozenset({"pause", "resume"})
 
 
 @dataclass(frozen=True)
 class OperatorAction:
     """An operator's decision: pause or resume a site's dialer, call one lead now (inside
-    its window and every rule), or never call one lead."""
+    its window and every rule), or never call one lead.
+
+    ``site_uuid`` ``ALL_SITES`` on the topic: pause or resume every site, including sites
+    the dialer has not seen yet; the agent names its partition's switch instead
+    (records.all_sites_key) before the machine applies it."""
 
     site_uuid: str
     action: Literal["pause", "resume", "call_now", "never_call"]
@@ -217,6 +224,11 @@ def parse_dialer_record(raw: Any) -> CallAnswer | CallEnded | Tick | OperatorAct
         raise DialerRecordError("dialer event is not a JSON object")
     kind = raw.get("kind")
     site = _text(raw, "site_uuid")
+    if is_all_sites(site) and not (
+        kind == "operator" and site == ALL_SITES and raw.get("action") in _ALL_SITES_ACTIONS
+    ):
+        # The reserved scope of every site is only ever paused or resumed, as a whole.
+        raise DialerRecordError(f"site_uuid {site[:40]!r} on a {str(kind)[:40]} record")
     if kind == "tick":
         end = raw.get("optouts_end")
         valid = isinstance(end, int) and not isinstance(end, bool) and end >= 0

@@ -21,7 +21,10 @@ places the calls, in that order. Everything that can harm a person is decided he
 * New leads only: a context is admitted when it is at most ``max_context_age`` old and the
   lead itself is new (time spent waiting for the window or a line does not count later).
 * Operators (``OperatorAction``): a paused site dials nothing (its leads keep waiting and
-  are called after ``resume``, inside their window); ``never_call`` is final for the lead;
+  are called after ``resume``, inside their window). A pause of every site is a switch of
+  its own, kept per partition (``DialerView.all_sites``) and checked before any dispatch of
+  any site, one never seen before included; it wins over a site's own ``resume`` and holds
+  until the resume of every site. ``never_call`` is final for the lead;
   ``call_now`` puts a known, eligible lead at the head of the line, and the call then
   waits for every rule above like any other: the do-not-call list, the window and days,
   the caps and the spacing, a free line, a site not paused.
@@ -68,6 +71,7 @@ from realgeeks_sync.app.domain.dialing.records import (
     LeadStatus,
     SiteRecord,
     attempt_id_for,
+    is_all_sites,
 )
 from realgeeks_sync.app.domain.events import activity_event, lead_key, outbound_activity
 
@@ -132,6 +136,9 @@ class DialerView(Protocol):
 
     def dnc(self, site_uuid: str, subject: str, value: str) -> DncEntry | None:
         """The do-not-call entry of a lead (subject "lead") or a number ("phone")."""
+
+    def all_sites(self, site_uuid: str) -> SiteRecord | None:
+        """The switch for every site that holds ``site_uuid`` (its partition's), if any."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,11 @@ def step(
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     work = _Work(view, event.site_uuid, now.astimezone(UTC), policy)
+    if is_all_sites(event.site_uuid):
+        # The switch for every site: only an operator's pause or resume changes it.
+        if isinstance(event, OperatorAction) and event.action in ("pause", "resume"):
+            _on_operator(work, event)
+        return work.result()
     if isinstance(event, ContextSeen):
         _on_context(work, event)
     elif isinstance(event, OptOut):
@@ -212,7 +224,7 @@ def step(
         _on_operator(work, event)
     if not policy.enabled:
         _cancel_waiting(work)
-    elif dispatching and work.paused is None:
+    elif dispatching and work.paused is None and work.paused_everywhere is None:
         _dispatch(work)
     return work.result()
 
@@ -279,8 +291,16 @@ class _Work:
         self._load_site()
         return self._paused
 
+    @property
+    def paused_everywhere(self) -> str | None:
+        """Who paused every site and when, as the site's partition has it (None: not)."""
+        switch = self.view.all_sites(self.site_uuid)
+        return switch.paused if switch is not None else None
+
     def set_paused(self, value: str | None) -> None:
-        if self.paused != value:
+        # The switch for every site is written each time: a resume also mends a damaged one
+        # (which DialerStore.all_sites reads as paused).
+        if self.paused != value or is_all_sites(self.site_uuid):
             self._paused = value
             self._site_changed = True
 
@@ -639,15 +659,17 @@ def _on_tick(w: _Work, event: Tick) -> None:
 
 
 def _on_operator(w: _Work, event: OperatorAction) -> None:
-    """Pause or resume the site; call one lead now (within every rule), or never."""
+    """Pause or resume the site (or every site: ``w`` is then the partition's switch for
+    all of them); call one lead now (within every rule), or never."""
     who = f"{event.by} at {event.at}"
+    scope = "_all" if is_all_sites(w.site_uuid) else ""
     if event.action == "pause":
         w.set_paused(w.paused or who)
-        w.count("operator", "pause")
+        w.count("operator", "pause" + scope)
         return
     if event.action == "resume":
         w.set_paused(None)
-        w.count("operator", "resume")
+        w.count("operator", "resume" + scope)
         return
     lead_id = event.lead_id or ""
     record = w.lead(lead_id)

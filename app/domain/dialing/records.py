@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "ALL_SITES",
     "Attempt",
     "AttemptState",
     "DncEntry",
@@ -20,8 +21,15 @@ __all__ = [
     "LeadRecord",
     "LeadStatus",
     "SiteRecord",
+    "all_sites_key",
     "attempt_id_for",
+    "is_all_sites",
 ]
+
+# The site_uuid of an operator's pause or resume of every site, as written on
+# sync.dialer-events: one record on every partition, since the dialer is partitioned by site
+# and a site it has never seen must be held as well.
+ALL_SITES = "*"
 
 
 class LeadStatus(StrEnum):
@@ -49,6 +57,17 @@ def attempt_id_for(site_uuid: str, lead_id: str, number: int) -> str:
     """Return the deterministic id of a lead's ``number``-th call request."""
     raw = f"dial\x1f{site_uuid}\x1f{lead_id}\x1f{number}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def all_sites_key(partition: int) -> str:
+    """The reserved dialer_sites key of a partition's switch for every site (a SiteRecord of
+    which only ``paused`` counts); the agent names it as the site of a pause of every site."""
+    return f"{ALL_SITES}:{partition}"
+
+
+def is_all_sites(site_uuid: str) -> bool:
+    """True for ``ALL_SITES`` and the keys of ``all_sites_key``: never a real site."""
+    return site_uuid.startswith(ALL_SITES)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Tables (Faust tables in the worker, dicts in tests), all on the site's partition
 
     dialer_leads   <site_uuid>:<lead_id>            -> LeadRecord JSON
     dialer_sites   <site_uuid>                      -> SiteRecord JSON
+                   *:<partition>                    -> SiteRecord JSON: the partition's switch
+                                                       for every site (only ``paused``)
     do_not_call    <site_uuid>|lead|<lead_id>       -> DncEntry JSON
                    <site_uuid>|phone|<E.164 number> -> DncEntry JSON
 
@@ -31,7 +33,14 @@ from realgeeks_sync.app.domain.dialing.machine import (
     Step,
     step,
 )
-from realgeeks_sync.app.domain.dialing.records import DncEntry, LeadRecord, LeadStatus, SiteRecord
+from realgeeks_sync.app.domain.dialing.records import (
+    DncEntry,
+    LeadRecord,
+    LeadStatus,
+    SiteRecord,
+    all_sites_key,
+    is_all_sites,
+)
 
 __all__ = ["DialerCore", "DialerStore", "TableWrite", "dnc_key", "lead_record_key"]
 
@@ -52,17 +61,23 @@ def dnc_key(site_uuid: str, subject: str, value: str) -> str:
 
 
 class DialerStore:
-    """Reads and writes the dialer's records in three mutable mappings."""
+    """Reads and writes the dialer's records in three mutable mappings.
+
+    ``partition_of``: a site's partition (app/streaming/partitioning.py in the worker), which
+    says whose switch for every site holds it; one partition when not given (tests).
+    """
 
     def __init__(
         self,
         leads: MutableMapping[str, Any],
         sites: MutableMapping[str, Any],
         dnc: MutableMapping[str, Any],
+        partition_of: Callable[[str], int] = lambda _site: 0,
     ) -> None:
         self.leads = leads
         self.sites = sites
         self.dnc_table = dnc
+        self.partition_of = partition_of
 
     def lead(self, site_uuid: str, lead_id: str) -> LeadRecord | None:
         """The lead's record (None when absent or unreadable)."""
@@ -86,6 +101,18 @@ class DialerStore:
         except (KeyError, ValueError, TypeError):
             log.warning("unreadable dialer site record; starting a new one")
             return None
+
+    def all_sites(self, site_uuid: str) -> SiteRecord | None:
+        """The switch for every site on the site's partition (None: never paused)."""
+        if is_all_sites(site_uuid):
+            return self.site(site_uuid)
+        key = all_sites_key(self.partition_of(site_uuid))
+        raw = self.sites.get(key)
+        if raw is None:
+            return None
+        record = self.site(key)
+        # A damaged switch must still hold calls, as a damaged do-not-call entry does.
+        return record or SiteRecord(key, paused="unknown (unreadable switch)")
 
     def dnc(self, site_uuid: str, subject: str, value: str) -> DncEntry | None:
         """The do-not-call entry of a lead or number, if any."""
