@@ -6,7 +6,9 @@ The outbox table records each write's state (by ``activity_id``, or a lead updat
 (a replay or a restart writes nothing); a crash *during* a request leaves ``in_flight``,
 whose outcome nobody knows, so it is dead-lettered for a person rather than risking a
 duplicate on the lead (Real Geeks has no idempotency key). A 500 or a refused connection
-is a definite answer (nothing was written): retried with backoff, same body.
+is a definite answer (nothing was written): retried with backoff, same body. Those rules
+are the outbox's state machine, app/domain/outbox.py; this agent stores its records and
+makes the requests.
 
 A lead update's body is fixed at its first attempt and kept in the outbox: its fields,
 and its tags joined to the tags the lead is known to have (Real Geeks replaces a list
@@ -29,6 +31,7 @@ from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
 from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
 from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
 from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
+from realgeeks_sync.app.domain import outbox as outbox_machine
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_writes import write_tables
 from realgeeks_sync.tables.identity import IdentityIndex
@@ -160,42 +163,38 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
         send: Callable[[RealGeeksClient, dict[str, Any]], Awaitable[None]],
         first_body: Callable[[], dict[str, Any]],
     ) -> bool:
-        """Send one write at most once; True when it was sent now."""
-        state = outbox.get(write_id) or {}
-        if state.get("status") == "posted":
+        """Send one write at most once; True when it was sent now.
+
+        The outbox's rules are app/domain/outbox.py's; this applies its transitions to the
+        table, in their order, and makes the requests.
+        """
+        record = outbox_machine.read_record(outbox.get(write_id))
+        decision = outbox_machine.deliver(record)
+        if isinstance(decision, outbox_machine.Skip):
             p.metrics.duplicate_messages.labels("outbound").inc()
             return False
-        if state.get("status") == "in_flight":
+        if isinstance(decision, outbox_machine.OutcomeUnknown):
             raise OutcomeUnknownError(f"write {write_id} was being sent when the writer stopped")
         c = await client(site)
-        attempts = int(state.get("attempts", 0))
         # Fixed before the first attempt, reused by every retry and after a restart.
-        stored = state.get("body")
-        body: dict[str, Any] = stored if isinstance(stored, dict) else first_body()
-        kept = {"body": body} if body else {}
+        body = decision.body if decision.body is not None else first_body()
 
         async def attempt() -> None:
-            nonlocal attempts
+            nonlocal record
             await limiter.acquire(site)
-            attempts += 1
+            record = outbox_machine.attempt(record, body, time.time())
             # On the broker before the request leaves: a writer killed during the request
             # must find "in_flight" on restart, never send a second time
             # (app/streaming/table_writes.py).
-            in_flight = {"status": "in_flight", "attempts": attempts, "at": time.time(), **kept}
-            await write_tables([(outbox, write_id, in_flight)], durable=True, what="outbox")
+            await write_tables([(outbox, write_id, record.to_value())], durable=True, what="outbox")
             try:
                 await send(c, body)
             except RealGeeksSyncError as exc:
-                # A definite answer (or no connection): nothing was written, safe to retry.
-                failed = {
-                    "status": "failed",
-                    "attempts": attempts,
-                    "error": str(exc)[:300],
-                    "at": time.time(),
-                    **kept,
-                }
+                # A definite answer (or no connection): nothing was written, safe to retry
+                # (call_with_retries decides when, and gives up on what is not retriable).
+                record, _ = outbox_machine.refuse(record, str(exc), exc.retriable, time.time())
                 # Every outbox write takes the same path, so they reach the changelog in order.
-                await write_tables([(outbox, write_id, failed)], durable=False)
+                await write_tables([(outbox, write_id, record.to_value())], durable=False)
                 raise
 
         try:
@@ -204,11 +203,16 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
             p.metrics.activities_failed.labels(exc.error_type).inc()
             await p.deadletter(event, exc, attempts=attempts_of(exc), retriable=exc.retriable)
             return False
-        posted = {"status": "posted", "attempts": attempts, "at": time.time()}
-        await write_tables([(outbox, write_id, posted)], durable=False)
+        record = outbox_machine.accept(record, time.time())
+        await write_tables([(outbox, write_id, record.to_value())], durable=False)
         log.info(
             "written to Real Geeks",
-            extra={"site": site, "lead_id": lead, "write_id": write_id, "attempts": attempts},
+            extra={
+                "site": site,
+                "lead_id": lead,
+                "write_id": write_id,
+                "attempts": record.attempts,
+            },
         )
         return True
 
