@@ -29,7 +29,7 @@ from realgeeks_sync.agents.processing import loads_object
 from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.realgeeks import RealGeeksClient
 from realgeeks_sync.app.clients.retry import RetryPolicy, attempts_of, call_with_retries
-from realgeeks_sync.app.core.errors import PoisonMessageError, RealGeeksSyncError
+from realgeeks_sync.app.core.errors import ApiError, PoisonMessageError, RealGeeksSyncError
 from realgeeks_sync.app.core.rate_limit import KeyedRateLimiter
 from realgeeks_sync.app.domain import outbox as outbox_machine
 from realgeeks_sync.app.streaming.pipeline import Pipeline
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 class OutcomeUnknownError(PoisonMessageError):
-    """A POST was in flight when the writer stopped: posting again could duplicate it."""
+    """A POST was in flight when the writer stopped, or got no answer after it may have
+    arrived: posting again could duplicate it."""
 
 
 def _parse(value: bytes | None, id_field: str, body_field: str) -> dict[str, Any]:
@@ -190,6 +191,13 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
             try:
                 await send(c, body)
             except RealGeeksSyncError as exc:
+                if isinstance(exc, ApiError) and exc.may_have_arrived:
+                    # Real Geeks may have written it (activity POSTs are not idempotent): the
+                    # record stays in_flight, as after a writer killed during the request.
+                    outbox_machine.lose(record)
+                    raise OutcomeUnknownError(
+                        f"write {write_id}: no answer after the request may have arrived"
+                    ) from exc
                 # A definite answer (or no connection): nothing was written, safe to retry
                 # (call_with_retries decides when, and gives up on what is not retriable).
                 record, _ = outbox_machine.refuse(record, str(exc), exc.retriable, time.time())

@@ -153,6 +153,12 @@ class ApiError(RealGeeksSyncError):
         # "dropped" (it may have been processed).
         self.cause = cause
 
+    @property
+    def may_have_arrived(self) -> bool:
+        """True when no answer came after the request may have left (a timeout, a dropped
+        connection): the server may have processed it."""
+        return self.http_status is None and self.cause in ("timeout", "dropped")
+
 
 class TransientApiError(ApiError):
     """Network error, timeout, 5xx or 429: worth another attempt after a backoff."""

@@ -11,8 +11,11 @@ from that record alone, what the writer (agents/write_activities.py) may do:
   agent stores it durably *before* the request leaves. An ``in_flight`` record found when a
   message is read means a writer stopped during a request: nobody knows whether Real Geeks
   wrote it, so it is dead-lettered for a person (``OutcomeUnknown``), never sent again.
-* Any service error raised by the request (``Refused``: an HTTP error status, a refused
-  connection, a timeout) counts as "nothing was written": the record becomes ``failed`` and
+* A request that may have reached Real Geeks but got no answer (``Lost``: a timeout, a
+  connection dropped after the request was sent) is treated like a writer stopped during
+  it: the record stays ``in_flight`` and the write is dead-lettered (``OutcomeUnknown``).
+* Any other service error (``Refused``: an HTTP error status, a connection that was never
+  made) counts as "nothing was written": the record becomes ``failed`` and
   the write may be sent again, later if the error is retriable (``RetryLater``; the retry
   policy, app/clients/retry.py, says when and for how long), else not (``GiveUp``). A
   ``failed`` record read again (a replay of the dead letter, a restart) starts over with
@@ -42,6 +45,7 @@ __all__ = [
     "Done",
     "GiveUp",
     "InvalidTransitionError",
+    "Lost",
     "OutboxEvent",
     "OutboxRecord",
     "OutcomeUnknown",
@@ -55,6 +59,7 @@ __all__ = [
     "accept",
     "attempt",
     "deliver",
+    "lose",
     "read_record",
     "refuse",
     "step",
@@ -142,7 +147,12 @@ class Refused:
     retriable: bool
 
 
-OutboxEvent = Delivered | Attempting | Accepted | Refused
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """No answer came after the request may have left (timeout, dropped connection)."""
+
+
+OutboxEvent = Delivered | Attempting | Accepted | Refused | Lost
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -155,7 +165,8 @@ class Skip:
 
 @dataclass(frozen=True, slots=True)
 class OutcomeUnknown:
-    """A request was in flight when a writer stopped: dead-letter, never send again."""
+    """A request was in flight when a writer stopped, or its answer was lost: dead-letter,
+    never send again."""
 
     attempts: int
 
@@ -265,6 +276,18 @@ def refuse(
     return failed, action
 
 
+def lose(record: OutboxRecord | None) -> OutcomeUnknown:
+    """The request may have been written: the record stays in_flight (as stored before the
+    request left), so neither this delivery nor any later one sends it again.
+
+    Raises:
+        InvalidTransitionError: no request was in flight.
+    """
+    if record is None or record.status != IN_FLIGHT:
+        raise InvalidTransitionError("an answer was lost for a write with no request in flight")
+    return OutcomeUnknown(record.attempts)
+
+
 def step(record: OutboxRecord | None, event: OutboxEvent, now: float) -> Step:
     """One transition: (record or None, event, now) -> (new record, action).
 
@@ -283,4 +306,6 @@ def step(record: OutboxRecord | None, event: OutboxEvent, now: float) -> Step:
         case Refused(error=error, retriable=retriable):
             new, action = refuse(record, error, retriable, now)
             return Step(new, action)
+        case Lost():
+            return Step(record, lose(record))
     raise InvalidTransitionError(f"unknown outbox event {event!r}")

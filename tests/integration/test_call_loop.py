@@ -19,6 +19,7 @@ from tests.integration.helpers import cli, outputs, send_realgeeks
 
 pytestmark = pytest.mark.integration
 
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -132,4 +133,36 @@ async def test_422_is_deadlettered_and_replay_delivers_once(
         await wait_for(lambda: rg.activities.get((site, lead_id)))
         await cli(w.env, "dlq", "replay", "--error-type", "PermanentApiError")
         await asyncio.sleep(3)
+        assert len(rg.activities[(site, lead_id)]) == 1
+
+
+async def test_an_activity_whose_answer_is_lost_is_sent_once_and_dead_lettered(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str
+) -> None:
+    # Real Geeks writes the activity but its answer comes after the client's 10 s timeout.
+    # Activity POSTs are not idempotent: sending again would put it on the lead twice.
+    async with FakeRealGeeks() as rg, FakeElevenLabs() as el:
+        rg.delay_next(12.0, path="/activities", after_processing=True)
+        env = dialer_env(rg, el, RGSYNC_DIALER_ENABLED="false")
+        w = await asyncio.to_thread(start_worker, **env)
+        site, lead_id = unique("site"), unique("lead")
+        delivery = await el.send_post_call(
+            f"{w.url}/webhooks/elevenlabs",
+            "el-secret",
+            unique("conv"),
+            "failure",
+            dynamic_variables={"lead_id": lead_id, "site_uuid": site},
+        )
+        assert delivery.status == 200
+        dead = await asyncio.to_thread(
+            outputs, kafka_bootstrap, w, "sync.deadletter", count=1, timeout=60
+        )
+        assert dead[0]["error_type"] == "OutcomeUnknownError"
+        # A replay of the dead letter finds the write in flight and does not send it either.
+        returncode, _, err = await cli(
+            w.env, "dlq", "replay", "--error-type", "OutcomeUnknownError"
+        )
+        assert returncode == 0, err
+        await asyncio.sleep(3)
+        assert len(rg.requests_to("/activities", "POST")) == 1
         assert len(rg.activities[(site, lead_id)]) == 1

@@ -19,6 +19,7 @@ from realgeeks_sync.app.domain.outbox import (
     Done,
     GiveUp,
     InvalidTransitionError,
+    Lost,
     OutboxRecord,
     OutcomeUnknown,
     Post,
@@ -134,6 +135,13 @@ TRANSITIONS: list[tuple[str, dict[str, Any] | None, Any, Any, Any]] = [
         {"status": "failed", "attempts": 1, "error": "x" * ERROR_CHARS, "at": NOW},
         RetryLater(1),
     ),
+    (
+        "no answer after the request may have arrived: in flight kept, outcome unknown",
+        {"status": "in_flight", "attempts": 2, "at": 1.0, "body": BODY},
+        Lost(),
+        "same",
+        OutcomeUnknown(2),
+    ),
 ]
 
 
@@ -162,6 +170,7 @@ INVALID = [
     ("an answer needs a request in flight", None, Accepted()),
     ("nor for a failed one", {"status": "failed", "attempts": 1}, Accepted()),
     ("an error needs a request in flight", {"status": "posted", "attempts": 1}, Refused("e", True)),
+    ("a lost answer needs a request in flight", {"status": "failed", "attempts": 1}, Lost()),
 ]
 
 
@@ -182,17 +191,17 @@ def test_values_read_back_as_written() -> None:
 
 # --- the state machine ----------------------------------------------------------------------
 
-# What a request can end in. Under the current rules every service error (an HTTP error
-# status, a refused connection, a timeout) means Real Geeks wrote nothing; only a success
-# or a writer stopping mid-request leaves a write that may exist.
+# What a request can end in. An HTTP error status or a connection never made means Real
+# Geeks wrote nothing; a success, a timeout or a dropped connection (the request may have
+# arrived) or a writer stopping mid-request leaves a write that may exist.
 REFUSALS = {  # outcome -> retriable
     "500": True,
     "429": True,
-    "timeout": True,
     "no_connection": True,
     "422": False,
 }
-OUTCOMES = ["ok", *REFUSALS, "crash_mid_request"]
+LOST = ("timeout", "dropped")
+OUTCOMES = ["ok", *REFUSALS, *LOST, "crash_mid_request"]
 
 
 class Crash(Exception):
@@ -309,7 +318,7 @@ class OutboxMachine(RuleBasedStateMachine):
     def request(self, outcome: str, processed: bool, kept: int) -> None:
         w = self._mark()
         self.realgeeks.requests.setdefault(w.write_id, []).append((outcome, w.body))
-        if outcome == "ok" or (outcome == "crash_mid_request" and processed):
+        if outcome == "ok" or (outcome in ("crash_mid_request", *LOST) and processed):
             self.realgeeks.stored[w.write_id] = self.realgeeks.stored.get(w.write_id, 0) + 1
         if outcome == "crash_mid_request":
             self.crash(kept)
@@ -319,6 +328,14 @@ class OutboxMachine(RuleBasedStateMachine):
             assert isinstance(action, Done) and action.attempts == self.marks[w.write_id]
             assert new is not None
             self._store(w.write_id, new, durable=False)
+            self._done()
+            return
+        if outcome in LOST:
+            # The record stays in_flight (stored durably before the request): dead-lettered
+            # now, and any later delivery finds it in flight.
+            new, action = step(w.record, Lost(), 0.0)
+            assert new == w.record and isinstance(action, OutcomeUnknown), (new, action)
+            self.deadletters.append((w.write_id, "OutcomeUnknownError"))
             self._done()
             return
         new, action = step(w.record, Refused(f"HTTP {outcome}", REFUSALS[outcome]), 0.0)
