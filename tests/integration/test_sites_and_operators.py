@@ -19,6 +19,9 @@ from ops.testkit.dialer import NUMBERS, callable_number, dialer_env
 from ops.testkit.fakes.elevenlabs import FakeElevenLabs
 from ops.testkit.fakes.realgeeks import FakeRealGeeks
 from ops.testkit.support import Worker, unique, worker_env
+from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.operations.doctor import Check, kafka_checks
+from realgeeks_sync.app.streaming.topics import ensure_topics, topic_specs
 from tests.integration.helpers import cli, outputs, send_realgeeks
 from tests.integration.test_call_loop import wait_for
 from tests.integration.test_conversations import new_lead, with_initiation
@@ -353,3 +356,35 @@ async def test_a_pause_of_every_site_holds_a_site_first_seen_after_it(
             sorted(a["action"] for a in actions) == ["pause"] * partitions + ["resume"] * partitions
         )
         assert all(a["by"] == "api" and a["at"] for a in actions)
+
+
+async def test_doctor_names_topics_whose_partitions_differ_from_the_setting(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Topics made with 2 partitions, RGSYNC_PARTITIONS 4: doctor fails naming each.
+
+    The topics carry this test's own prefix (worker_env), deleted after it by conftest.
+    """
+    async with (
+        FakeRealGeeks() as rg,
+        FakeElevenLabs(agents=frozenset({"agent_1"}), phone_numbers=frozenset({"phnum_1"})) as el,
+    ):
+        env = {
+            **worker_env(kafka_bootstrap, tmp_path),
+            **dialer_env(rg, el),
+            "RGSYNC_HEALTH_PROBE_SITE": SITE_A,
+        }
+        assert env["RGSYNC_PARTITIONS"] == "4"
+        two = Settings.from_env({**env, "RGSYNC_PARTITIONS": "2"})
+        created = await asyncio.to_thread(ensure_topics, two)
+        assert len(created) == len(topic_specs(two))
+        code, out, err = await cli(env, "doctor")
+        assert code == 1, out + err
+        failed = [line for line in out.splitlines() if line.startswith("FAIL")]
+        assert len(failed) == 1, out
+        assert failed[0].startswith("FAIL  kafka topics: RGSYNC_PARTITIONS is 4 but "), out
+        for spec in topic_specs(two):
+            assert f"{two.topic(spec.name)} has 2" in failed[0], (spec.name, out)
+        # The same topics agree with RGSYNC_PARTITIONS=2.
+        found = await asyncio.to_thread(kafka_checks, two)
+        assert found[-1] == Check("ok", "kafka topics", "all there, 2 partitions"), found
