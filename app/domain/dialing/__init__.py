@@ -3,7 +3,11 @@
 Nothing here does I/O; agents/dial_leads.py stores the records and performs the actions.
 """
 
-from realgeeks_sync.app.domain.dialing.answers import answer_for_error, answer_for_placement
+from realgeeks_sync.app.domain.dialing.answers import (
+    answer_for_error,
+    answer_for_placement,
+    answer_for_window_closed,
+)
 from realgeeks_sync.app.domain.dialing.events import (
     CallAnswer,
     CallEnded,
@@ -68,6 +72,7 @@ __all__ = [
     "Tick",
     "answer_for_error",
     "answer_for_placement",
+    "answer_for_window_closed",
     "answer_record",
     "may_dial",
     "operator_record",
