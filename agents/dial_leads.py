@@ -61,6 +61,7 @@ from realgeeks_sync.app.domain.dialing import (
     all_sites_key,
     answer_for_error,
     answer_for_placement,
+    answer_for_window_closed,
     answer_record,
     is_all_sites,
     may_dial,
@@ -237,6 +238,18 @@ def register(
 
     async def request_call(call: CallRequest) -> None:
         """Send the request once; its answer goes back to the agent as a record."""
+        if not call.may_leave(now()):
+            # DialerCore checked it as it placed it; this task may have started later.
+            log.info(
+                "call request not sent: its calling window closed",
+                extra={
+                    "site": call.site_uuid,
+                    "lead_id": call.lead_id,
+                    "attempt_id": call.attempt_id,
+                },
+            )
+            await answer(answer_for_window_closed(call.site_uuid, call.lead_id, call.attempt_id))
+            return
         site = p.sites.current.config(call.site_uuid) if p.sites is not None else None
         try:
             result = await elevenlabs.client(
@@ -248,14 +261,14 @@ def register(
                 dict(call.variables),
                 user_id=call.lead_id,
             )
-            answer = answer_for_placement(
+            got = answer_for_placement(
                 call.site_uuid, call.lead_id, call.attempt_id, result.conversation_id
             )
         except ApiError as exc:
-            answer = answer_for_error(call.site_uuid, call.lead_id, call.attempt_id, exc)
+            got = answer_for_error(call.site_uuid, call.lead_id, call.attempt_id, exc)
         except Exception as exc:
             log.exception("outbound call request failed unexpectedly")
-            answer = CallAnswer(
+            got = CallAnswer(
                 call.site_uuid,
                 call.lead_id,
                 call.attempt_id,
@@ -263,17 +276,21 @@ def register(
                 cause="other",
                 reason=f"unexpected {type(exc).__name__}",
             )
+        await answer(got)
+
+    async def answer(got: CallAnswer) -> None:
+        """The request's answer, back to the agent as a sync.dialer-events record."""
         await p.write(
             [
                 (
                     p.topics.dialer_events,
-                    lead_key(call.site_uuid, call.lead_id),
-                    answer_record(answer),
+                    lead_key(got.site_uuid, got.lead_id),
+                    answer_record(got),
                 )
             ],
             what="call answer",
         )
-        asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, call.attempt_id)
+        asyncio.get_running_loop().call_later(_LIVE_GRACE_S, live.discard, got.attempt_id)
 
     caught_up = _CaughtUp(p, (optouts_topic, events_topic))
     # Faust runs one actor per topic-partition: three per partition number here.

@@ -18,7 +18,8 @@ waiting a little is not):
   person really is, so such a number is never dialled automatically.
 * Local times come from zoneinfo, so DST is handled by the tz database. If the window's
   start falls in a DST gap in some zone, the opening is taken as start + gap length: a
-  little late, never early.
+  little late, never early. Likewise the close (``closes_utc``) is the earlier reading of
+  the window's end when that falls in a DST gap or fold: early, never late.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class WindowDecision:
     timezone: str
     timezones: tuple[str, ...]
     local_date: date
+    # When allowed_now: the first instant after now at which some candidate zone reaches the
+    # window's end (every zone is open from now until just before it). None when closed.
+    closes_utc: datetime | None = None
 
 
 @lru_cache(maxsize=8192)
@@ -144,6 +148,7 @@ def local_call_window(
         timezone=reference,
         timezones=names,
         local_date=now.astimezone(ZoneInfo(reference)).date(),
+        closes_utc=_common_close(zones, now, end) if allowed else None,
     )
 
 
@@ -176,6 +181,20 @@ def _all_open(
 ) -> bool:
     """Return True when every zone is inside the window at ``instant``."""
     return all(_is_open(zone, instant, start, end, days) for zone in zones)
+
+
+def _common_close(zones: Sequence[tzinfo], now: datetime, end: time) -> datetime:
+    """The first instant after ``now`` (open in every zone) at which some zone reaches ``end``."""
+    utc = ZoneInfo("UTC")
+    closes: list[datetime] = []
+    for zone in zones:
+        # Open now, so the zone closes at ``end`` on its local date (windows end before midnight).
+        local_end = datetime.combine(now.astimezone(zone).date(), end, tzinfo=zone)
+        # The two readings differ only in a DST gap or fold: the earlier is the safe one.
+        closes.append(local_end.astimezone(utc))
+        closes.append(local_end.replace(fold=1).astimezone(utc))
+    # (A reading before now, in a DST gap: closing now is early, never late.)
+    return max(now, min(closes))
 
 
 def _next_common_opening(

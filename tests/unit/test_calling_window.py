@@ -107,6 +107,28 @@ def test_toll_free_is_allowed_only_when_all_42_zones_are_open() -> None:
     assert not local_call_window(TOLL_FREE, datetime(2025, 6, 2, 23, 30, tzinfo=UTC)).allowed_now
 
 
+def test_closes_utc_is_the_first_instant_some_candidate_zone_leaves_the_window() -> None:
+    boise = ZoneInfo("America/Boise")
+    # Idaho at 18:00 Mountain (17:00 Pacific): Boise reaches 21:00 first.
+    decision = local_call_window(IDAHO, datetime(2025, 6, 2, 18, 0, tzinfo=boise))
+    assert decision.closes_utc == datetime(2025, 6, 2, 21, 0, tzinfo=boise)
+    # Toll-free: St. John's (UTC-2:30) closes the 42 zones' common slot at 23:30 UTC.
+    decision = local_call_window(TOLL_FREE, datetime(2025, 6, 2, 22, 15, tzinfo=UTC))
+    assert decision.closes_utc == datetime(2025, 6, 2, 23, 30, tzinfo=UTC)
+    for number, now in (
+        (IDAHO, datetime(2025, 6, 2, 9, 0, tzinfo=boise)),
+        (TOLL_FREE, datetime(2025, 6, 2, 22, 0, tzinfo=UTC)),
+        (NEW_YORK, datetime(2025, 11, 2, 8, 0, tzinfo=NY)),  # the day daylight saving ends
+    ):
+        closes = local_call_window(number, now).closes_utc
+        assert closes is not None
+        zones = candidate_zones(number)
+        assert is_open_everywhere(zones, closes - timedelta(microseconds=1))
+        assert not is_open_everywhere(zones, closes)
+    # Closed now: no close.
+    assert local_call_window(NEW_YORK, datetime(2025, 6, 2, 21, 0, tzinfo=NY)).closes_utc is None
+
+
 def test_zones_that_never_share_an_open_instant_give_no_next_open() -> None:
     # A one-hour window an hour apart in Boise and Los Angeles never overlaps.
     decision = local_call_window(IDAHO, datetime(2025, 6, 2, 16, 0, tzinfo=UTC), time(9), time(10))

@@ -6,16 +6,21 @@ send, store, then call) over dict tables: new leads and updates in zones around 
 number, clock moves from seconds to days, every kind of answer to a call request (placed,
 429, 4xx, refused connection, timeout, dropped, 5xx, success false), call outcomes, timer
 ticks, worker restarts (requests in flight lost), crashes in the middle of an event,
-redeliveries of old events, and operators pausing and resuming sites, pausing and resuming
-every site (one record per partition, each partition reading its copy when it does: a site
-never seen before must wait as well), asking to call a lead now and never to call one. Opt-outs are written to their topic and read later, after
+a broker that takes minutes or hours to acknowledge a tick's records or the attempt it
+stores (the clock moves during the write, maybe past the window's close), redeliveries of
+old events, and operators pausing and resuming sites, pausing and resuming every site (one
+record per partition, each partition reading its copy when it does: a site never seen
+before must wait as well), asking to call a lead now and never to call one. Opt-outs are
+written to their topic and read later, after
 contexts and ticks written after them (Kafka orders no topic against another), and
 contexts may say a lead opted out before the dialer read it. As in the agent, a tick gets
 the opt-outs end when it is applied (asked again on every delivery), and opt-outs may be
 acknowledged between that ask and the tick's decisions. Every opt-out written, context read
 and end asked has its moment, so each call request can be checked against the opt-outs
 acknowledged before its lead's context was read and before its tick asked the end.
-After every step the log of call requests is checked against what the dialer promises.
+Each call request is checked against what the dialer promises at the moment it is placed
+(the window among them, on the clock as it is then), and a request kept home because its
+window closed during the write must end refused, never uncertain, and never be sent.
 A failing run prints the sequence of steps that broke it.
 """
 
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -54,7 +59,12 @@ from realgeeks_sync.app.domain.dialing import (
     Tick,
     may_dial,
 )
-from realgeeks_sync.app.domain.dialing.records import LeadStatus, all_sites_key, is_all_sites
+from realgeeks_sync.app.domain.dialing.records import (
+    AttemptState,
+    LeadStatus,
+    all_sites_key,
+    is_all_sites,
+)
 from realgeeks_sync.app.domain.dialing.store import DialerCore, DialerStore
 
 SITES = ("site-a", "site-b", "site-c")
@@ -99,6 +109,18 @@ ANSWERS = (
     "not_placed",
 )
 OUTCOMES = ("completed", "no-answer", "busy", "voicemail", "failed", "unknown")
+# A broker slow to acknowledge a tick's writes: (which write, how long the clock moves).
+Stall = tuple[str, timedelta]
+STALLS: tuple[Stall | None, ...] = (
+    None,
+    None,
+    None,
+    ("persist", timedelta(seconds=30)),
+    ("persist", timedelta(minutes=15)),
+    ("persist", timedelta(hours=3)),
+    ("send", timedelta(minutes=5)),
+    ("send", timedelta(hours=2)),
+)
 
 
 class Crash(Exception):
@@ -182,6 +204,8 @@ class DialerMachine(RuleBasedStateMachine):
         self.never: set[tuple[str, str]] = set()  # leads an operator said never to call
         self.applied: list[Any] = []
         self.crash_at: str | None = None
+        self.stall: Stall | None = None  # the next write of that kind takes time
+        self.kept_home: set[tuple[str, str, str]] = set()  # (site, lead, attempt) never sent
         self.catching_up = False
         self.reading_optouts = False
         # At least once: what a restart finds is the tables as of the last offset commit
@@ -211,10 +235,13 @@ class DialerMachine(RuleBasedStateMachine):
     async def _send(self, emits: Any, deadletters: Any) -> None:
         if self.crash_at == "send":
             raise Crash
+        self._stall("send")
 
     async def _persist(self, writes: list[Any], durable: bool) -> None:
         if self.crash_at == "persist":
             raise Crash
+        if durable:
+            self._stall("persist")
         for table, key, value in writes:
             if value is None:
                 table.pop(key, None)
@@ -225,6 +252,13 @@ class DialerMachine(RuleBasedStateMachine):
                 self.durable_since.append((index, key, value))
         if self.crash_at == "place":
             raise Crash  # stored, but the process died before the request left
+
+    def _stall(self, write: str) -> None:
+        """The broker acknowledges the write only after ``self.stall``'s time (the agent
+        retries until it does), maybe past the window's close."""
+        if self.stall is not None and self.stall[0] == write:
+            self.now += self.stall[1]
+            self.stall = None
 
     def _place(self, call: CallRequest) -> None:
         self._check_dispatch(call)
@@ -248,7 +282,30 @@ class DialerMachine(RuleBasedStateMachine):
             event = Tick(event.site_uuid, optouts_end=end)
         elif isinstance(event, ContextSeen):
             self.leads[(event.site_uuid, event.lead_id)].context_read_at = self._next_moment()
+        before = {attempt for attempt, _ in self._attempts()}
+        placed = len(self.dispatches)
         self.run(self.core.apply(event))
+        self.stall = None
+        sent = {d.call.attempt_id for d in self.dispatches[placed:]}
+        for (site, lead_id, attempt_id), record in self._attempts():
+            if (site, lead_id, attempt_id) in before or attempt_id in sent:
+                continue
+            # Stored as leaving but not sent: its window closed while it was being stored.
+            attempt = record.attempt(attempt_id)
+            assert attempt is not None and attempt.state is AttemptState.REFUSED, (
+                f"attempt {attempt_id} of lead {lead_id}: kept home but {attempt}"
+            )
+            assert record.status is LeadStatus.WAITING, f"lead {lead_id} kept home: {record}"
+            self.kept_home.add((site, lead_id, attempt_id))
+
+    def _attempts(self) -> list[tuple[tuple[str, str, str], Any]]:
+        """Every stored attempt as ((site, lead, attempt id), its lead's record)."""
+        found = []
+        for site, lead_id in self.leads:
+            record = self.store.lead(site, lead_id)
+            for attempt in record.attempts if record is not None else ():
+                found.append(((site, lead_id, attempt.attempt_id), record))
+        return found
 
     def apply(
         self,
@@ -257,6 +314,7 @@ class DialerMachine(RuleBasedStateMachine):
         crash_at: str | None = None,
         known: bool = True,
         meanwhile: Any = None,
+        stall: Stall | None = None,
     ) -> None:
         if isinstance(event, OptOut):
             # In force from the moment it is applied: a call in the same step must honour it.
@@ -279,10 +337,11 @@ class DialerMachine(RuleBasedStateMachine):
             elif event.action == "never_call":
                 self.never.add((event.site_uuid, event.lead_id or ""))
         self.crash_at = crash_at
+        self.stall = stall
         try:
             self._deliver(event, known=known, meanwhile=meanwhile)
         except Crash:
-            self.crash_at = None
+            self.crash_at = self.stall = None
             self._restart()
             self._deliver(event)  # at least once: read again after the crash
         self.crash_at = None
@@ -483,11 +542,20 @@ class DialerMachine(RuleBasedStateMachine):
         site=st.sampled_from(SITES),
         known=st.sampled_from((True, True, True, False)),
         meanwhile=st.sampled_from((None, None, None, "lead", "phone")),
+        stall=st.sampled_from(STALLS),
     )
-    def tick(self, data: st.DataObject, site: str, known: bool, meanwhile: str | None) -> None:
+    def tick(
+        self,
+        data: st.DataObject,
+        site: str,
+        known: bool,
+        meanwhile: str | None,
+        stall: Stall | None,
+    ) -> None:
         """A tick: the agent asks the opt-outs end (unknown when the broker does not
         answer), then applies it; an opt-out of one of the site's leads may be acknowledged
-        in between (too late for this tick: its call may leave)."""
+        in between (too late for this tick: its call may leave). The broker may take its
+        time to acknowledge the tick's records or the attempts it stores (``stall``)."""
         mine = sorted((x for x in self.leads.values() if x.site == site), key=lambda x: x.lead)
         late = None
         if meanwhile and mine:
@@ -502,7 +570,48 @@ class DialerMachine(RuleBasedStateMachine):
             Tick(site),
             known=known,
             meanwhile=None if late is None else (lambda: self._write_optout(late)),
+            stall=stall,
         )
+
+    @precondition(lambda self: self._due_leads())
+    @rule(
+        data=st.data(),
+        write=st.sampled_from(("persist", "persist", "send")),
+        across=st.sampled_from((None, -1.0, -1e-6, 0.0, 1e-6, 1.0, 90.0)),
+    )
+    def slow_tick(self, data: st.DataObject, write: str, across: float | None) -> None:
+        """A tick that may dial (every opt-out read, no catch-up: a worker's usual state)
+        while the broker takes its time to acknowledge: calls decided in their window may
+        be stored after it closed. ``across``: the write ends that many seconds after the
+        last moment a call to the drawn lead may leave (else a stall from STALLS).
+        (Random ticks seldom dial: opt-outs unread, catch-ups pending.)"""
+        if (self.optouts_read or 0) < len(self.optouts_topic):
+            self.read_optouts(len(self.optouts_topic))
+        self.catching_up = False
+        due = self._due_leads()
+        if not due:
+            return
+        lead = data.draw(st.sampled_from(due))
+        record = self.store.lead(lead.site, lead.lead)
+        last = self._last_moment(record.phone) if record is not None and record.phone else None
+        if across is None or last is None or last < self.now:
+            stall = data.draw(st.sampled_from([s for s in STALLS if s is not None]))
+        else:
+            stall = (write, last - self.now + timedelta(seconds=across))
+        self.apply(Tick(lead.site), stall=stall)
+
+    def _last_moment(self, phone: str) -> datetime | None:
+        """The last second a call to ``phone`` may leave today by the test's own reckoning:
+        2 minutes before 21:00 in the first of its zones to reach it (None: zone unknown)."""
+        try:
+            zones = candidate_zones(phone)
+        except (UnknownTimezoneError, InvalidPhoneNumberError):
+            return None
+        closes = [
+            datetime.combine(self.now.astimezone(_zone(z)).date(), time(21), tzinfo=_zone(z))
+            for z in zones
+        ]
+        return min(closes).astimezone(UTC) - POLICY.dispatch_margin
 
     def _optout_of(self, lead: Lead, subject: str, value: str) -> OptOut:
         """An opt-out of the lead (``value``: its id) or of one of its numbers."""
@@ -795,13 +904,21 @@ class DialerMachine(RuleBasedStateMachine):
         assert (call.site_uuid, call.lead_id) not in self.told_opted_out, (
             f"{where}: its context said the lead opted out"
         )
-        # 2. only inside 08:00-21:00 in every zone the number may be in, also 2 minutes on
+        # 2. only inside 08:00-21:00 in every zone the number may be in, also 2 minutes on,
+        # on the clock as the request leaves (the broker may have taken its time to store it)
         try:
             zones = candidate_zones(call.phone)
         except (UnknownTimezoneError, InvalidPhoneNumberError):
             raise AssertionError(f"{where}: a number without a known zone was dialed") from None
         for moment in (self.now, self.now + POLICY.dispatch_margin):
             assert is_open_everywhere(zones, moment), f"{where}: outside calling hours"
+        # 2b. before its deadline, which is itself inside the window with the margin
+        assert self.now <= call.not_after, f"{where}: after its not_after {call.not_after}"
+        for moment in (call.not_after, call.not_after + POLICY.dispatch_margin):
+            assert is_open_everywhere(zones, moment), f"{where}: not_after outside the window"
+        assert (call.site_uuid, call.lead_id, call.attempt_id) not in self.kept_home, (
+            f"{where}: an attempt kept home was sent after all"
+        )
         # 3. never a second request for an attempt; never again after an uncertain one
         mine = [
             d
@@ -836,6 +953,16 @@ class DialerMachine(RuleBasedStateMachine):
             record = self.store.site(site)
             if record is not None:
                 assert len(record.in_flight) <= POLICY.max_concurrent_calls
+
+    @invariant()
+    def requests_kept_home_stay_refused(self) -> None:
+        # They provably never left: never uncertain (not after a restart either).
+        for site, lead_id, attempt_id in self.kept_home:
+            record = self.store.lead(site, lead_id)
+            attempt = record.attempt(attempt_id) if record is not None else None
+            assert attempt is not None and attempt.state is AttemptState.REFUSED, (
+                f"attempt {attempt_id} of lead {lead_id} was kept home but is {attempt}"
+            )
 
     @invariant()
     def opted_out_leads_stay_opted_out(self) -> None:

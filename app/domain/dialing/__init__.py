@@ -3,7 +3,11 @@
 Nothing here does I/O; agents/dial_leads.py stores the records and performs the actions.
 """
 
-from realgeeks_sync.app.domain.dialing.answers import answer_for_error, answer_for_placement
+from realgeeks_sync.app.domain.dialing.answers import (
+    answer_for_error,
+    answer_for_placement,
+    answer_for_window_closed,
+)
 from realgeeks_sync.app.domain.dialing.events import (
     CallAnswer,
     CallEnded,
@@ -73,6 +77,7 @@ __all__ = [
     "all_sites_key",
     "answer_for_error",
     "answer_for_placement",
+    "answer_for_window_closed",
     "answer_record",
     "is_all_sites",
     "may_dial",

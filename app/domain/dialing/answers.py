@@ -2,7 +2,8 @@
 
 Only an answer that proves no call was made may lead to another request: a 4xx refusal
 (ElevenLabs validated and rejected it), a 429 or 408 (refused before any call), or a
-connection that failed before the request was written. Everything else (a timeout, a
+connection that failed before the request was written, or a request never sent because
+its calling window closed while its attempt was being stored. Everything else (a timeout, a
 dropped connection, a 5xx, ``success: false``, a 2xx without a conversation id) leaves
 the attempt ``unknown``: the call may exist, so it is never sent again automatically.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 from typing import Literal
 
 from realgeeks_sync.app.core.errors import ApiError
-from realgeeks_sync.app.domain.dialing.events import CallAnswer
+from realgeeks_sync.app.domain.dialing.events import WINDOW_CLOSED, CallAnswer
 
-__all__ = ["answer_for_error", "answer_for_placement"]
+__all__ = ["answer_for_error", "answer_for_placement", "answer_for_window_closed"]
 
 _REFUSED_LATER = frozenset({408, 425, 429})
 
@@ -30,6 +31,20 @@ def answer_for_placement(
         "placed",
         cause="placed",
         conversation_id=conversation_id,
+    )
+
+
+def answer_for_window_closed(site_uuid: str, lead_id: str, attempt_id: str) -> CallAnswer:
+    """The answer for a request not sent because its ``not_after`` had passed: no call was
+    made, and the lead may be called in its next window (as a new attempt)."""
+    return CallAnswer(
+        site_uuid,
+        lead_id,
+        attempt_id,
+        "refused",
+        cause=WINDOW_CLOSED,
+        retriable=True,
+        reason="not sent: the calling window closed before the request could leave",
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "CAUSES",
     "NO_ANSWER_OUTCOMES",
     "OPERATOR_ACTIONS",
+    "WINDOW_CLOSED",
     "CallAnswer",
     "CallEnded",
     "ContextSeen",
@@ -50,8 +51,10 @@ CAUSES = (
     "server_error",  # 5xx
     "not_placed",  # 2xx with success false or without a conversation id
     "lost",  # the worker stopped with the request in flight
+    "window_closed",  # not sent: still at home when its window (with the margin) closed
     "other",
 )
+WINDOW_CLOSED = "window_closed"
 # Outcomes after which a lead may be called again (nobody took the call).
 NO_ANSWER_OUTCOMES = frozenset({"no-answer", "busy", "voicemail"})
 
@@ -74,7 +77,8 @@ class CallAnswer:
     """What the outbound-call request got back.
 
     ``placed``: a conversation id. ``refused``: an answer proving no call was made (4xx,
-    429, connection refused); ``retriable`` says whether trying later can help.
+    429, connection refused, or the request was never sent: ``window_closed``);
+    ``retriable`` says whether trying later can help.
     ``unknown``: anything else (timeout, dropped connection, 5xx, ``success: false``).
     ``cause`` is a short label from ``CAUSES`` (metrics); ``reason`` the readable detail.
     """

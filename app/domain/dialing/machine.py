@@ -12,8 +12,11 @@ places the calls, in that order. Everything that can harm a person is decided he
   A request still unanswered ``orphan_after`` after it left, which this process is not
   waiting for (the worker stopped mid-request), becomes ``uncertain`` too.
 * The window is checked when the request is sent: every candidate zone of the number must
-  be inside [window_start, window_end) now and ``dispatch_margin`` later. A number whose
-  zone is unknown is never called.
+  be inside [window_start, window_end) from now until ``dispatch_margin`` later. Storing the
+  attempt takes as long as the broker does, so each request carries the last instant it
+  may leave by that same rule (``not_after``); one still at home after it is not sent
+  (``DialerCore``) and is answered ``refused``/``window_closed``: no call was made, the lead
+  waits for its next window. A number whose zone is unknown is never called.
 * Caps: ``max_attempts`` calls that may have reached the person, ``max_attempts_per_day``
   per local day, ``redial_after`` between two, redials only after nobody took the call
   (no answer, busy, voicemail), at most ``max_concurrent_calls`` calls in flight per site,
@@ -52,6 +55,7 @@ from realgeeks_sync.app.domain.calling_window import (
 )
 from realgeeks_sync.app.domain.dialing.events import (
     NO_ANSWER_OUTCOMES,
+    WINDOW_CLOSED,
     CallAnswer,
     CallEnded,
     ContextSeen,
@@ -143,13 +147,20 @@ class DialerView(Protocol):
 
 @dataclass(frozen=True)
 class CallRequest:
-    """Place one call: the request is sent once, after the records are stored."""
+    """Place one call: the request is sent once, after the records are stored, and only up
+    to ``not_after`` (aware, UTC): the last instant at which the number's window is open in
+    every candidate zone until ``dispatch_margin`` later, the rule that admitted it."""
 
     attempt_id: str
     site_uuid: str
     lead_id: str
     phone: str
     variables: Mapping[str, Any]
+    not_after: datetime
+
+    def may_leave(self, now: datetime) -> bool:
+        """Whether the request may still be sent at ``now`` (aware)."""
+        return now <= self.not_after
 
 
 @dataclass(frozen=True)
@@ -538,11 +549,21 @@ def _refused(w: _Work, record: LeadRecord, attempt: Attempt, event: CallAnswer) 
     """No call was made: try again later when that can help, else give up with a reason."""
     reason = event.reason or "refused"
     refused = replace(attempt, state=AttemptState.REFUSED, reason=reason[:200])
-    record = replace(record.with_attempt(refused), refusals=record.refusals + 1)
+    # A request kept home because its window closed was refused by nobody: it neither
+    # counts toward ``max_refusals`` nor backs off.
+    kept_home = event.cause == WINDOW_CLOSED
+    record = replace(
+        record.with_attempt(refused), refusals=record.refusals + (0 if kept_home else 1)
+    )
     w.release(attempt.attempt_id)
     w.count("refused", event.cause)
     if record.status is not LeadStatus.CALLING or not _is_latest(record, attempt):
         w.put(record)
+        return
+    if kept_home:
+        # Due now: the next dispatch defers it to its window's next opening (same rule).
+        w.put(replace(record, status=LeadStatus.WAITING, reason=WINDOW_CLOSED, due=w.ts))
+        w.wait(record.lead_id, w.ts, record.seq)
         return
     if event.retriable and record.refusals < w.policy.max_refusals:
         backoff = min(
@@ -769,14 +790,14 @@ def _consider(w: _Work, lead_id: str) -> None:
             _defer(w, record, next_try, "redial_wait")
             return
     try:
-        opens, local_day, next_open = _window(record.phone, w.now, w.policy)
+        not_after, local_day, next_open = _window(record.phone, w.now, w.policy)
     except UnknownTimezoneError:
         _skip(w, record, "unknown_timezone")
         return
     except InvalidPhoneNumberError:
         _skip(w, record, "invalid_phone")
         return
-    if not opens:
+    if not_after is None:
         if next_open is None:
             _skip(w, record, "no_calling_window")
         else:
@@ -801,7 +822,9 @@ def _consider(w: _Work, lead_id: str) -> None:
         "site_uuid": w.site_uuid,
         "call_attempt_id": attempt_id,
     }
-    w.calls.append(CallRequest(attempt_id, w.site_uuid, lead_id, record.phone, variables))
+    w.calls.append(
+        CallRequest(attempt_id, w.site_uuid, lead_id, record.phone, variables, not_after)
+    )
     w.count("requested")
 
 
@@ -914,8 +937,17 @@ def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
         )
 
 
-def _window(phone: str, now: datetime, policy: DialerPolicy) -> tuple[bool, str, datetime | None]:
-    """(open now and ``dispatch_margin`` later, the local day, the next opening if not).
+# The clock's resolution: the window is half-open, so the last instant in it is one tick
+# before its close.
+_TICK = timedelta(microseconds=1)
+
+
+def _window(
+    phone: str, now: datetime, policy: DialerPolicy
+) -> tuple[datetime | None, str, datetime | None]:
+    """(the last instant a request may leave if it may leave now, the local day, the next
+    opening if not). A request may leave at t when every candidate zone is inside the window
+    from t until t + ``dispatch_margin``: t + margin before the window's close.
 
     Raises:
         UnknownTimezoneError, InvalidPhoneNumberError: from app/domain/calling_window.py.
@@ -923,12 +955,13 @@ def _window(phone: str, now: datetime, policy: DialerPolicy) -> tuple[bool, str,
     start, end, days = policy.window_start, policy.window_end, policy.days
     decision = local_call_window(phone, now, start, end, days)
     day = decision.local_date.isoformat()
-    if not decision.allowed_now:
-        return False, day, decision.next_open_utc
+    if decision.closes_utc is None:
+        return None, day, decision.next_open_utc
+    not_after = decision.closes_utc - policy.dispatch_margin - _TICK
+    if now <= not_after:
+        return not_after, day, None
     later = local_call_window(phone, now + policy.dispatch_margin, start, end, days)
-    if later.allowed_now:
-        return True, day, None
-    return False, day, later.next_open_utc
+    return None, day, later.next_open_utc
 
 
 def _next_day_opening(phone: str, now: datetime, policy: DialerPolicy) -> datetime | None:

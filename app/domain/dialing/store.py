@@ -14,6 +14,9 @@ send the step's records and dead letters, store its changes (durably when calls 
 then place its calls.
 A crash between any two of these never sends a call request twice: the attempt is stored
 before its request leaves, and a stored attempt is never sent again.
+Sending and storing wait for the broker as long as it takes, so the window decided at the
+step may have closed by then: a request past its ``not_after`` stays home, and its attempt
+is settled at once as ``refused``/``window_closed`` (stored durably, like the attempt).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from realgeeks_sync.app.domain.dialing.answers import answer_for_window_closed
 from realgeeks_sync.app.domain.dialing.events import DialerEvent, Tick
 from realgeeks_sync.app.domain.dialing.machine import (
     CallRequest,
@@ -180,6 +184,59 @@ class DialerCore:
         # changes are as safe as any table write, since the event is read again until they
         # are flushed (Faust flushes the producer before it commits an offset).
         await self._persist(self.store.changes(result, event.site_uuid), bool(result.calls))
+        late: list[CallRequest] = []
         for call in result.calls:
-            self._place(call)
+            # The window was decided at the step; the writes above may have taken minutes.
+            if call.may_leave(self.clock()):
+                self._place(call)
+            else:
+                late.append(call)
+        if late:
+            result = await self._keep_home(result, late, policy)
         return result
+
+    async def _keep_home(
+        self, result: Step, late: Sequence[CallRequest], policy: DialerPolicy
+    ) -> Step:
+        """Settle requests past their ``not_after`` as never sent; the step without them.
+
+        Their attempts end refused under their own ids (a stored attempt is never sent): the
+        lead waits again, and its next window makes a new attempt. The settlement is durable,
+        like the attempt: a restart must not take a request that never left for one lost in
+        flight (uncertain).
+        """
+        leads, dnc = dict(result.leads), dict(result.dnc)
+        site, emits, deadletters = result.site, list(result.emits), list(result.deadletters)
+        counts = list(result.counts)
+        for call in late:
+            log.info(
+                "call request not sent: its calling window closed",
+                extra={
+                    "site": call.site_uuid,
+                    "lead_id": call.lead_id,
+                    "attempt_id": call.attempt_id,
+                    "late_s": round((self.clock() - call.not_after).total_seconds(), 3),
+                },
+            )
+            counts.remove(("requested", ""))  # the step counted it as sent; it was not
+            answer = answer_for_window_closed(call.site_uuid, call.lead_id, call.attempt_id)
+            # No dispatch: calls leave only where they are checked as above.
+            settled = step(self.store, answer, self.clock(), policy, dispatching=False)
+            await self._send(settled.emits, settled.deadletters)
+            await self._persist(self.store.changes(settled, answer.site_uuid), True)
+            leads.update(settled.leads)
+            dnc.update(settled.dnc)
+            site = settled.site if settled.site is not None else site
+            emits += settled.emits
+            deadletters += settled.deadletters
+            counts += settled.counts
+        kept = {call.attempt_id for call in late}
+        return Step(
+            leads=leads,
+            site=site,
+            dnc=dnc,
+            calls=tuple(call for call in result.calls if call.attempt_id not in kept),
+            emits=tuple(emits),
+            deadletters=tuple(deadletters),
+            counts=tuple(counts),
+        )
