@@ -331,6 +331,22 @@ def test_each_placed_call_is_an_activity_on_the_lead_with_a_fixed_id() -> None:
     assert conversation.value["attempt_id"] == call.attempt_id
 
 
+
+def test_an_uncertain_attempt_is_an_activity_on_the_lead_too() -> None:
+    # It may have rung the person; if it turns out placed, the outbox posts only the first
+    # activity of the attempt (one id per attempt), so the lead shows it once.
+    d = Dialer()
+    (call,) = d.new_lead("l1").calls
+    result = d.answer(call, "unknown", cause="dropped", reason="connection dropped")
+    (unknown,) = [e.value for e in result.emits if e.topic == "activities_outbound"]
+    assert unknown["activity"]["type"] == "called"
+    assert unknown["activity"]["description"] == (
+        f"AI call attempted to {HONOLULU}; outcome unknown (dropped), not retried"
+    )
+    placed = d.answer(call, "placed")
+    (initiated,) = [e.value for e in placed.emits if e.topic == "activities_outbound"]
+    assert initiated["activity_id"] == unknown["activity_id"]
+
 def test_a_switched_off_dialer_keeps_nobody_waiting() -> None:
     night = datetime(2026, 6, 1, 23, 0, tzinfo=HST).astimezone(UTC)
     d = Dialer(night)

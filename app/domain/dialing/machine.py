@@ -601,6 +601,13 @@ def _uncertain(
     w.put(replace(record.with_attempt(settled), status=status))
     w.settle(attempt.attempt_id)
     w.count("uncertain", cause)
+    # It may have rung the person: the lead's history in Real Geeks shows it.
+    _attempt_activity(
+        w,
+        record,
+        settled,
+        f"AI call attempted to {attempt.phone}; outcome unknown ({cause}), not retried",
+    )
     w.deadletters.append(
         DeadLetter(
             key=lead_key(w.site_uuid, record.lead_id),
@@ -885,6 +892,13 @@ def _attempt_for_outcome(record: LeadRecord, event: CallEnded) -> Attempt | None
 
 def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
     """The attempt as an activity on the lead (through the outbox) and the conversation map."""
+    _attempt_activity(w, record, attempt, f"AI call initiated to {attempt.phone}")
+    _map_conversation(w, record, attempt)
+
+
+def _attempt_activity(w: _Work, record: LeadRecord, attempt: Attempt, description: str) -> None:
+    """One activity per attempt (its id is the attempt's): the outbox posts the first one
+    emitted, so an uncertain attempt confirmed later is not announced twice."""
     key = lead_key(w.site_uuid, record.lead_id)
     started = datetime.fromtimestamp(attempt.sent_at, UTC).isoformat()
     activity_id = hashlib.sha256(f"dial-activity\x1f{attempt.attempt_id}".encode()).hexdigest()[:32]
@@ -892,7 +906,7 @@ def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
         "activity_id": activity_id,
         "type": "called",
         "source": w.policy.activity_source,
-        "description": f"AI call initiated to {attempt.phone}",
+        "description": description,
         "created": started,
         "notify_users": False,
     }
@@ -921,6 +935,11 @@ def _announce(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
             ),
         )
     )
+
+
+def _map_conversation(w: _Work, record: LeadRecord, attempt: Attempt) -> None:
+    """The placed attempt's conversation id, mapped to its lead for the call's outcome."""
+    started = datetime.fromtimestamp(attempt.sent_at, UTC).isoformat()
     if attempt.conversation_id:
         w.emits.append(
             Emit(
