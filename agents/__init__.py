@@ -12,7 +12,8 @@
     dial_leads            calls.context, sync.optouts, sync.dialer-events -> calls
     reconcile_calls       a timer: the agent's recent conversations -> reconcile requests
     record_stories        leads, activities, dead letters (and, through the agents above,
-                          everything else about a lead) -> lead stories, the day's figures
+                          everything else about a lead, call outcomes included) -> lead
+                          stories, the day's figures
 
 processing.py holds the idempotency rule the raw-topic agents follow. The agents that call
 ElevenLabs (dial_leads, map_call_outcomes, reconcile_calls) share one client per API key,
@@ -43,7 +44,7 @@ def register_all(p: Pipeline) -> None:
     stories = record_stories.register(p)
     normalize_leads.register(p)
     map_call_outcomes.register(p, elevenlabs)
-    track_lead_calls.register(p)
+    track_lead_calls.register(p, stories)
     record_conversations.register(p)
     write_activities.register(p, stories)
     dial_leads.register(p, elevenlabs, stories)

@@ -2,9 +2,10 @@
 
 The records that say what happened to a lead are all on the site's partition. This agent
 reads those no other agent reads (leads.normalized, activities.normalized, sync.deadletter);
-dial_leads (calls.context, sync.optouts, sync.dialer-events) and write_activities
-(realgeeks.activities.outbound, realgeeks.leads.outbound) hand theirs to the same
-``StoryWriter`` as they go: two agents reading one topic would each need the offsets the
+dial_leads (calls.context, sync.optouts, sync.dialer-events), write_activities
+(realgeeks.activities.outbound, realgeeks.leads.outbound) and track_lead_calls
+(sync.call-outcomes: an inbound call's end, which no dialer event tells) hand theirs to the
+same ``StoryWriter`` as they go: two agents reading one topic would each need the offsets the
 other one commits. Per lead the
 last entries (lead_stories), per site and day the dashboard's figures (site_days), so the
 lead's page and the dashboard read table values instead of scanning topics
@@ -49,6 +50,7 @@ _TOPICS = (
     names.LEADS_OUTBOUND,
     names.OPTOUTS,
     names.DIALER_EVENTS,
+    names.CALL_OUTCOMES,
     names.DEADLETTER,
 )
 # Read by no other agent: this one reads them (the rest reach the writer through theirs).
@@ -68,6 +70,14 @@ class StoryWriter:
         self._p = p
         self._names = {p.settings.topic(name): name for name in _TOPICS}
         self._identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
+
+    def note_raw(self, message: Any) -> None:
+        """``note`` for a record still in JSON bytes (one that is not JSON tells nothing)."""
+        try:
+            value = json.loads(message.value or b"")
+        except (ValueError, UnicodeDecodeError):
+            return  # not ours to judge: the writer of the topic answers for it
+        self.note(message, value)
 
     def note(self, message: Any, value: Any) -> None:
         """Record what ``value`` (a decoded record of ``message``) tells about its leads.
@@ -91,7 +101,9 @@ class StoryWriter:
             site = site.strip().lower()
             if site_partition(site, p.settings.partitions) != message.partition:
                 continue  # a record off its site's partition: its table is elsewhere
-            if entry["kind"] == "deadletter":
+            if entry["kind"] == "deadletter" or topic == names.CALL_OUTCOMES:
+                # Ids as received (a dead letter's key) or as the caller's number found
+                # them: the story is kept under the lead's canonical id.
                 lead = self._canonical(site, lead)
             self._record(site, lead, entry, when)
 
@@ -152,11 +164,6 @@ def register(p: Pipeline) -> StoryWriter:
     @p.app.agent(topic, name=s.topic("record_stories"), concurrency=1)
     async def record_stories(stream: faust.StreamT) -> None:
         async for event in p.sequence.events(stream):
-            msg = event.message
-            try:
-                value = json.loads(msg.value or b"")
-            except (ValueError, UnicodeDecodeError):
-                continue  # not ours to judge: the writer of the topic answers for it
-            writer.note(msg, value)
+            writer.note_raw(event.message)
 
     return writer

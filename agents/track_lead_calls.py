@@ -9,7 +9,8 @@ normalize_leads' partition of the same site, reads its tables locally (the lead'
 snapshot, history and last context) and writes the new context with the same function
 (``context_outputs``), whose eligibility and call counts come from the table this agent
 keeps. Each record goes through the idempotency rule of agents/processing.py (keyed by
-its event id), so a replay re-sends the same context event.
+its event id), so a replay re-sends the same context event. Each call outcome then goes to
+the lead's story (agents/record_stories.py): an inbound call has no other record there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import faust
 
 from realgeeks_sync.agents.normalize_leads import LeadTables, context_outputs
 from realgeeks_sync.agents.processing import Output, as_datetime, loads_object, process_batch
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.domain import lead_calls
 from realgeeks_sync.app.domain.dialing.optouts import OptOutError, parse_optout
@@ -108,8 +110,8 @@ def plan_lead_calls(envelope: dict[str, Any], tables: LeadTables) -> list[Output
     return outputs
 
 
-def register(p: Pipeline) -> None:
-    """Register the agent."""
+def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
+    """Register the agent (``stories``: where leads' stories go)."""
     t = p.tables
     optouts_topic = p.settings.topic(names.OPTOUTS)
 
@@ -170,3 +172,6 @@ def register(p: Pipeline) -> None:
                     tables=writes,
                     decode=partial(decode_record, kind=kind),
                 )
+            # Opt-outs reach the story through dial_leads, which reads them too.
+            if stories is not None and kind == CALL:
+                stories.note_raw(event.message)

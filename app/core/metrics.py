@@ -168,7 +168,8 @@ class Metrics:
         )
         self.calls_ended = Counter(
             "realgeeks_calls_ended",
-            "AI calls whose outcome arrived, by outcome (completed: the lead was reached)",
+            "AI calls (placed, or a lead calling) whose outcome arrived, by outcome "
+            "(completed: the lead was reached)",
             ["outcome"],
             registry=r,
         )

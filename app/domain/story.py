@@ -4,7 +4,11 @@
 stories of the leads it names (pure; agents/record_stories.py stores them). ``add_entry``
 keeps a story bounded and free of repeats (records are read at least once). ``count_day``
 adds an entry to its site's figures of the day (the dashboard's: leads, calls placed, calls
-ended, contacts, tours, opt-outs, dead letters, speed to lead).
+ended, contacts, inbound calls, tours, opt-outs, dead letters, speed to lead).
+
+A call's end is told once: one the dialer placed by its dialer event (sync.dialer-events,
+which names the attempt), one the lead made to the AI by its call outcome
+(sync.call-outcomes, the only record of it); both carry ``outcome:<id>`` entry ids.
 
 An entry: ``{id, at, kind, title, detail}``; ``kind`` is one of ``KINDS``, ``detail`` a
 small flat mapping (never a whole body).
@@ -38,7 +42,7 @@ KINDS = (
     "webhook",  # lead.v1: created, updated, merged, with the rule that matched
     "activity",  # activity.v1, inbound or outbound
     "context",  # call_context.v1: eligible or not, why, trigger
-    "call",  # the dialer: request answered, call ended
+    "call",  # the dialer: request answered, call ended; an inbound call ended
     "operator",  # pause/resume/call now/never call
     "writeback",  # an activity or lead fields to write to Real Geeks (status: the outbox)
     "optout",  # optout.v1
@@ -75,6 +79,8 @@ def story_entries(topic: str, record: Mapping[str, Any], at: str) -> list[Named]
         return []
     if topic == "sync.dialer-events":
         return _dialer(site, record, at)
+    if topic == "sync.call-outcomes":
+        return _call_outcome(site, record, at)
     if not lead:
         return []
     if topic == "leads.normalized":
@@ -111,8 +117,13 @@ def count_day(day: Mapping[str, Any] | None, entry: StoryEntry) -> dict[str, Any
         return None
     figures: dict[str, Any] = dict(day or {})
     figures[field] = int(figures.get(field) or 0) + 1
-    if field == "calls_ended" and entry["detail"].get("outcome") == "completed":
-        figures["contacts"] = int(figures.get("contacts") or 0) + 1
+    if field == "calls_ended":
+        # Contact rate: AI calls that were a conversation, of the AI calls that ended,
+        # whichever side dialled (README, "The pages"); inbound ones are counted apart too.
+        if entry["detail"].get("outcome") == "completed":
+            figures["contacts"] = int(figures.get("contacts") or 0) + 1
+        if entry["detail"].get("direction") == "inbound":
+            figures["calls_inbound"] = int(figures.get("calls_inbound") or 0) + 1
     return figures
 
 
@@ -329,6 +340,30 @@ def _dialer(site: str, record: Mapping[str, Any], at: str) -> list[Named]:
             )
         ]
     return []
+
+
+def _call_outcome(site: str, record: Mapping[str, Any], at: str) -> list[Named]:
+    """An inbound call's end (call_outcome.v1); an outbound one is the dialer event's."""
+    lead = _text(record.get("lead_id"))
+    conversation = _text(record.get("conversation_id"))
+    if record.get("direction") != "inbound" or not lead or not conversation:
+        return []
+    outcome = _text(record.get("outcome"))
+    kinds = record.get("kinds")
+    entry = _entry(
+        f"outcome:{conversation}",
+        _text(record.get("occurred_at")) or at,
+        "call",
+        f"Call ended: {outcome} (the lead called the AI)"
+        + (" (asked not to be called)" if record.get("opted_out") else ""),
+        event="ended",
+        outcome=outcome,
+        direction="inbound",
+        conversation_id=conversation,
+        kinds=", ".join(str(k) for k in kinds[:8]) if isinstance(kinds, list) else None,
+        reconciled=True if record.get("reconciled") else None,
+    )
+    return [(site, lead, entry)]
 
 
 def _deadletter(record: Mapping[str, Any], at: str) -> list[Named]:

@@ -99,6 +99,8 @@ def dashboard_page(
         for field, value in (site.get("day") or {}).items():
             if isinstance(value, int | float):
                 totals[field] = totals.get(field, 0) + value
+    # Contact rate: AI calls that were a conversation, of those that ended, placed by the
+    # dialer or taken from a lead calling (app/domain/story.py, count_day).
     ended = totals.get("calls_ended", 0)
     contact = f"{100 * totals.get('contacts', 0) / ended:.0f} %" if ended else "–"
     speed: list[float] = [s for site in sites for s in site.get("speed") or ()]
@@ -106,6 +108,7 @@ def dashboard_page(
     figures = [
         ("Leads today", f"{totals.get('leads', 0):.0f}"),
         ("Calls placed", f"{totals.get('calls_placed', 0):.0f}"),
+        ("Calls taken (inbound)", f"{totals.get('calls_inbound', 0):.0f}"),
         ("Contact rate", contact),
         ("Tours requested", f"{totals.get('tours', 0):.0f}"),
         ("Opt-outs", f"{totals.get('optouts', 0):.0f}"),
@@ -130,7 +133,8 @@ def dashboard_page(
     body = (
         f'<div class="card"><h1>Today</h1><div class="figures">{boxes}</div>'
         f'<p class="muted">as of {escape(now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))}; '
-        "dead letters: <code>realgeeks-sync dlq list</code></p></div>"
+        "contact rate: calls that were a conversation, of the AI calls that ended, placed or "
+        "taken; dead letters: <code>realgeeks-sync dlq list</code></p></div>"
         f'<div class="card"><h2>Sites and their dialers</h2>{all_switch}'
         "<table><thead><tr><th>site</th><th>dialer</th><th>leads</th><th>calls</th>"
         "<th>waiting</th><th></th></tr></thead>"

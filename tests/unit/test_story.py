@@ -94,3 +94,47 @@ def test_a_lead_update_tells_which_fields_not_their_values() -> None:
     assert entry["title"] == "Write to Real Geeks: lead fields (budget, timeframe), 2 tag(s)"
     assert entry["detail"]["update_id"] == "u1"
     assert "650" not in json.dumps(entry)
+
+
+def _call_outcome(direction: str, outcome: str = "completed") -> dict:
+    return {
+        "schema": "call_outcome.v1",
+        "event_id": "0" * 32,
+        "site_uuid": SITE,
+        "lead_id": LEAD,
+        "conversation_id": "conv-in-1",
+        "direction": direction,
+        "outcome": outcome,
+        "opted_out": False,
+        "kinds": ["call_completed"],
+        "occurred_at": AT,
+        "reconciled": False,
+    }
+
+
+def test_an_inbound_call_ends_once_in_the_story_and_counts_as_a_contact() -> None:
+    ((site, lead_id, entry),) = story_entries("sync.call-outcomes", _call_outcome("inbound"), AT)
+    assert (site, lead_id, entry["id"], entry["kind"]) == (SITE, LEAD, "outcome:conv-in-1", "call")
+    assert entry["title"] == "Call ended: completed (the lead called the AI)"
+    assert entry["detail"]["event"] == "ended" and entry["detail"]["direction"] == "inbound"
+    # Read again (a redelivery, a replay): one entry, counted once.
+    story = add_entry([], entry)
+    assert story is not None and add_entry(story, dict(entry)) is None
+    assert count_day(None, entry) == {"calls_ended": 1, "contacts": 1, "calls_inbound": 1}
+    missed = story_entries("sync.call-outcomes", _call_outcome("inbound", "no-answer"), AT)
+    assert count_day({"calls_ended": 1}, missed[0][2]) == {"calls_ended": 2, "calls_inbound": 1}
+
+
+def test_an_outbound_calls_end_is_told_by_the_dialer_event_only() -> None:
+    # Its dialer event (which names the attempt) tells it: a second entry would count twice.
+    assert story_entries("sync.call-outcomes", _call_outcome("outbound"), AT) == []
+    ended = {
+        "kind": "outcome",
+        "site_uuid": SITE,
+        "lead_id": LEAD,
+        "attempt_id": "a1",
+        "conversation_id": "conv-out-1",
+        "outcome": "completed",
+    }
+    ((_, _, entry),) = story_entries("sync.dialer-events", ended, AT)
+    assert count_day(None, entry) == {"calls_ended": 1, "contacts": 1}
