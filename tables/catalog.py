@@ -110,8 +110,8 @@ TABLES: tuple[TableSpec, ...] = (
         "site_days",
         key="<site_uuid>|<YYYY-MM-DD> (the site's time zone, else UTC)",
         value="the day's figures: leads, calls_placed, calls_ended (placed or taken), "
-        "contacts, calls_inbound, tours, optouts, deadletters, speed (up to 500 "
-        "speed-to-lead samples, s)",
+        "contacts, calls_inbound, tours, optouts, deadletters (about leads, written that "
+        "day), speed (up to 500 speed-to-lead samples, s)",
         ttl_days=35,
         written_by="record_stories",
     ),

@@ -114,7 +114,9 @@ def dashboard_page(
         ("Opt-outs", f"{totals.get('optouts', 0):.0f}"),
         ("Speed to lead p50", _seconds(p50)),
         ("Speed to lead p99", _seconds(p99)),
-        ("Dead letters today", f"{totals.get('deadletters', 0):.0f}"),
+        # Written today about a lead; no record says which were replayed or fixed since,
+        # so this is not a count of those waiting (README, "The pages").
+        ("Dead letters about leads today", f"{totals.get('deadletters', 0):.0f}"),
     ]
     boxes = "".join(
         f'<div class="figure"><span class="muted">{escape(label)}</span>'
@@ -134,7 +136,8 @@ def dashboard_page(
         f'<div class="card"><h1>Today</h1><div class="figures">{boxes}</div>'
         f'<p class="muted">as of {escape(now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))}; '
         "contact rate: calls that were a conversation, of the AI calls that ended, placed or "
-        "taken; dead letters: <code>realgeeks-sync dlq list</code></p></div>"
+        "taken; dead letters: those written today about a lead (replays do not lower it), "
+        "every one kept: <code>realgeeks-sync dlq list</code></p></div>"
         f'<div class="card"><h2>Sites and their dialers</h2>{all_switch}'
         "<table><thead><tr><th>site</th><th>dialer</th><th>leads</th><th>calls</th>"
         "<th>waiting</th><th></th></tr></thead>"
