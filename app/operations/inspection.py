@@ -35,6 +35,15 @@ __all__ = ["answer_at_owner", "forward", "owner_url", "partition_for", "register
 
 partition_for = site_partition
 
+# Headers of the owner's answer that forward() passes on to the caller.
+_PASSED_ON = (
+    "Cache-Control",
+    "Content-Security-Policy",
+    "Referrer-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+)
+
 
 def owner_url(p: Pipeline, table: Any, site_uuid: str) -> str | None:
     """The web URL of the worker holding ``site_uuid``'s partition of ``table``, if known."""
@@ -74,7 +83,12 @@ async def forward(
             ) as resp,
         ):
             return web.Response(
-                body=await resp.read(), status=resp.status, content_type=resp.content_type
+                body=await resp.read(),
+                status=resp.status,
+                content_type=resp.content_type,
+                # The owner's cache and framing rules hold for its page wherever it is shown
+                # (a forwarded /ui/ page lost its no-store and frame-ancestors, clickjackable).
+                headers={h: resp.headers[h] for h in _PASSED_ON if h in resp.headers},
             )
     except (aiohttp.ClientError, TimeoutError):
         return web.json_response({"error": "the owning worker did not answer"}, status=503)

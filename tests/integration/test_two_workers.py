@@ -1,4 +1,4 @@
-"""Two workers share the partitions: decisions stay right and either answers inspection."""
+"""Two workers share the partitions: decisions stay right, either answers inspection and /ui/."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from ops.testkit.support import Worker, unique, worker_env
+from ops.testkit.support import Worker, free_port, unique, worker_env
+from realgeeks_sync.app.core.settings import Secret
+from realgeeks_sync.app.operations.internal_auth import forwarding_key, sign_forwarded
+from realgeeks_sync.app.streaming.partitioning import site_partition
 from tests.integration.helpers import outputs, send_realgeeks
 
 pytestmark = pytest.mark.integration
@@ -51,6 +55,15 @@ def _health(w: Worker) -> dict[str, Any]:
         return dict(json.loads(err.read()))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None  # a 303 is an answer to look at, not to follow
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+_HOP_BY_HOP = {"connection", "content-length", "date", "server", "transfer-encoding"}
+
+
 class RecordingProxy:
     """Stands at worker b's internal URL: records what other workers send it, passes it on."""
 
@@ -64,12 +77,15 @@ class RecordingProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 req = urllib.request.Request(target + self.path, headers=headers)
                 try:
-                    with urllib.request.urlopen(req, timeout=10) as r:
-                        status, body = r.status, r.read()
+                    with _NO_REDIRECTS.open(req, timeout=10) as r:
+                        status, body, answer = r.status, r.read(), r.headers
                 except urllib.error.HTTPError as err:
-                    status, body = err.code, err.read()
+                    status, body, answer = err.code, err.read(), err.headers
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                # b's own headers (content type, cache and framing rules), as b sent them.
+                for name, value in answer.items():
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -85,12 +101,14 @@ class RecordingProxy:
         self.server.shutdown()
 
 
-def test_two_workers_decide_correctly_and_route_inspection(
+def two_workers(
     start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
-) -> None:
+) -> tuple[Worker, Worker, RecordingProxy]:
+    """Workers a and b in one group, b behind a RecordingProxy at its internal URL, returned
+    once both own partitions and the split has held for a few seconds."""
     env = worker_env(kafka_bootstrap, tmp_path, RGSYNC_ADMIN_TOKEN="tok", RGSYNC_PARTITIONS="4")
     a = start_worker(env=env)
-    b_port = int(env["RGSYNC_WEB_PORT"]) + 1
+    b_port = free_port()  # not a's port + 1: that one may be taken by another process
     # b advertises an internal URL (RGSYNC_INTERNAL_URL): a proxy that shows what a sends.
     proxy = RecordingProxy(f"http://127.0.0.1:{b_port}")
     b = start_worker(
@@ -113,6 +131,13 @@ def test_two_workers_decide_correctly_and_route_inspection(
         owned = now_owned
         time.sleep(0.5)
     assert all(owned) and sum(owned) == 4, owned
+    return a, b, proxy
+
+
+def test_two_workers_decide_correctly_and_route_inspection(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    a, b, proxy = two_workers(start_worker, kafka_bootstrap, tmp_path)
     sites = [unique("site") for _ in range(8)]
     people = {}
     sent_to: dict[int, int] = {}
@@ -175,3 +200,163 @@ def test_two_workers_decide_correctly_and_route_inspection(
             raise AssertionError(f"{path} answered without a token or a valid signature")
         except urllib.error.HTTPError as err:
             assert err.code == 401
+
+
+# -- the /ui/ pages across two workers -------------------------------------------------
+
+KEY = forwarding_key(None, Secret("tok"))  # what both workers derive from the admin token
+
+
+def fetch(
+    url: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """GET without following redirects: status, headers and text."""
+    sent = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+    try:
+        with _NO_REDIRECTS.open(urllib.request.Request(url, headers=sent), timeout=15) as r:
+            return r.status, dict(r.headers.items()), r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers.items()), err.read().decode()
+
+
+def signed(path_qs: str, key: bytes | None = KEY) -> dict[str, str]:
+    """The headers a worker sends when it forwards ``path_qs`` (signed with ``key``)."""
+    assert key is not None
+    return sign_forwarded(key, "GET", path_qs, "http://127.0.0.1:1", time.time())
+
+
+def held_partitions(w: Worker) -> set[int]:
+    """The partitions a worker answers for: one dialer switch per partition it holds."""
+    path = "/ui/internal/summary"
+    status, _, text = fetch(f"{w.url}{path}", headers=signed(path))
+    assert status == 200, (status, text)
+    return {e["partition"] for e in json.loads(text) if e.get("switch") == "all_sites"}
+
+
+def sites_on(partitions: set[int], count: int) -> list[str]:
+    """New site ids whose partition (Kafka's murmur2 of the site) is among ``partitions``."""
+    found: list[str] = []
+    while len(found) < count:
+        site = unique("site")
+        if site_partition(site, 4) in partitions:
+            found.append(site)
+    return found
+
+
+def poll(what: str, check: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in {timeout:.0f}s: {what}")
+        time.sleep(0.5)
+
+
+def test_ui_lead_page_at_the_owner_and_dashboard_and_search_from_every_worker(
+    start_worker: Callable[..., Worker], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    a, b, proxy = two_workers(start_worker, kafka_bootstrap, tmp_path)
+    held = {a.port: held_partitions(a), b.port: held_partitions(b)}
+    # What the pages say each worker holds is what its consumer was assigned.
+    assert held[a.port].isdisjoint(held[b.port]) and held[a.port] | held[b.port] == set(range(4))
+    for w in (a, b):
+        assert len(held[w.port]) == _health(w)["checks"]["assigned_partitions"], held
+    email = f"{unique('shared')}@example.com"  # one person, a lead on each of four sites
+    leads: dict[int, list[dict[str, str]]] = {}
+    for owner in (a, b):
+        leads[owner.port] = []
+        for site in sites_on(held[owner.port], 2):
+            lead = {
+                "site_uuid": site,
+                "id": unique("l"),
+                "email": email,
+                "first_name": "Noelani",
+                "last_name": unique("Kahale"),
+                "source": "Web",
+            }
+            leads[owner.port].append(lead)
+            # Sent to the other worker: the webhook's own route is by partition, too.
+            assert send_realgeeks(b if owner is a else a, lead, action="created") == 200
+    every = leads[a.port] + leads[b.port]
+    for lead in every:
+        url = f"{a.url}/tables/leads/{lead['site_uuid']}/{lead['id']}"
+        poll(f"lead {lead['id']} stored", lambda url=url: get(url, "tok")[0] == 200, 180)
+
+    # (a) The lead page of a lead held by the other worker: forwarded, signed, and answered
+    # with that lead's own content, with the owner's security headers.
+    for asked, other in ((a, b), (b, a)):
+        for lead in leads[other.port]:
+            path = f"/ui/leads/{lead['site_uuid']}/{lead['id']}"
+            status, headers, text = fetch(asked.url + path, "tok")
+            assert status == 200, (asked.url, path, status, text[:300])
+            assert f"Noelani {lead['last_name']}" in text and lead["id"] in text
+            assert headers.get("X-Frame-Options") == "DENY", headers
+            assert headers.get("Cache-Control") == "no-store", headers
+            assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", "")
+            assert headers.get("Content-Type", "").startswith("text/html"), headers
+    to_b = [r["path"].split("?")[0] for r in proxy.requests]
+    for lead in leads[b.port]:
+        assert f"/ui/leads/{lead['site_uuid']}/{lead['id']}" in to_b, to_b
+    assert all("Authorization" not in r for r in proxy.requests)
+    # Without the token the page is the login form, from either worker, whoever holds it.
+    for w in (a, b):
+        lead = leads[b.port][0]
+        status, headers, text = fetch(f"{w.url}/ui/leads/{lead['site_uuid']}/{lead['id']}")
+        assert status == 303 and headers["Location"].startswith("/ui/login"), status
+        assert lead["last_name"] not in text
+
+    # (b) The dashboard and the search, asked of either worker, hold both workers' sites.
+    for w in (a, b):
+        poll(
+            f"every site on {w.url}'s dashboard",
+            lambda w=w: all(lead["site_uuid"] in fetch(f"{w.url}/ui/", "tok")[2] for lead in every),
+        )
+        status, _, text = fetch(f"{w.url}/ui/search?q={urllib.parse.quote(email)}", "tok")
+        assert status == 200, (status, text[:300])
+        for lead in every:
+            assert f"/ui/leads/{lead['site_uuid']}/{lead['id']}" in text
+            assert f"Noelani {lead['last_name']}" in text
+        # One lead by its Real Geeks id, held by the other worker: straight to its page.
+        for lead in leads[b.port if w is a else a.port]:
+            status, headers, _ = fetch(f"{w.url}/ui/search?q={lead['id']}", "tok")
+            assert status == 303, status
+            assert headers["Location"] == f"/ui/leads/{lead['site_uuid']}/{lead['id']}"
+
+    # (c) The internal routes answer signed requests only: not a bare one, not the admin
+    # token, not a made-up signature, not a key other than the workers', not another path's.
+    search = f"/ui/internal/search?q={urllib.parse.quote(email)}"
+    summary = "/ui/internal/summary"
+    other_key = forwarding_key(None, Secret("not-the-token"))
+    for w in (a, b):
+        for path in (summary, search):
+            refusals = {
+                "unsigned": ({}, None),
+                "the admin token": ({}, "tok"),
+                "a made-up signature": (
+                    {**signed(path), "X-Realgeeks-Sync-Signature": "0" * 64},
+                    None,
+                ),
+                "another key": (signed(path, other_key), None),
+                "another path's signature": (signed(summary if path == search else search), None),
+                "an old signature": (
+                    sign_forwarded(KEY, "GET", path, "http://127.0.0.1:1", time.time() - 600),
+                    None,
+                ),
+            }
+            for why, (headers, token) in refusals.items():
+                status, _, text = fetch(w.url + path, token, headers)
+                assert status in (401, 403), (w.url, path, why, status, text[:200])
+                assert email not in text and "Kahale" not in text
+            status, _, text = fetch(w.url + path, headers=signed(path))
+            assert status == 200 and json.loads(text), (w.url, path)  # the control
+    # A forwarded lead page wrongly signed shows nothing either: the login form without the
+    # token, a refusal with it.
+    lead = leads[b.port][0]
+    path = f"/ui/leads/{lead['site_uuid']}/{lead['id']}?csrf=x&who=mallory"
+    bad = signed(path, other_key)
+    for w in (a, b):
+        status, headers, text = fetch(w.url + path, None, bad)
+        assert status == 303 and headers["Location"].startswith("/ui/login"), status
+        assert lead["last_name"] not in text
+        status, _, text = fetch(w.url + path, "tok", bad)
+        assert status in (401, 403) and lead["last_name"] not in text, status
+    proxy.close()

@@ -75,3 +75,24 @@ async def test_forward_answers_503_when_the_owner_does_not() -> None:
     key = b"k"
     resp = await forward("http://127.0.0.1:9", PATH, key, "http://me", now=NOW)
     assert resp.status == 503
+
+
+async def test_forward_keeps_the_owner_s_cache_and_framing_rules() -> None:
+    rules = {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+    }
+
+    async def owner(request: web.Request) -> web.Response:
+        headers = {**rules, "Set-Cookie": "theirs=1"}
+        return web.Response(text="<h1>Pat</h1>", content_type="text/html", headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/ui/leads/{site}/{lead}", owner)
+    async with TestServer(app) as server:
+        owner_url = f"http://{server.host}:{server.port}"
+        resp = await forward(owner_url, "/ui/leads/s/l", b"k", "http://me", now=NOW)
+    assert resp.status == 200 and resp.content_type == "text/html"
+    assert {k: resp.headers.get(k) for k in rules} == rules
+    assert "Set-Cookie" not in resp.headers  # the owner's, not the caller's, business
