@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
 from ops.testkit.support import ROOT, delete_topics_with_prefixes, reader
@@ -92,6 +92,26 @@ def violations(topic: str, value: bytes | None) -> list[str]:
     ]
 
 
+# A topic a test just created may not have its leader yet (seen in the container tier):
+# the broker answers these until it has, so ask again for a while.
+_LEADER_MOVING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
+
+
+def _watermarks(consumer: Any, tp: TopicPartition, *, within_s: float = 15.0) -> tuple[int, int]:
+    """A partition's (low, high) offsets, asked again while its leader is being elected."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _LEADER_MOVING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_to_end(
     bootstrap: str,
     names: Iterable[str],
@@ -117,9 +137,7 @@ def read_to_end(
             if topic is None or topic.error is not None:
                 continue
             for partition in topic.partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=10, cached=False
-                )
+                low, high = _watermarks(consumer, TopicPartition(name, partition))
                 if high > low:
                     ends[(name, partition)] = high
         found: dict[str, list[Any]] = {name: [] for name in names}

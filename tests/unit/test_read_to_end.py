@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from ops.testkit import contracts
 from ops.testkit.contracts import UnreadError, read_to_end
@@ -87,3 +87,36 @@ def test_partitions_read_to_their_end_give_their_records(monkeypatch: pytest.Mon
     assert [(m.partition(), m.offset()) for m in found[TOPIC]] == [
         (p, n) for p in (0, 1) for n in range(3)
     ]
+
+
+def test_a_partition_whose_leader_is_moving_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A topic just created may answer NOT_LEADER_FOR_PARTITION for a moment (seen in the
+    # container tier); the check asks again instead of failing the test that wrote it.
+    consumer = StuckConsumer()
+    consumer.pending += [Record(n, 1) for n in range(3)]
+    answers = iter([KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))])
+    plain = consumer.get_watermark_offsets
+
+    def moving(tp: TopicPartition, timeout: float, cached: bool) -> Any:
+        for error in answers:
+            raise error
+        return plain(tp, timeout, cached)
+
+    consumer.get_watermark_offsets = moving  # type: ignore[method-assign]
+    monkeypatch.setattr(contracts, "reader", lambda *_args: consumer)
+    found = read_to_end("unused:9092", [TOPIC], stall_s=0.2)
+    assert len(found[TOPIC]) == 6
+
+
+def test_other_broker_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer = StuckConsumer()
+
+    def broken(tp: TopicPartition, timeout: float, cached: bool) -> Any:
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    consumer.get_watermark_offsets = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(contracts, "reader", lambda *_args: consumer)
+    with pytest.raises(KafkaException):
+        read_to_end("unused:9092", [TOPIC], stall_s=0.2)
