@@ -11,6 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from realgeeks_sync.app.domain.call_context.values import dialable
+from realgeeks_sync.app.domain.dialing.optouts import e164_or_none
 from realgeeks_sync.app.domain.normalize import (
     PhoneNumber,
     TimestampError,
@@ -30,6 +32,8 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_zip,
     timestamp_ns,
 )
+from realgeeks_sync.app.domain.normalize import e164 as e164_module
+from realgeeks_sync.app.domain.normalize.e164 import MAX_E164_ANSWERS, learn_e164, valid_e164
 from tests.strategies import json_values as any_json
 
 # The created body of Real Geeks' own receiver fixture (new_lead.json), as parsed.
@@ -187,6 +191,43 @@ def test_phone_reads_as_libphonenumber_reads_it(raw: str, region: str | None) ->
     assert (phone.e164, phone.extension, phone.valid, phone.region) == (
         _phone_as_libphonenumber_says(raw, region)
     )
+
+
+def _valid_e164_as_libphonenumber_says(text: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.from_regex(r"\+?[0-9 ().x-]{1,24}", fullmatch=True),
+        st.sampled_from(["+98000000", "+18088172382", "+80012345678", "+442079460958"]),
+    ),
+    st.sampled_from(["US", "GB", None]),
+)
+def test_what_normalize_phone_teaches_is_what_a_fresh_parse_says(
+    raw: str, region: str | None
+) -> None:
+    # normalize_phone records the answer for the E.164 form it produced; the opt-out keys
+    # and the call context read it instead of parsing again. It must be libphonenumber's.
+    phone = normalize_phone(raw + "  ", region)  # past the phone cache: it parses and teaches
+    if phone.e164 is not None:
+        assert valid_e164(phone.e164) == _valid_e164_as_libphonenumber_says(phone.e164)
+        assert e164_or_none(phone.e164) == valid_e164(phone.e164)
+        assert dialable(phone.e164) == valid_e164(phone.e164)
+
+
+def test_valid_e164_answers_stay_bounded() -> None:
+    for n in range(MAX_E164_ANSWERS + 10):
+        learn_e164(f"+00{n}", None)  # true answers (no country code 0): other tests share them
+    assert valid_e164("+18088172382") == "+18088172382"  # forgotten or not: parsed again
+    assert len(e164_module._answers) <= MAX_E164_ANSWERS
 
 
 # --- names, streets, places ------------------------------------------------------------

@@ -6,10 +6,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-import phonenumbers
+from realgeeks_sync.app.domain.normalize.e164 import valid_e164
 
 __all__ = [
     "bounded",
@@ -119,23 +118,7 @@ def dialable(value: Any) -> str | None:
     text = clean_text(value)
     if not text or not text.startswith("+"):
         return None
-    return _dialable_e164(text) if len(text) <= 32 else _parse_dialable(text)
-
-
-@lru_cache(maxsize=8192)
-def _dialable_e164(text: str) -> str | None:
-    """``_parse_dialable``, remembered: a context checks each number several times."""
-    return _parse_dialable(text)
-
-
-def _parse_dialable(text: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return valid_e164(text)
 
 
 def role_key(role: str | None) -> str:

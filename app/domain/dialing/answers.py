@@ -48,9 +48,7 @@ def answer_for_window_closed(site_uuid: str, lead_id: str, attempt_id: str) -> C
     )
 
 
-def answer_for_error(
-    site_uuid: str, lead_id: str, attempt_id: str, error: ApiError
-) -> CallAnswer:
+def answer_for_error(site_uuid: str, lead_id: str, attempt_id: str, error: ApiError) -> CallAnswer:
     """Classify a failed request (app/clients/http.py and the ElevenLabs client's errors)."""
     status = error.http_status
     reason = str(error)[:300]

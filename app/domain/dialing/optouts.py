@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import phonenumbers
 
+from realgeeks_sync.app.domain.normalize.e164 import valid_e164
+
 __all__ = [
     "ACTIONS",
     "SCHEMA",
@@ -76,8 +78,14 @@ def e164_or_none(value: Any, region: str | None = None) -> str | None:
     return _e164(text, None if text.startswith("+") else region)
 
 
-@lru_cache(maxsize=8192)
 def _e164(text: str, region: str | None) -> str | None:
+    if region is None:
+        return valid_e164(text)
+    return _e164_in_region(text, region)
+
+
+@lru_cache(maxsize=8192)
+def _e164_in_region(text: str, region: str) -> str | None:
     # Cached (bounded: at most 40 characters a key): parsing costs ~0.4 ms a number.
     try:
         number = phonenumbers.parse(text, region)

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import phonenumbers
 
+from realgeeks_sync.app.domain.normalize.e164 import learn_e164
 from realgeeks_sync.app.domain.normalize.text import as_text
 
 __all__ = ["PhoneNumber", "normalize_phone"]
@@ -69,6 +70,9 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
     region = phonenumbers.region_code_for_number(parsed)
     valid = region is not None and phonenumbers.is_valid_number_for_region(parsed, region)
     region = region if valid else None
+    # The E.164 form reads back as the same number (checked above): the opt-out keys and
+    # the call context need not parse it again (app/domain/normalize/e164.py).
+    learn_e164(e164, e164 if valid else None)
     return PhoneNumber(
         raw=raw,
         e164=e164,
