@@ -28,6 +28,7 @@ from realgeeks_sync.app.streaming import (
     fetch_tuning,
     offset_guard,
     rocksdb_memory,
+    rocksdb_wal,
 )
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.faust_app import build_tables, build_topics, create_app
@@ -63,6 +64,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
+    rocksdb_wal.install()
     changelog_guard.install()
     fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
     app = create_app(settings)
