@@ -18,16 +18,22 @@ standard library's output (table keys, whose bytes are the key).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 __all__ = ["dumps", "dumps_ascii", "dumps_sorted", "loads"]
 
-# A number orjson could not hold exactly: 2**63 has 19 digits.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+# A number orjson could not hold exactly: 2**63 has 19 digits. Found by mapping every ASCII
+# digit to "0" and looking for 19 zeros: a regex search was 10 us per 1 KB webhook, five
+# times orjson's whole decode; translate and find are a few memory passes.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_digits(data: bytes | bytearray) -> bool:
+    """Whether ``data`` holds 19 or more ASCII digits in a row."""
+    return _LONG_RUN in data.translate(_DIGITS_TO_ZERO)
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -40,8 +46,10 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """
     if isinstance(data, memoryview):
         data = bytes(data)
-    pattern = _LONG_DIGITS_TEXT if isinstance(data, str) else _LONG_DIGITS
-    if pattern.search(data) is None:  # type: ignore[arg-type]
+    # Non-ASCII characters encode to bytes >= 0x80, never to digits; surrogatepass: lone
+    # surrogates are json's to judge, not this check's.
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if not _has_long_digits(raw):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

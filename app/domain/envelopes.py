@@ -59,6 +59,8 @@ class RawRecord:
 def _clean(value: str) -> str:
     """Header text as valid Unicode: aiohttp keeps undecodable bytes as lone surrogates,
     which cannot be encoded as UTF-8 (a 500 found by fuzzing)."""
+    if value.isascii():  # nearly every header; O(1) in CPython, and the round trip is a no-op
+        return value
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 

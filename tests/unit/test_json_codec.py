@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
@@ -64,6 +65,19 @@ def test_integers_beyond_64_bits_stay_exact() -> None:
     big = 123456789012345678901234567890
     assert json_codec.loads(b'{"id": 123456789012345678901234567890}') == {"id": big}
     assert json_codec.loads(json_codec.dumps({"id": -big})) == {"id": -big}
+
+
+@given(
+    st.lists(
+        st.text("0123456789", min_size=15, max_size=22) | st.sampled_from(["٣", "x", "\ud800", " "])
+    ).map("".join)
+)
+def test_the_long_number_check_finds_what_a_regex_finds(text: str) -> None:
+    # Only ASCII digits count; the Arabic-Indic three and lone surrogates must not.
+    expected = re.search(r"[0-9]{19}", text) is not None
+    assert json_codec._has_long_digits(text.encode("utf-8", "surrogatepass")) is expected
+    if "\ud800" not in text:
+        assert json_codec._has_long_digits(bytearray(text.encode())) is expected
 
 
 def test_what_orjson_refuses_is_decided_by_the_standard_library() -> None:
