@@ -26,6 +26,7 @@ from faust.types import TP
 
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
 from realgeeks_sync.app.streaming.bulk_send import Record, send_records
+from realgeeks_sync.app.streaming.table_codec import store_codec
 from realgeeks_sync.app.streaming.table_writes import TableChange
 
 __all__ = ["TableBatch", "TableView"]
@@ -64,8 +65,9 @@ class TableBatch:
         by_table: dict[int, tuple[Any, list[Record]]] = {}
         for table, key, value in changes:
             store = table.data
-            raw_key = store._encode_key(key)
-            raw_value = None if value is None else store._encode_value(value)
+            codec = store_codec(store)
+            raw_key = codec.encode_key(key)
+            raw_value = None if value is None else codec.encode_value(value)
             if raw_value is None:
                 store._del(raw_key)
             else:
@@ -97,8 +99,9 @@ class TableView:
             value = change[2]
             return _MISSING if value is None else value
         store = self._table.data
-        raw = store._get(store._encode_key(key))  # one RocksDB read, not two
-        return _MISSING if raw is None else store._decode_value(raw)
+        codec = store_codec(store)
+        raw = store._get(codec.encode_key(key))  # one RocksDB read, not two
+        return _MISSING if raw is None else codec.decode_value(raw)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key`` (written in this batch or stored), else ``default``."""
