@@ -393,7 +393,7 @@ def register(
             tick = Tick(site_uuid, optouts_end=await end_of_optouts(site_uuid))
             count(await core.apply(tick))
         if stories is not None:
-            stories.note(msg, record)
+            await stories.note(msg, record)
 
     topic = p.app.topic(
         context_topic,

@@ -36,6 +36,7 @@ from realgeeks_sync.app.domain.story import (
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.partitioning import site_partition
 from realgeeks_sync.app.streaming.pipeline import Pipeline
+from realgeeks_sync.app.streaming.table_writes import TableChange, write_tables
 from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["StoryWriter", "register", "site_day"]
@@ -71,27 +72,27 @@ class StoryWriter:
         self._names = {p.settings.topic(name): name for name in _TOPICS}
         self._identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
 
-    def note_raw(self, message: Any) -> None:
+    async def note_raw(self, message: Any) -> None:
         """``note`` for a record still in JSON bytes (one that is not JSON tells nothing)."""
         try:
             value = json.loads(message.value or b"")
         except (ValueError, UnicodeDecodeError):
             return  # not ours to judge: the writer of the topic answers for it
-        self.note(message, value)
+        await self.note(message, value)
 
-    def note(self, message: Any, value: Any) -> None:
+    async def note(self, message: Any, value: Any) -> None:
         """Record what ``value`` (a decoded record of ``message``) tells about its leads.
 
         Never raises: a story is for people, and one that cannot be told must not stop the
         agent that calls it (counted as StoryRecordFailed).
         """
         try:
-            self._note(message, value)
+            await self._note(message, value)
         except Exception:
             log.exception("recording a lead's story failed")
             self._p.metrics.sync_errors.labels("StoryRecordFailed").inc()
 
-    def _note(self, message: Any, value: Any) -> None:
+    async def _note(self, message: Any, value: Any) -> None:
         topic = self._names.get(message.topic)
         if topic is None or not isinstance(value, dict):
             return
@@ -105,7 +106,7 @@ class StoryWriter:
                 # Ids as received (a dead letter's key) or as the caller's number found
                 # them: the story is kept under the lead's canonical id.
                 lead = self._canonical(site, lead)
-            self._record(site, lead, entry, when)
+            await write_tables(self._record(site, lead, entry, when), durable=False, what="stories")
 
     def _canonical(self, site: str, lead: str) -> str:
         normalized = normalize_lead_id(lead) or lead
@@ -123,19 +124,20 @@ class StoryWriter:
                 return max(0.0, float(attempt["sent_at"]) - float(raw["first_seen"]))
         return None
 
-    def _record(self, site: str, lead: str, entry: StoryEntry, when: datetime) -> None:
+    def _record(self, site: str, lead: str, entry: StoryEntry, when: datetime) -> list[TableChange]:
+        """The table writes that add ``entry`` to the lead's story and its site's day."""
         t, m = self._p.tables, self._p.metrics
         key = story_key(site, lead)
         stored = t.lead_stories.get(key)
         entries = stored.get("entries", []) if isinstance(stored, dict) else []
         updated = add_entry(entries, entry)
         if updated is None:
-            return  # read again: counted the first time
-        t.lead_stories[key] = {"entries": updated}
+            return []  # read again: counted the first time
+        writes: list[TableChange] = [(t.lead_stories, key, {"entries": updated})]
         day_key = site_day(self._p, site, when)
         figures = count_day(t.site_days.get(day_key), entry)
         if figures is None:
-            return
+            return writes
         detail = entry["detail"]
         if entry["kind"] == "call" and detail.get("event") == "placed":
             sample = self._speed(site, lead, entry)
@@ -146,7 +148,8 @@ class StoryWriter:
             m.calls_ended.labels(str(detail.get("outcome") or "unknown")[:20]).inc()
         elif entry["kind"] == "activity" and detail.get("event") == "tour_requested":
             m.tours_requested.inc()
-        t.site_days[day_key] = figures
+        writes.append((t.site_days, day_key, figures))
+        return writes
 
 
 def register(p: Pipeline) -> StoryWriter:
@@ -164,6 +167,6 @@ def register(p: Pipeline) -> StoryWriter:
     @p.app.agent(topic, name=s.topic("record_stories"), concurrency=1)
     async def record_stories(stream: faust.StreamT) -> None:
         async for event in p.sequence.events(stream):
-            writer.note_raw(event.message)
+            await writer.note_raw(event.message)
 
     return writer

@@ -174,4 +174,4 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
                 )
             # Opt-outs reach the story through dial_leads, which reads them too.
             if stories is not None and kind == CALL:
-                stories.note_raw(event.message)
+                await stories.note_raw(event.message)

@@ -130,7 +130,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
     async def write_activity(event: faust.EventT) -> None:
         record = _parse(event.message.value, "activity_id", "activity")
         if stories is not None:
-            stories.note(event.message, record)
+            await stories.note(event.message, record)
         site, lead = record["site_uuid"], record["lead_id"]
 
         async def post(c: RealGeeksClient, _body: dict[str, Any]) -> None:
@@ -142,7 +142,7 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
     async def write_lead_update(event: faust.EventT) -> None:
         record = _parse(event.message.value, "update_id", "fields")
         if stories is not None:
-            stories.note(event.message, record)
+            await stories.note(event.message, record)
         site, lead = record["site_uuid"], record["lead_id"]
         tags = [t for t in record.get("tags") or [] if isinstance(t, str)]
 

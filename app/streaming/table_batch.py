@@ -19,15 +19,11 @@ table: Faust persists assignments only).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from faust.types import TP
-
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
-from realgeeks_sync.app.streaming.bulk_send import Record, send_records
 from realgeeks_sync.app.streaming.table_codec import store_codec
-from realgeeks_sync.app.streaming.table_writes import TableChange
+from realgeeks_sync.app.streaming.table_writes import TableChange, apply_changes, send_changes
 
 __all__ = ["TableBatch", "TableView"]
 
@@ -62,25 +58,10 @@ class TableBatch:
             return
         changes = list(self._pending.values())
         self._pending.clear()
-        by_table: dict[int, tuple[Any, list[Record]]] = {}
-        for table, key, value in changes:
-            store = table.data
-            codec = store_codec(store)
-            raw_key = codec.encode_key(key)
-            raw_value = None if value is None else codec.encode_value(value)
-            if raw_value is None:
-                store._del(raw_key)
-            else:
-                store._set(raw_key, raw_value)
-            topic = table.changelog_topic.get_topic_name()
-            record = (topic, table.partition_for_key(key), raw_key, raw_value)
-            by_table.setdefault(id(table), (table, []))[1].append(record)
+        records = apply_changes(changes)
 
         async def send_all() -> None:
-            for table, records in by_table.values():
-                producer = table.app.producer._ensure_producer()
-                futures = await send_records(producer, records)
-                futures[-1].add_done_callback(partial(_persisted, table))
+            await send_changes(records)
 
         await write_until_acknowledged(send_all, what=what, on_retry=self._on_retry)
 
@@ -124,11 +105,3 @@ class TableView:
 
     def __delitem__(self, key: str) -> None:
         self._batch._pending[self._id, key] = (self._table, key, None)
-
-
-def _persisted(table: Any, future: Any) -> None:
-    """Keep the changelog offset of a flush's last acknowledged record in RocksDB."""
-    if future.cancelled() or future.exception() is not None:
-        return  # not written: the offset stays where it was (recovery reads more)
-    meta = future.result()
-    table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset)

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
-from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from faust.types import TP
 
-__all__ = ["TableChange", "write_tables"]
+from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.bulk_send import Record, send_records
+from realgeeks_sync.app.streaming.table_codec import store_codec
+
+__all__ = ["TableChange", "TableRecords", "apply_changes", "send_changes", "write_tables"]
 
 TableChange = tuple[Any, str, Any]
 """(Faust table, key, value); a value of None deletes the key."""
@@ -43,32 +48,66 @@ async def write_tables(
     """
     if not changes:
         return
-    for table, key, value in changes:
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
+    records = apply_changes(changes)
 
     async def send_all() -> None:
-        futures = []
-        for table, key, value in changes:
-            topic = table.changelog_topic
-            future = topic.as_future_message(
-                key=key,
-                value=value,
-                partition=table.partition_for_key(key),
-                key_serializer=table.key_serializer,
-                value_serializer="raw" if value is None else table.value_serializer,
-                # As Faust's own writes: the offset kept in RocksDB spares recovery work.
-                callback=table._on_changelog_sent,
-            )
-            await topic.publish_message(future, wait=False)
-            futures.append(future)
+        futures = await send_changes(records)
         if durable:
             _send_now(changes[0][0].app)
             await asyncio.gather(*futures)
 
     await write_until_acknowledged(send_all, what=what, on_retry=on_retry)
+
+
+TableRecords = dict[int, tuple[Any, list[Record]]]
+"""Per table (by id): the table and its changelog records, in the order written."""
+
+
+def apply_changes(changes: Sequence[TableChange]) -> TableRecords:
+    """Write ``changes`` to the tables' RocksDB stores; returns their changelog records.
+
+    Each value is encoded once, for RocksDB and the changelog alike
+    (app/streaming/table_codec.py). Call it inside stream iteration: Faust picks the store
+    of the current event's partition.
+    """
+    by_table: TableRecords = {}
+    for table, key, value in changes:
+        store = table.data
+        codec = store_codec(store)
+        raw_key = codec.encode_key(key)
+        raw_value = None if value is None else codec.encode_value(value)
+        if raw_value is None:
+            store._del(raw_key)
+        else:
+            store._set(raw_key, raw_value)
+        topic = table.changelog_topic.get_topic_name()
+        record = (topic, table.partition_for_key(key), raw_key, raw_value)
+        by_table.setdefault(id(table), (table, []))[1].append(record)
+    return by_table
+
+
+async def send_changes(by_table: TableRecords) -> list[asyncio.Future[Any]]:
+    """Hand every table's changelog records to the producer's partition queues, in order.
+
+    Faust would send each through its own buffer and ``send`` (app/streaming/bulk_send.py).
+    When a table's last record is acknowledged its offset is kept in RocksDB, as Faust
+    does for every record (recovery starts from it).
+    """
+    futures: list[asyncio.Future[Any]] = []
+    for table, records in by_table.values():
+        producer = table.app.producer._ensure_producer()
+        sent = await send_records(producer, records)
+        sent[-1].add_done_callback(partial(_persisted, table))
+        futures += sent
+    return futures
+
+
+def _persisted(table: Any, future: Any) -> None:
+    """Keep the changelog offset of a table's last acknowledged record in RocksDB."""
+    if future.cancelled() or future.exception() is not None:
+        return  # not written: the offset stays where it was (recovery reads more)
+    meta = future.result()
+    table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset)
 
 
 def _send_now(app: Any) -> None:
