@@ -152,22 +152,29 @@ def filing_keys_by_rule(profile: Profile) -> dict[str, list[str]]:
     return {rule.name: rule.keys(profile, file_locs) for rule in BLOCKING}
 
 
-def blocking_keys(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def blocking_keys(
+    profile: Profile, *, query: bool = True
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(keys to file a lead under, keys to look a record up with).
 
     A record whose names may be swapped also looks up the surname keys of its first name.
+    `query=False` leaves the look-up keys out (empty): indexing a lead files it only.
     """
     file_locs, look_locs = _locations(profile)
     blocks: list[str] = []
-    query: list[str] = []
+    lookups: list[str] = []
     for rule in BLOCKING:
         if rule.located:
             blocks += rule.keys(profile, file_locs)
-            query += rule.keys(profile, look_locs)
+            if query:
+                lookups += rule.keys(profile, look_locs)
         else:
             keys = rule.keys(profile, ())
             blocks += keys
-            query += keys
+            if query:
+                lookups += keys
+    if not query:
+        return dedupe(blocks), ()
     if profile.first and profile.last:  # names typed in each other's boxes
-        query += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
-    return dedupe(blocks), dedupe(query)
+        lookups += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
+    return dedupe(blocks), dedupe(lookups)
