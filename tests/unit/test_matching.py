@@ -484,3 +484,17 @@ def test_a_filing_probe_is_the_full_probe_without_look_up_keys(
     full = build_probe(fields, emails=emails, phones=["+18088172383"])
     filing = build_probe(fields, emails=emails, phones=["+18088172383"], query=False)
     assert filing == replace(full, query_blocks=())
+
+
+@given(st.one_of(st.text(max_size=12), st.sampled_from(["bob", "n main st", "w", "", "liz ann"])))
+def test_blocking_caches_return_what_the_uncached_functions_return(text: str) -> None:
+    from realgeeks_sync.app.domain.matching import blocking
+
+    def outcome(fn: Any) -> object:
+        try:
+            return fn(text)
+        except IndexError as exc:  # "  " has no first word, cached or not
+            return type(exc)
+
+    for cached in (blocking._initials, blocking._name_sound):
+        assert outcome(cached) == outcome(cached.__wrapped__)

@@ -506,3 +506,13 @@ def test_normalize_lead_never_raises_and_stays_json(body: dict[str, object]) -> 
 @given(json_values)
 def test_is_blank(value: object) -> None:
     assert is_blank(value) == (value is None or (isinstance(value, str) and not value.strip()))
+
+
+@given(
+    st.one_of(st.text(max_size=140), st.from_regex(r" ?[A-Za-z.]{1,8}@[a-z]{1,6}\.[a-z]{2,3} ?"))
+)
+def test_normalize_email_cache_returns_what_the_uncached_function_returns(text: str) -> None:
+    from realgeeks_sync.app.domain.normalize import emails
+
+    assert normalize_email(text) == emails._normalize_email_text(text)
+    assert normalize_email(text) == normalize_email(text)  # the second is a cache hit

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from realgeeks_sync.app.domain.matching.features import email_local
 from realgeeks_sync.app.domain.matching.names import ROOTS, phonetic
@@ -62,7 +63,17 @@ def _street_sound(p: Profile) -> str | None:
     """Soundex of the newest street's first word that is not a direction (N Main -> M500)."""
     if not p.streets:
         return None
-    name = p.streets[-1].split("|", 1)[-1]
+    return _name_sound(p.streets[-1].split("|", 1)[-1])
+
+
+# Built for every record (filed and looked up): remembered per street name and first
+# name, bounded (entries are strings cut to MAX_STREET_CHARS / MAX_NAME_CHARS).
+_CACHE_ENTRIES = 8192
+
+
+@lru_cache(maxsize=_CACHE_ENTRIES)
+def _name_sound(name: str) -> str:
+    """Soundex of a street name's first word that is not a direction."""
     words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
     return phonetic(words[0]) if words else ""
 
@@ -106,6 +117,7 @@ def _contact_keys(p: Profile, locs: Sequence[str]) -> list[str]:
     return keys
 
 
+@lru_cache(maxsize=_CACHE_ENTRIES)
 def _initials(first: str) -> tuple[str, ...]:
     """First letters of a first name and of the formal names it may stand for."""
     if not first:
