@@ -29,6 +29,7 @@ __all__ = [
     "IdentityIndex",
     "KeyValueStore",
     "LeadSnapshot",
+    "ReadMemo",
 ]
 
 # Exact lookup kinds: identifier -> the leads that carry it.
@@ -72,6 +73,47 @@ def _escape_text(part: str) -> str:
 
 
 _escape_cached = lru_cache(maxsize=4096)(_escape_text)
+
+_MISSING = object()  # not in the store
+_UNREAD = object()  # not read yet
+
+
+class ReadMemo:
+    """A store wrapper that reads each key from the store once; writes go straight through.
+
+    For one lead decision: resolution and indexing read the same identifier, blocking
+    and profile keys, and each read of a RocksDB table is a lookup plus a JSON decode.
+    Meant to live for one decision only (the store may change between decisions); a
+    write drops its key, so the next read sees what the store holds.
+    """
+
+    def __init__(self, store: KeyValueStore, max_entries: int = 512) -> None:
+        self.store = store
+        self.max_entries = max_entries  # bounds memory if a caller keeps it too long
+        self._values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value for key (read from the store at most once), or default."""
+        value = self._values.get(key, _UNREAD)
+        if value is _UNREAD:
+            value = self.store.get(key, _MISSING)
+            if len(self._values) < self.max_entries:
+                self._values[key] = value
+        return default if value is _MISSING else value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Store value under key."""
+        self._values.pop(key, None)
+        self.store[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        """Remove key."""
+        self._values.pop(key, None)
+        del self.store[key]
+
+    def __contains__(self, key: object) -> bool:
+        """True when key is stored (asks the store)."""
+        return key in self.store
 
 
 @dataclass(frozen=True)
@@ -159,6 +201,10 @@ class IdentityIndex:
 
     index_store: KeyValueStore
     lead_store: KeyValueStore
+
+    def memoized(self) -> IdentityIndex:
+        """This index with index_store reads memoized (ReadMemo), for one decision only."""
+        return IdentityIndex(ReadMemo(self.index_store), self.lead_store)
 
     # --- keys ------------------------------------------------------------------------
 

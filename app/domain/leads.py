@@ -206,6 +206,9 @@ def decide_lead(
     except TimestampError:
         stamp = None  # an unreadable header orders nothing; applied in arrival order
 
+    # Resolution and indexing read many of the same keys (identifiers, blocks,
+    # profiles): each is read from the store once in this decision.
+    index = index.memoized()
     fields = normalize_lead(body, config.default_region)
     source_lead_id = fields.pop("id", None)
     fields.pop("id_raw", None)
@@ -403,13 +406,18 @@ def index_lead(
     when the caller built it from the same fields and identifiers (it is not built again).
     """
     lead_id = snapshot.lead_id
+    # Indexing files keys and never looks any up: no query keys (half of blocking's cost).
     if probe is None:
-        probe = build_probe(snapshot.fields, emails=snapshot.emails, phones=snapshot.phones)
+        probe = build_probe(
+            snapshot.fields, emails=snapshot.emails, phones=snapshot.phones, query=False
+        )
     if previous is None:
         before = Probe(source_lead_id=None, profile=Profile())
         known: set[str] = set()
     else:
-        before = build_probe(previous.fields, emails=previous.emails, phones=previous.phones)
+        before = build_probe(
+            previous.fields, emails=previous.emails, phones=previous.phones, query=False
+        )
         known = {previous.lead_id, *previous.source_lead_ids}
     for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):
         if alias not in known:

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from realgeeks_sync.app.domain.leads import decide_lead
 from realgeeks_sync.app.domain.matching import MatcherConfig
@@ -243,3 +245,62 @@ def test_long_key_parts_are_escaped_but_not_cached() -> None:
     assert IdentityIndex.key(long_site, "email", "x") == "a%7Cb" * 40_000 + "|email|x"
     assert IdentityIndex.key("site-1", "email", "x") == "site-1|email|x"
     assert identity._escape_cached.cache_info().currsize == 1
+
+
+# --- ReadMemo: one decision's reads, each key from the store once -----------------------
+
+_KEYS = st.sampled_from(["a", "b", "c", "d"])
+_VALUES = st.one_of(st.none(), st.text(max_size=3), st.lists(st.text(max_size=3), max_size=3))
+
+
+class ReadMemoMachine(RuleBasedStateMachine):
+    """Reads through a ReadMemo give what the store itself would give, after any writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = JsonStore()
+        self.memo = identity.ReadMemo(self.store, max_entries=3)
+
+    @rule(key=_KEYS, value=_VALUES)
+    def write(self, key: str, value: Any) -> None:
+        self.memo[key] = value
+
+    @rule(key=_KEYS)
+    def delete(self, key: str) -> None:
+        if key in self.store:
+            del self.memo[key]
+
+    @rule(key=_KEYS, default=st.sampled_from([None, "dflt"]))
+    def read(self, key: str, default: Any) -> None:
+        assert self.memo.get(key, default) == self.store.get(key, default)
+        assert (key in self.memo) == (key in self.store)
+
+
+TestReadMemo = ReadMemoMachine.TestCase
+
+
+def test_a_decision_reads_each_index_key_once() -> None:
+    class CountingStore(JsonStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: dict[str, int] = {}
+
+        def get(self, key: str, default: Any = None) -> Any:
+            self.reads[key] = self.reads.get(key, 0) + 1
+            return super().get(key, default)
+
+    store = CountingStore()
+    index = IdentityIndex(store, JsonStore())
+    body = {
+        "id": "a1",
+        "first_name": "Mary",
+        "last_name": "Stone",
+        "email": "m@x.org",
+        "phone": "808-817-2382",
+        "street_address": "12 Main St",
+        "zip": "96813",
+    }
+    _decide(index, body, "m1")
+    store.reads.clear()
+    _decide(index, dict(body, id="a2", email="mary@y.org"), "m2")
+    assert store.reads and max(store.reads.values()) == 1

@@ -61,6 +61,64 @@ def test_dumps_round_trips_and_sorted_is_canonical(value: Any) -> None:
         assert ours == expected_bytes
 
 
+# A run of 19 digits where a JSON number's digits may start: what sends decoding to json.
+_NUMBER_RUN = re.compile(r"(?:^|[ \t\n\r\[,:+\-.eE])[0-9]{19}")
+
+# Values where orjson and json could part: long digit runs in numbers and in strings.
+digit_heavy = st.recursive(
+    st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.from_regex(r"[a-f0\- .:,\[e]{0,3}[0-9]{15,25}[a-f]{0,3}", fullmatch=True),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(digit_heavy, st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_loads_keeps_every_type_where_digits_run_long(value: Any, separators: Any) -> None:
+    # Zero-padded ids stay on orjson; a long number goes to json: either way the same
+    # values of the same types (repr: 10**20 and 1e20 compare equal, their reprs do not).
+    text = json.dumps(value, separators=separators)
+    assert repr(json_codec.loads(text)) == repr(json.loads(text))
+    assert repr(json_codec.loads(text.encode())) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678901234567890123",
+        "[1,-12345678901234567890123]",
+        "1.12345678901234567890123",
+        "[1E+12345678901234567890]",
+        '{"a":\n12345678901234567890123}',
+        "\t12345678901234567890",
+    ],
+)
+def test_a_long_number_in_any_position_goes_to_json(text: str) -> None:
+    assert json_codec._has_long_digits(text.encode())
+
+
+_PIECES = st.one_of(
+    st.sampled_from([*' \t\n\r[]{},:+-.eEa"xé\u2003']),
+    st.from_regex(r"[0-9]{1,25}", fullmatch=True),
+)
+
+
+@given(st.lists(_PIECES, max_size=8).map("".join))
+def test_the_long_number_scan_is_the_plain_regex(text: str) -> None:
+    # The masked bytes.find scan says what this (slow) regex says.
+    expected = _NUMBER_RUN.search(text) is not None
+    assert json_codec._has_long_digits(text.encode()) is expected
+
+
+def test_a_zero_padded_id_stays_on_the_fast_path() -> None:
+    text = '["000000000000000000000000000f4240","b00000000000000000000000000000007"]'
+    assert not json_codec._has_long_digits(text.encode())
+    assert json_codec.loads(text.encode()) == json.loads(text)
+
+
 def test_integers_beyond_64_bits_stay_exact() -> None:
     big = 123456789012345678901234567890
     assert json_codec.loads(b'{"id": 123456789012345678901234567890}') == {"id": big}
@@ -73,8 +131,9 @@ def test_integers_beyond_64_bits_stay_exact() -> None:
     ).map("".join)
 )
 def test_the_long_number_check_finds_what_a_regex_finds(text: str) -> None:
-    # Only ASCII digits count; the Arabic-Indic three and lone surrogates must not.
-    expected = re.search(r"[0-9]{19}", text) is not None
+    # Only ASCII digits count; the Arabic-Indic three and lone surrogates must not, nor a
+    # run that follows a letter (inside a string, never a number).
+    expected = _NUMBER_RUN.search(text) is not None
     assert json_codec._has_long_digits(text.encode("utf-8", "surrogatepass")) is expected
     if "\ud800" not in text:
         assert json_codec._has_long_digits(bytearray(text.encode())) is expected

@@ -6,6 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from realgeeks_sync.app.domain.leads import decide_lead
 from realgeeks_sync.app.domain.matching import (
@@ -452,3 +454,47 @@ def test_fuzzy_reads_only_candidates_from_blocking_keys() -> None:
     # A scan would read 4x more at 600 leads; blocking keys and caps keep it flat.
     assert reads[1] <= reads[0] + 5
     assert reads[1] <= 20 + CONFIG.max_candidates
+
+
+_PART = st.one_of(st.none(), st.sampled_from(["", "Mary", "mary ann", "Bob", "O'Brien", "Sr"]))
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "first_name": _PART,
+        "last_name": st.one_of(_PART, st.sampled_from(["Stone Jr", "Dr Lee"])),
+        "email": st.sampled_from(["mary@x.org", "info@x.org", "m.stone+a@y.com", "bad"]),
+        "second_email": st.sampled_from(["bob@x.org", ""]),
+        "agent_email": st.sampled_from(["mary@x.org", "agent@rg.com"]),
+        "phone": st.sampled_from(["+18088172382", "+15555555555", "808", ""]),
+        "street_address": st.sampled_from(["12 Main St", "12 N Main St Apt 4", "Main", ""]),
+        "address": st.sampled_from(["12 Main St, Honolulu, HI 96813", "PO Box 1", ""]),
+        "city": st.sampled_from(["Honolulu", "Hilo", ""]),
+        "state": st.sampled_from(["HI", "CA", ""]),
+        "zip": st.sampled_from(["96813", "96813-1234", "ab", ""]),
+    },
+)
+
+
+@given(_FIELDS, st.lists(st.sampled_from(["old@x.org", "mary@x.org"]), max_size=2))
+def test_a_filing_probe_is_the_full_probe_without_look_up_keys(
+    body: dict[str, Any], emails: list[str]
+) -> None:
+    # index_lead builds probes with query=False: every other part must be the same.
+    fields = normalize_lead(body)
+    full = build_probe(fields, emails=emails, phones=["+18088172383"])
+    filing = build_probe(fields, emails=emails, phones=["+18088172383"], query=False)
+    assert filing == replace(full, query_blocks=())
+
+
+@given(st.one_of(st.text(max_size=12), st.sampled_from(["bob", "n main st", "w", "", "liz ann"])))
+def test_blocking_caches_return_what_the_uncached_functions_return(text: str) -> None:
+    from realgeeks_sync.app.domain.matching import blocking
+
+    def outcome(fn: Any) -> object:
+        try:
+            return fn(text)
+        except IndexError as exc:  # "  " has no first word, cached or not
+            return type(exc)
+
+    for cached in (blocking._initials, blocking._name_sound):
+        assert outcome(cached) == outcome(cached.__wrapped__)

@@ -30,6 +30,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_street,
     normalize_timestamp,
     normalize_zip,
+    phones,
     timestamp_ns,
 )
 from realgeeks_sync.app.domain.normalize import e164 as e164_module
@@ -228,6 +229,41 @@ def test_valid_e164_answers_stay_bounded() -> None:
         learn_e164(f"+00{n}", None)  # true answers (no country code 0): other tests share them
     assert valid_e164("+18088172382") == "+18088172382"  # forgotten or not: parsed again
     assert len(e164_module._answers) <= MAX_E164_ANSWERS
+
+
+_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+@settings(max_examples=400)
+@given(
+    st.one_of(
+        st.builds(
+            lambda c, d: f"+{c}{d}",
+            st.sampled_from(_CODES),
+            st.from_regex(r"[0-9]{2,14}", fullmatch=True),
+        ),
+        st.from_regex(r"0?[0-9]{2,14}", fullmatch=True),
+    ),
+    st.sampled_from([*_REGIONS, None]),
+)
+@example("+98000000", None)
+@example("+9800000000", None)
+@example("18088172382", "US")
+def test_e164_stability_shortcut_agrees_with_a_second_parse(raw: str, region: str | None) -> None:
+    # _surely_stable may only skip the second parse where that parse would agree, in
+    # every country (national prefixes 0, 1, 8, carrier codes, transform rules).
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if phones._surely_stable(parsed):
+        assert phones._stable_e164(e164)
+    phone = normalize_phone(raw + " ", region)  # past the cache: a fresh parse
+    assert (phone.e164, phone.extension, phone.valid, phone.region) == (
+        _phone_as_libphonenumber_says(raw, region)
+    )
 
 
 # --- names, streets, places ------------------------------------------------------------
@@ -470,3 +506,13 @@ def test_normalize_lead_never_raises_and_stays_json(body: dict[str, object]) -> 
 @given(json_values)
 def test_is_blank(value: object) -> None:
     assert is_blank(value) == (value is None or (isinstance(value, str) and not value.strip()))
+
+
+@given(
+    st.one_of(st.text(max_size=140), st.from_regex(r" ?[A-Za-z.]{1,8}@[a-z]{1,6}\.[a-z]{2,3} ?"))
+)
+def test_normalize_email_cache_returns_what_the_uncached_function_returns(text: str) -> None:
+    from realgeeks_sync.app.domain.normalize import emails
+
+    assert normalize_email(text) == emails._normalize_email_text(text)
+    assert normalize_email(text) == normalize_email(text)  # the second is a cache hit

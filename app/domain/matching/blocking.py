@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from realgeeks_sync.app.domain.matching.features import email_local
 from realgeeks_sync.app.domain.matching.names import ROOTS, phonetic
@@ -62,7 +63,17 @@ def _street_sound(p: Profile) -> str | None:
     """Soundex of the newest street's first word that is not a direction (N Main -> M500)."""
     if not p.streets:
         return None
-    name = p.streets[-1].split("|", 1)[-1]
+    return _name_sound(p.streets[-1].split("|", 1)[-1])
+
+
+# Built for every record (filed and looked up): remembered per street name and first
+# name, bounded (entries are strings cut to MAX_STREET_CHARS / MAX_NAME_CHARS).
+_CACHE_ENTRIES = 8192
+
+
+@lru_cache(maxsize=_CACHE_ENTRIES)
+def _name_sound(name: str) -> str:
+    """Soundex of a street name's first word that is not a direction."""
     words = [w for w in name.split() if w not in _DIRECTION_WORDS] or name.split()
     return phonetic(words[0]) if words else ""
 
@@ -106,6 +117,7 @@ def _contact_keys(p: Profile, locs: Sequence[str]) -> list[str]:
     return keys
 
 
+@lru_cache(maxsize=_CACHE_ENTRIES)
 def _initials(first: str) -> tuple[str, ...]:
     """First letters of a first name and of the formal names it may stand for."""
     if not first:
@@ -152,22 +164,29 @@ def filing_keys_by_rule(profile: Profile) -> dict[str, list[str]]:
     return {rule.name: rule.keys(profile, file_locs) for rule in BLOCKING}
 
 
-def blocking_keys(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def blocking_keys(
+    profile: Profile, *, query: bool = True
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(keys to file a lead under, keys to look a record up with).
 
     A record whose names may be swapped also looks up the surname keys of its first name.
+    `query=False` leaves the look-up keys out (empty): indexing a lead files it only.
     """
     file_locs, look_locs = _locations(profile)
     blocks: list[str] = []
-    query: list[str] = []
+    lookups: list[str] = []
     for rule in BLOCKING:
         if rule.located:
             blocks += rule.keys(profile, file_locs)
-            query += rule.keys(profile, look_locs)
+            if query:
+                lookups += rule.keys(profile, look_locs)
         else:
             keys = rule.keys(profile, ())
             blocks += keys
-            query += keys
+            if query:
+                lookups += keys
+    if not query:
+        return dedupe(blocks), ()
     if profile.first and profile.last:  # names typed in each other's boxes
-        query += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
-    return dedupe(blocks), dedupe(query)
+        lookups += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
+    return dedupe(blocks), dedupe(lookups)

@@ -44,11 +44,13 @@ def build_probe(
     source_lead_id: str | None = None,
     emails: Iterable[str] = (),
     phones: Iterable[str] = (),
+    query: bool = True,
 ) -> Probe:
     """Features and keys of a record from its normalized fields (normalize.normalize_lead).
 
     `emails`/`phones` add identifiers beyond the fields (a snapshot's history). Every
     text feature is cut to a bounded length first (MAX_NAME_CHARS, MAX_STREET_CHARS, ...).
+    `query=False`: no look-up keys (`query_blocks` empty), for a probe that only files a lead.
     """
     agent_email = normalize_email(fields.get("agent_email"))
     all_emails = dedupe(
@@ -95,7 +97,7 @@ def build_probe(
         names = " ".join(sorted((first, last)))  # swapped first/last is the same person
         name_address = [f"{names}|{street}|{loc}"]
 
-    blocks, query_blocks = blocking_keys(profile)
+    blocks, query_blocks = blocking_keys(profile, query=query)
     return Probe(
         source_lead_id=source_lead_id,
         profile=profile,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from realgeeks_sync.app.domain.normalize.text import as_text
 
@@ -19,6 +20,17 @@ def normalize_email(value: object) -> str | None:
     text = as_text(value)
     if text is None:
         return None
+    if len(text) <= _CACHED_EMAIL_CHARS:
+        return _cached_email(text)
+    return _normalize_email_text(text)
+
+
+# A lead's emails are normalized again on every probe built from it (a record, its
+# snapshot, the snapshot before): text -> result, for ordinary lengths (bounded bytes).
+_CACHED_EMAIL_CHARS = 128
+
+
+def _normalize_email_text(text: str) -> str | None:
     text = unicodedata.normalize("NFKC", text).strip().casefold()
     text = unicodedata.normalize("NFKC", text)  # casefold can leave non-NFKC sequences
     if text.startswith("mailto:"):
@@ -29,3 +41,6 @@ def normalize_email(value: object) -> str | None:
     if local.startswith(".") or local.endswith(".") or ".." in text:
         return None
     return text
+
+
+_cached_email = lru_cache(maxsize=8192)(_normalize_email_text)

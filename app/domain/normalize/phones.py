@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,7 +65,7 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
         return PhoneNumber(raw=raw)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     # Text already in E.164 was read as itself just now: no second parse to prove it.
-    if text != e164 and not _stable_e164(e164):
+    if text != e164 and not _surely_stable(parsed) and not _stable_e164(e164):
         return PhoneNumber(raw=raw)
     # is_valid_number looks the region up itself; looked up once here (a fifth of a parse).
     region = phonenumbers.region_code_for_number(parsed)
@@ -80,6 +81,34 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
         valid=valid,
         region=region,
     )
+
+
+def _surely_stable(parsed: phonenumbers.PhoneNumber) -> bool:
+    """True when re-reading the E.164 form cannot change it (a shortcut for `_stable_e164`).
+
+    Re-reading "+<code><national number>" takes the same country code and national number
+    back, and changes digits only where the region's national prefix pattern matches at
+    the start of the national number (that is how "+98000000" loses its zero). No match:
+    nothing is stripped, the same number comes back, and the second parse is skipped.
+    """
+    code = parsed.country_code
+    if not code:
+        return False
+    national = phonenumbers.national_significant_number(parsed)
+    if len(national) < 2:
+        return False  # too short to read back: let the parse decide
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return False
+    prefix = metadata.national_prefix_for_parsing
+    return not prefix or _prefix_pattern(prefix).match(national) is None
+
+
+@lru_cache(maxsize=512)
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    """The compiled national prefix pattern (about 250 regions: bounded)."""
+    return re.compile(prefix)
 
 
 def _stable_e164(e164: str) -> bool:
