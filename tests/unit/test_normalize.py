@@ -177,14 +177,16 @@ def _phone_as_libphonenumber_says(raw: str, region: str | None) -> tuple[object,
     return (e164, parsed.extension or None, valid, region_code)
 
 
-@settings(max_examples=300)
-@given(
-    st.one_of(
-        st.from_regex(r"\+?[0-9 ().x-]{1,24}", fullmatch=True),
-        st.sampled_from(["+98000000", "+18088172382", "+80012345678", "+442079460958"]),
-    ),
-    st.sampled_from(["US", "GB", None]),
+# Phone-like text (and a few numbers whose parse is unusual) in three default regions.
+_PHONE_TEXT = st.one_of(
+    st.from_regex(r"\+?[0-9 ().x-]{1,24}", fullmatch=True),
+    st.sampled_from(["+98000000", "+18088172382", "+80012345678", "+442079460958"]),
 )
+_REGIONS = st.sampled_from(["US", "GB", None])
+
+
+@settings(max_examples=300)
+@given(_PHONE_TEXT, _REGIONS)
 def test_phone_reads_as_libphonenumber_reads_it(raw: str, region: str | None) -> None:
     # normalize_phone skips a second parse and a second region lookup where they are sure
     # to agree; what it returns must be what the full sequence of calls gives.
@@ -205,13 +207,7 @@ def _valid_e164_as_libphonenumber_says(text: str) -> str | None:
 
 
 @settings(max_examples=300)
-@given(
-    st.one_of(
-        st.from_regex(r"\+?[0-9 ().x-]{1,24}", fullmatch=True),
-        st.sampled_from(["+98000000", "+18088172382", "+80012345678", "+442079460958"]),
-    ),
-    st.sampled_from(["US", "GB", None]),
-)
+@given(_PHONE_TEXT, _REGIONS)
 def test_what_normalize_phone_teaches_is_what_a_fresh_parse_says(
     raw: str, region: str | None
 ) -> None:

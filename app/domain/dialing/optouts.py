@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import phonenumbers
-
-from realgeeks_sync.app.domain.normalize.e164 import valid_e164
+from realgeeks_sync.app.domain.normalize.e164 import parse_valid_e164, valid_e164
 
 __all__ = [
     "ACTIONS",
@@ -87,13 +85,7 @@ def _e164(text: str, region: str | None) -> str | None:
 @lru_cache(maxsize=8192)
 def _e164_in_region(text: str, region: str) -> str | None:
     # Cached (bounded: at most 40 characters a key): parsing costs ~0.4 ms a number.
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return parse_valid_e164(text, region)
 
 
 def optout_event(

@@ -14,7 +14,7 @@ import threading
 
 import phonenumbers
 
-__all__ = ["MAX_E164_ANSWERS", "learn_e164", "valid_e164"]
+__all__ = ["MAX_E164_ANSWERS", "learn_e164", "parse_valid_e164", "valid_e164"]
 
 # Bounded: a worker sees every lead of its partitions; 16k answers of at most 40
 # characters is ~2 MB. Longer text is parsed every time (no valid number is that long).
@@ -32,7 +32,7 @@ def valid_e164(text: str) -> str | None:
     answer = _answers.get(text, _UNKNOWN)
     if answer is not _UNKNOWN:
         return answer  # type: ignore[return-value]
-    answer = _parse(text)
+    answer = parse_valid_e164(text, None)
     learn_e164(text, answer)
     return answer
 
@@ -49,9 +49,11 @@ def learn_e164(text: str, answer: str | None) -> None:
         _answers[text] = answer
 
 
-def _parse(text: str) -> str | None:
+def parse_valid_e164(text: str, region: str | None) -> str | None:
+    """``text`` read in ``region`` (None: it starts with +) as a valid E.164 number, or
+    None; parsed now, no answer kept."""
     try:
-        number = phonenumbers.parse(text, None)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
