@@ -120,6 +120,12 @@ def worker_rate(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _standby(r: dict[str, Any]) -> str:
+    """How many standby copies the run's workers kept, when it set them."""
+    n = r.get("standby_replicas")
+    return "" if n is None else f", {n} standby"
+
+
 def backlog(r: dict[str, Any]) -> list[Row]:
     per = ", ".join(
         f"{w.get('partitions')} partitions {w.get('cpu_pct')} % CPU"
@@ -127,8 +133,8 @@ def backlog(r: dict[str, Any]) -> list[Row]:
     )
     rows: list[Row] = [
         (
-            f"backfill of {r.get('leads')} leads, {r.get('workers')} worker(s): start -> last"
-            " event",
+            f"backfill of {r.get('leads')} leads, {r.get('workers')} worker(s)"
+            f"{_standby(r)}: start -> last event",
             f"{r.get('minutes_to_last_event')} min, {r.get('events_per_s')} events/s, "
             f"{r.get('cpu_ms_per_webhook')} ms CPU per webhook ({per}); missing {r.get('missing')}",
             "",
@@ -283,6 +289,12 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     (
         "backlog_two_workers",
         ["ops/bench_backlog.py", "--leads", "20000", "--workers", "2"],
+        backlog,
+    ),
+    # Each standby copy applies every table write once more: the same two workers without.
+    (
+        "backlog_two_workers_no_standby",
+        ["ops/bench_backlog.py", "--leads", "20000", "--workers", "2", "--standby-replicas", "0"],
         backlog,
     ),
     ("backlog_one_worker", ["ops/bench_backlog.py", "--leads", "20000"], backlog),

@@ -1,7 +1,7 @@
 """Backlog benchmark: a backfill of N leads (``realgeeks-sync backfill``), start to last event.
 
     .venv/bin/python ops/bench_backlog.py [--leads 100000] [--sites 50] [--workers 1]
-        [--partitions 8] [--baseline REV] [--rounds 1] [--keep-topics]
+        [--partitions 8] [--baseline REV] [--rounds 1] [--standby-replicas N] [--keep-topics]
 
 Worker subprocesses (dialer off, their own topic prefix and app id) run first; then a CSV
 export of ``--leads`` distinct leads over ``--sites`` sites goes through the real backfill
@@ -45,6 +45,7 @@ from ops.bench_e2e_latency import (  # noqa: E402
     WorkerProbe,
     delete_run_topics,
     lead_body,
+    standby_setting,
     start_workers,
     wait_assigned,
 )
@@ -82,6 +83,7 @@ def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path)
         log_level="WARNING",
         root=root,
         RGSYNC_BATCH_MAX_MESSAGES=str(args.batch),
+        **standby_setting(args),
     )
     worker = workers[0]
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--batch", type=int, default=64, help="RGSYNC_BATCH_MAX_MESSAGES")
     parser.add_argument("--baseline", help="also run this commit's worker, side by side")
+    parser.add_argument(
+        "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="runs of each with --baseline")
     parser.add_argument("--stall-timeout", type=float, default=60.0)
     parser.add_argument("--broker", default=BROKER)
@@ -179,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "leads": args.leads,
         "sites": args.sites,
         "workers": args.workers,
+        "standby_replicas": args.standby_replicas,
         "partitions": args.partitions,
         "batch": args.batch,
         **{k: v for k, v in runs["current"][-1].items() if k not in ("root",)},

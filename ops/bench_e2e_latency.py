@@ -1,7 +1,8 @@
 """End-to-end latency benchmark: signed webhook -> 200 -> lead event on leads.normalized.
 
     .venv/bin/python ops/bench_e2e_latency.py [--rate 200] [--duration 60] [--partitions 8]
-        [--workers 1] [--ingress-process] [--sites 50] [--connections 256] [--warmup 20]
+        [--workers 1] [--standby-replicas N] [--ingress-process] [--sites 50]
+        [--connections 256] [--warmup 20]
         [--log-level INFO] [--keep-topics]
 
 A worker subprocess (dialer off) runs under a unique topic prefix and app id against the
@@ -67,6 +68,7 @@ __all__ = [
     "pct_ms",
     "send_open_loop",
     "signed_webhook",
+    "standby_setting",
     "start_worker",
     "start_workers",
     "summary_ms",
@@ -167,6 +169,13 @@ def start_workers(
         ).start(wait=True, timeout=120)
         for i in range(1, count)
     ]
+
+
+def standby_setting(args: argparse.Namespace) -> dict[str, str]:
+    """RGSYNC_TABLE_STANDBY_REPLICAS from ``--standby-replicas`` (nothing when not given:
+    a baseline commit may not know the setting)."""
+    value = getattr(args, "standby_replicas", None)
+    return {} if value is None else {"RGSYNC_TABLE_STANDBY_REPLICAS": str(value)}
 
 
 def assigned_partitions(worker: Worker) -> int:
@@ -504,7 +513,12 @@ async def _warmup(url: str, watcher: TopicWatcher, sites: list[str], count: int)
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     worker, *extra_workers = start_workers(
-        args.broker, run_dir, args.workers, partitions=args.partitions, log_level=args.log_level
+        args.broker,
+        run_dir,
+        args.workers,
+        partitions=args.partitions,
+        log_level=args.log_level,
+        **standby_setting(args),
     )
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
     wait_assigned([worker, *extra_workers], args.partitions)
@@ -518,6 +532,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else None
     )
     probe = WorkerProbe(worker.proc.pid if worker.proc else 0)
+    # CPU of every worker (with --workers 2 the second one is not "others").
+    cpu_probes = [probe, *(WorkerProbe(w.proc.pid if w.proc else 0) for w in extra_workers)]
     ingress_probe: WorkerProbe | None = None
     watcher = TopicWatcher(
         args.broker, prefix + "leads.normalized", lambda v: v.get("source_lead_id")
@@ -552,7 +568,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.rate:g}/s for {args.duration:g}s",
             flush=True,
         )
-        cpu0, wall0 = probe.cpu_s(), time.monotonic()
+        each0 = [p.cpu_s() for p in cpu_probes]
+        cpu0, wall0 = sum(each0), time.monotonic()
         ingress_cpu0 = ingress_probe.cpu_s() if ingress_probe else 0.0
         machine = MachineCpu().start()
         report = await send_open_loop(urls, items, rate=args.rate, connections=args.connections)
@@ -569,7 +586,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             elif time.monotonic() - progress_at > args.stall_timeout:
                 break
         drain_s = time.monotonic() - sent_done
-        cpu1, wall1 = probe.cpu_s(), time.monotonic()
+        each1 = [p.cpu_s() for p in cpu_probes]
+        cpu1, wall1 = sum(each1), time.monotonic()
         ingress_cpu_s = ingress_probe.cpu_s() - ingress_cpu0 if ingress_probe else 0.0
         machine_cpu = machine.stop(cpu1 - cpu0 + ingress_cpu_s)
         rss_end = probe.rss_kb()
@@ -625,6 +643,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak": round(probe.peak_kb / 1024, 1),
         },
         "worker_cpu_pct": round(100 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
+        "worker_cpu_pct_each": [
+            round(100 * (b - a) / max(wall1 - wall0, 1e-9), 1)
+            for a, b in zip(each0, each1, strict=True)
+        ],
         # CPU seconds of the worker process (all threads, /proc) per webhook processed:
         # far steadier than rates on a machine shared with the broker and neighbours.
         "worker_cpu_ms_per_webhook": round((cpu1 - cpu0) * 1e3 / len(got), 3) if got else None,
@@ -653,6 +675,9 @@ def parser() -> argparse.ArgumentParser:
         "--ingress-process",
         action="store_true",
         help="send the webhooks to one `realgeeks-sync ingress` process, not to the worker",
+    )
+    parser.add_argument(
+        "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
     )
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")

@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> faust.App:
         # one partition goes in one request.
         producer_max_batch_size=1024 * 1024,
         consumer_auto_offset_reset="earliest",
+        table_standby_replicas=settings.table_standby_replicas,
         web_enabled=True,
         web_bind=settings.web_host,
         web_port=settings.web_port,

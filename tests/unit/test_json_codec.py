@@ -232,3 +232,14 @@ def _lead_snapshots_store(tmp_path_factory: Any) -> Any:
         )
         _STORES["store"] = build_tables(create_app(settings), settings).lead_snapshots.data
     return _STORES["store"]
+
+
+def test_standby_replicas_come_from_the_setting(tmp_path: Any) -> None:
+    # Each standby copy applies every table write once more (README, capacity planning).
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.streaming.faust_app import create_app
+
+    base = {"RGSYNC_REALGEEKS_SECRETS": "x", "RGSYNC_DATA_DIR": str(tmp_path)}
+    assert create_app(Settings.from_env(base)).conf.table_standby_replicas == 1
+    none = Settings.from_env({**base, "RGSYNC_TABLE_STANDBY_REPLICAS": "0"})
+    assert create_app(none).conf.table_standby_replicas == 0
