@@ -42,8 +42,10 @@ __all__ = ["CallerDirectory", "DirectoryReader", "directory_path"]
 
 log = logging.getLogger(__name__)
 
-_POLL_S = 0.5
+# consume() returns when it has _BATCH records or after _BATCH_WAIT_S: a record read
+# alone (light traffic) waits at most that long for others, not poll()'s half second.
 _BATCH = 500
+_BATCH_WAIT_S = 0.05
 
 
 def directory_path(settings: Settings, role: str) -> Path:
@@ -234,7 +236,7 @@ class DirectoryReader:
                         extra={"records": self.records, "seconds": time.monotonic() - started},
                     )
                 # Many at a time: one call (and one hold of the GIL) per batch, not per record.
-                for msg in consumer.consume(_BATCH, _POLL_S):
+                for msg in consumer.consume(_BATCH, _BATCH_WAIT_S):
                     self._take(msg, ends)
         finally:
             consumer.close()
