@@ -44,6 +44,7 @@ def normalize_phone(value: object, default_region: str | None = "US") -> PhoneNu
 # libphonenumber is a tenth of a lead's CPU, and a lead's numbers are parsed again on
 # every message about it: (text, region) -> PhoneNumber (frozen), for ordinary lengths.
 _CACHED_PHONE_CHARS = 64
+_MAX_E164_CHARS = 16  # "+" and 15 digits
 
 
 @lru_cache(maxsize=8192)
@@ -64,6 +65,10 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return PhoneNumber(raw=raw)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # E.164 allows 15 digits; libphonenumber deems some longer ones possible
+    # ("+4910000000000000", 16), which no E.164 key or dialler should carry.
+    if len(e164) > _MAX_E164_CHARS:
+        return PhoneNumber(raw=raw)
     # Text already in E.164 was read as itself just now: no second parse to prove it.
     if text != e164 and not _surely_stable(parsed) and not _stable_e164(e164):
         return PhoneNumber(raw=raw)
