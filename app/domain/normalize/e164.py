@@ -22,7 +22,8 @@ MAX_E164_ANSWERS = 16_384
 _MAX_KEY_CHARS = 40
 
 _answers: dict[str, str | None] = {}
-# The caller directory's thread and the event loop may both ask; eviction iterates the dict.
+_UNKNOWN = object()
+# A library function: any thread may ask, and eviction iterates the dict.
 _lock = threading.Lock()
 
 
@@ -60,5 +61,3 @@ def parse_valid_e164(text: str, region: str | None) -> str | None:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
-
-_UNKNOWN = object()
