@@ -1,7 +1,8 @@
 """End-to-end latency benchmark: signed webhook -> 200 -> lead event on leads.normalized.
 
     .venv/bin/python ops/bench_e2e_latency.py [--rate 200] [--duration 60] [--partitions 8]
-        [--workers 1] [--standby-replicas N] [--ingress-process] [--sites 50]
+        [--workers 1] [--standby-replicas N] [--worker-setting RGSYNC_NAME=VALUE]
+        [--ingress-process] [--sites 50]
         [--connections 256] [--warmup 20]
         [--log-level INFO] [--keep-topics]
 
@@ -68,11 +69,11 @@ __all__ = [
     "pct_ms",
     "send_open_loop",
     "signed_webhook",
-    "standby_setting",
     "start_worker",
     "start_workers",
     "summary_ms",
     "wait_assigned",
+    "worker_settings",
 ]
 
 BROKER = "127.0.0.1:9092"
@@ -171,11 +172,15 @@ def start_workers(
     ]
 
 
-def standby_setting(args: argparse.Namespace) -> dict[str, str]:
+def worker_settings(args: argparse.Namespace) -> dict[str, str]:
     """RGSYNC_TABLE_STANDBY_REPLICAS from ``--standby-replicas`` (nothing when not given:
-    a baseline commit may not know the setting)."""
+    a baseline commit may not know the setting), and every ``--worker-setting``."""
     value = getattr(args, "standby_replicas", None)
-    return {} if value is None else {"RGSYNC_TABLE_STANDBY_REPLICAS": str(value)}
+    chosen = {} if value is None else {"RGSYNC_TABLE_STANDBY_REPLICAS": str(value)}
+    for pair in getattr(args, "worker_setting", None) or ():
+        name, _, setting = pair.partition("=")
+        chosen[name.strip()] = setting
+    return chosen
 
 
 def assigned_partitions(worker: Worker) -> int:
@@ -518,7 +523,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         args.workers,
         partitions=args.partitions,
         log_level=args.log_level,
-        **standby_setting(args),
+        **worker_settings(args),
     )
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
     wait_assigned([worker, *extra_workers], args.partitions)
@@ -678,6 +683,12 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
+    )
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help="a setting of the workers (repeatable)",
     )
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")

@@ -1,7 +1,7 @@
 """Worker throughput: the highest offered rate one worker keeps with p99 under a bound.
 
     .venv/bin/python ops/bench_worker_rate.py [--rates 100,150,200,...] [--duration 60]
-        [--p99-ms 500] [--partitions 8] [--sites 50]
+        [--p99-ms 500] [--partitions 8] [--sites 50] [--versus RGSYNC_NAME=VALUE]
 
 Runs ops/bench_e2e_latency.py's measurement (signed ``created`` webhooks on an open-loop
 timetable to a ``realgeeks-sync ingress`` process, one fresh worker, a consumer timing
@@ -31,13 +31,14 @@ from ops.bench_e2e_latency import parser as e2e_parser  # noqa: E402
 __all__ = ["main"]
 
 
-def _step(args: argparse.Namespace, rate: float) -> dict[str, Any]:
+def _step(args: argparse.Namespace, rate: float, setting: str | None = None) -> dict[str, Any]:
     # The e2e benchmark's defaults but for these: one ingress process, quieter logs, and a
     # shorter wait for stragglers (a rate the worker cannot keep is over the bound anyway).
     e2e = e2e_parser().parse_args(
         ["--rate", str(rate), "--duration", str(args.duration), "--partitions",
          str(args.partitions), "--sites", str(args.sites), "--ingress-process",
-         "--drain-timeout", "120", "--log-level", "WARNING", "--broker", args.broker]
+         "--drain-timeout", "120", "--log-level", "WARNING", "--broker", args.broker,
+         *(["--worker-setting", setting] if setting else [])]
     )  # fmt: skip
     r = asyncio.run(run(e2e))
     lat = r["event_after_200_ms"]
@@ -48,6 +49,7 @@ def _step(args: argparse.Namespace, rate: float) -> dict[str, Any]:
         "missing": r["missing"],
         "errors": r["errors"],
         "achieved_rate": r["achieved_rate"],
+        "setting": setting,
         "cpu_ms_per_webhook": r["worker_cpu_ms_per_webhook"],
         "worker_cpu_pct": r["worker_cpu_pct"],
         "others_pct": r["machine_cpu"]["others_pct"],
@@ -68,10 +70,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--broker", default=BROKER)
+    parser.add_argument(
+        "--versus",
+        metavar="RGSYNC_NAME=VALUE",
+        help="also run each rate with the worker under this setting, side by side (reported, "
+        "not part of the result)",
+    )
     args = parser.parse_args(argv)
     steps: list[dict[str, Any]] = []
-    for rate in (float(x) for x in args.rates.split(",")):
-        step = _step(args, rate)
+    versus: list[dict[str, Any]] = []
+    for n, rate in enumerate(float(x) for x in args.rates.split(",")):
+        if args.versus:
+            # Alternate which goes first, so neither always runs on a warmer machine.
+            runs = [None, args.versus] if n % 2 == 0 else [args.versus, None]
+            by = {s: _step(args, rate, s) for s in runs}
+            step, other = by[None], by[args.versus]
+            versus.append(other)
+            print(
+                f"{rate:g}/s with {args.versus}: p50 {other['p50_ms']} ms, p99 "
+                f"{other['p99_ms']} ms, missing {other['missing']}, "
+                f"{other['cpu_ms_per_webhook']} ms CPU per webhook "
+                f"(worker {other['worker_cpu_pct']} %) {'ok' if other['ok'] else 'over the bound'}",
+                flush=True,
+            )
+        else:
+            step = _step(args, rate)
         steps.append(step)
         print(
             f"{rate:g}/s for {args.duration:g} s: p50 {step['p50_ms']} ms, "
@@ -81,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'ok' if step['ok'] else 'over the bound'}",
             flush=True,
         )
-        if not step["ok"]:
+        if not step["ok"] and not (versus and versus[-1]["ok"]):
             break
     kept = [s for s in steps if s["ok"]]
     best = kept[-1] if kept else None
@@ -94,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "p99_ms_at_max": best["p99_ms"] if best else None,
         "first_over": steps[-1] if steps and not steps[-1]["ok"] else None,
         "steps": steps,
+        "versus": versus,
     }
     print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
     return 0
