@@ -354,7 +354,11 @@ def register(p: Pipeline) -> None:
         p.topics.raw_realgeeks, name=p.settings.topic("normalize_leads"), isolated_partitions=True
     )
     async def normalize_leads(stream: faust.StreamT) -> None:
-        async for batch in p.sequence.batches(stream, p.settings.batch_max_messages):
+        async for batch in p.sequence.batches(
+            stream,
+            p.settings.batch_max_messages,
+            busy_linger_s=p.settings.batch_linger_ms / 1000,
+        ):
             # Every table this agent writes, through one batch: one changelog record per
             # key per batch, one RocksDB read per key read (app/streaming/table_batch.py).
             # lead_calls is only read here: track_lead_calls writes it (app/domain/lead_calls.py).

@@ -106,7 +106,9 @@ def pipeline() -> RecordingPipeline:
         sequence=cast(Any, None),
     )
 
-    async def batches(stream: list[list[Any]], _max: int) -> AsyncIterator[list[Any]]:
+    async def batches(
+        stream: list[list[Any]], _max: int, **_linger: float
+    ) -> AsyncIterator[list[Any]]:
         for batch in stream:
             yield [SimpleNamespace(message=m) for m in batch]
 

@@ -455,3 +455,41 @@ async def test_a_partition_without_a_full_batch_more_never_waits() -> None:
     stream: Any = FakeStream([msg(0)])
     batch = await asyncio.wait_for(seq.batches(stream, 10).__anext__(), timeout=5)
     assert [e.message.offset for e in batch] == [0]  # the clock never moved: no wait
+
+
+async def test_a_partition_under_steady_traffic_waits_for_records_not_fetched_yet() -> None:
+    # Runs a few milliseconds apart: the next run waits up to busy_linger_s for a record
+    # the broker does not even hold yet (no end past it), and takes it with the first.
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0)])
+    batches = seq.batches(stream, 10, busy_linger_s=0.025)
+    assert [e.message.offset for e in await batches.__anext__()] == [0]  # lone: no wait
+    clock.now = 0.010
+    stream.pending.append(FakeEvent(msg(1)))
+
+    async def broker() -> None:
+        await asyncio.sleep(0.003)
+        stream.pending.append(FakeEvent(msg(2)))  # came while the run waited
+        await asyncio.sleep(0.003)
+        clock.now = 0.036  # past the run's 25 ms
+
+    handing = asyncio.ensure_future(broker())
+    second = await asyncio.wait_for(batches.__anext__(), timeout=5)
+    assert [e.message.offset for e in second] == [1, 2]
+    assert clock.now == 0.036  # it waited until the linger ran out, not when the queue ran dry
+    await handing
+
+
+async def test_a_quiet_partition_and_a_linger_of_zero_never_wait_for_unfetched_records() -> None:
+    for busy_linger_s, gap_s in ((0.025, 1.0), (0.0, 0.001)):
+        consumer, clock = FakeConsumer(committed=0), Clock()
+        seq = make(consumer, [1], clock)
+        stream: Any = FakeStream([msg(0)])
+        batches = seq.batches(stream, 10, busy_linger_s=busy_linger_s)
+        await batches.__anext__()
+        clock.now = gap_s  # a second apart: not steady traffic (or lingering is off)
+        stream.pending.append(FakeEvent(msg(1)))
+        batch = await asyncio.wait_for(batches.__anext__(), timeout=5)
+        assert [e.message.offset for e in batch] == [1]
+        assert clock.now == gap_s  # returned at once: the clock never had to move
