@@ -11,9 +11,9 @@
                           Real Geeks API, once each
     dial_leads            calls.context, sync.optouts, sync.dialer-events -> calls
     reconcile_calls       a timer: the agent's recent conversations -> reconcile requests
-    record_stories        leads, activities, dead letters (and, through the agents above,
-                          everything else about a lead, call outcomes included) -> lead
-                          stories, the day's figures
+    record_stories        activities, dead letters (and, through the agents above,
+                          everything else about a lead, its lead events and call outcomes
+                          included) -> lead stories, the day's figures
 
 processing.py holds the idempotency rule the raw-topic agents follow. The agents that call
 ElevenLabs (dial_leads, map_call_outcomes, reconcile_calls) share one client per API key,
@@ -42,7 +42,7 @@ def register_all(p: Pipeline) -> None:
     """Register every agent of the service on the pipeline's app."""
     elevenlabs = elevenlabs_clients(p)
     stories = record_stories.register(p)
-    normalize_leads.register(p)
+    normalize_leads.register(p, stories)
     map_call_outcomes.register(p, elevenlabs)
     track_lead_calls.register(p, stories)
     record_conversations.register(p)

@@ -12,14 +12,15 @@ rule of agents/processing.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import faust
 
 from realgeeks_sync.agents.processing import Output, as_datetime, loads_object, process_batch
+from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.core.errors import PoisonMessageError
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
@@ -42,6 +43,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_timestamp,
 )
+from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.pipeline import Pipeline, Tables
 from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
@@ -340,8 +342,8 @@ def matcher_config(settings: Settings) -> MatcherConfig:
     return config
 
 
-def register(p: Pipeline) -> None:
-    """Register the agent on the pipeline."""
+def register(p: Pipeline, stories: StoryWriter) -> None:
+    """Register the agent on the pipeline; ``stories`` records its lead events' entries."""
     config = matcher_config(p.settings)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     t = p.tables
@@ -370,6 +372,18 @@ def register(p: Pipeline) -> None:
                     envelope, tables, config=config, mapping=mapping, metrics=p.metrics
                 )
 
+            def sent(
+                event: faust.EventT, outputs: Sequence[Output], writes: TableBatch = writes
+            ) -> None:
+                # The lead's story, with this batch's other writes: no agent reads
+                # leads.normalized back for it (agents/record_stories.py).
+                when = datetime.fromtimestamp(p.clock(), UTC)
+                for output in outputs:
+                    if output.topic == "leads":
+                        stories.add(
+                            names.LEADS, output.value, event.message.partition, when, writes
+                        )
+
             # track_lead_calls writes these leads' contexts too (Pipeline.context_lock).
             async with p.context_lock(batch[0].message.partition):
                 await process_batch(
@@ -380,4 +394,5 @@ def register(p: Pipeline) -> None:
                     decide=decide,
                     key_of=key_of,
                     tables=writes,
+                    sent=sent,
                 )

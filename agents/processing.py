@@ -138,6 +138,7 @@ _MESSAGE_FAULTS = (
 Decide = Callable[[dict[str, Any]], Awaitable[list[Output]]]
 KeyOf = Callable[[dict[str, Any], str], str]
 Decode = Callable[[bytes | None], dict[str, Any]]
+Sent = Callable[[faust.EventT, Sequence["Output"]], None]
 
 
 @dataclass
@@ -190,12 +191,15 @@ async def process_batch(
     key_of: KeyOf,
     tables: TableBatch | None = None,
     decode: Decode = decode_envelope,
+    sent: Sent | None = None,
 ) -> list[str]:
     """Run consecutive messages of one partition through the protocol together.
 
     ``tables``: the batch holding the writes of ``table`` and of what ``decide`` writes
     (app/streaming/table_batch.py); flushed once the decisions are stored, before any
-    output is sent, and again once the messages are marked done.
+    output is sent, and again once the messages are marked done. ``sent``: called for
+    each message whose outputs were acknowledged (decided now or sent again), just before
+    it is marked done; what it writes to ``tables`` is flushed with that mark.
 
     Returns what happened to each, in order. Never raises for what a sender can send.
     """
@@ -219,6 +223,8 @@ async def process_batch(
             await tables.flush(f"{source} decisions")
         await _send(p, steps, source)
         for step in steps:
+            if sent is not None and step.outcome in ("processed", "resent"):
+                sent(step.event, step.outputs)
             _mark_done(p, step, source, table)
         if tables is not None:
             await tables.flush(f"{source} done")

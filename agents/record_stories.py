@@ -1,7 +1,8 @@
 """record_stories: every per-lead record -> the lead's story and its site's figures of the day.
 
 The records that say what happened to a lead are all on the site's partition. This agent
-reads those no other agent reads (leads.normalized, activities.normalized, sync.deadletter);
+reads those no other agent reads (activities.normalized, sync.deadletter); normalize_leads
+writes its lead events' entries (leads.normalized) with its own table writes, and
 dial_leads (calls.context, sync.optouts, sync.dialer-events), write_activities
 (realgeeks.activities.outbound, realgeeks.leads.outbound) and track_lead_calls
 (sync.call-outcomes: an inbound call's end, which no dialer event tells) hand theirs to the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +38,7 @@ from realgeeks_sync.app.domain.story import (
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.partitioning import site_partition
 from realgeeks_sync.app.streaming.pipeline import Pipeline
-from realgeeks_sync.app.streaming.table_writes import TableChange, write_tables
+from realgeeks_sync.app.streaming.table_batch import TableBatch, TableView
 from realgeeks_sync.tables.identity import IdentityIndex
 
 __all__ = ["StoryWriter", "register", "site_day"]
@@ -54,8 +56,10 @@ _TOPICS = (
     names.CALL_OUTCOMES,
     names.DEADLETTER,
 )
-# Read by no other agent: this one reads them (the rest reach the writer through theirs).
-_OWN_TOPICS = (names.LEADS, names.ACTIVITIES, names.DEADLETTER)
+# Read by no other agent: this one reads them (the rest reach the writer through theirs;
+# normalize_leads, the only writer of leads.normalized, adds its lead events' entries with
+# its own table writes, so no agent reads that topic back just for the story).
+_OWN_TOPICS = (names.ACTIVITIES, names.DEADLETTER)
 
 
 def site_day(p: Pipeline, site_uuid: str, when: datetime) -> str:
@@ -96,17 +100,37 @@ class StoryWriter:
         topic = self._names.get(message.topic)
         if topic is None or not isinstance(value, dict):
             return
-        p = self._p
-        when = datetime.fromtimestamp((message.timestamp or 0) or p.clock(), UTC)
+        when = datetime.fromtimestamp((message.timestamp or 0) or self._p.clock(), UTC)
+        writes = TableBatch(on_retry=self._p.count_write_retry)
+        self.add(topic, value, message.partition, when, writes)
+        await writes.flush("stories")
+
+    def add(
+        self,
+        topic: str,
+        value: Mapping[str, Any],
+        partition: int,
+        when: datetime,
+        writes: TableBatch,
+    ) -> None:
+        """Write the entries a record of ``topic`` (unprefixed) tells into ``writes``.
+
+        For an agent that records its own outputs' entries with its other table writes
+        (normalize_leads: a lead's events). ``partition``: the one whose tables are written.
+        """
+        stories, days = (
+            writes.view(self._p.tables.lead_stories),
+            writes.view(self._p.tables.site_days),
+        )
         for site, lead, entry in story_entries(topic, value, when.isoformat()):
             site = site.strip().lower()
-            if site_partition(site, p.settings.partitions) != message.partition:
+            if site_partition(site, self._p.settings.partitions) != partition:
                 continue  # a record off its site's partition: its table is elsewhere
             if entry["kind"] == "deadletter" or topic == names.CALL_OUTCOMES:
                 # Ids as received (a dead letter's key) or as the caller's number found
                 # them: the story is kept under the lead's canonical id.
                 lead = self._canonical(site, lead)
-            await write_tables(self._record(site, lead, entry, when), durable=False, what="stories")
+            self._record(site, lead, entry, when, stories, days)
 
     def _canonical(self, site: str, lead: str) -> str:
         normalized = normalize_lead_id(lead) or lead
@@ -124,20 +148,28 @@ class StoryWriter:
                 return max(0.0, float(attempt["sent_at"]) - float(raw["first_seen"]))
         return None
 
-    def _record(self, site: str, lead: str, entry: StoryEntry, when: datetime) -> list[TableChange]:
-        """The table writes that add ``entry`` to the lead's story and its site's day."""
-        t, m = self._p.tables, self._p.metrics
+    def _record(
+        self,
+        site: str,
+        lead: str,
+        entry: StoryEntry,
+        when: datetime,
+        stories: TableView,
+        days: TableView,
+    ) -> None:
+        """Add ``entry`` to the lead's story and count it in its site's day."""
+        m = self._p.metrics
         key = story_key(site, lead)
-        stored = t.lead_stories.get(key)
+        stored = stories.get(key)
         entries = stored.get("entries", []) if isinstance(stored, dict) else []
         updated = add_entry(entries, entry)
         if updated is None:
-            return []  # read again: counted the first time
-        writes: list[TableChange] = [(t.lead_stories, key, {"entries": updated})]
+            return  # read again: counted the first time
+        stories[key] = {"entries": updated}
         day_key = site_day(self._p, site, when)
-        figures = count_day(t.site_days.get(day_key), entry)
+        figures = count_day(days.get(day_key), entry)
         if figures is None:
-            return writes
+            return
         detail = entry["detail"]
         if entry["kind"] == "call" and detail.get("event") == "placed":
             sample = self._speed(site, lead, entry)
@@ -148,8 +180,7 @@ class StoryWriter:
             m.calls_ended.labels(str(detail.get("outcome") or "unknown")[:20]).inc()
         elif entry["kind"] == "activity" and detail.get("event") == "tour_requested":
             m.tours_requested.inc()
-        writes.append((t.site_days, day_key, figures))
-        return writes
+        days[day_key] = figures
 
 
 def register(p: Pipeline) -> StoryWriter:

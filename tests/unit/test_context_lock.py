@@ -16,7 +16,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP, Message
 
-from realgeeks_sync.agents import normalize_leads, track_lead_calls
+from realgeeks_sync.agents import normalize_leads, record_stories, track_lead_calls
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.dialing.optouts import optout_event
@@ -113,7 +113,7 @@ def pipeline() -> RecordingPipeline:
             yield [SimpleNamespace(message=m) for m in batch]
 
     p.sequence = cast(Any, SimpleNamespace(batches=batches))
-    normalize_leads.register(p)
+    normalize_leads.register(p, record_stories.StoryWriter(p))
     track_lead_calls.register(p)
     return p
 

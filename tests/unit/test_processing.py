@@ -122,6 +122,7 @@ async def run_batch(
     table: Any,
     decide: Any,
     tables: TableBatch | None = None,
+    sent: Any = None,
 ) -> list[str]:
     """process_batch as the tests call it: raw envelopes keyed by their message id."""
     return await process_batch(
@@ -132,6 +133,7 @@ async def run_batch(
         decide=decide,
         key_of=lambda e, _k: e["message_id"],
         tables=tables,
+        sent=sent,
     )
 
 
@@ -250,3 +252,25 @@ def test_a_time_without_a_zone_is_utc_and_no_time_is_now() -> None:
     assert as_datetime("2026-11-27T10:00:00") == datetime(2026, 11, 27, 10, tzinfo=UTC)
     before = datetime.now(UTC)
     assert before <= as_datetime("not a time") <= datetime.now(UTC)
+
+
+async def test_sent_hears_of_each_message_whose_outputs_were_acknowledged_only() -> None:
+    # normalize_leads writes its lead events' story entries from this hook: an entry for a
+    # lead event that never reached the broker would tell a story that did not happen.
+    p, table, decided = FakePipeline(), {}, []
+    heard: list[tuple[int, list[str]]] = []
+
+    def sent(event: Any, outputs: Any) -> None:
+        heard.append((event.message.offset, [o.key for o in outputs]))
+
+    p.refuse = {"m1"}
+    events = [raw_event("m0", 0), raw_event("m1", 1), raw_event("m0", 2), raw_event("m3", 3)]
+    decide = deciding(decided, bad=frozenset({"m3"}))
+    p.cancel_writes = True
+    with pytest.raises(asyncio.CancelledError):
+        await run_batch(p, events, table, decide, sent=sent)
+    assert heard == []  # decided and stored, but nothing acknowledged
+    p.cancel_writes = False
+    outcomes = await run_batch(p, events, table, decide, sent=sent)
+    assert outcomes == ["resent", "deadlettered", "duplicate", "deadlettered"]
+    assert heard == [(0, ["m0"])]  # sent again counts; refused, repeated, undecidable do not
