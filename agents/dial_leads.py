@@ -392,7 +392,8 @@ def register(
             site_uuid = dialer_event.site_uuid
             tick = Tick(site_uuid, optouts_end=await end_of_optouts(site_uuid))
             count(await core.apply(tick))
-        if stories is not None:
+        if stories is not None and msg.topic != context_topic:
+            # A context's entry was written with its writer's own writes (record_stories).
             await stories.note(msg, record)
 
     topic = p.app.topic(

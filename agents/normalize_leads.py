@@ -12,9 +12,10 @@ rule of agents/processing.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 import faust
@@ -43,7 +44,6 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_timestamp,
 )
-from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.pipeline import Pipeline, Tables
 from realgeeks_sync.app.streaming.table_batch import TableBatch
 from realgeeks_sync.tables.identity import IdentityIndex
@@ -343,7 +343,7 @@ def matcher_config(settings: Settings) -> MatcherConfig:
 
 
 def register(p: Pipeline, stories: StoryWriter) -> None:
-    """Register the agent on the pipeline; ``stories`` records its lead events' entries."""
+    """Register the agent on the pipeline; ``stories``: where its outputs' story entries go."""
     config = matcher_config(p.settings)
     mapping = OutcomeMapping(source=p.settings.own_activity_source)
     t = p.tables
@@ -372,18 +372,6 @@ def register(p: Pipeline, stories: StoryWriter) -> None:
                     envelope, tables, config=config, mapping=mapping, metrics=p.metrics
                 )
 
-            def sent(
-                event: faust.EventT, outputs: Sequence[Output], writes: TableBatch = writes
-            ) -> None:
-                # The lead's story, with this batch's other writes: no agent reads
-                # leads.normalized back for it (agents/record_stories.py).
-                when = datetime.fromtimestamp(p.clock(), UTC)
-                for output in outputs:
-                    if output.topic == "leads":
-                        stories.add(
-                            names.LEADS, output.value, event.message.partition, when, writes
-                        )
-
             # track_lead_calls writes these leads' contexts too (Pipeline.context_lock).
             async with p.context_lock(batch[0].message.partition):
                 await process_batch(
@@ -394,5 +382,6 @@ def register(p: Pipeline, stories: StoryWriter) -> None:
                     decide=decide,
                     key_of=key_of,
                     tables=writes,
-                    sent=sent,
+                    # Its lead events' and contexts' story entries, with the batch's writes.
+                    sent=partial(stories.sent, writes=writes),
                 )

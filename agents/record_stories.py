@@ -1,29 +1,30 @@
 """record_stories: every per-lead record -> the lead's story and its site's figures of the day.
 
 The records that say what happened to a lead are all on the site's partition. This agent
-reads those no other agent reads (activities.normalized, sync.deadletter); normalize_leads
-writes its lead events' entries (leads.normalized) with its own table writes, and
-dial_leads (calls.context, sync.optouts, sync.dialer-events), write_activities
-(realgeeks.activities.outbound, realgeeks.leads.outbound) and track_lead_calls
-(sync.call-outcomes: an inbound call's end, which no dialer event tells) hand theirs to the
-same ``StoryWriter`` as they go: two agents reading one topic would each need the offsets the
-other one commits. Per lead the
-last entries (lead_stories), per site and day the dashboard's figures (site_days), so the
-lead's page and the dashboard read table values instead of scanning topics
-(app/domain/story.py). A record read twice adds nothing (entries carry ids). What the
-dashboard shows is also counted for Prometheus: calls ended by outcome, tours requested.
+reads those no other agent reads (activities.normalized, sync.deadletter). The writers of
+leads.normalized and calls.context (normalize_leads, track_lead_calls) add their records'
+entries with their own table writes; dial_leads (sync.optouts, sync.dialer-events),
+write_activities (realgeeks.activities.outbound, realgeeks.leads.outbound) and
+track_lead_calls (sync.call-outcomes: an inbound call's end, which no dialer event tells)
+hand the records they read to the same ``StoryWriter`` as they go: two agents reading one
+topic would each need the offsets the other one commits. Per lead the last entries
+(lead_stories), per site and day the dashboard's figures (site_days), so the lead's page and
+the dashboard read table values instead of scanning topics (app/domain/story.py). A record
+read twice adds nothing (entries carry ids). What the dashboard shows is also counted for
+Prometheus: calls ended by outcome, tours requested.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
+from realgeeks_sync.agents.processing import Output
 from realgeeks_sync.app.domain.dialing.store import lead_record_key
 from realgeeks_sync.app.domain.normalize import normalize_lead_id
 from realgeeks_sync.app.domain.story import (
@@ -41,7 +42,7 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_batch import TableBatch, TableView
 from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["StoryWriter", "register", "site_day"]
+__all__ = ["WRITERS_RECORD", "StoryWriter", "register", "site_day"]
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,11 @@ _TOPICS = (
     names.CALL_OUTCOMES,
     names.DEADLETTER,
 )
-# Read by no other agent: this one reads them (the rest reach the writer through theirs;
-# normalize_leads, the only writer of leads.normalized, adds its lead events' entries with
-# its own table writes, so no agent reads that topic back just for the story).
+# Read by no other agent: this one reads them (the rest reach the writer through theirs).
 _OWN_TOPICS = (names.ACTIVITIES, names.DEADLETTER)
+# Their writers (normalize_leads; track_lead_calls for contexts) add these records' entries
+# with their own table writes (``StoryWriter.sent``): nothing reads them back for a story.
+WRITERS_RECORD = (names.LEADS, names.CALLS_CONTEXT)
 
 
 def site_day(p: Pipeline, site_uuid: str, when: datetime) -> str:
@@ -74,6 +76,7 @@ class StoryWriter:
     def __init__(self, p: Pipeline) -> None:
         self._p = p
         self._names = {p.settings.topic(name): name for name in _TOPICS}
+        self._recorded = {names.ATTRIBUTES[name]: name for name in WRITERS_RECORD}
         self._identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
 
     async def note_raw(self, message: Any) -> None:
@@ -105,6 +108,15 @@ class StoryWriter:
         self.add(topic, value, message.partition, when, writes)
         await writes.flush("stories")
 
+    def sent(self, event: Any, outputs: Sequence[Output], writes: TableBatch) -> None:
+        """Write the entries of ``event``'s acknowledged outputs of WRITERS_RECORD topics
+        into ``writes`` (process_batch's ``sent`` hook)."""
+        when = datetime.fromtimestamp(self._p.clock(), UTC)
+        for output in outputs:
+            topic = self._recorded.get(output.topic)
+            if topic is not None:
+                self.add(topic, output.value, event.message.partition, when, writes)
+
     def add(
         self,
         topic: str,
@@ -115,8 +127,7 @@ class StoryWriter:
     ) -> None:
         """Write the entries a record of ``topic`` (unprefixed) tells into ``writes``.
 
-        For an agent that records its own outputs' entries with its other table writes
-        (normalize_leads: a lead's events). ``partition``: the one whose tables are written.
+        ``partition``: the one whose tables are written (the current event's).
         """
         stories, days = (
             writes.view(self._p.tables.lead_stories),

@@ -171,6 +171,8 @@ def register(p: Pipeline, stories: StoryWriter | None = None) -> None:
                     key_of=key_of,
                     tables=writes,
                     decode=partial(decode_record, kind=kind),
+                    # The contexts' story entries, with the message's other writes.
+                    sent=None if stories is None else partial(stories.sent, writes=writes),
                 )
             # Opt-outs reach the story through dial_leads, which reads them too.
             if stories is not None and kind == CALL:
