@@ -136,7 +136,9 @@ def backlog(r: dict[str, Any]) -> list[Row]:
             f"backfill of {r.get('leads')} leads, {r.get('workers')} worker(s)"
             f"{_standby(r)}: start -> last event",
             f"{r.get('minutes_to_last_event')} min, {r.get('events_per_s')} events/s, "
-            f"{r.get('cpu_ms_per_webhook')} ms CPU per webhook ({per}); missing {r.get('missing')}",
+            f"{r.get('cpu_ms_per_webhook')} ms CPU per webhook to the last event, "
+            f"{r.get('cpu_ms_per_webhook_to_idle')} until idle ({per}); "
+            f"missing {r.get('missing')}",
             "",
         )
     ]
@@ -148,6 +150,17 @@ def backlog(r: dict[str, Any]) -> list[Row]:
                 f"{r.get('baseline_cpu_ms_per_webhook')} / {r.get('cpu_ms_per_webhook_median')} ms;"
                 f" ratio {ratios}; events/s {r.get('baseline_events_per_s')} / "
                 f"{r.get('events_per_s')}",
+                "3x",
+            )
+        )
+        idle = ", ".join(
+            str(x) for x in r.get("cpu_to_idle_ratio_baseline_over_current_by_round") or []
+        )
+        rows.append(
+            (
+                "  the same until the worker is idle (the agents behind leads.normalized too)",
+                f"{r.get('baseline_cpu_ms_per_webhook_to_idle')} / "
+                f"{r.get('cpu_ms_per_webhook_to_idle_median')} ms; ratio {idle}",
                 "3x",
             )
         )

@@ -222,6 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         result["cpu_ratio_baseline_over_current_by_round"] = [
             round(b / c, 2) for b, c in zip(base, cur, strict=True) if b and c
         ]
+        idle_cur = [r["cpu_ms_per_webhook_to_idle"] for r in runs["current"]]
+        idle_base = [r["cpu_ms_per_webhook_to_idle"] for r in runs["baseline"]]
+        result["baseline_cpu_ms_per_webhook_to_idle"] = statistics.median(idle_base)
+        result["cpu_ms_per_webhook_to_idle_median"] = statistics.median(idle_cur)
+        result["cpu_to_idle_ratio_baseline_over_current_by_round"] = [
+            round(b / c, 2) for b, c in zip(idle_base, idle_cur, strict=True) if b and c
+        ]
         result["baseline_events_per_s"] = statistics.median(
             r["events_per_s"] or 0 for r in runs["baseline"]
         )

@@ -64,7 +64,7 @@ def _step(args: argparse.Namespace, rate: float, setting: str | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="100,150,200,250,300,400,500,650,800,1000")
+    parser.add_argument("--rates", default="100,200,300,350,400,450,500,600,800,1000")
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--p99-ms", type=float, default=500.0)
     parser.add_argument("--partitions", type=int, default=8)
