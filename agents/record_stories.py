@@ -110,12 +110,20 @@ class StoryWriter:
 
     def sent(self, event: Any, outputs: Sequence[Output], writes: TableBatch) -> None:
         """Write the entries of ``event``'s acknowledged outputs of WRITERS_RECORD topics
-        into ``writes`` (process_batch's ``sent`` hook)."""
-        when = datetime.fromtimestamp(self._p.clock(), UTC)
-        for output in outputs:
-            topic = self._recorded.get(output.topic)
-            if topic is not None:
-                self.add(topic, output.value, event.message.partition, when, writes)
+        into ``writes`` (process_batch's ``sent`` hook).
+
+        Never raises, as ``note``: the message would stay unfinished and come back to
+        fail the same way, holding its partition (counted as StoryRecordFailed).
+        """
+        try:
+            when = datetime.fromtimestamp(self._p.clock(), UTC)
+            for output in outputs:
+                topic = self._recorded.get(output.topic)
+                if topic is not None:
+                    self.add(topic, output.value, event.message.partition, when, writes)
+        except Exception:
+            log.exception("recording a lead's story failed")
+            self._p.metrics.sync_errors.labels("StoryRecordFailed").inc()
 
     def add(
         self,

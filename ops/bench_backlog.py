@@ -72,17 +72,28 @@ def write_export(path: Path, leads: int, sites: int) -> list[str]:
     return ids
 
 
-def settle(probes: list[WorkerProbe], *, idle_pct: float = 5.0, limit_s: float = 60.0) -> float:
-    """Seconds until every worker used under ``idle_pct`` of a core for a whole second."""
+def _median(values: list[float | None]) -> float | None:
+    """The median of the figures a run gave (None: none did)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def settle(
+    probes: list[WorkerProbe], *, idle_pct: float = 5.0, limit_s: float = 60.0
+) -> float | None:
+    """Seconds until every worker used under ``idle_pct`` of a core for a whole second;
+    None when one never did within ``limit_s`` or is gone (no /proc: it read as 0 CPU)."""
     started = time.monotonic()
     last = [p.cpu_s() for p in probes]
     while time.monotonic() - started < limit_s:
         time.sleep(1.0)
+        if not all(Path(f"/proc/{p.pid}/stat").exists() for p in probes):
+            return None
         now = [p.cpu_s() for p in probes]
         if all(100 * (n - b) < idle_pct for n, b in zip(now, last, strict=True)):
-            break
+            return round(time.monotonic() - started, 1)
         last = now
-    return round(time.monotonic() - started, 1)
+    return None
 
 
 def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path) -> dict[str, Any]:
@@ -153,7 +164,7 @@ def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path)
         # The agents behind leads.normalized (stories, dialer, contexts) may still be busy
         # when the last lead event arrives: their work counts too.
         "cpu_ms_per_webhook_to_idle": (
-            round(sum(cpu_settled) * 1e3 / len(got), 3) if got else None
+            round(sum(cpu_settled) * 1e3 / len(got), 3) if got and settled is not None else None
         ),
         "settle_s": settled,
         "per_worker": [
@@ -224,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         idle_cur = [r["cpu_ms_per_webhook_to_idle"] for r in runs["current"]]
         idle_base = [r["cpu_ms_per_webhook_to_idle"] for r in runs["baseline"]]
-        result["baseline_cpu_ms_per_webhook_to_idle"] = statistics.median(idle_base)
-        result["cpu_ms_per_webhook_to_idle_median"] = statistics.median(idle_cur)
+        result["baseline_cpu_ms_per_webhook_to_idle"] = _median(idle_base)
+        result["cpu_ms_per_webhook_to_idle_median"] = _median(idle_cur)
         result["cpu_to_idle_ratio_baseline_over_current_by_round"] = [
             round(b / c, 2) for b, c in zip(idle_base, idle_cur, strict=True) if b and c
         ]

@@ -178,7 +178,9 @@ def worker_settings(args: argparse.Namespace) -> dict[str, str]:
     value = getattr(args, "standby_replicas", None)
     chosen = {} if value is None else {"RGSYNC_TABLE_STANDBY_REPLICAS": str(value)}
     for pair in getattr(args, "worker_setting", None) or ():
-        name, _, setting = pair.partition("=")
+        name, equals, setting = pair.partition("=")
+        if not equals or not name.strip().startswith("RGSYNC_"):
+            raise SystemExit(f"--worker-setting {pair!r}: expected RGSYNC_NAME=VALUE")
         chosen[name.strip()] = setting
     return chosen
 

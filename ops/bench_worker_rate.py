@@ -104,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{'ok' if step['ok'] else 'over the bound'}",
             flush=True,
         )
+        # With --versus, go on while either keeps the bound (to fill the comparison).
         if not step["ok"] and not (versus and versus[-1]["ok"]):
             break
-    kept = [s for s in steps if s["ok"]]
+    # The highest rate kept below the first one over the bound (not one above it).
+    first_over = next((s for s in steps if not s["ok"]), None)
+    kept = [s for s in steps if s["ok"] and (first_over is None or s["rate"] < first_over["rate"])]
     best = kept[-1] if kept else None
     result = {
         "bench": "worker_rate",
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_rate": best["rate"] if best else None,
         "cpu_ms_per_webhook_at_max": best["cpu_ms_per_webhook"] if best else None,
         "p99_ms_at_max": best["p99_ms"] if best else None,
-        "first_over": steps[-1] if steps and not steps[-1]["ok"] else None,
+        "first_over": first_over,
         "steps": steps,
         "versus": versus,
     }

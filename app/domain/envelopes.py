@@ -14,7 +14,7 @@ from typing import Any
 from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import MalformedPayloadError
 from realgeeks_sync.app.core.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
-from realgeeks_sync.app.domain.normalize import TimestampError, timestamp_ns
+from realgeeks_sync.app.domain.normalize import TimestampError, normalize_site_uuid, timestamp_ns
 
 __all__ = [
     "ELEVENLABS_KEPT_TYPES",
@@ -142,8 +142,9 @@ def realgeeks_record(
     if action is None:
         raise MalformedPayloadError("no action in X-Lead-Router-Action or the body")
     message_id = _header(headers, "X-Lead-Router-Message-Id") or hashlib.sha256(body).hexdigest()
-    site = parsed.get("site_uuid")
-    key = site.strip() if isinstance(site, str) and site.strip() else message_id
+    # The site as every other topic keys it (trimmed, lower-cased): the raw record's
+    # partition is its site's, where normalize_leads writes the site's tables and stories.
+    key = normalize_site_uuid(parsed.get("site_uuid")) or message_id
     timestamp, clamped = _header(headers, "X-Lead-Router-Timestamp"), False
     if max_timestamp_skew_s is not None:
         timestamp, clamped = clamp_timestamp(timestamp, received_at, max_timestamp_skew_s)

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from confluent_kafka import Producer
 
 from realgeeks_sync.app.core.settings import Settings
+from realgeeks_sync.app.domain.normalize import normalize_site_uuid
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.kafka_config import producer_config
 
@@ -198,7 +199,8 @@ def run_backfill(
         }
         producer.produce(
             topic,
-            key=str(body["site_uuid"]).encode(),
+            # Keyed as the ingress keys a webhook: the site's partition (app/domain/envelopes.py).
+            key=(normalize_site_uuid(body["site_uuid"]) or str(body["site_uuid"])).encode(),
             value=json.dumps(envelope, separators=(",", ":")).encode(),
             on_delivery=on_delivery,
         )

@@ -29,8 +29,9 @@ from realgeeks_sync.app.streaming.offset_guard import mark_finished
 
 __all__ = ["BUSY_WINDOWS", "PartitionSequence"]
 
-BUSY_WINDOWS = 4
-"""A partition is under steady traffic when its runs start less than this many lingers apart."""
+BUSY_WINDOWS = 2
+"""A partition comes under steady traffic when its runs start less than this many lingers
+apart, and stays under it while its runs take more than one event."""
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class _Position:
     busy: bool = False  # an admitted message is being processed
     progressed_at: float = 0.0
     run_started_at: float = float("-inf")  # batches(): when the last run's first event came
+    run_size: int = 0  # batches(): how many events the last run took
 
 
 class PartitionSequence:
@@ -96,10 +98,11 @@ class PartitionSequence:
         all, for the consumer to hand more over: Faust hands records over one at a time,
         a few event-loop turns each, so without that wait a busy worker's agents would
         rarely find more than one waiting. A partition under steady traffic (its previous
-        run started less than ``BUSY_WINDOWS`` lingers ago) waits up to ``busy_linger_s``
-        from the run's start for records not fetched yet: at 300 webhooks/s over 8
-        partitions runs of one became runs of two or three, and each run costs its own
-        writes, sends and acknowledgements. A partition with a lone record never waits.
+        run started less than ``BUSY_WINDOWS`` lingers ago, or took more than one event)
+        waits up to ``busy_linger_s`` from the run's start for records not fetched yet: at
+        300 webhooks/s over 8 partitions runs of one became runs of two or three, and each
+        run costs its own writes, sends and acknowledgements. A partition with occasional
+        records (runs of one, further apart) never waits.
 
         Every event of a run is marked finished and acknowledged together when the agent
         asks for the next run; an agent that raises or is cancelled leaves the whole run
@@ -149,6 +152,7 @@ class PartitionSequence:
                         event.message, queue, max_size, deadline, busy_until
                     ):
                         break
+            self._run_taken(batch[0].message.tp, len(batch))
             # Table writes go to the partition of Faust's "current event": the batch's own,
             # even when the event taken last (held for the next run) is another's.
             faust.streams._current_event.set(weakref.ref(batch[-1]))
@@ -163,9 +167,17 @@ class PartitionSequence:
         position = self._positions.get(tp)
         if position is None or busy_linger_s <= 0:
             return float("-inf")
-        busy = now - position.run_started_at <= BUSY_WINDOWS * busy_linger_s
+        busy = (
+            position.run_size > 1 or now - position.run_started_at <= BUSY_WINDOWS * busy_linger_s
+        )
         position.run_started_at = now
         return now + busy_linger_s if busy else float("-inf")
+
+    def _run_taken(self, tp: TP, size: int) -> None:
+        """How many events the run of ``tp`` that started last took."""
+        position = self._positions.get(tp)
+        if position is not None:
+            position.run_size = size
 
     async def _more_coming(
         self, last: Message, queue: Any, backlog: int, deadline: float, busy_until: float
@@ -178,13 +190,13 @@ class PartitionSequence:
         """
         while True:
             now = self._clock()
-            if now < busy_until:
-                # Coarser steps: a steady partition's next record is milliseconds away.
-                step = min(0.005, busy_until - now)
-            elif now < deadline and self._has_record_at(
+            if now < deadline and self._has_record_at(
                 self._consumer(), last.tp, last.offset + backlog
             ):
-                step = 0.001
+                step = 0.001  # a backlog: the records are fetched, Faust hands them over
+            elif now < busy_until:
+                # Coarser steps: a steady partition's next record is milliseconds away.
+                step = min(0.005, busy_until - now)
             else:
                 return False
             await asyncio.sleep(step)

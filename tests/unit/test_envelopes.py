@@ -170,3 +170,12 @@ def test_the_raw_record_stays_within_the_size_the_topics_take(
     assert len(value) <= 2 * len(raw) + ENVELOPE_HEADERS_BYTES + 1024
     assert len(value) + len(rec.key.encode()) <= max_message_bytes(len(raw))
     assert len(json.loads(value)["headers"]) <= 16
+
+
+def test_a_webhook_is_keyed_by_its_site_as_every_other_topic_keys_it() -> None:
+    # Mixed case and spaces: the raw record must land on the site's partition, where the
+    # site's tables and its leads' stories are written (site_partition of the normalized id).
+    site = "5EAD6DD1-2cb9-4f80-80fc-5716b05c90ba"
+    body = json.dumps({"site_uuid": f"  {site} ", "action": "created"}).encode()
+    rec = realgeeks_record(body, {"X-Lead-Router-Message-Id": "m-9"}, AT)
+    assert rec.key == site.lower()

@@ -464,7 +464,8 @@ async def test_a_partition_under_steady_traffic_waits_for_records_not_fetched_ye
     seq = make(consumer, [1], clock)
     stream: Any = FakeStream([msg(0)])
     batches = seq.batches(stream, 10, busy_linger_s=0.025)
-    assert [e.message.offset for e in await batches.__anext__()] == [0]  # lone: no wait
+    first = await asyncio.wait_for(batches.__anext__(), timeout=5)
+    assert [e.message.offset for e in first] == [0]  # lone: no wait (the clock never moved)
     clock.now = 0.010
     stream.pending.append(FakeEvent(msg(1)))
 
@@ -487,9 +488,34 @@ async def test_a_quiet_partition_and_a_linger_of_zero_never_wait_for_unfetched_r
         seq = make(consumer, [1], clock)
         stream: Any = FakeStream([msg(0)])
         batches = seq.batches(stream, 10, busy_linger_s=busy_linger_s)
-        await batches.__anext__()
+        await asyncio.wait_for(batches.__anext__(), timeout=5)
         clock.now = gap_s  # a second apart: not steady traffic (or lingering is off)
         stream.pending.append(FakeEvent(msg(1)))
         batch = await asyncio.wait_for(batches.__anext__(), timeout=5)
         assert [e.message.offset for e in batch] == [1]
         assert clock.now == gap_s  # returned at once: the clock never had to move
+
+
+async def test_a_partition_stays_steady_while_its_runs_take_several() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(0), msg(1)])
+    batches = seq.batches(stream, 10, busy_linger_s=0.025)
+    first = await asyncio.wait_for(batches.__anext__(), timeout=5)
+    assert [e.message.offset for e in first] == [0, 1]  # both waiting: no linger needed
+    # A second later, but the last run took two: still steady, so this run waits for a
+    # record the broker does not hold yet (no known end: no backlog).
+    clock.now = 1.0
+    stream.pending.append(FakeEvent(msg(2)))
+
+    async def broker() -> None:
+        await asyncio.sleep(0.003)
+        stream.pending.append(FakeEvent(msg(3)))
+        await asyncio.sleep(0.003)
+        clock.now = 1.030
+
+    handing = asyncio.ensure_future(broker())
+    second = await asyncio.wait_for(batches.__anext__(), timeout=5)
+    assert [e.message.offset for e in second] == [2, 3]
+    assert clock.now == 1.030  # it waited out the linger
+    await handing

@@ -73,3 +73,16 @@ async def test_outputs_off_the_sites_partition_tell_nothing_there() -> None:
     stories.sent(event(partition + 1), outputs("l1"), writes)
     await writes.flush()
     assert tables.lead_stories.sent == [] and tables.site_days.sent == []
+
+
+async def test_a_story_that_cannot_be_told_never_holds_the_writers_message() -> None:
+    stories, _tables = writer()
+
+    def broken(*_args: Any) -> None:
+        raise KeyError("a record the story does not understand")
+
+    stories.add = broken  # type: ignore[method-assign]
+    writes = TableBatch()
+    stories.sent(event(0), outputs("l1"), writes)  # would leave the message unfinished
+    failed = stories._p.metrics.sync_errors.labels("StoryRecordFailed")._value.get()
+    assert failed == 1 and writes.pending() == 0
