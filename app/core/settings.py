@@ -299,8 +299,8 @@ class Settings:
         "RGSYNC_BATCH_LINGER_MS",
         25,
         "longest a run of raw webhooks waits for more of its partition when the partition "
-        "has steady traffic (runs of several cost less CPU per webhook; a lone webhook never "
-        "waits; 0: never)",
+        "has steady traffic (runs of several cost less CPU per webhook; a partition with "
+        "occasional webhooks never waits; 0: never)",
         minimum=0,
         maximum=1000,
     )
