@@ -42,7 +42,7 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline
 from realgeeks_sync.app.streaming.table_batch import TableBatch, TableView
 from realgeeks_sync.tables.identity import IdentityIndex
 
-__all__ = ["WRITERS_RECORD", "StoryWriter", "register", "site_day"]
+__all__ = ["StoryWriter", "register", "site_day"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ _TOPICS = (
 _OWN_TOPICS = (names.ACTIVITIES, names.DEADLETTER)
 # Their writers (normalize_leads; track_lead_calls for contexts) add these records' entries
 # with their own table writes (``StoryWriter.sent``): nothing reads them back for a story.
-WRITERS_RECORD = (names.LEADS, names.CALLS_CONTEXT)
+_WRITERS_RECORD = (names.LEADS, names.CALLS_CONTEXT)
 
 
 def site_day(p: Pipeline, site_uuid: str, when: datetime) -> str:
@@ -76,7 +76,7 @@ class StoryWriter:
     def __init__(self, p: Pipeline) -> None:
         self._p = p
         self._names = {p.settings.topic(name): name for name in _TOPICS}
-        self._recorded = {names.ATTRIBUTES[name]: name for name in WRITERS_RECORD}
+        self._recorded = {names.ATTRIBUTES[name]: name for name in _WRITERS_RECORD}
         self._identity = IdentityIndex(p.tables.identity_index, p.tables.lead_snapshots)
 
     async def note_raw(self, message: Any) -> None:
@@ -109,8 +109,8 @@ class StoryWriter:
         await writes.flush("stories")
 
     def sent(self, event: Any, outputs: Sequence[Output], writes: TableBatch) -> None:
-        """Write the entries of ``event``'s acknowledged outputs of WRITERS_RECORD topics
-        into ``writes`` (process_batch's ``sent`` hook).
+        """Write the entries of ``event``'s acknowledged outputs to leads.normalized and
+        calls.context into ``writes`` (process_batch's ``sent`` hook).
 
         Never raises, as ``note``: the message would stay unfinished and come back to
         fail the same way, holding its partition (counted as StoryRecordFailed).

@@ -87,7 +87,7 @@ def settle(
     last = [p.cpu_s() for p in probes]
     while time.monotonic() - started < limit_s:
         time.sleep(1.0)
-        if not all(Path(f"/proc/{p.pid}/stat").exists() for p in probes):
+        if not all(p.alive() for p in probes):
             return None
         now = [p.cpu_s() for p in probes]
         if all(100 * (n - b) < idle_pct for n, b in zip(now, last, strict=True)):
@@ -225,21 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": runs,
     }
     if args.baseline:
-        cur = [r["cpu_ms_per_webhook"] for r in runs["current"]]
-        base = [r["cpu_ms_per_webhook"] for r in runs["baseline"]]
         result["baseline"] = args.baseline
-        result["baseline_cpu_ms_per_webhook"] = statistics.median(base)
-        result["cpu_ms_per_webhook_median"] = statistics.median(cur)
-        result["cpu_ratio_baseline_over_current_by_round"] = [
-            round(b / c, 2) for b, c in zip(base, cur, strict=True) if b and c
-        ]
-        idle_cur = [r["cpu_ms_per_webhook_to_idle"] for r in runs["current"]]
-        idle_base = [r["cpu_ms_per_webhook_to_idle"] for r in runs["baseline"]]
-        result["baseline_cpu_ms_per_webhook_to_idle"] = _median(idle_base)
-        result["cpu_ms_per_webhook_to_idle_median"] = _median(idle_cur)
-        result["cpu_to_idle_ratio_baseline_over_current_by_round"] = [
-            round(b / c, 2) for b, c in zip(idle_base, idle_cur, strict=True) if b and c
-        ]
+        # Each CPU figure side by side: the median of each side and the ratio by round.
+        for figure, ratio in (
+            ("cpu_ms_per_webhook", "cpu_ratio"),
+            ("cpu_ms_per_webhook_to_idle", "cpu_to_idle_ratio"),
+        ):
+            cur = [r[figure] for r in runs["current"]]
+            base = [r[figure] for r in runs["baseline"]]
+            result[f"baseline_{figure}"] = _median(base)
+            result[f"{figure}_median"] = _median(cur)
+            result[f"{ratio}_baseline_over_current_by_round"] = [
+                round(b / c, 2) for b, c in zip(base, cur, strict=True) if b and c
+            ]
         result["baseline_events_per_s"] = statistics.median(
             r["events_per_s"] or 0 for r in runs["baseline"]
         )

@@ -231,6 +231,10 @@ class WorkerProbe:
             pass
         return 0
 
+    def alive(self) -> bool:
+        """Whether the process still exists (a gone one reads as 0 CPU seconds)."""
+        return Path(f"/proc/{self.pid}/stat").exists()
+
     def cpu_s(self) -> float:
         try:
             raw = Path(f"/proc/{self.pid}/stat").read_text()

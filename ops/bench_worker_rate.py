@@ -62,6 +62,15 @@ def _step(args: argparse.Namespace, rate: float, setting: str | None = None) -> 
     }
 
 
+def _describe(step: dict[str, Any]) -> str:
+    """One step's figures, as printed."""
+    return (
+        f"p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, missing {step['missing']}, "
+        f"{step['cpu_ms_per_webhook']} ms CPU per webhook (worker {step['worker_cpu_pct']} %, "
+        f"others {step['others_pct']} %) {'ok' if step['ok'] else 'over the bound'}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="100,200,300,350,400,450,500,600,800,1000")
@@ -86,24 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             by = {s: _step(args, rate, s) for s in runs}
             step, other = by[None], by[args.versus]
             versus.append(other)
-            print(
-                f"{rate:g}/s with {args.versus}: p50 {other['p50_ms']} ms, p99 "
-                f"{other['p99_ms']} ms, missing {other['missing']}, "
-                f"{other['cpu_ms_per_webhook']} ms CPU per webhook "
-                f"(worker {other['worker_cpu_pct']} %) {'ok' if other['ok'] else 'over the bound'}",
-                flush=True,
-            )
+            print(f"{rate:g}/s with {args.versus}: {_describe(other)}", flush=True)
         else:
             step = _step(args, rate)
         steps.append(step)
-        print(
-            f"{rate:g}/s for {args.duration:g} s: p50 {step['p50_ms']} ms, "
-            f"p99 {step['p99_ms']} ms, "
-            f"missing {step['missing']}, {step['cpu_ms_per_webhook']} ms CPU per webhook "
-            f"(worker {step['worker_cpu_pct']} %, others {step['others_pct']} %) "
-            f"{'ok' if step['ok'] else 'over the bound'}",
-            flush=True,
-        )
+        print(f"{rate:g}/s for {args.duration:g} s: {_describe(step)}", flush=True)
         # With --versus, go on while either keeps the bound (to fill the comparison).
         if not step["ok"] and not (versus and versus[-1]["ok"]):
             break

@@ -27,9 +27,9 @@ from faust.types import TP, Message
 
 from realgeeks_sync.app.streaming.offset_guard import mark_finished
 
-__all__ = ["BUSY_WINDOWS", "PartitionSequence"]
+__all__ = ["PartitionSequence"]
 
-BUSY_WINDOWS = 2
+_BUSY_WINDOWS = 2
 """A partition comes under steady traffic when its runs start less than this many lingers
 apart, and stays under it while its runs take more than one event."""
 
@@ -98,7 +98,7 @@ class PartitionSequence:
         all, for the consumer to hand more over: Faust hands records over one at a time,
         a few event-loop turns each, so without that wait a busy worker's agents would
         rarely find more than one waiting. A partition under steady traffic (its previous
-        run started less than ``BUSY_WINDOWS`` lingers ago, or took more than one event)
+        run started less than two lingers ago, or took more than one event)
         waits up to ``busy_linger_s`` from the run's start for records not fetched yet: at
         300 webhooks/s over 8 partitions runs of one became runs of two or three, and each
         run costs its own writes, sends and acknowledgements. A partition with occasional
@@ -168,7 +168,7 @@ class PartitionSequence:
         if position is None or busy_linger_s <= 0:
             return float("-inf")
         busy = (
-            position.run_size > 1 or now - position.run_started_at <= BUSY_WINDOWS * busy_linger_s
+            position.run_size > 1 or now - position.run_started_at <= _BUSY_WINDOWS * busy_linger_s
         )
         position.run_started_at = now
         return now + busy_linger_s if busy else float("-inf")
