@@ -32,6 +32,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class LocalBroker:
+    """A broker of a test's own, started and stopped by ops/kafka on two ports that were free.
+
+    ops/kafka puts the controller on the port after the broker's unless told: a free
+    ephemeral port's neighbour may be taken (a test once failed to start on that).
+    """
+
+    port: int
+    controller_port: int
+
+    @classmethod
+    def on_free_ports(cls) -> LocalBroker:
+        """Two distinct ports that are free right now."""
+        with closing(socket.socket()) as a, closing(socket.socket()) as b:
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            return cls(int(a.getsockname()[1]), int(b.getsockname()[1]))
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """``ops/kafka <command>`` (start, stop) for this broker."""
+        env = {
+            **os.environ,
+            "RGSYNC_LOCAL_KAFKA_PORT": str(self.port),
+            "RGSYNC_LOCAL_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "RGSYNC_KAFKA_URL": "",
+        }
+        return subprocess.run(
+            [str(ROOT / "ops" / "kafka"), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
 def port_open(host: str, port: int) -> bool:
     """Whether something accepts connections at host:port."""
     try:

@@ -4,8 +4,6 @@ lost, the worker recovers without a restart, and /health shows the outage."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,28 +13,21 @@ from typing import Any
 
 import pytest
 
-from ops.testkit.support import ROOT, Worker, drain_json, free_port, unique, worker_env
+from ops.testkit.support import LocalBroker, Worker, drain_json, unique, worker_env
 from realgeeks_sync.app.domain.leads import lead_event_id
 from tests.integration.test_crash import Sender
 
 pytestmark = pytest.mark.integration
 
 
-def kafka(command: str, port: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RGSYNC_LOCAL_KAFKA_PORT": str(port), "RGSYNC_KAFKA_URL": ""}
-    return subprocess.run(
-        [str(ROOT / "ops" / "kafka"), command], env=env, capture_output=True, text=True, timeout=180
-    )
-
-
 @pytest.fixture
-def own_broker() -> Iterator[int]:
-    """A broker of this test's own, on its own port, so stopping it harms no one else."""
-    port = free_port()
-    started = kafka("start", port)
+def own_broker() -> Iterator[LocalBroker]:
+    """A broker of this test's own, on its own ports, so stopping it harms no one else."""
+    broker = LocalBroker.on_free_ports()
+    started = broker.run("start")
     assert started.returncode == 0, started.stderr
-    yield port
-    kafka("stop", port)
+    yield broker
+    broker.run("stop")
 
 
 def health(worker: Worker) -> tuple[int, dict[str, Any]]:
@@ -47,8 +38,8 @@ def health(worker: Worker) -> tuple[int, dict[str, Any]]:
         return err.code, json.loads(err.read())
 
 
-def test_broker_restart_under_load(own_broker: int, tmp_path: Path) -> None:
-    bootstrap = f"127.0.0.1:{own_broker}"
+def test_broker_restart_under_load(own_broker: LocalBroker, tmp_path: Path) -> None:
+    bootstrap = own_broker.bootstrap
     env = worker_env(
         bootstrap,
         tmp_path,
@@ -71,12 +62,12 @@ def test_broker_restart_under_load(own_broker: int, tmp_path: Path) -> None:
     try:
         sender.start()
         time.sleep(4)
-        assert kafka("stop", own_broker).returncode == 0
+        assert own_broker.run("stop").returncode == 0
         time.sleep(6)
         status, report = health(worker)
         assert status == 503 and report["status"] == "unhealthy"
         assert report["checks"]["kafka"]["status"] == "down"
-        assert kafka("start", own_broker).returncode == 0
+        assert own_broker.run("start").returncode == 0
         sender.join(timeout=300)
         assert not sender.is_alive()
         assert sender.refused > 0  # the outage was answered 503 (or refused), never 200

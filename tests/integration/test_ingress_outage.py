@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops.testkit.contracts import check_and_delete
-from ops.testkit.support import ROOT, drain_json, free_port, unique
+from ops.testkit.support import LocalBroker, drain_json, unique
 from realgeeks_sync.app.core.metrics import Metrics
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
@@ -63,20 +61,15 @@ def fuzz_settings(kafka_bootstrap: str) -> Iterator[Settings]:
 
 
 @pytest.fixture
-async def second_broker_port() -> AsyncIterator[int]:
-    """A port where a second local broker can be started and stopped by the test."""
-    port = free_port()
-    yield port
-    subprocess.run(
-        [str(ROOT / "ops" / "kafka"), "stop"],
-        env={**os.environ, "RGSYNC_LOCAL_KAFKA_PORT": str(port), "RGSYNC_KAFKA_URL": ""},
-        capture_output=True,
-    )
+async def second_broker() -> AsyncIterator[LocalBroker]:
+    """Ports where a second local broker can be started and stopped by the test."""
+    broker = LocalBroker.on_free_ports()
+    yield broker
+    broker.run("stop")
 
 
-async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: int) -> None:
-    port = second_broker_port
-    settings = _settings(f"127.0.0.1:{port}")
+async def test_broker_down_is_503_then_200_after_it_returns(second_broker: LocalBroker) -> None:
+    settings = _settings(second_broker.bootstrap)
     client, publisher = await _client(settings)
     body = json.dumps({"action": "created", "site_uuid": "site-outage", "id": unique()}).encode()
     headers = {
@@ -88,10 +81,7 @@ async def test_broker_down_is_503_then_200_after_it_returns(second_broker_port: 
             resp = await client.post("/webhooks/realgeeks", data=body, headers=headers)
             assert resp.status == 503
             assert int(resp.headers["Retry-After"]) >= 1
-        env = {**os.environ, "RGSYNC_LOCAL_KAFKA_PORT": str(port), "RGSYNC_KAFKA_URL": ""}
-        started = subprocess.run(
-            [str(ROOT / "ops" / "kafka"), "start"], env=env, capture_output=True, text=True
-        )
+        started = second_broker.run("start")
         assert started.returncode == 0, started.stderr
         # The topic does not exist yet on the new broker: create it like the worker does.
         from realgeeks_sync.app.streaming.topics import ensure_topics
