@@ -18,6 +18,7 @@ from realgeeks_sync.app.domain.normalize import (
     TimestampError,
     fold_key,
     is_blank,
+    nanp,
     normalize_city,
     normalize_email,
     normalize_lead,
@@ -263,6 +264,115 @@ def test_e164_stability_shortcut_agrees_with_a_second_parse(raw: str, region: st
     assert (phone.e164, phone.extension, phone.valid, phone.region) == (
         _phone_as_libphonenumber_says(raw, region)
     )
+
+
+# --- the NANP shortcut (app/domain/normalize/nanp.py) ----------------------------------
+
+# Every shape the shortcut reads, and near misses it must leave to libphonenumber.
+_NANP_SHAPES = (
+    "+1{a}{b}{c}", "+1 {a} {b} {c}", "({a}) {b}-{c}", "({a}){b}-{c}", "{a}-{b}-{c}",
+    "{a}.{b}.{c}", "{a} {b} {c}", "{a}{b}{c}", " {a}-{b}-{c} ", "1{a}{b}{c}", "+1-{a}-{b}-{c}",
+    "{a}-{b}.{c}", "({a}) {b} {c}", "+1 ({a}) {b}-{c}", "{a}-{b}-{c} x12", "\uff0b1{a}{b}{c}",
+)  # fmt: skip
+_AREA = st.from_regex(r"[0-9]{3}", fullmatch=True)
+_NANP_AREAS = st.one_of(
+    _AREA, st.sampled_from(["246", "876", "658", "268", "808", "212", "800", "900", "523"])
+)
+
+
+@settings(max_examples=500)
+@given(
+    _NANP_AREAS,
+    st.from_regex(r"[0-9]{3}", fullmatch=True),
+    st.lists(st.from_regex(r"[0-9]{4}", fullmatch=True), min_size=1, max_size=4),
+    st.sampled_from(_NANP_SHAPES),
+    st.sampled_from(["US", "CA", "GB", None]),
+)
+def test_nanp_shortcut_reads_as_libphonenumber_reads(
+    area: str, exchange: str, lines: list[str], shape: str, region: str | None
+) -> None:
+    # Numbers sharing a prefix: the first asks libphonenumber, the others reuse its answer
+    # (nanp._answers); each must be what the full parse gives, and teach what it teaches.
+    for line in lines:
+        raw = shape.format(a=area, b=exchange, c=line)
+        text = unicodedata.normalize("NFKC", raw).strip()
+        phone = phones._parse_phone(raw, region)
+        assert phone == phones._parse_with_libphonenumber(raw, text, region)
+        assert (phone.e164, phone.extension, phone.valid, phone.region) == (
+            _phone_as_libphonenumber_says(raw, region)
+        )
+        if phone.e164 is not None:
+            assert valid_e164(phone.e164) == _valid_e164_as_libphonenumber_says(phone.e164)
+
+
+def test_nanp_shortcut_is_on_for_the_installed_metadata() -> None:
+    # Were a pattern beyond the depth analysis, the shortcut would quietly turn itself off.
+    assert nanp.prefix_digits("8088172382") == 6
+    assert nanp.prefix_digits("2468172382") == 7  # Barbados: deeper fixed-line patterns
+    assert nanp.nanp_national("(808) 817-2382", "US") == "8088172382"
+    assert nanp.nanp_national("(808) 817-2382", "CA") is None  # read in the US only
+    assert nanp.nanp_national("+1 808 817 2382", None) == "8088172382"
+    assert nanp.nanp_national("1808 817 2382", "US") is None  # a trunk 1: the parse decides
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix", "depth"),
+    [
+        (r"[2-9]\d{9}", False, 1),
+        (r"(?:2|3[45])\d{8}", False, 2),
+        (r"\d{10}", False, 0),
+        (r"[2-9]\d{2}(?:55)\d{5}", False, 5),
+        (r"\d{7}|[2-9]\d{9}", False, 1),  # the 7-digit branch never fits ten digits
+        (r"2(?:4[0-5]|[0-9]{2})\d{7}", False, 3),
+        (r"246|658|876", True, 3),
+        (r"([457]\d{6})|1", True, 1),
+        (r"3\d{2,3}\d{6}", False, 1),
+        (r"[^0]\d{9}", False, 1),
+    ],
+)
+def test_pattern_depth(pattern: str, prefix: bool, depth: int) -> None:
+    assert nanp._pattern_depth(pattern, prefix=prefix) == depth
+
+
+@pytest.mark.parametrize("pattern", [r"(?=2)\d{10}", r"(\d)\1\d{8}", r"^\d{10}$"])
+def test_pattern_depth_refuses_what_it_does_not_model(pattern: str) -> None:
+    with pytest.raises(nanp._Unsupported):
+        nanp._pattern_depth(pattern, prefix=False)
+
+
+def _nanp_patterns() -> list[str]:
+    """Every number type's pattern of every region sharing country code 1."""
+    patterns = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        patterns |= {
+            desc.national_number_pattern
+            for desc in nanp._descs(metadata)
+            if desc is not None and desc.national_number_pattern
+        }
+    return sorted(patterns)
+
+
+_NANP_PATTERNS = _nanp_patterns()
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(_NANP_PATTERNS), st.data())
+def test_numbers_sharing_the_depth_match_every_nanp_pattern_alike(
+    pattern: str, data: st.DataObject
+) -> None:
+    # The depth analysis' claim, tried on libphonenumber's own patterns: change any digit
+    # after the depth and the full match does not change (numbers the pattern takes too).
+    compiled = re.compile(pattern)
+    ten = st.from_regex(r"[0-9]{10}", fullmatch=True)
+    taken = st.from_regex(re.compile(pattern, re.ASCII), fullmatch=True).filter(
+        lambda s: len(s) == 10
+    )
+    number = data.draw(st.one_of(taken, ten))
+    other = data.draw(ten)
+    depth = nanp._pattern_depth(pattern, prefix=False)
+    changed = number[:depth] + other[depth:]
+    assert bool(compiled.fullmatch(number)) == bool(compiled.fullmatch(changed))
 
 
 # --- names, streets, places ------------------------------------------------------------
