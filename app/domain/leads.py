@@ -37,6 +37,7 @@ from realgeeks_sync.app.domain.matching import (
     MatcherConfig,
     Probe,
     Profile,
+    Resolution,
     build_probe,
     merge_profiles,
     resolve,
@@ -223,36 +224,27 @@ def decide_lead(
     match = resolution.match
     old = index.lead(site, match.lead_id) if match else None
 
-    base = LeadDecision(
-        site_uuid=site,
-        lead_id=match.lead_id if match else source_key,
-        source_lead_id=source_lead_id,
-        message_id=message_id,
-        action=action,
-        op="created",
-        match=match,
-        conflicts=resolution.conflicts,
-        lead={},
-        changed=(),
-        cleared=(),
-        source_timestamp=stamp,
-        processed_at=processed_at,
-    )
-
-    if old is not None:
-        replay = _replayed(old, base)
-        if replay is not None:
-            return replay
+    lead_id = match.lead_id if match else source_key
     if old is None:
-        # New person, or an alias whose snapshot is gone: (re)create under that id.
-        base = replace(base, op="created")
+        op = "created"  # new person, or an alias whose snapshot is gone: (re)created
     else:
-        base = replace(base, op="updated" if match and match.rule == "lead_id" else "merged")
+        op = "updated" if match and match.rule == "lead_id" else "merged"
+        if any(entry.get("message_id") == message_id for entry in old.recent):
+            base = _decision(
+                site, lead_id, source_lead_id, message_id, action, "created", resolution,
+                stamp, processed_at, {},
+            )  # fmt: skip
+            replay = _replayed(old, base)
+            if replay is not None:
+                return replay
 
     watermark = old.source_timestamps.get(source_key) if old else None
     older = _is_older(stamp, watermark)
     if older and action == "updated" and old is not None:
-        return replace(base, stale=True, lead=_event_lead(old))
+        return _decision(
+            site, lead_id, source_lead_id, message_id, action, op, resolution, stamp,
+            processed_at, _event_lead(old), stale=True,
+        )  # fmt: skip
 
     new_fields, changed = _apply_fields(
         old.fields if old else {},
@@ -266,19 +258,17 @@ def decide_lead(
 
     snapshot = _next_snapshot(
         old,
-        lead_id=base.lead_id,
+        lead_id=lead_id,
         source_key=source_key,
         source_lead_id=source_lead_id,
         fields=new_fields,
         stamp=None if older else stamp,
         processed_at=processed_at,
     )
-    decision = replace(
-        base,
-        lead=_event_lead(snapshot),
-        changed=changed,
-        cleared=cleared,
-    )
+    decision = _decision(
+        site, lead_id, source_lead_id, message_id, action, op, resolution, stamp,
+        processed_at, _event_lead(snapshot), changed=changed, cleared=cleared,
+    )  # fmt: skip
     # Only the newest entry keeps the full `lead` (the usual replay is of the message
     # applied last); older entries replay with the current fields.
     earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
@@ -294,6 +284,41 @@ def decide_lead(
         probe=probe if same else None,
     )
     return decision
+
+
+def _decision(
+    site: str,
+    lead_id: str,
+    source_lead_id: str | None,
+    message_id: str,
+    action: str,
+    op: str,
+    resolution: Resolution,
+    stamp: str | None,
+    processed_at: str,
+    lead: Mapping[str, Any],
+    *,
+    changed: tuple[str, ...] = (),
+    cleared: tuple[str, ...] = (),
+    stale: bool = False,
+) -> LeadDecision:
+    """A decision built once (a frozen dataclass's `replace` costs a whole new one)."""
+    return LeadDecision(
+        site_uuid=site,
+        lead_id=lead_id,
+        source_lead_id=source_lead_id,
+        message_id=message_id,
+        action=action,
+        op=op,
+        match=resolution.match,
+        conflicts=resolution.conflicts,
+        lead=lead,
+        changed=changed,
+        cleared=cleared,
+        source_timestamp=stamp,
+        processed_at=processed_at,
+        stale=stale,
+    )
 
 
 def _identifiers(fields: Mapping[str, Any]) -> tuple[list[str], list[str]]:
