@@ -282,6 +282,7 @@ def decide_lead(
         aliases=(source_key,),
         previous=old,
         probe=probe if same else None,
+        like=probe,
     )
     return decision
 
@@ -421,6 +422,7 @@ def index_lead(
     aliases: Iterable[str] = (),
     previous: LeadSnapshot | None = None,
     probe: Probe | None = None,
+    like: Probe | None = None,
 ) -> None:
     """Write a lead snapshot and its lookup keys.
 
@@ -429,19 +431,29 @@ def index_lead(
     costs no index reads. Without it every key is checked (unchanged keys are not
     rewritten), which also rebuilds an index from snapshots. `probe`: the snapshot's probe,
     when the caller built it from the same fields and identifiers (it is not built again).
+    `like`: a probe whose names and places the snapshot's may share (build_probe's like).
     """
     lead_id = snapshot.lead_id
     # Indexing files keys and never looks any up: no query keys (half of blocking's cost).
     if probe is None:
         probe = build_probe(
-            snapshot.fields, emails=snapshot.emails, phones=snapshot.phones, query=False
+            snapshot.fields,
+            emails=snapshot.emails,
+            phones=snapshot.phones,
+            query=False,
+            like=like,
         )
     if previous is None:
         before = Probe(source_lead_id=None, profile=Profile())
         known: set[str] = set()
     else:
+        # A change seldom touches the names and places: the snapshot's are reused then.
         before = build_probe(
-            previous.fields, emails=previous.emails, phones=previous.phones, query=False
+            previous.fields,
+            emails=previous.emails,
+            phones=previous.phones,
+            query=False,
+            like=probe,
         )
         known = {previous.lead_id, *previous.source_lead_ids}
     for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):
