@@ -377,6 +377,8 @@ _DERIVED_SUFFIXES = ("_raw", "_extension", "_valid")
 
 def _owner(key: str, fields: Mapping[str, Any]) -> str:
     """The body field a derived key belongs to ("phone_raw" -> "phone")."""
+    if not key.endswith(_DERIVED_SUFFIXES):  # most keys: one test, not three
+        return key
     for suffix in _DERIVED_SUFFIXES:
         if key.endswith(suffix) and key[: -len(suffix)] in fields:
             return key[: -len(suffix)]
