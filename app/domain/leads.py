@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from realgeeks_sync.app.domain.matching import (
@@ -50,6 +50,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_timestamp,
     timestamp_ns,
+    timestamp_text,
 )
 from realgeeks_sync.tables.identity import IdentityIndex, LeadSnapshot
 
@@ -141,7 +142,7 @@ def _format_now(now: datetime | str) -> str:
     if isinstance(now, datetime):
         if now.tzinfo is None:
             raise LeadInputError("now must be timezone-aware")
-        now = now.astimezone(UTC).isoformat()
+        return timestamp_text(now)  # its ISO form, normalized, without a reading
     try:
         return normalize_timestamp(now)
     except TimestampError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 
 import phonenumbers
 import pytest
@@ -32,7 +33,9 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_timestamp,
     normalize_zip,
     phones,
+    times,
     timestamp_ns,
+    timestamp_text,
 )
 from realgeeks_sync.app.domain.normalize import e164 as e164_module
 from realgeeks_sync.app.domain.normalize.e164 import MAX_E164_ANSWERS, learn_e164, valid_e164
@@ -470,6 +473,64 @@ def test_fold_key_strips_accents_and_apostrophes() -> None:
 
 
 # --- ids and timestamps ----------------------------------------------------------------
+
+
+def _timestamp_as_read_in_full(value: object) -> object:
+    """normalize_timestamp without the shortcut for text already normalized."""
+    try:
+        return times._text(*times._parse_timestamp(value))
+    except TimestampError as exc:
+        return (type(exc), str(exc))
+
+
+def _timestamp_outcome(value: object) -> object:
+    try:
+        return normalize_timestamp(value)
+    except TimestampError as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.from_regex(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,10})?Z?",
+            fullmatch=True,
+        ),
+        st.datetimes().map(lambda d: d.isoformat() + "Z"),
+        st.sampled_from(
+            [
+                "2024-02-30T00:00:00Z",
+                "0000-01-01T00:00:00Z",
+                "2024-06-01T24:00:00Z",
+                "2024-06-01T00:00:60Z",
+                "2024-06-01T00:00:00.5Z",
+                "2024-06-01T00:00:00.50Z",
+                "2024-06-01T00:00:00.123456789Z",
+                "2024-06-01T00:00:00.1234567891Z",
+                "2024-06-01T00:00:00Z\n",
+                " 2024-06-01T00:00:00Z",
+                "2024-06-01T00:00:00.Z",
+                "\u0662024-06-01T00:00:00Z",
+            ]
+        ),
+        any_text,
+    )
+)
+def test_normalized_timestamps_are_read_as_the_full_reading_reads_them(value: str) -> None:
+    # Text already in the normalized form is only checked for a real date and time.
+    assert _timestamp_outcome(value) == _timestamp_as_read_in_full(value)
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    st.integers(min_value=-23 * 60, max_value=23 * 60),
+)
+def test_timestamp_text_is_the_iso_form_normalized(naive: datetime, minutes: int) -> None:
+    moment = naive.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    expected = normalize_timestamp(moment.astimezone(UTC).isoformat())
+    assert timestamp_text(moment) == expected
+    assert timestamp_text(moment.astimezone(UTC)) == expected
 
 
 def test_lead_and_site_ids() -> None:
