@@ -694,3 +694,16 @@ def test_a_probe_is_reused_only_for_the_same_text() -> None:
         fields = {"zip": zip_code, "first_name": "Mary", "last_name": "Stone"}
         expected = _probe_as_built_before(fields, [], [], True)
         assert build_probe(fields, like=like) == expected
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\+[0-9]{1,25}", fullmatch=True),
+        st.sampled_from(["+15555555555", "+11234567890", "+18088172382", "+1808555"]),
+    )
+)
+def test_placeholder_phones_remembered_or_not_are_the_same(e164: str) -> None:
+    from realgeeks_sync.app.domain.matching import features
+
+    assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)
+    assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)

@@ -19,7 +19,7 @@ from realgeeks_sync.app.domain.matching.features import (
     split_last,
     street_parts,
 )
-from realgeeks_sync.app.domain.matching.profile import Profile, dedupe
+from realgeeks_sync.app.domain.matching.profile import Profile
 from realgeeks_sync.app.domain.normalize import normalize_email, normalize_state
 
 __all__ = ["Probe", "build_probe"]
@@ -59,18 +59,19 @@ def build_probe(
     as these fields', their features and keys are taken from it, not built again (a
     decision builds the record's probe, then its lead's after and before the change).
     """
+    # Lists, not generators: built two or three times per decision.
     agent_email = normalize_email(fields.get("agent_email"))
-    all_emails = dedupe(
-        e
-        for e in (*(normalize_email(fields.get(k)) for k in ("email", "second_email")), *emails)
-        if e
-    )
+    found = [normalize_email(fields.get("email")), normalize_email(fields.get("second_email"))]
     # An agent who types their own address for a lead has not identified the lead.
-    id_emails = tuple(e for e in all_emails if e != agent_email)
-    all_phones = dedupe(
-        p[:20] for p in (*(as_str(fields.get(k)) for k in ("phone", "phone2")), *phones) if p
+    id_emails = tuple([e for e in dict.fromkeys([*found, *emails]) if e and e != agent_email])
+    numbers = [as_str(fields.get("phone")), as_str(fields.get("phone2")), *phones]
+    id_phones = tuple(
+        [
+            p
+            for p in dict.fromkeys([p[:20] for p in numbers if p])
+            if p.startswith("+") and not is_placeholder_phone(p)
+        ]
     )
-    id_phones = tuple(p for p in all_phones if p.startswith("+") and not is_placeholder_phone(p))
 
     values = tuple([fields.get(key) for key in _PLACE_FIELDS])
     known = like.place_part if like is not None else None
