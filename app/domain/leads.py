@@ -272,7 +272,10 @@ def decide_lead(
     )  # fmt: skip
     # Only the newest entry keeps the full `lead` (the usual replay is of the message
     # applied last); older entries replay with the current fields.
-    earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
+    # Entries without a `lead` are kept as they are (a lead's 16th message copied 15).
+    earlier = tuple(
+        {k: v for k, v in e.items() if k != "lead"} if "lead" in e else e for e in snapshot.recent
+    )
     snapshot = replace(snapshot, recent=(*earlier, _record(decision))[-RECENT_MESSAGES:])
     same = old is None and new_fields == fields  # the snapshot's probe is the one above
     index_lead(
