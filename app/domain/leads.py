@@ -355,6 +355,10 @@ def _apply_fields(
     may not clear leaves them alone too, and a stale "_raw" is dropped once the field
     has a usable value again.
     """
+    if not old:
+        # Nothing to skip, keep or drop: every field is new, and changed when it has a value
+        # (what the loop below gives for an empty `old`, without its per-key tests).
+        return dict(fields), tuple(sorted([k for k, v in fields.items() if v is not None]))
     out = dict(old)
     changed: set[str] = set()
     skipped = set()
