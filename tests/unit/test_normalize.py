@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import phonenumbers
@@ -30,6 +31,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_state,
     normalize_street,
+    normalize_text,
     normalize_timestamp,
     normalize_zip,
     phones,
@@ -604,6 +606,31 @@ def test_timestamp_round_trips_any_aware_datetime(moment) -> None:  # type: igno
 
 
 # --- the whole lead --------------------------------------------------------------------
+_TEXT_NORMALIZERS = [
+    normalize_name, normalize_street, normalize_city, normalize_state, normalize_zip,
+    normalize_role, normalize_text,
+]  # fmt: skip
+
+
+@given(
+    st.sampled_from(_TEXT_NORMALIZERS),
+    st.one_of(
+        any_text,
+        st.sampled_from(["Honolulu", "HI", "hawaii", "Buyer", "12 N Main St", "96813", ""]),
+        st.text(min_size=120, max_size=140),
+        json_values,
+    ),
+)
+def test_remembered_field_normalizers_give_what_they_give(
+    normalize: Callable[[object], str | None], value: object
+) -> None:
+    # normalize_lead remembers each text normalizer's answer per text: the same answer
+    # the first time and every time after.
+    from realgeeks_sync.app.domain.normalize import lead
+
+    expected = normalize(value)
+    assert lead._remembered(normalize, value) == expected
+    assert lead._remembered(normalize, value) == expected
 
 
 def test_normalize_lead_on_the_real_geeks_fixture() -> None:
