@@ -74,6 +74,13 @@ def _escape_text(part: str) -> str:
 
 _escape_cached = lru_cache(maxsize=4096)(_escape_text)
 
+
+@lru_cache(maxsize=4096)
+def _key_prefix(site: str, kind: str) -> str:
+    """The start of a site's keys of one kind: asked for every index key (few sites)."""
+    return f"{_escape_text(site)}|{kind}|"
+
+
 _MISSING = object()  # not in the store
 _UNREAD = object()  # not read yet
 
@@ -211,7 +218,9 @@ class IdentityIndex:
     @staticmethod
     def key(site: str, kind: str, value: str) -> str:
         """The index_store key for one identifier of a site."""
-        return f"{_escape(site)}|{kind}|{value}"
+        if len(site) > _CACHED_PART_CHARS:
+            return f"{_escape_text(site)}|{kind}|{value}"
+        return _key_prefix(site, kind) + value
 
     @staticmethod
     def lead_key(site: str, lead_id: str) -> str:

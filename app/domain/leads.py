@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from realgeeks_sync.app.domain.matching import (
@@ -37,6 +37,7 @@ from realgeeks_sync.app.domain.matching import (
     MatcherConfig,
     Probe,
     Profile,
+    Resolution,
     build_probe,
     merge_profiles,
     resolve,
@@ -49,6 +50,7 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_timestamp,
     timestamp_ns,
+    timestamp_text,
 )
 from realgeeks_sync.tables.identity import IdentityIndex, LeadSnapshot
 
@@ -140,7 +142,7 @@ def _format_now(now: datetime | str) -> str:
     if isinstance(now, datetime):
         if now.tzinfo is None:
             raise LeadInputError("now must be timezone-aware")
-        now = now.astimezone(UTC).isoformat()
+        return timestamp_text(now)  # its ISO form, normalized, without a reading
     try:
         return normalize_timestamp(now)
     except TimestampError as exc:
@@ -223,36 +225,27 @@ def decide_lead(
     match = resolution.match
     old = index.lead(site, match.lead_id) if match else None
 
-    base = LeadDecision(
-        site_uuid=site,
-        lead_id=match.lead_id if match else source_key,
-        source_lead_id=source_lead_id,
-        message_id=message_id,
-        action=action,
-        op="created",
-        match=match,
-        conflicts=resolution.conflicts,
-        lead={},
-        changed=(),
-        cleared=(),
-        source_timestamp=stamp,
-        processed_at=processed_at,
-    )
-
-    if old is not None:
-        replay = _replayed(old, base)
-        if replay is not None:
-            return replay
+    lead_id = match.lead_id if match else source_key
     if old is None:
-        # New person, or an alias whose snapshot is gone: (re)create under that id.
-        base = replace(base, op="created")
+        op = "created"  # new person, or an alias whose snapshot is gone: (re)created
     else:
-        base = replace(base, op="updated" if match and match.rule == "lead_id" else "merged")
+        op = "updated" if match and match.rule == "lead_id" else "merged"
+        if any(entry.get("message_id") == message_id for entry in old.recent):
+            base = _decision(
+                site, lead_id, source_lead_id, message_id, action, "created", resolution,
+                stamp, processed_at, {},
+            )  # fmt: skip
+            replay = _replayed(old, base)
+            if replay is not None:
+                return replay
 
     watermark = old.source_timestamps.get(source_key) if old else None
     older = _is_older(stamp, watermark)
     if older and action == "updated" and old is not None:
-        return replace(base, stale=True, lead=_event_lead(old))
+        return _decision(
+            site, lead_id, source_lead_id, message_id, action, op, resolution, stamp,
+            processed_at, _event_lead(old), stale=True,
+        )  # fmt: skip
 
     new_fields, changed = _apply_fields(
         old.fields if old else {},
@@ -266,22 +259,23 @@ def decide_lead(
 
     snapshot = _next_snapshot(
         old,
-        lead_id=base.lead_id,
+        lead_id=lead_id,
         source_key=source_key,
         source_lead_id=source_lead_id,
         fields=new_fields,
         stamp=None if older else stamp,
         processed_at=processed_at,
     )
-    decision = replace(
-        base,
-        lead=_event_lead(snapshot),
-        changed=changed,
-        cleared=cleared,
-    )
+    decision = _decision(
+        site, lead_id, source_lead_id, message_id, action, op, resolution, stamp,
+        processed_at, _event_lead(snapshot), changed=changed, cleared=cleared,
+    )  # fmt: skip
     # Only the newest entry keeps the full `lead` (the usual replay is of the message
     # applied last); older entries replay with the current fields.
-    earlier = tuple({k: v for k, v in e.items() if k != "lead"} for e in snapshot.recent)
+    # Entries without a `lead` are kept as they are (a lead's 16th message copied 15).
+    earlier = tuple(
+        {k: v for k, v in e.items() if k != "lead"} if "lead" in e else e for e in snapshot.recent
+    )
     snapshot = replace(snapshot, recent=(*earlier, _record(decision))[-RECENT_MESSAGES:])
     same = old is None and new_fields == fields  # the snapshot's probe is the one above
     index_lead(
@@ -292,8 +286,44 @@ def decide_lead(
         aliases=(source_key,),
         previous=old,
         probe=probe if same else None,
+        like=probe,
     )
     return decision
+
+
+def _decision(
+    site: str,
+    lead_id: str,
+    source_lead_id: str | None,
+    message_id: str,
+    action: str,
+    op: str,
+    resolution: Resolution,
+    stamp: str | None,
+    processed_at: str,
+    lead: Mapping[str, Any],
+    *,
+    changed: tuple[str, ...] = (),
+    cleared: tuple[str, ...] = (),
+    stale: bool = False,
+) -> LeadDecision:
+    """A decision built once (a frozen dataclass's `replace` costs a whole new one)."""
+    return LeadDecision(
+        site_uuid=site,
+        lead_id=lead_id,
+        source_lead_id=source_lead_id,
+        message_id=message_id,
+        action=action,
+        op=op,
+        match=resolution.match,
+        conflicts=resolution.conflicts,
+        lead=lead,
+        changed=changed,
+        cleared=cleared,
+        source_timestamp=stamp,
+        processed_at=processed_at,
+        stale=stale,
+    )
 
 
 def _identifiers(fields: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -325,6 +355,10 @@ def _apply_fields(
     may not clear leaves them alone too, and a stale "_raw" is dropped once the field
     has a usable value again.
     """
+    if not old:
+        # Nothing to skip, keep or drop: every field is new, and changed when it has a value
+        # (what the loop below gives for an empty `old`, without its per-key tests).
+        return dict(fields), tuple(sorted([k for k, v in fields.items() if v is not None]))
     out = dict(old)
     changed: set[str] = set()
     skipped = set()
@@ -351,6 +385,8 @@ _DERIVED_SUFFIXES = ("_raw", "_extension", "_valid")
 
 def _owner(key: str, fields: Mapping[str, Any]) -> str:
     """The body field a derived key belongs to ("phone_raw" -> "phone")."""
+    if not key.endswith(_DERIVED_SUFFIXES):  # most keys: one test, not three
+        return key
     for suffix in _DERIVED_SUFFIXES:
         if key.endswith(suffix) and key[: -len(suffix)] in fields:
             return key[: -len(suffix)]
@@ -396,6 +432,7 @@ def index_lead(
     aliases: Iterable[str] = (),
     previous: LeadSnapshot | None = None,
     probe: Probe | None = None,
+    like: Probe | None = None,
 ) -> None:
     """Write a lead snapshot and its lookup keys.
 
@@ -404,19 +441,29 @@ def index_lead(
     costs no index reads. Without it every key is checked (unchanged keys are not
     rewritten), which also rebuilds an index from snapshots. `probe`: the snapshot's probe,
     when the caller built it from the same fields and identifiers (it is not built again).
+    `like`: a probe whose names and places the snapshot's may share (build_probe's like).
     """
     lead_id = snapshot.lead_id
     # Indexing files keys and never looks any up: no query keys (half of blocking's cost).
     if probe is None:
         probe = build_probe(
-            snapshot.fields, emails=snapshot.emails, phones=snapshot.phones, query=False
+            snapshot.fields,
+            emails=snapshot.emails,
+            phones=snapshot.phones,
+            query=False,
+            like=like,
         )
     if previous is None:
         before = Probe(source_lead_id=None, profile=Profile())
         known: set[str] = set()
     else:
+        # A change seldom touches the names and places: the snapshot's are reused then.
         before = build_probe(
-            previous.fields, emails=previous.emails, phones=previous.phones, query=False
+            previous.fields,
+            emails=previous.emails,
+            phones=previous.phones,
+            query=False,
+            like=probe,
         )
         known = {previous.lead_id, *previous.source_lead_ids}
     for alias in dict.fromkeys((lead_id, *snapshot.source_lead_ids, *aliases)):

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -241,10 +242,22 @@ def test_update_that_touches_no_identifier_writes_no_index_key() -> None:
 def test_long_key_parts_are_escaped_but_not_cached() -> None:
     # A site id of a megabyte would otherwise sit in a 4,096-entry cache (issue 10's sizes).
     identity._escape_cached.cache_clear()
+    identity._key_prefix.cache_clear()
     long_site = "a|b" * 40_000
     assert IdentityIndex.key(long_site, "email", "x") == "a%7Cb" * 40_000 + "|email|x"
     assert IdentityIndex.key("site-1", "email", "x") == "site-1|email|x"
+    assert IdentityIndex.lead_key(long_site, "x") == "a%7Cb" * 40_000 + "|x"
+    assert IdentityIndex.lead_key("site-1", "x") == "site-1|x"
+    assert identity._key_prefix.cache_info().currsize == 1
     assert identity._escape_cached.cache_info().currsize == 1
+
+
+@given(st.text(max_size=70), st.sampled_from(["alias", "email", "block"]), st.text(max_size=5))
+def test_index_keys_are_the_escaped_parts_joined(site: str, kind: str, value: str) -> None:
+    # The site's and kind's part of a key is remembered; the key is what it always was.
+    expected = f"{identity._escape_text(site)}|{kind}|{value}"
+    assert IdentityIndex.key(site, kind, value) == expected
+    assert IdentityIndex.key(site, kind, value) == expected
 
 
 # --- ReadMemo: one decision's reads, each key from the store once -----------------------

@@ -328,3 +328,71 @@ def test_a_new_lead_is_indexed_as_its_snapshot_would_be(body: dict[str, str]) ->
     aliases = [k[len(prefix) :] for k in index.index_store if k.startswith(prefix)]
     index_lead(rebuilt, SITE, snapshot, CONFIG, aliases=aliases)
     assert _state(rebuilt) == _state(index)
+
+
+def _fields_applied_key_by_key(
+    old: dict[str, Any],
+    fields: dict[str, Any],
+    *,
+    blank: set[str],
+    clears: bool,
+    fill_only: bool,
+    is_new: bool,
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """leads._apply_fields as it was before a lead without fields took a shortcut."""
+    from realgeeks_sync.app.domain.leads import _owner
+
+    out = dict(old)
+    changed: set[str] = set()
+    skipped = set()
+    if not clears and not is_new:
+        skipped = {k for k in blank if old.get(k) is not None}
+    for key, value in fields.items():
+        owner = _owner(key, fields)
+        if owner in skipped:
+            continue
+        if fill_only and old.get(owner) is not None:
+            continue
+        if out.get(key) != value:
+            changed.add(key)
+        out[key] = value
+        raw = f"{key}_raw"
+        if raw in out and raw not in fields and key in fields and owner == key:
+            del out[raw]
+            changed.add(raw)
+    return out, tuple(sorted(changed))
+
+
+_FIELD_NAMES = st.sampled_from(["phone", "phone_raw", "phone_valid", "email", "email_raw", "city"])
+_FIELD_MAPS = st.dictionaries(_FIELD_NAMES, st.one_of(st.none(), st.just(""), st.just("x")))
+
+
+@given(
+    st.one_of(st.just({}), _FIELD_MAPS),
+    _FIELD_MAPS,
+    st.sets(_FIELD_NAMES),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+def test_fields_applied_as_key_by_key(
+    old: dict[str, Any],
+    fields: dict[str, Any],
+    blank: set[str],
+    clears: bool,
+    fill_only: bool,
+    is_new: bool,
+) -> None:
+    # A new lead (no fields yet) takes a shortcut: the same fields, order and changes.
+    from realgeeks_sync.app.domain.leads import _apply_fields
+
+    options: dict[str, Any] = {
+        "blank": blank,
+        "clears": clears,
+        "fill_only": fill_only,
+        "is_new": is_new,
+    }
+    got = _apply_fields(old, fields, **options)
+    expected = _fields_applied_key_by_key(old, fields, **options)
+    assert got == expected
+    assert list(got[0]) == list(expected[0])  # key order too: the event's `lead` keeps it

@@ -13,8 +13,10 @@ from realgeeks_sync.app.domain.leads import decide_lead
 from realgeeks_sync.app.domain.matching import (
     RULES,
     MatcherConfig,
+    Probe,
     Profile,
     Resolution,
+    blocking_keys,
     build_probe,
     first_name_level,
     is_nickname_pair,
@@ -23,6 +25,7 @@ from realgeeks_sync.app.domain.matching import (
     score_pair,
     soundex,
 )
+from realgeeks_sync.app.domain.matching.profile import dedupe
 from realgeeks_sync.app.domain.normalize import normalize_lead, normalize_lead_id
 from realgeeks_sync.tables.identity import IdentityIndex
 
@@ -498,3 +501,209 @@ def test_blocking_caches_return_what_the_uncached_functions_return(text: str) ->
 
     for cached in (blocking._initials, blocking._name_sound):
         assert outcome(cached) == outcome(cached.__wrapped__)
+
+
+# --- probes built like another (issue 13): the same keys as built from scratch ----------
+
+_NAME_OR_PLACE = st.lists(
+    st.sampled_from(["mary", "bob", "o brien", "12|main st", "|main", "96813", "honolulu hi"]),
+    max_size=2,
+    unique=True,
+).map(tuple)
+_PROFILES = st.builds(
+    Profile,
+    first=_NAME_OR_PLACE,
+    last=_NAME_OR_PLACE,
+    gen=st.sampled_from([(), ("sr",)]),
+    streets=st.lists(st.sampled_from(["12|main st", "|main", "4|n king st"]), max_size=2).map(
+        tuple
+    ),
+    lines=st.sampled_from([(), ("apt 4",)]),
+    zips=st.lists(st.sampled_from(["96813", "96720"]), max_size=2).map(tuple),
+    cities=st.lists(st.sampled_from(["honolulu hi", "hilo hi"]), max_size=2).map(tuple),
+    city_names=st.lists(st.sampled_from(["honolulu", "hilo"]), max_size=2).map(tuple),
+    emails=st.lists(st.sampled_from(["mary@x.org", "info@x.org", "m.s+a@y.com"]), max_size=2).map(
+        tuple
+    ),
+    phones=st.lists(st.sampled_from(["18088172382", "18088172383"]), max_size=2).map(tuple),
+)
+_PLACE_FEATURES = ("first", "last", "gen", "streets", "lines", "zips", "cities", "city_names")
+
+
+def _blocking_keys_as_built_before(
+    profile: Profile, query: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """blocking_keys as it was before name-and-place keys could be reused (issue 13)."""
+    from realgeeks_sync.app.domain.matching import blocking
+
+    file_locs, look_locs = blocking._locations(profile)
+    blocks: list[str] = []
+    lookups: list[str] = []
+    for rule in blocking.BLOCKING:
+        if rule.located:
+            blocks += rule.keys(profile, file_locs)
+            if query:
+                lookups += rule.keys(profile, look_locs)
+        else:
+            keys = rule.keys(profile, ())
+            blocks += keys
+            if query:
+                lookups += keys
+    if not query:
+        return dedupe(blocks), ()
+    if profile.first and profile.last:
+        lookups += blocking._surname_keys(
+            Profile(first=profile.last, last=profile.first), look_locs
+        )
+    return dedupe(blocks), dedupe(lookups)
+
+
+@given(_PROFILES, _PROFILES, st.booleans())
+def test_blocking_keys_with_another_profiles_place_keys_are_its_own(
+    profile: Profile, other: Profile, query: bool
+) -> None:
+    from realgeeks_sync.app.domain.matching import blocking
+
+    expected = _blocking_keys_as_built_before(profile, query)
+    assert blocking_keys(profile, query=query) == expected
+    # Another profile with the same names and places, other emails and phones: its
+    # name-and-place keys serve this one (the contact keys are this one's own).
+    same_place = replace(other, **{k: getattr(profile, k) for k in _PLACE_FEATURES})
+    for source, built_with_lookups in ((same_place, True), (same_place, query)):
+        place = blocking.place_keys(source, query=built_with_lookups)
+        assert blocking.blocking_keys_with(profile, place, query=query) == expected
+
+
+def test_contact_rules_ignore_locations() -> None:
+    from realgeeks_sync.app.domain.matching import BLOCKING
+
+    # blocking_keys_with hands a contact rule no locations: it must not need any.
+    assert [rule.name for rule in BLOCKING if rule.contacts] == ["contact"]
+    assert all(not rule.located for rule in BLOCKING if rule.contacts)
+
+
+def test_place_keys_without_look_ups_cannot_give_look_up_keys() -> None:
+    from realgeeks_sync.app.domain.matching import blocking
+
+    profile = build_probe(normalize_lead({"first_name": "Mary", "last_name": "Stone"})).profile
+    with pytest.raises(ValueError, match="look-up"):
+        blocking.blocking_keys_with(profile, blocking.place_keys(profile, query=False))
+
+
+def _probe_as_built_before(
+    fields: dict[str, Any], emails: list[str], phones: list[str], query: bool
+) -> Probe:
+    """build_probe as it was before names and places could be reused (issue 13)."""
+    from realgeeks_sync.app.domain.matching import features
+    from realgeeks_sync.app.domain.normalize import normalize_email, normalize_state
+
+    agent_email = normalize_email(fields.get("agent_email"))
+    all_emails = dedupe(
+        e
+        for e in (*(normalize_email(fields.get(k)) for k in ("email", "second_email")), *emails)
+        if e
+    )
+    id_emails = tuple(e for e in all_emails if e != agent_email)
+    all_phones = dedupe(
+        p[:20]
+        for p in (*(features.as_str(fields.get(k)) for k in ("phone", "phone2")), *phones)
+        if p
+    )
+    id_phones = tuple(
+        p for p in all_phones if p.startswith("+") and not features.is_placeholder_phone(p)
+    )
+    first, first_generation = features.split_last(features.first_key(fields.get("first_name")))
+    last, generation = features.split_last(features.name_key(fields.get("last_name")))
+    generation = generation or first_generation
+    line_street, line_city, line_state, line_zip = features.address_parts(fields.get("address"))
+    street, line2 = features.street_parts(fields.get("street_address"))
+    if street is None:
+        street, line2 = features.street_parts(line_street)
+    zip5 = features.postcode(features.as_str(fields.get("zip"))) or line_zip
+    city = features.place(fields.get("city")) or features.place(line_city)
+    state = features.place(fields.get("state")) or features.place(normalize_state(line_state))
+    city_key = f"{city} {state}".strip() if city else None
+    profile = Profile(
+        first=(first,) if first else (),
+        last=(last,) if last else (),
+        gen=(generation,) if generation else (),
+        streets=(street,) if street else (),
+        lines=(line2,) if line2 else (),
+        zips=(zip5,) if zip5 else (),
+        cities=(city_key,) if city_key else (),
+        city_names=(city,) if city else (),
+        emails=id_emails,
+        phones=tuple(features.phone_digits(p) for p in id_phones),
+    )
+    loc = zip5 or (f"c:{city_key}" if city_key else "-")
+    name_address: list[str] = []
+    if first and last and street:
+        names = " ".join(sorted((first, last)))
+        name_address = [f"{names}|{street}|{loc}"]
+    blocks, query_blocks = _blocking_keys_as_built_before(profile, query)
+    return Probe(
+        source_lead_id=None,
+        profile=profile,
+        emails=id_emails,
+        phones=id_phones,
+        name_address=tuple(name_address),
+        blocks=blocks,
+        query_blocks=query_blocks,
+    )
+
+
+_ODD_VALUES = st.one_of(st.none(), st.just(96813), st.just(True), st.just(1), st.just(1.0))
+
+
+@given(
+    _FIELDS,
+    _FIELDS,
+    st.fixed_dictionaries({}, optional={"zip": _ODD_VALUES, "first_name": _ODD_VALUES}),
+    st.lists(st.sampled_from(["old@x.org", "mary@x.org"]), max_size=2),
+    st.lists(st.sampled_from(["+18088172383", "+18088172382"]), max_size=2),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_probe_built_like_another_is_the_probe_built_from_scratch(
+    body: dict[str, Any],
+    other: dict[str, Any],
+    odd: dict[str, Any],
+    emails: list[str],
+    phones: list[str],
+    query: bool,
+    first_query: bool,
+) -> None:
+    # A decision builds the record's probe, then its lead's after and before the change,
+    # each like the one before: same names and places, other emails and phones.
+    record = normalize_lead(body)
+    after = normalize_lead({**other, **body})
+    before = {**normalize_lead(other), **odd}
+    like = build_probe(record, query=first_query)
+    for fields in (record, after, before, record):
+        expected = _probe_as_built_before(fields, emails, phones, query)
+        assert build_probe(fields, emails=emails, phones=phones, query=query) == expected
+        built = build_probe(fields, emails=emails, phones=phones, query=query, like=like)
+        assert built == expected
+        like = built
+
+
+def test_a_probe_is_reused_only_for_the_same_text() -> None:
+    # 1 == 1.0 == True, but they read differently: only text (and the same object) counts.
+    like = build_probe({"zip": 96813, "first_name": "Mary", "last_name": "Stone"})
+    for zip_code in (96813.0, "96813", None):
+        fields = {"zip": zip_code, "first_name": "Mary", "last_name": "Stone"}
+        expected = _probe_as_built_before(fields, [], [], True)
+        assert build_probe(fields, like=like) == expected
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\+[0-9]{1,25}", fullmatch=True),
+        st.sampled_from(["+15555555555", "+11234567890", "+18088172382", "+1808555"]),
+    )
+)
+def test_placeholder_phones_remembered_or_not_are_the_same(e164: str) -> None:
+    from realgeeks_sync.app.domain.matching import features
+
+    assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)
+    assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 import phonenumbers
 import pytest
@@ -18,6 +20,7 @@ from realgeeks_sync.app.domain.normalize import (
     TimestampError,
     fold_key,
     is_blank,
+    nanp,
     normalize_city,
     normalize_email,
     normalize_lead,
@@ -28,10 +31,13 @@ from realgeeks_sync.app.domain.normalize import (
     normalize_site_uuid,
     normalize_state,
     normalize_street,
+    normalize_text,
     normalize_timestamp,
     normalize_zip,
     phones,
+    times,
     timestamp_ns,
+    timestamp_text,
 )
 from realgeeks_sync.app.domain.normalize import e164 as e164_module
 from realgeeks_sync.app.domain.normalize.e164 import MAX_E164_ANSWERS, learn_e164, valid_e164
@@ -265,6 +271,115 @@ def test_e164_stability_shortcut_agrees_with_a_second_parse(raw: str, region: st
     )
 
 
+# --- the NANP shortcut (app/domain/normalize/nanp.py) ----------------------------------
+
+# Every shape the shortcut reads, and near misses it must leave to libphonenumber.
+_NANP_SHAPES = (
+    "+1{a}{b}{c}", "+1 {a} {b} {c}", "({a}) {b}-{c}", "({a}){b}-{c}", "{a}-{b}-{c}",
+    "{a}.{b}.{c}", "{a} {b} {c}", "{a}{b}{c}", " {a}-{b}-{c} ", "1{a}{b}{c}", "+1-{a}-{b}-{c}",
+    "{a}-{b}.{c}", "({a}) {b} {c}", "+1 ({a}) {b}-{c}", "{a}-{b}-{c} x12", "\uff0b1{a}{b}{c}",
+)  # fmt: skip
+_AREA = st.from_regex(r"[0-9]{3}", fullmatch=True)
+_NANP_AREAS = st.one_of(
+    _AREA, st.sampled_from(["246", "876", "658", "268", "808", "212", "800", "900", "523"])
+)
+
+
+@settings(max_examples=500)
+@given(
+    _NANP_AREAS,
+    st.from_regex(r"[0-9]{3}", fullmatch=True),
+    st.lists(st.from_regex(r"[0-9]{4}", fullmatch=True), min_size=1, max_size=4),
+    st.sampled_from(_NANP_SHAPES),
+    st.sampled_from(["US", "CA", "GB", None]),
+)
+def test_nanp_shortcut_reads_as_libphonenumber_reads(
+    area: str, exchange: str, lines: list[str], shape: str, region: str | None
+) -> None:
+    # Numbers sharing a prefix: the first asks libphonenumber, the others reuse its answer
+    # (nanp._answers); each must be what the full parse gives, and teach what it teaches.
+    for line in lines:
+        raw = shape.format(a=area, b=exchange, c=line)
+        text = unicodedata.normalize("NFKC", raw).strip()
+        phone = phones._parse_phone(raw, region)
+        assert phone == phones._parse_with_libphonenumber(raw, text, region)
+        assert (phone.e164, phone.extension, phone.valid, phone.region) == (
+            _phone_as_libphonenumber_says(raw, region)
+        )
+        if phone.e164 is not None:
+            assert valid_e164(phone.e164) == _valid_e164_as_libphonenumber_says(phone.e164)
+
+
+def test_nanp_shortcut_is_on_for_the_installed_metadata() -> None:
+    # Were a pattern beyond the depth analysis, the shortcut would quietly turn itself off.
+    assert nanp.prefix_digits("8088172382") == 6
+    assert nanp.prefix_digits("2468172382") == 7  # Barbados: deeper fixed-line patterns
+    assert nanp.nanp_national("(808) 817-2382", "US") == "8088172382"
+    assert nanp.nanp_national("(808) 817-2382", "CA") is None  # read in the US only
+    assert nanp.nanp_national("+1 808 817 2382", None) == "8088172382"
+    assert nanp.nanp_national("1808 817 2382", "US") is None  # a trunk 1: the parse decides
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix", "depth"),
+    [
+        (r"[2-9]\d{9}", False, 1),
+        (r"(?:2|3[45])\d{8}", False, 2),
+        (r"\d{10}", False, 0),
+        (r"[2-9]\d{2}(?:55)\d{5}", False, 5),
+        (r"\d{7}|[2-9]\d{9}", False, 1),  # the 7-digit branch never fits ten digits
+        (r"2(?:4[0-5]|[0-9]{2})\d{7}", False, 3),
+        (r"246|658|876", True, 3),
+        (r"([457]\d{6})|1", True, 1),
+        (r"3\d{2,3}\d{6}", False, 1),
+        (r"[^0]\d{9}", False, 1),
+    ],
+)
+def test_pattern_depth(pattern: str, prefix: bool, depth: int) -> None:
+    assert nanp._pattern_depth(pattern, prefix=prefix) == depth
+
+
+@pytest.mark.parametrize("pattern", [r"(?=2)\d{10}", r"(\d)\1\d{8}", r"^\d{10}$"])
+def test_pattern_depth_refuses_what_it_does_not_model(pattern: str) -> None:
+    with pytest.raises(nanp._Unsupported):
+        nanp._pattern_depth(pattern, prefix=False)
+
+
+def _nanp_patterns() -> list[str]:
+    """Every number type's pattern of every region sharing country code 1."""
+    patterns = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        patterns |= {
+            desc.national_number_pattern
+            for desc in nanp._descs(metadata)
+            if desc is not None and desc.national_number_pattern
+        }
+    return sorted(patterns)
+
+
+_NANP_PATTERNS = _nanp_patterns()
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(_NANP_PATTERNS), st.data())
+def test_numbers_sharing_the_depth_match_every_nanp_pattern_alike(
+    pattern: str, data: st.DataObject
+) -> None:
+    # The depth analysis' claim, tried on libphonenumber's own patterns: change any digit
+    # after the depth and the full match does not change (numbers the pattern takes too).
+    compiled = re.compile(pattern)
+    ten = st.from_regex(r"[0-9]{10}", fullmatch=True)
+    taken = st.from_regex(re.compile(pattern, re.ASCII), fullmatch=True).filter(
+        lambda s: len(s) == 10
+    )
+    number = data.draw(st.one_of(taken, ten))
+    other = data.draw(ten)
+    depth = nanp._pattern_depth(pattern, prefix=False)
+    changed = number[:depth] + other[depth:]
+    assert bool(compiled.fullmatch(number)) == bool(compiled.fullmatch(changed))
+
+
 # --- names, streets, places ------------------------------------------------------------
 
 
@@ -362,6 +477,64 @@ def test_fold_key_strips_accents_and_apostrophes() -> None:
 # --- ids and timestamps ----------------------------------------------------------------
 
 
+def _timestamp_as_read_in_full(value: object) -> object:
+    """normalize_timestamp without the shortcut for text already normalized."""
+    try:
+        return times._text(*times._parse_timestamp(value))
+    except TimestampError as exc:
+        return (type(exc), str(exc))
+
+
+def _timestamp_outcome(value: object) -> object:
+    try:
+        return normalize_timestamp(value)
+    except TimestampError as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.from_regex(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,10})?Z?",
+            fullmatch=True,
+        ),
+        st.datetimes().map(lambda d: d.isoformat() + "Z"),
+        st.sampled_from(
+            [
+                "2024-02-30T00:00:00Z",
+                "0000-01-01T00:00:00Z",
+                "2024-06-01T24:00:00Z",
+                "2024-06-01T00:00:60Z",
+                "2024-06-01T00:00:00.5Z",
+                "2024-06-01T00:00:00.50Z",
+                "2024-06-01T00:00:00.123456789Z",
+                "2024-06-01T00:00:00.1234567891Z",
+                "2024-06-01T00:00:00Z\n",
+                " 2024-06-01T00:00:00Z",
+                "2024-06-01T00:00:00.Z",
+                "\u0662024-06-01T00:00:00Z",
+            ]
+        ),
+        any_text,
+    )
+)
+def test_normalized_timestamps_are_read_as_the_full_reading_reads_them(value: str) -> None:
+    # Text already in the normalized form is only checked for a real date and time.
+    assert _timestamp_outcome(value) == _timestamp_as_read_in_full(value)
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    st.integers(min_value=-23 * 60, max_value=23 * 60),
+)
+def test_timestamp_text_is_the_iso_form_normalized(naive: datetime, minutes: int) -> None:
+    moment = naive.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    expected = normalize_timestamp(moment.astimezone(UTC).isoformat())
+    assert timestamp_text(moment) == expected
+    assert timestamp_text(moment.astimezone(UTC)) == expected
+
+
 def test_lead_and_site_ids() -> None:
     assert normalize_lead_id(" A27C20AF-4497-415D-9E4E-7334DD1D40D2 ") == (
         "a27c20af4497415d9e4e7334dd1d40d2"
@@ -433,6 +606,31 @@ def test_timestamp_round_trips_any_aware_datetime(moment) -> None:  # type: igno
 
 
 # --- the whole lead --------------------------------------------------------------------
+_TEXT_NORMALIZERS = [
+    normalize_name, normalize_street, normalize_city, normalize_state, normalize_zip,
+    normalize_role, normalize_text,
+]  # fmt: skip
+
+
+@given(
+    st.sampled_from(_TEXT_NORMALIZERS),
+    st.one_of(
+        any_text,
+        st.sampled_from(["Honolulu", "HI", "hawaii", "Buyer", "12 N Main St", "96813", ""]),
+        st.text(min_size=120, max_size=140),
+        json_values,
+    ),
+)
+def test_remembered_field_normalizers_give_what_they_give(
+    normalize: Callable[[object], str | None], value: object
+) -> None:
+    # normalize_lead remembers each text normalizer's answer per text: the same answer
+    # the first time and every time after.
+    from realgeeks_sync.app.domain.normalize import lead
+
+    expected = normalize(value)
+    assert lead._remembered(normalize, value) == expected
+    assert lead._remembered(normalize, value) == expected
 
 
 def test_normalize_lead_on_the_real_geeks_fixture() -> None:

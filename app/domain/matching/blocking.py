@@ -15,7 +15,15 @@ from realgeeks_sync.app.domain.matching.features import email_local
 from realgeeks_sync.app.domain.matching.names import ROOTS, phonetic
 from realgeeks_sync.app.domain.matching.profile import Profile, dedupe
 
-__all__ = ["BLOCKING", "BlockingRule", "blocking_keys", "filing_keys_by_rule"]
+__all__ = [
+    "BLOCKING",
+    "BlockingRule",
+    "PlaceKeys",
+    "blocking_keys",
+    "blocking_keys_with",
+    "filing_keys_by_rule",
+    "place_keys",
+]
 
 _DIRECTION_WORDS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})
 _EMAIL_BLOCK_STOPLIST = frozenset(
@@ -30,11 +38,14 @@ class BlockingRule:
     `keys(profile, locations)` gets the profile and where it is filed or looked up
     (its postcode, else its city); each rule survives a typo the others do not.
     `located`: False for a rule whose keys ignore the locations (built once per record).
+    `contacts`: True for a rule that reads emails or phones (and ignores the locations);
+    the keys of the others depend on names and places only (`PlaceKeys`).
     """
 
     name: str
     keys: Callable[[Profile, Sequence[str]], list[str]]
     located: bool = True
+    contacts: bool = False  # reads emails/phones; every other rule reads names and places
 
 
 def _surname_keys(p: Profile, locs: Sequence[str]) -> list[str]:
@@ -135,7 +146,7 @@ BLOCKING: tuple[BlockingRule, ...] = (
     BlockingRule("surname_city", _surname_city_keys, located=False),
     BlockingRule("first_postcode", _first_postcode_keys),
     BlockingRule("street_city", _street_city_keys, located=False),
-    BlockingRule("contact", _contact_keys, located=False),
+    BlockingRule("contact", _contact_keys, located=False, contacts=True),
 )
 
 
@@ -172,21 +183,76 @@ def blocking_keys(
     A record whose names may be swapped also looks up the surname keys of its first name.
     `query=False` leaves the look-up keys out (empty): indexing a lead files it only.
     """
+    return blocking_keys_with(profile, place_keys(profile, query=query), query=query)
+
+
+@dataclass(frozen=True)
+class PlaceKeys:
+    """The keys of the rules that read names and places only, for one profile's names and
+    places: reusable for any profile with the same ones, whatever its emails and phones.
+
+    `filed`/`looked_up`: the keys of the rules between contact rules (one run more than
+    there are contact rules); `looked_up` is None when built without look-up keys.
+    `swapped`: the surname keys of the first name (names typed in each other's boxes).
+    """
+
+    filed: tuple[tuple[str, ...], ...]
+    looked_up: tuple[tuple[str, ...], ...] | None
+    swapped: tuple[str, ...]
+
+
+_CONTACT_RULES = tuple(rule for rule in BLOCKING if rule.contacts)
+
+
+def place_keys(profile: Profile, *, query: bool = True) -> PlaceKeys:
+    """The keys of the name-and-place rules of a profile (look-up keys too when `query`)."""
     file_locs, look_locs = _locations(profile)
-    blocks: list[str] = []
-    lookups: list[str] = []
+    filed: list[tuple[str, ...]] = []
+    looked: list[tuple[str, ...]] = []
+    run: list[str] = []
+    looked_run: list[str] = []
     for rule in BLOCKING:
-        if rule.located:
-            blocks += rule.keys(profile, file_locs)
+        if rule.contacts:
+            filed.append(tuple(run))
+            looked.append(tuple(looked_run))
+            run, looked_run = [], []
+        elif rule.located:
+            run += rule.keys(profile, file_locs)
             if query:
-                lookups += rule.keys(profile, look_locs)
+                looked_run += rule.keys(profile, look_locs)
         else:
             keys = rule.keys(profile, ())
-            blocks += keys
+            run += keys
             if query:
-                lookups += keys
+                looked_run += keys
+    filed.append(tuple(run))
+    looked.append(tuple(looked_run))
+    swapped: tuple[str, ...] = ()
+    if query and profile.first and profile.last:  # names typed in each other's boxes
+        swapped = tuple(_surname_keys(Profile(first=profile.last, last=profile.first), look_locs))
+    return PlaceKeys(tuple(filed), tuple(looked) if query else None, swapped)
+
+
+def blocking_keys_with(
+    profile: Profile, place: PlaceKeys, *, query: bool = True
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`blocking_keys` of a profile whose name-and-place keys are `place`.
+
+    Raises:
+        ValueError: look-up keys asked of a `place` built without them.
+    """
+    if query and place.looked_up is None:
+        raise ValueError("place keys built without look-up keys")
+    blocks: list[str] = list(place.filed[0])
+    lookups: list[str] = list(place.looked_up[0]) if place.looked_up and query else []
+    for n, rule in enumerate(_CONTACT_RULES, start=1):
+        keys = rule.keys(profile, ())
+        blocks += keys
+        blocks += place.filed[n]
+        if query and place.looked_up:
+            lookups += keys
+            lookups += place.looked_up[n]
     if not query:
         return dedupe(blocks), ()
-    if profile.first and profile.last:  # names typed in each other's boxes
-        lookups += _surname_keys(Profile(first=profile.last, last=profile.first), look_locs)
+    lookups += place.swapped
     return dedupe(blocks), dedupe(lookups)

@@ -78,7 +78,8 @@ class Profile:
         for name in cls._KEYS:
             items = value.get(name)
             if isinstance(items, list):
-                parts[name] = tuple(x[:MAX_STREET_CHARS] for x in items if isinstance(x, str))
+                # A list, not a generator, into tuple(): read for every candidate scored.
+                parts[name] = tuple([x[:MAX_STREET_CHARS] for x in items if isinstance(x, str)])
         if "city_names" not in parts and parts.get("cities"):
             # Profiles stored before city_names existed: "honolulu hi" -> "honolulu".
             parts["city_names"] = tuple(c.rsplit(" ", 1)[0] for c in parts["cities"])

@@ -26,6 +26,7 @@ from realgeeks_sync.app.domain.normalize.times import (
     TimestampError,
     normalize_timestamp,
     timestamp_ns,
+    timestamp_text,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "normalize_timestamp",
     "normalize_zip",
     "timestamp_ns",
+    "timestamp_text",
 ]

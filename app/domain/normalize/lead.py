@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from realgeeks_sync.app.domain.normalize.addresses import (
@@ -50,19 +51,19 @@ def normalize_lead(body: Mapping[str, Any], default_region: str | None = "US") -
         elif key in _EMAIL_FIELDS:
             _put(lead, key, value, normalize_email(value))
         elif key in _NAME_FIELDS:
-            _put(lead, key, value, normalize_name(value))
+            _put(lead, key, value, _remembered(normalize_name, value))
         elif key in _STREET_FIELDS:
-            _put(lead, key, value, normalize_street(value))
+            _put(lead, key, value, _remembered(normalize_street, value))
         elif key == "city":
-            _put(lead, key, value, normalize_city(value))
+            _put(lead, key, value, _remembered(normalize_city, value))
         elif key == "state":
-            _put(lead, key, value, normalize_state(value))
+            _put(lead, key, value, _remembered(normalize_state, value))
         elif key == "zip":
-            _put(lead, key, value, normalize_zip(value))
+            _put(lead, key, value, _remembered(normalize_zip, value))
         elif key == "role":
-            _put(lead, key, value, normalize_role(value))
+            _put(lead, key, value, _remembered(normalize_role, value))
         elif key in _TEXT_FIELDS:
-            _put(lead, key, value, normalize_text(value))
+            _put(lead, key, value, _remembered(normalize_text, value))
         elif key == "id":
             _put(lead, key, value, normalize_lead_id(value))
         elif key == "created":
@@ -70,6 +71,26 @@ def normalize_lead(body: Mapping[str, Any], default_region: str | None = "US") -
         else:
             lead[key] = value
     return lead
+
+
+def _remembered(normalize: Callable[[object], str | None], value: object) -> str | None:
+    """normalize(value), remembered for text of ordinary length.
+
+    Cities, states, roles, sources and most names recur from lead to lead, and a lead's
+    own values on every message about it; each normalizer is a pure function of text.
+    """
+    if type(value) is str and len(value) <= _CACHED_TEXT_CHARS:
+        return _normalized_text(normalize, value)
+    return normalize(value)
+
+
+# Longer text is normalized each time: the cache holds bounded keys (~8 MB at most).
+_CACHED_TEXT_CHARS = 128
+
+
+@lru_cache(maxsize=16_384)
+def _normalized_text(normalize: Callable[[object], str | None], text: str) -> str | None:
+    return normalize(text)
 
 
 def _put(lead: dict[str, Any], key: str, value: object, normalized: str | None) -> None:

@@ -10,6 +10,7 @@ from functools import lru_cache
 import phonenumbers
 
 from realgeeks_sync.app.domain.normalize.e164 import learn_e164
+from realgeeks_sync.app.domain.normalize.nanp import nanp_national, read_nanp
 from realgeeks_sync.app.domain.normalize.text import as_text
 
 __all__ = ["PhoneNumber", "normalize_phone"]
@@ -56,6 +57,18 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         return PhoneNumber(raw=raw)
+    # Most leads' numbers: a NANP number in an everyday shape, answered per prefix with
+    # libphonenumber's own answer (app/domain/normalize/nanp.py says why that is exact).
+    national = nanp_national(text, default_region)
+    if national is not None:
+        answer = read_nanp(national)
+        if answer is not None:
+            return _nanp_phone(raw, national, answer)
+    return _parse_with_libphonenumber(raw, text, default_region)
+
+
+def _parse_with_libphonenumber(raw: str, text: str, default_region: str | None) -> PhoneNumber:
+    """`_parse_phone` without the NANP shortcut: libphonenumber's parse of stripped text."""
     try:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
@@ -86,6 +99,16 @@ def _parse_phone(raw: str, default_region: str | None) -> PhoneNumber:
         valid=valid,
         region=region,
     )
+
+
+def _nanp_phone(raw: str, national: str, answer: tuple[bool, bool, str | None]) -> PhoneNumber:
+    """The PhoneNumber `_parse_phone` builds for +1 `national`, given libphonenumber's answer."""
+    possible, valid, region = answer
+    if not possible:
+        return PhoneNumber(raw=raw)
+    e164 = "+1" + national
+    learn_e164(e164, e164 if valid else None)
+    return PhoneNumber(raw=raw, e164=e164, extension=None, valid=valid, region=region)
 
 
 def _surely_stable(parsed: phonenumbers.PhoneNumber) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["TimestampError", "normalize_timestamp", "timestamp_ns"]
+__all__ = ["TimestampError", "normalize_timestamp", "timestamp_ns", "timestamp_text"]
 
 
 class TimestampError(ValueError):
@@ -63,13 +63,47 @@ def normalize_timestamp(value: object) -> str:
     Raises:
         TimestampError: the value is not a timestamp.
     """
+    if type(value) is str:
+        match = _NORMALIZED.fullmatch(value)
+        if match is not None:
+            # Already the form returned (what the pipeline passes on): only the date and
+            # time need proving, as the full reading would.
+            _check_date(*map(int, match.groups()))
+            return value
     utc, nanos = _parse_timestamp(value)
+    return _text(utc, nanos)
+
+
+# normalize_timestamp's own output: ASCII digits, "T", "Z", 1-9 fractional digits of
+# which the last is not 0.
+_NORMALIZED = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{0,8}[1-9])?Z"
+)
+
+
+def _check_date(year: int, month: int, day: int, hour: int, minute: int, second: int) -> None:
+    """Raises TimestampError, as `_parse_timestamp` does, for a date or time that is not one."""
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except (ValueError, OverflowError) as exc:
+        raise TimestampError("timestamp out of range") from exc
+
+
+def _text(utc: datetime, nanos: int) -> str:
+    """A UTC time (its fraction in `nanos`) as normalize_timestamp writes it."""
     text = (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
         f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     )
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{text}.{fraction}Z" if fraction else f"{text}Z"
+
+
+def timestamp_text(moment: datetime) -> str:
+    """normalize_timestamp(moment.astimezone(UTC).isoformat()), without writing the text
+    and reading it back."""
+    utc = moment.astimezone(UTC)
+    return _text(utc, utc.microsecond * 1000)
 
 
 def timestamp_ns(value: object) -> int:
