@@ -339,7 +339,18 @@ def test_pattern_depth(pattern: str, prefix: bool, depth: int) -> None:
     assert nanp._pattern_depth(pattern, prefix=prefix) == depth
 
 
-@pytest.mark.parametrize("pattern", [r"(?=2)\d{10}", r"(\d)\1\d{8}", r"^\d{10}$"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(?=2)\d{10}",
+        r"(\d)\1\d{8}",
+        r"^\d{10}$",
+        # A possessive repeat gives back nothing: "[0-4]*+\d{2}" needs 9 digits, not 8.
+        r"[0-4]*+\d{2}",
+        # Eleven repeats of what may be empty still fit ten digits.
+        r"(?:\d?){11}[2-9]",
+    ],
+)
 def test_pattern_depth_refuses_what_it_does_not_model(pattern: str) -> None:
     with pytest.raises(nanp._Unsupported):
         nanp._pattern_depth(pattern, prefix=False)

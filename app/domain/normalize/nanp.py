@@ -225,8 +225,12 @@ def _node(op: Any, arg: Any) -> _Shapes:
         return out
     if op is sre.SUBPATTERN:
         return _sequence(list(arg[3]))
-    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
         low, high, body = arg
+        if low > _NATIONAL_DIGITS:
+            # Counted by shapes up to ten digits only: a body that can match nothing would
+            # read as "never matches" here, where it may match.
+            raise _Unsupported("repeat minimum above ten")
         one = _sequence(list(body))
         out = set()
         shapes: _Shapes = {(0, -1)}
