@@ -193,6 +193,36 @@ async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
     assert consumer.seeks == []
 
 
+async def test_records_dropped_right_after_the_last_processed_one_are_read_again() -> None:
+    # The containers tier's crash test: offsets 0-2 processed (Faust's read offset 2), then
+    # 3 and 4 fetched and dropped by a rebalance before either was handed over; the read
+    # offset stays behind the next one expected and no later record comes to show a hole.
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1, 2]) == [0, 1, 2]
+    consumer._read_offset[TP0] = 2
+    consumer.ends[TP0] = 5
+    clock.now = 3.0
+    seq.recheck()
+    assert consumer.seeks == []  # not quiet for long enough yet
+    clock.now = 6.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(TP0, 3)]
+
+
+async def test_a_partition_caught_up_to_its_end_is_not_read_again() -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1, 2]) == [0, 1, 2]
+    consumer._read_offset[TP0] = 2
+    consumer.ends[TP0] = 3  # the end: nothing at offset 3 yet
+    clock.now = 60.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == []
+
+
 async def test_a_partition_whose_records_all_were_dropped_is_read_again() -> None:
     # Partition 1 is assigned, Faust read past its commit, but every record it handed over
     # was of an older generation: the agent never admitted one, so no hole ever showed.
