@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
+from realgeeks_sync.app.streaming.partition_db import partition_db
 from realgeeks_sync.app.streaming.table_codec import store_codec
 from realgeeks_sync.app.streaming.table_writes import TableChange, apply_changes, send_changes
 
@@ -81,7 +82,9 @@ class TableView:
             return _MISSING if value is None else value
         store = self._table.data
         codec = store_codec(store)
-        raw = store._get(codec.encode_key(key))  # one RocksDB read, not two
+        raw_key = codec.encode_key(key)
+        db = partition_db(store)
+        raw = store._get(raw_key) if db is None else db.get(raw_key)  # one read, not two
         return _MISSING if raw is None else codec.decode_value(raw)
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -26,6 +26,7 @@ from faust.types import TP
 
 from realgeeks_sync.app.streaming.broker_retry import write_until_acknowledged
 from realgeeks_sync.app.streaming.bulk_send import Record, send_records
+from realgeeks_sync.app.streaming.partition_db import partition_db
 from realgeeks_sync.app.streaming.table_codec import store_codec
 
 __all__ = ["TableChange", "TableRecords", "apply_changes", "send_changes", "write_tables"]
@@ -71,19 +72,52 @@ def apply_changes(changes: Sequence[TableChange]) -> TableRecords:
     of the current event's partition.
     """
     by_table: TableRecords = {}
+    targets: dict[int, _Target] = {}
     for table, key, value in changes:
-        store = table.data
-        codec = store_codec(store)
-        raw_key = codec.encode_key(key)
-        raw_value = None if value is None else codec.encode_value(value)
-        if raw_value is None:
-            store._del(raw_key)
-        else:
-            store._set(raw_key, raw_value)
-        topic = table.changelog_topic.get_topic_name()
-        record = (topic, table.partition_for_key(key), raw_key, raw_value)
-        by_table.setdefault(id(table), (table, []))[1].append(record)
+        target = targets.get(id(table))
+        if target is None:
+            target = targets[id(table)] = _Target(table)
+            by_table[id(table)] = (table, target.records)
+        target.write(key, value)
     return by_table
+
+
+class _Target:
+    """One table's store, codec, database and changelog partition, looked up once a call.
+
+    Within one call the current event, and so the database and the changelog partition
+    (Faust's ``partition_for_key`` is the event's partition unless the table partitions by
+    its own keys), are the same for every key.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.store = table.data
+        self.codec = store_codec(self.store)
+        self.db = partition_db(self.store)  # Faust's _set/_del there, without its index
+        self.topic: str = table.changelog_topic.get_topic_name()
+        self.partition: int | None = None if table.use_partitioner else -1
+        self.records: list[Record] = []
+
+    def write(self, key: str, value: Any) -> None:
+        raw_key = self.codec.encode_key(key)
+        raw_value = None if value is None else self.codec.encode_value(value)
+        db = self.db
+        if db is None:
+            if raw_value is None:
+                self.store._del(raw_key)
+            else:
+                self.store._set(raw_key, raw_value)
+        elif raw_value is None:
+            db.delete(raw_key)
+        else:
+            db.put(raw_key, raw_value)
+        partition = self.partition
+        if partition is None:
+            partition = self.table.partition_for_key(key)
+        elif partition == -1:
+            partition = self.partition = self.table.partition_for_key(key)
+        self.records.append((self.topic, partition, raw_key, raw_value))
 
 
 async def send_changes(by_table: TableRecords) -> list[asyncio.Future[Any]]:

@@ -61,6 +61,8 @@ class FakeProducer:
 class FakeTable:
     """A Faust table as TableBatch uses it."""
 
+    use_partitioner = False
+
     def __init__(self) -> None:
         self.data = FakeStore()
         self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "changelog")
