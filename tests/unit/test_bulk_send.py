@@ -69,8 +69,10 @@ async def test_the_futures_are_the_batches_and_the_last_record() -> None:
     batches = {tuple(tp): q[0] for tp, q in producer._message_accumulator._batches.items()}
     # One per batch (the last record's batch too: it holds k2 before it), then k4's own.
     assert len(futures) == 3
-    assert futures[:2] == [batches["t", 0].future, batches["t", 1].future]
+    assert not any(f.done() for f in futures)
     batches["t", 1].done(base_offset=10)
+    await asyncio.sleep(0)
+    assert [f.done() for f in futures] == [False, True, False]  # t/0's batch, then t/1's
     batches["t", 0].done(base_offset=20)
     await asyncio.gather(*futures)
     last = futures[-1].result()
@@ -86,6 +88,30 @@ async def test_a_failed_batch_fails_its_future() -> None:
     batch.failure(KafkaTimeoutError())
     with pytest.raises(KafkaTimeoutError):
         await futures[0]
+
+
+async def test_a_cancelled_caller_cancels_no_batch_and_flush_still_waits() -> None:
+    # An agent stopping is cancelled while it waits for its acknowledgements: the batches
+    # carry other records too (a TableBatch's changelog records, not awaited), and Faust's
+    # commit waits on the batches through the producer's flush.
+    producer = FakeProducer()
+    accumulator = producer._message_accumulator
+    other = await accumulator.add_message(TopicPartition("t", 0), b"x", b"v", 5)
+    futures = await bulk_send.send_records(producer, [("t", 0, b"a", b"v"), ("t", 0, b"b", b"v")])
+    waiter = asyncio.ensure_future(asyncio.gather(*futures))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    (batch,) = accumulator._batches[TopicPartition("t", 0)]
+    assert not batch.future.cancelled() and not other.done()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(accumulator.flush()), 0.05)  # still waits
+    drained = accumulator._pop_batch(TopicPartition("t", 0))
+    await asyncio.sleep(0)
+    assert drained in accumulator._pending_batches  # in flight until the broker answers
+    accumulator.reenqueue(drained)  # a retriable error: retried, no KeyError
+    drained.done(base_offset=0)
+    assert (await other).offset == 0
 
 
 async def test_a_full_batch_waits_for_the_sender_and_the_records_keep_their_order() -> None:
