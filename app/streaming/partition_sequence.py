@@ -45,6 +45,8 @@ class _Position:
     progressed_at: float = 0.0
     run_started_at: float = float("-inf")  # batches(): when the last run's first event came
     run_size: int = 0  # batches(): how many events the last run took
+    stuck_warned_at: float = float("-inf")  # recheck(): when a stall was last reported
+    admitted: int = -1  # the offset admitted last (of the run being processed when busy)
 
 
 class PartitionSequence:
@@ -61,12 +63,14 @@ class PartitionSequence:
         *,
         on_hole: Callable[[TP, int, int], None] | None = None,
         reseek_after_s: float = 5.0,
+        stuck_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
         self._generation = generation
         self._on_hole = on_hole
         self._reseek_after_s = reseek_after_s
+        self._stuck_after_s = stuck_after_s
         self._clock = clock
         self._positions: dict[TP, _Position] = {}
         self._seeks: set[asyncio.Future[None]] = set()
@@ -222,6 +226,7 @@ class PartitionSequence:
         expected = position.expected if after is None else after.offset + 1
         if expected is None or message.offset == expected:
             position.busy = True
+            position.admitted = message.offset
             position.progressed_at = self._clock()
             return True
         if message.offset > expected:
@@ -263,7 +268,10 @@ class PartitionSequence:
         paused: set[TP] = getattr(consumer, "_paused_partitions", set())
         for tp in self._watched_assignment(consumer):
             position = self._position(tp, current)
-            if position.busy or position.expected is None:
+            if position.busy:
+                self._report_stall(consumer, tp, position)
+                continue
+            if position.expected is None:
                 continue
             if tp in paused:
                 position.progressed_at = self._clock()  # quiet only from when it resumes
@@ -289,6 +297,32 @@ class PartitionSequence:
                 continue  # idle at the end of the partition: nothing was skipped
             if self._clock() - position.progressed_at >= self._reseek_after_s:
                 self._seek_back(tp, position, int(read))
+
+    def _report_stall(self, consumer: Any, tp: TP, position: _Position) -> None:
+        """Warn, once per stall, of a partition busy for ``stuck_after_s`` without progress
+        while the broker holds records after the ones being processed.
+
+        A busy partition is never sought back (its agent may be in a slow call); but its
+        leads wait, so an operator (and a failed crash test's log) should see it.
+        """
+        now = self._clock()
+        quiet = now - position.progressed_at
+        if quiet < self._stuck_after_s or position.stuck_warned_at >= position.progressed_at:
+            return
+        if not self._has_record_at(consumer, tp, position.admitted + 1):
+            return
+        position.stuck_warned_at = now
+        log.warning(
+            "partition busy without progress while its records wait",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "expected": position.expected,
+                "admitted": position.admitted,
+                "read": consumer._read_offset.get(tp),
+                "quiet_s": round(quiet, 1),
+            },
+        )
 
     @staticmethod
     def _has_record_at(consumer: Any, tp: TP, offset: int) -> bool:

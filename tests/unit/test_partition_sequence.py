@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from types import SimpleNamespace
 from typing import Any
@@ -203,6 +204,50 @@ async def test_recheck_leaves_a_busy_or_caught_up_partition_alone() -> None:
     clock.now = 120.0
     seq.recheck()
     assert consumer.seeks == []
+
+
+async def test_a_busy_partition_whose_records_wait_is_reported_once_per_stall(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert await run(seq, [0, 1]) == [0, 1]
+    m = msg(2)
+    assert seq.admit(m)  # being processed, then nothing happens
+    consumer._read_offset[TP0] = 4
+    consumer.ends[TP0] = 5  # offsets 3 and 4 wait on the broker
+
+    def stalls() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "busy without progress" in r.getMessage()]
+
+    with caplog.at_level(logging.WARNING):
+        clock.now = 20.0
+        seq.recheck()
+        assert stalls() == []  # not quiet for long enough yet
+        clock.now = 31.0
+        seq.recheck()
+        clock.now = 90.0
+        seq.recheck()
+        assert [(r.partition, r.expected, r.quiet_s) for r in stalls()] == [(0, 2, 31.0)]
+        seq.finish(m)  # progress: a later stall is reported again
+        assert seq.admit(msg(3))
+        clock.now = 200.0
+        seq.recheck()
+        assert len(stalls()) == 2
+    assert consumer.seeks == []  # reported, never sought back while busy
+
+
+async def test_a_busy_partition_at_its_end_is_not_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    assert seq.admit(msg(0))  # a slow call on the partition's last record
+    consumer.ends[TP0] = 1
+    with caplog.at_level(logging.WARNING):
+        clock.now = 120.0
+        seq.recheck()
+    assert not [r for r in caplog.records if "busy without progress" in r.getMessage()]
 
 
 async def test_a_partition_caught_up_to_its_end_is_not_read_again() -> None:
