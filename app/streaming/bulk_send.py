@@ -13,9 +13,8 @@ Callers wait for every record, and read the offset of a table's last one only, s
 gets no future of its own: the futures returned are those of the producer batches the
 records went into (each resolves once the broker acknowledged the whole batch, acks=all,
 or fails with the batch; shielded, so cancelling one cancels no batch), then the last
-record's own. A future and a ``RecordMetadata``
-per record were a twentieth of a worker's CPU in a backlog (py-spy: ``MessageBatch.done``,
-``create_future`` and the metadata tuples).
+record's own. A future and a ``RecordMetadata`` per record were a twentieth of a worker's
+CPU in a backlog (py-spy: ``MessageBatch.done``, ``create_future`` and the metadata tuples).
 
 Without aiokafka's accumulator (another version) every record goes through ``send``.
 """
@@ -74,8 +73,7 @@ async def send_records(producer: Any, records: Sequence[Record]) -> list[asyncio
             futures.append(await add_message(tp, key, value, timeout))
         else:
             done = await _append(accumulator, tp, key, value, timeout)
-            if id(done) not in batches:
-                batches[id(done)] = done
+            batches.setdefault(id(done), done)
     # Shielded: a caller cancelled while it waits (an agent stopping) must not cancel a
     # batch that other records share. aiokafka's flush would take a cancelled batch for
     # sent, and its pending-batch bookkeeping would break on the batch's next retry.

@@ -71,15 +71,13 @@ def apply_changes(changes: Sequence[TableChange]) -> TableRecords:
     (app/streaming/table_codec.py). Call it inside stream iteration: Faust picks the store
     of the current event's partition.
     """
-    by_table: TableRecords = {}
     targets: dict[int, _Target] = {}
     for table, key, value in changes:
         target = targets.get(id(table))
         if target is None:
             target = targets[id(table)] = _Target(table)
-            by_table[id(table)] = (table, target.records)
         target.write(key, value)
-    return by_table
+    return {table_id: (target.table, target.records) for table_id, target in targets.items()}
 
 
 class _Target:
@@ -96,7 +94,8 @@ class _Target:
         self.codec = store_codec(self.store)
         self.db = partition_db(self.store)  # Faust's _set/_del there, without its index
         self.topic: str = table.changelog_topic.get_topic_name()
-        self.partition: int | None = None if table.use_partitioner else -1
+        self.per_key: bool = table.use_partitioner  # the producer picks each record's
+        self.partition: int | None = None  # the event's, once asked
         self.records: list[Record] = []
 
     def write(self, key: str, value: Any) -> None:
@@ -112,11 +111,12 @@ class _Target:
             db.delete(raw_key)
         else:
             db.put(raw_key, raw_value)
-        partition = self.partition
-        if partition is None:
+        if self.per_key:
             partition = self.table.partition_for_key(key)
-        elif partition == -1:
-            partition = self.partition = self.table.partition_for_key(key)
+        else:
+            if self.partition is None:
+                self.partition = self.table.partition_for_key(key)
+            partition = self.partition
         self.records.append((self.topic, partition, raw_key, raw_value))
 
 
