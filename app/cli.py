@@ -29,7 +29,8 @@ def _settings() -> Settings:
 
 
 def run_worker(settings: Settings) -> None:
-    """Create the topics, then run the Faust worker with its web server until stopped."""
+    """Create the topics and the tables' changelogs, then run the Faust worker with its web
+    server until stopped."""
     import asyncio
 
     import faust
@@ -41,7 +42,7 @@ def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        ensure_topics(settings)
+        ensure_topics(settings, changelogs=True)
     except ConfigError as exc:
         print(f"realgeeks-sync: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

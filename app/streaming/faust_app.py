@@ -7,7 +7,6 @@ from typing import Any
 import faust
 
 from realgeeks_sync.app.core.settings import Settings
-from realgeeks_sync.app.core.sizes import max_message_bytes
 from realgeeks_sync.app.streaming import kafka_config, table_codec
 from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.pipeline import Tables, Topics
@@ -31,8 +30,6 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 
 def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
-    # A changelog record holds a table value: as large as any record (app/core/sizes.py).
-    extra: dict[str, Any] = {"max.message.bytes": str(max_message_bytes(settings.max_body_bytes))}
     # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
     # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
     # 111 to 317 MB in ten minutes. Small memtables here; the cache every partition shares
@@ -44,20 +41,15 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
         "block_cache_compressed_size": 0,
     }
     if ttl_days is not None:
-        # Bounded changelog: compaction keeps one record per key, deletion drops records
-        # older than the window; RocksDB's ttl drops the local copies.
-        extra |= {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str((ttl_days + 1) * _DAY * 1000),
-        }
         options["ttl"] = (ttl_days + 1) * _DAY
     table: Any = app.Table(
-        settings.topic(name).replace(".", "-"),
+        names.table_name(settings, name),
         default=None,
         partitions=settings.partitions,
         key_type=str,
         value_type=None,
-        extra_topic_configs=extra,
+        # The same config ensure_topics creates the changelog with (app/streaming/topics.py).
+        extra_topic_configs=names.changelog_config(settings, ttl_days),
         options=options,
     )
     # Named codecs (Faust's "json" changes its bytes when orjson is installed): the store,
@@ -118,10 +110,7 @@ def create_app(settings: Settings) -> faust.App:
 def build_topics(app: faust.App, settings: Settings) -> Topics:
     """Faust handles for every topic of the catalogue (app/streaming/topics.py)."""
     return Topics(
-        **{
-            spec.attribute: _topic(app, settings, spec.name)
-            for spec in names.topic_specs(settings)
-        }
+        **{spec.attribute: _topic(app, settings, spec.name) for spec in names.topic_specs(settings)}
     )
 
 
@@ -134,7 +123,7 @@ def build_tables(app: faust.App, settings: Settings) -> Tables:
                 app,
                 settings,
                 spec.name,
-                ttl_days=settings.dedup_retention_days if spec.ttl == "dedup" else spec.ttl_days,
+                ttl_days=names.table_ttl_days(settings, spec.ttl, spec.ttl_days),
             )
             for spec in TABLES
         }

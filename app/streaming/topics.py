@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from confluent_kafka import KafkaException
@@ -19,8 +20,18 @@ from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.core.sizes import max_message_bytes
 from realgeeks_sync.app.streaming.kafka_config import admin_client, list_topics_or_explain
+from realgeeks_sync.tables.catalog import TABLES
 
-__all__ = ["SITE_PARTITIONED", "TopicSpec", "ensure_topics", "topic_specs"]
+__all__ = [
+    "SITE_PARTITIONED",
+    "TopicSpec",
+    "changelog_config",
+    "changelog_topics",
+    "ensure_topics",
+    "table_name",
+    "table_ttl_days",
+    "topic_specs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +56,8 @@ CALL_OUTCOMES = "sync.call-outcomes"
 # the pre-call webhook of an inbound call (app/streaming/caller_directory.py).
 CALLERS = "sync.callers"
 
-_WEEK_MS = 7 * 24 * 3600 * 1000
+_DAY_MS = 24 * 3600 * 1000
+_WEEK_MS = 7 * _DAY_MS
 
 # Topic -> the attribute of Pipeline.topics (app/streaming/pipeline.py) that holds it.
 ATTRIBUTES = {
@@ -133,8 +145,46 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create missing topics; returns the created names.
+def table_name(settings: Settings, name: str) -> str:
+    """The Faust name of a catalogue table (its changelog is ``<app id>-<this>-changelog``)."""
+    return settings.topic(name).replace(".", "-")
+
+
+def changelog_config(settings: Settings, ttl_days: int | None) -> dict[str, str]:
+    """A table changelog's broker-side config beyond Faust's own ``cleanup.policy=compact``."""
+    # A changelog record holds a table value: as large as any record (app/core/sizes.py).
+    config = {"max.message.bytes": str(max_message_bytes(settings.max_body_bytes))}
+    if ttl_days is not None:
+        # Bounded changelog: compaction keeps one record per key, deletion drops records
+        # older than the window (the table's RocksDB ttl drops the local copies).
+        config |= {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str((ttl_days + 1) * _DAY_MS),
+        }
+    return config
+
+
+def table_ttl_days(settings: Settings, ttl: str | None, ttl_days: int | None) -> int | None:
+    """A catalogue table's retention in days: its own, or the dedup window's."""
+    return settings.dedup_retention_days if ttl == "dedup" else ttl_days
+
+
+def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every table's changelog topic, by full name, with the config Faust would create it with."""
+    return {
+        f"{settings.app_id}-{table_name(settings, spec.name)}-changelog": {
+            "cleanup.policy": "compact",
+            **changelog_config(settings, table_ttl_days(settings, spec.ttl, spec.ttl_days)),
+        }
+        for spec in TABLES
+    }
+
+
+def ensure_topics(
+    settings: Settings, timeout_s: float = 30.0, *, changelogs: bool = False
+) -> list[str]:
+    """Create missing topics (and, with ``changelogs``, the tables' changelog topics); returns
+    the created names once the broker's metadata lists every one of them.
 
     Existing topics keep their partitions and retention; only a max.message.bytes below
     what the body limit needs is raised (``raise_message_limits``).
@@ -147,32 +197,40 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     # The first request of a worker or an ingress: a refused login fails here, in one line.
     admin, errors = admin_client(settings)
     metadata = list_topics_or_explain(settings, admin, errors, timeout_s).topics
-    existing = set(metadata)
-    for spec in topic_specs(settings):
-        topic = metadata.get(settings.topic(spec.name))
-        if topic is not None and topic.partitions and len(topic.partitions) != spec.partitions:
+    # Full name -> (partitions, config): the contract's topics, then the changelogs.
+    specs = {settings.topic(s.name): (s.partitions, dict(s.config)) for s in topic_specs(settings)}
+    if changelogs:
+        # Faust would create these itself, but its first assignment can run before the
+        # broker's metadata lists them: it then ignores them ("Ignoring missing topic") and
+        # a fresh deployment's worker leaves those tables' partitions unassigned.
+        specs |= {
+            name: (settings.partitions, config)
+            for name, config in changelog_topics(settings).items()
+        }
+    for name, (partitions, _config) in specs.items():
+        topic = metadata.get(name)
+        if topic is not None and topic.partitions and len(topic.partitions) != partitions:
             # Records are placed by site with RGSYNC_PARTITIONS; another count would put a
             # site's records where its tables are not.
             raise ConfigError(
-                f"topic {settings.topic(spec.name)} has {len(topic.partitions)} partitions, "
-                f"RGSYNC_PARTITIONS is {spec.partitions}: they must agree"
+                f"topic {name} has {len(topic.partitions)} partitions, "
+                f"RGSYNC_PARTITIONS is {partitions}: they must agree"
             )
-    ours = [settings.topic(s.name) for s in topic_specs(settings)]
     raise_message_limits(
         admin,
-        [name for name in ours if name in existing],
+        [name for name in specs if name in metadata],
         max_message_bytes(settings.max_body_bytes),
         timeout_s,
     )
     wanted = [
         NewTopic(
-            settings.topic(s.name),
-            num_partitions=s.partitions,
+            name,
+            num_partitions=partitions,
             replication_factor=settings.replication_factor,
-            config=dict(s.config),
+            config=config,
         )
-        for s in topic_specs(settings)
-        if settings.topic(s.name) not in existing
+        for name, (partitions, config) in specs.items()
+        if name not in metadata
     ]
     if not wanted:
         return []
@@ -185,8 +243,37 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             if exc.args and exc.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: a race, fine
                 continue
             raise
+    _await_listed(admin, {t.topic: t.num_partitions for t in wanted}, timeout_s)
     log.info("topics created", extra={"count": len(created)})
     return created
+
+
+def _await_listed(admin: AdminClient, partitions: dict[str, int], timeout_s: float) -> None:
+    """Wait until the broker's metadata lists every topic with a leader for every partition.
+
+    A created topic reaches the brokers' metadata a moment after the controller answers;
+    a consumer group assigned in that moment leaves the topic out until its next rebalance.
+    """
+    deadline = time.monotonic() + timeout_s
+    missing = set(partitions)
+    while missing:
+        listed = admin.list_topics(timeout=timeout_s).topics
+        missing = {
+            name
+            for name in missing
+            if name not in listed
+            or len(listed[name].partitions) != partitions[name]
+            or any(p.leader < 0 for p in listed[name].partitions.values())
+        }
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            log.warning(
+                "created topics not yet in the broker's metadata; going on",
+                extra={"topics": sorted(missing)},
+            )
+            return
+        time.sleep(0.1)
 
 
 def raise_message_limits(

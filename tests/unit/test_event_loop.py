@@ -39,7 +39,7 @@ def test_the_worker_runs_on_uvloop(settings: Settings, monkeypatch: pytest.Monke
 
     pipeline = SimpleNamespace(app=None, publisher=SimpleNamespace(close=lambda: None))
     monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)
-    monkeypatch.setattr(topics, "ensure_topics", lambda _settings: [])
+    monkeypatch.setattr(topics, "ensure_topics", lambda _settings, **_kw: [])
     monkeypatch.setattr(app_main, "build", lambda _settings: pipeline)
     monkeypatch.setattr(faust, "Worker", Worker)
     cli.run_worker(settings)
