@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,7 @@ class PartitionSequence:
         self._positions: dict[TP, _Position] = {}
         self._seeks: set[asyncio.Future[None]] = set()
 
-    async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+    async def events(self, stream: faust.StreamT) -> AsyncGenerator[faust.EventT, None]:
         """The stream's events an agent should process now, in offset order per partition.
 
         An event is marked finished (its offset may be committed, the next one is due) when
@@ -83,7 +83,11 @@ class PartitionSequence:
         """
         async for event in stream.events():
             if self.admit(event.message):
-                yield event
+                try:
+                    yield event
+                except BaseException:
+                    self._abandoned(event.message)
+                    raise
                 self.finish(event.message)
 
     async def batches(
@@ -114,8 +118,12 @@ class PartitionSequence:
         ``events``, one at a time.
         """
         if max_size <= 1:
-            async for event in self.events(stream):
-                yield (event,)
+            one_by_one = self.events(stream)
+            try:
+                async for event in one_by_one:
+                    yield (event,)
+            finally:
+                await one_by_one.aclose()  # now: a run given up is known as such at once
             return
         queue = getattr(stream.channel, "queue", None)
         # This generator acknowledges each event itself, after finishing it: Faust's
@@ -123,47 +131,54 @@ class PartitionSequence:
         stream.enable_acks = False
         events = stream.events().__aiter__()
         held: faust.EventT | None = None
-        while True:
-            batch: list[faust.EventT] = []
-            deadline = None
-            busy_until = float("-inf")
+        batch: list[faust.EventT] = []  # admitted and not finished yet
+        try:
             while True:
-                if held is not None:
-                    event, held = held, None
-                else:
-                    try:
-                        event = await events.__anext__()
-                    except StopAsyncIteration:  # the stream stopped: nothing was finished
-                        return
-                if batch and event.message.tp != batch[-1].message.tp:
-                    held = event  # another partition's: it starts the next run
-                    break
-                if not self.admit(event.message, after=batch[-1].message if batch else None):
-                    # Refused by the offset guard (not finished), as Faust's own ack was.
+                batch = []
+                deadline = None
+                busy_until = float("-inf")
+                while True:
+                    if held is not None:
+                        event, held = held, None
+                    else:
+                        try:
+                            event = await events.__anext__()
+                        except StopAsyncIteration:  # the stream stopped: nothing was finished
+                            return
+                    if batch and event.message.tp != batch[-1].message.tp:
+                        held = event  # another partition's: it starts the next run
+                        break
+                    if not self.admit(event.message, after=batch[-1].message if batch else None):
+                        # Refused by the offset guard (not finished), as Faust's own ack was.
+                        await stream.ack(event)
+                        if batch:
+                            break
+                        continue
+                    if not batch:
+                        busy_until = self._run_started(event.message.tp, busy_linger_s)
+                    batch.append(event)
+                    if len(batch) >= max_size or queue is None:
+                        break
+                    if queue.empty():
+                        if deadline is None:
+                            deadline = self._clock() + linger_s
+                        if not await self._more_coming(
+                            event.message, queue, max_size, deadline, busy_until
+                        ):
+                            break
+                self._run_taken(batch[0].message.tp, len(batch))
+                # Table writes go to the partition of Faust's "current event": the batch's own,
+                # even when the event taken last (held for the next run) is another's.
+                faust.streams._current_event.set(weakref.ref(batch[-1]))
+                yield batch
+                for event in batch:
+                    self.finish(event.message)
                     await stream.ack(event)
-                    if batch:
-                        break
-                    continue
-                if not batch:
-                    busy_until = self._run_started(event.message.tp, busy_linger_s)
-                batch.append(event)
-                if len(batch) >= max_size or queue is None:
-                    break
-                if queue.empty():
-                    if deadline is None:
-                        deadline = self._clock() + linger_s
-                    if not await self._more_coming(
-                        event.message, queue, max_size, deadline, busy_until
-                    ):
-                        break
-            self._run_taken(batch[0].message.tp, len(batch))
-            # Table writes go to the partition of Faust's "current event": the batch's own,
-            # even when the event taken last (held for the next run) is another's.
-            faust.streams._current_event.set(weakref.ref(batch[-1]))
-            yield batch
-            for event in batch:
-                self.finish(event.message)
-                await stream.ack(event)
+        finally:
+            # The agent raised or was cancelled with a run admitted (or being gathered):
+            # nobody holds it any more, so its offsets must be read again.
+            if batch:
+                self._abandoned(batch[0].message)
 
     def _run_started(self, tp: TP, busy_linger_s: float) -> float:
         """A run of ``tp`` starts now; until when it may wait for records not yet fetched."""
@@ -241,6 +256,30 @@ class PartitionSequence:
             position.expected = message.offset + 1
             position.busy = False
             position.progressed_at = self._clock()
+
+    def _abandoned(self, message: Message) -> None:
+        """The agent gave up a run it was handed (it raised or was cancelled) from this
+        message on: the partition is no longer busy, and recheck reads the run again.
+
+        Faust restarts a crashed agent, but the records of the run it dropped never come
+        again by themselves: with no later record to show the hole, the partition would
+        stay busy, and recheck never seeks a busy partition back.
+        """
+        position = self._positions.get(message.tp)
+        if position is None or position.generation != message.generation_id or not position.busy:
+            return
+        position.busy = False
+        if position.expected is None:  # the run was the first record this generation
+            position.expected = message.offset
+        position.progressed_at = self._clock()  # read again after a quiet reseek_after_s
+        log.info(
+            "agent gave up a run before finishing it; reading it again",
+            extra={
+                "topic": message.topic,
+                "partition": message.partition,
+                "expected": position.expected,
+            },
+        )
 
     def next_offset(self, tp: TP) -> int | None:
         """The next offset of ``tp`` an agent must process in this generation (None: unknown)."""

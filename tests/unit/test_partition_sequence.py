@@ -455,6 +455,53 @@ async def test_a_batch_abandoned_mid_way_leaves_every_event_unfinished() -> None
     assert seq.next_offset(TP0) == 0
 
 
+@pytest.mark.parametrize("max_size", [10, 1])
+async def test_a_run_the_agent_gave_up_is_read_again_by_recheck(max_size: int) -> None:
+    # The containers tier's crash test once waited on a partition whose agent held a run
+    # and never finished it, with no record after it: busy for good, never sought back.
+    consumer, clock = FakeConsumer(committed=0), Clock()
+    seq = make(consumer, [1], clock)
+    seq.recheck()
+    assert await run(seq, [0, 1]) == [0, 1]
+    stream: Any = FakeStream([msg(2), msg(3)])
+    batches = seq.batches(stream, max_size)
+    await batches.__anext__()
+    consumer._read_offset[TP0] = 3 if max_size > 1 else 2
+    consumer.ends[TP0] = 4
+    clock.now = 60.0
+    seq.recheck()
+    assert consumer.seeks == []  # busy: its agent may be in a slow call
+    await batches.aclose()  # the agent raised: the loop's finalizer closes its generator
+    assert seq.next_offset(TP0) == 2  # nothing of the run was finished
+    clock.now = 62.0
+    seq.recheck()
+    assert consumer.seeks == []  # quiet for reseek_after_s first
+    clock.now = 70.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(TP0, 2)]
+    assert seq.admit(msg(2))  # the run comes again and is processed
+
+
+async def test_a_run_gathered_when_the_stream_stops_is_read_again() -> None:
+    consumer, clock = FakeConsumer(committed=None), Clock()
+    seq = make(consumer, [1], clock)
+    stream: Any = FakeStream([msg(5), msg(6)])
+    # More always seems to come, so the run is still gathering when the stream stops
+    # (Faust stops a revoked partition's actor's stream so).
+    stream.empty = lambda: False
+    batches = seq.batches(stream, 10)
+    with pytest.raises(StopAsyncIteration):
+        await batches.__anext__()
+    assert seq.next_offset(TP0) == 5  # the first record of the run given up
+    consumer._read_offset[TP0] = 6
+    consumer.ends[TP0] = 7
+    clock.now = 60.0
+    seq.recheck()
+    await asyncio.sleep(0.01)
+    assert consumer.seeks == [(TP0, 5)]
+
+
 async def test_batches_of_one_are_events_one_at_a_time() -> None:
     consumer, clock = FakeConsumer(committed=0), Clock()
     seq = make(consumer, [1], clock)
