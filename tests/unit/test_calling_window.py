@@ -6,7 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from realgeeks_sync.app.domain import calling_window
 from realgeeks_sync.app.domain.calling_window import (
     InvalidPhoneNumberError,
     UnknownTimezoneError,
@@ -170,3 +173,46 @@ def test_local_date_is_the_leads_date_not_utc() -> None:
     # 03:00 UTC on June 3 is still June 2 in Honolulu.
     decision = local_call_window(HONOLULU, datetime(2025, 6, 3, 3, 0, tzinfo=UTC))
     assert decision.local_date == date(2025, 6, 2)
+
+
+def _zones_or_error(answer: object, e164: str) -> object:
+    try:
+        return answer(e164)  # type: ignore[operator]
+    except (InvalidPhoneNumberError, UnknownTimezoneError) as exc:
+        return (type(exc), exc.args)
+
+
+@settings(max_examples=400)
+@given(
+    st.one_of(
+        st.from_regex(r"[0-9]{3}", fullmatch=True),
+        # One zone, two zones, toll-free and premium (42 zones or none), 7-digit Caribbean
+        # prefixes, unknown zones, area codes not in service.
+        st.sampled_from(["808", "212", "208", "800", "900", "246", "658", "876", "555", "523"]),
+    ),
+    st.from_regex(r"[0-9]{3}", fullmatch=True),
+    st.lists(st.from_regex(r"[0-9]{4}", fullmatch=True), min_size=1, max_size=4),
+)
+def test_nanp_zones_by_prefix_are_libphonenumber_s_for_every_number(
+    area: str, exchange: str, lines: list[str]
+) -> None:
+    # Numbers sharing a prefix: the first asks libphonenumber, the others reuse its answer.
+    for line in lines:
+        e164 = f"+1{area}{exchange}{line}"
+        candidate_zones.cache_clear()  # the per-number cache would hide the prefix's
+        assert _zones_or_error(candidate_zones, e164) == _zones_or_error(
+            calling_window._zones, e164
+        )
+
+
+def test_nanp_zones_are_answered_once_per_prefix() -> None:
+    calling_window._nanp_zones.clear()
+    candidate_zones.cache_clear()
+    assert candidate_zones("+18088172382") == ("Pacific/Honolulu",)
+    assert candidate_zones("+18088170000") == ("Pacific/Honolulu",)
+    assert list(calling_window._nanp_zones) == ["808817"]
+    with pytest.raises(UnknownTimezoneError):
+        candidate_zones("+15555551234")
+    with pytest.raises(UnknownTimezoneError):  # the prefix's answer, raised again
+        candidate_zones("+15555550000")
+    assert len(calling_window._nanp_zones) == 2
