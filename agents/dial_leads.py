@@ -39,6 +39,7 @@ from faust.types import TP
 
 from realgeeks_sync.agents.record_stories import StoryWriter
 from realgeeks_sync.app.clients.elevenlabs import CONNECT_TIMEOUT_S, ElevenLabsClients
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.errors import ApiError
 from realgeeks_sync.app.core.sites import DialerConfig
 from realgeeks_sync.app.domain.deadletters import deadletter_record
@@ -350,7 +351,7 @@ def register(
         msg = event.message
         caught_up.reading(msg)
         try:
-            record = json.loads(msg.value or b"")
+            record = json_codec.loads(msg.value or b"")
         except (ValueError, UnicodeDecodeError) as exc:
             raise DialerRecordError("dialer input is not JSON") from exc
         if msg.topic == context_topic:

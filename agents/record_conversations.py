@@ -9,11 +9,11 @@ post-call webhook that carries no dynamic variables.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import faust
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.streaming.pipeline import Pipeline
 
 __all__ = ["register"]
@@ -31,7 +31,7 @@ def register(p: Pipeline) -> None:
     async def record_conversations(stream: faust.StreamT) -> None:
         async for event in p.sequence.events(stream):
             try:
-                record = json.loads(event.message.value or b"")
+                record = json_codec.loads(event.message.value or b"")
                 conversations[record["conversation_id"]] = {
                     "site_uuid": record["site_uuid"],
                     "lead_id": record["lead_id"],

@@ -16,7 +16,6 @@ Prometheus: calls ended by outcome, tours requested.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import Any
 import faust
 
 from realgeeks_sync.agents.processing import Output
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.domain.dialing.store import lead_record_key
 from realgeeks_sync.app.domain.normalize import normalize_lead_id
 from realgeeks_sync.app.domain.story import (
@@ -82,7 +82,7 @@ class StoryWriter:
     async def note_raw(self, message: Any) -> None:
         """``note`` for a record still in JSON bytes (one that is not JSON tells nothing)."""
         try:
-            value = json.loads(message.value or b"")
+            value = json_codec.loads(message.value or b"")
         except (ValueError, UnicodeDecodeError):
             return  # not ours to judge: the writer of the topic answers for it
         await self.note(message, value)

@@ -32,6 +32,7 @@ from typing import Any
 import rocksdict
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.callers import Candidate
 from realgeeks_sync.app.streaming import rocksdb_memory, rocksdb_wal
@@ -97,9 +98,9 @@ class CallerDirectory:
         if raw is None:
             return []
         found = []
-        for lead_key in json.loads(raw):
+        for lead_key in json_codec.loads(raw):
             record = self._db.get(b"l|" + lead_key.encode())
-            candidate = Candidate.from_record(json.loads(record)) if record else None
+            candidate = Candidate.from_record(json_codec.loads(record)) if record else None
             if candidate is not None:
                 found.append(candidate)
         return found
@@ -120,7 +121,7 @@ class CallerDirectory:
         batch = rocksdict.WriteBatch(raw_mode=True)
         key = b"l|" + lead_key.encode()
         old = self._db.get(key)
-        old_numbers = set(json.loads(old).get("phones") or []) if old else set()
+        old_numbers = set(json_codec.loads(old).get("phones") or []) if old else set()
         record = _record(value)
         new_numbers = set(record["phones"]) if record is not None else set()
         for number in old_numbers - new_numbers:
@@ -137,7 +138,7 @@ class CallerDirectory:
     def _change(self, batch: rocksdict.WriteBatch, number: str, lead_key: str, add: bool) -> None:
         key = b"n|" + number.encode()
         raw = self._db.get(key)
-        leads = [k for k in (json.loads(raw) if raw else []) if k != lead_key]
+        leads = [k for k in (json_codec.loads(raw) if raw else []) if k != lead_key]
         if add:
             leads.append(lead_key)
         if leads:
@@ -165,7 +166,7 @@ def _record(value: bytes | None) -> dict[str, Any] | None:
     if not value:
         return None
     try:
-        parsed = json.loads(value)
+        parsed = json_codec.loads(value)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(parsed, dict) or Candidate.from_record(parsed) is None:
