@@ -158,3 +158,20 @@ async def test_a_record_over_the_request_size_only_with_its_overhead_goes_throug
     await bulk_send.send_records(producer, [("t", 0, b"k", b"x" * 990), ("t", 1, b"k", b"y")])
     assert producer.sent == [("t", 0, b"k")]
     assert producer.queued() == [(("t", 1), [b"k"])]
+
+
+async def test_a_full_batch_not_drained_in_time_times_out() -> None:
+    producer = FakeProducer(batch_size=300)
+    producer._request_timeout_ms = 50  # nothing drains: no sender runs
+    records = [("t", 0, f"k{i}".encode(), b"x" * 60) for i in range(8)]
+    with pytest.raises(KafkaTimeoutError):
+        await asyncio.wait_for(bulk_send.send_records(producer, records), 5)
+    assert [len(keys) for _, keys in producer.queued()] == [3]  # the rest never appended
+
+
+async def test_a_failed_producer_refuses_with_its_error() -> None:
+    producer = FakeProducer()
+    producer._message_accumulator._exception = KafkaTimeoutError("the sender failed")
+    with pytest.raises(KafkaTimeoutError, match="the sender failed"):
+        await bulk_send.send_records(producer, [("t", 0, b"a", b"v"), ("t", 0, b"b", b"v")])
+    assert producer.queued() == []
