@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -88,7 +89,9 @@ class WindowDecision:
 # and from its time-zone map, whose +1 keys hold at most this many national digits.
 _NANP_ZONE_DIGITS = max(len(key) for key in TIMEZONE_DATA if key.startswith("1")) - 1
 _MAX_NANP_PREFIXES = 65_536
-_nanp_zones: dict[str, tuple[str, ...] | InvalidPhoneNumberError | UnknownTimezoneError] = {}
+# A prefix's zones, or the error it raises as (its type, its args): an exception object
+# itself would keep its traceback, and so every caller's frame, alive in the cache.
+_nanp_zones: dict[str, tuple[str, ...] | tuple[type[ValueError], tuple[Any, ...]]] = {}
 
 
 @lru_cache(maxsize=8192)
@@ -116,12 +119,13 @@ def candidate_zones(e164: str) -> tuple[str, ...]:
         try:
             found = _zones(e164)
         except (InvalidPhoneNumberError, UnknownTimezoneError) as exc:
-            found = exc
+            found = (type(exc), exc.args)
         if len(_nanp_zones) < _MAX_NANP_PREFIXES:
             _nanp_zones[prefix] = found
-    if isinstance(found, tuple):
-        return found
-    raise type(found)(*found.args)
+    if found and isinstance(found[0], type):
+        error, args = found
+        raise error(*args)
+    return found  # type: ignore[return-value]  # the zones: a tuple of names
 
 
 def _zones(e164: str) -> tuple[str, ...]:

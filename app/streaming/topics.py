@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -257,7 +258,7 @@ def _await_listed(admin: AdminClient, partitions: dict[str, int], timeout_s: flo
     deadline = time.monotonic() + timeout_s
     missing = set(partitions)
     while missing:
-        listed = admin.list_topics(timeout=timeout_s).topics
+        listed = _listed_topics(admin, max(0.1, min(5.0, deadline - time.monotonic())))
         missing = {
             name
             for name in missing
@@ -274,6 +275,14 @@ def _await_listed(admin: AdminClient, partitions: dict[str, int], timeout_s: flo
             )
             return
         time.sleep(0.1)
+
+
+def _listed_topics(admin: AdminClient, timeout_s: float) -> dict[str, Any]:
+    """The broker's topic metadata by name; empty when it did not answer in time."""
+    try:
+        return dict(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException:
+        return {}
 
 
 def raise_message_limits(

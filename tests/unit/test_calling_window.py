@@ -216,3 +216,29 @@ def test_nanp_zones_are_answered_once_per_prefix() -> None:
     with pytest.raises(UnknownTimezoneError):  # the prefix's answer, raised again
         candidate_zones("+15555550000")
     assert len(calling_window._nanp_zones) == 2
+
+
+def test_a_cached_failure_keeps_no_caller_alive() -> None:
+    # A cached exception object would hold its traceback, and so the caller's frame and
+    # everything it refers to (a lead, a batch of events) for as long as the cache lives.
+    import contextlib
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    calling_window._nanp_zones.clear()
+    candidate_zones.cache_clear()
+
+    def caller(number: str) -> weakref.ref[Payload]:
+        payload = Payload()
+        with contextlib.suppress(UnknownTimezoneError):
+            candidate_zones(number)
+        return weakref.ref(payload)
+
+    refs = [caller(f"+1555555{n:04d}") for n in range(3)]
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    with pytest.raises(UnknownTimezoneError, match="unknown"):
+        candidate_zones("+15555559999")
