@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import rocksdict
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from realgeeks_sync.app.core import json_codec
 from realgeeks_sync.app.core.settings import Settings
@@ -182,6 +182,16 @@ def _record(value: bytes | None) -> dict[str, Any] | None:
     }
 
 
+# Broker answers that only mean "not ready yet" for a topic just created.
+_NOT_READY = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
 class DirectoryReader:
     """A thread that keeps a ``CallerDirectory`` in step with its topic."""
 
@@ -208,7 +218,17 @@ class DirectoryReader:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except Exception:  # keep trying: the directory must not die
+            except Exception as exc:  # keep trying: the directory must not die
+                if isinstance(exc, KafkaException) and exc.args[0].code() in _NOT_READY:
+                    # A topic created moments ago: a busy broker may list its partitions
+                    # as led before it serves them (seen 0.6 s after a fresh deployment's
+                    # topics were created). Not a fault: read again shortly.
+                    log.warning(
+                        "caller directory: topic not served yet; reading again",
+                        extra={"error": str(exc)},
+                    )
+                    self._stop.wait(1.0)
+                    continue
                 log.exception("caller directory reader failed; starting again")
                 self._stop.wait(5.0)
 

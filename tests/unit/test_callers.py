@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from hypothesis import given
 from hypothesis import strategies as st
 
+from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.domain.callers import (
     Candidate,
     answer_variables,
@@ -17,7 +20,7 @@ from realgeeks_sync.app.domain.callers import (
     choose,
     initiation_answer,
 )
-from realgeeks_sync.app.streaming.caller_directory import CallerDirectory
+from realgeeks_sync.app.streaming.caller_directory import CallerDirectory, DirectoryReader
 
 NUMBER = "+18088172382"
 OTHER = "+12125550123"
@@ -126,3 +129,35 @@ def test_unreadable_records_remove_the_lead(tmp_path: Path, value: bytes) -> Non
     directory.apply("s:a", value, partition=0, offset=1)
     assert directory.candidates(NUMBER) == []
     directory.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "level", "waited"),
+    [
+        (KafkaError.NOT_LEADER_FOR_PARTITION, "WARNING", 1.0),
+        (KafkaError.LEADER_NOT_AVAILABLE, "WARNING", 1.0),
+        (KafkaError.SASL_AUTHENTICATION_FAILED, "ERROR", 5.0),
+    ],
+)
+def test_a_topic_not_served_yet_is_read_again_soon_without_an_error(
+    caplog: pytest.LogCaptureFixture, error: int, level: str, waited: float
+) -> None:
+    # A fresh deployment's worker: the broker listed the callers topic as led 0.6 s before
+    # it served it, and the reader logged an ERROR with a traceback, waiting 5 s.
+    reader = DirectoryReader(Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "x"}), None, "t")  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    def follow() -> None:
+        raise KafkaException(KafkaError(error))
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        reader._stop.set()
+        return True
+
+    reader._follow = follow  # type: ignore[method-assign]
+    reader._stop.wait = wait  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        reader._run()
+    assert waits == [waited]
+    assert [r.levelname for r in caplog.records] == [level]
