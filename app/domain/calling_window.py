@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -89,9 +89,17 @@ class WindowDecision:
 # and from its time-zone map, whose +1 keys hold at most this many national digits.
 _NANP_ZONE_DIGITS = max(len(key) for key in TIMEZONE_DATA if key.startswith("1")) - 1
 _MAX_NANP_PREFIXES = 65_536
-# A prefix's zones, or the error it raises as (its type, its args): an exception object
-# itself would keep its traceback, and so every caller's frame, alive in the cache.
-_nanp_zones: dict[str, tuple[str, ...] | tuple[type[ValueError], tuple[Any, ...]]] = {}
+
+
+class _Failure(NamedTuple):
+    """The error a prefix raises, as its type and args: an exception object would keep its
+    traceback, and so every caller's frame, alive in the cache."""
+
+    error: type[ValueError]
+    args: tuple[Any, ...]
+
+
+_nanp_zones: dict[str, tuple[str, ...] | _Failure] = {}
 
 
 @lru_cache(maxsize=8192)
@@ -119,13 +127,12 @@ def candidate_zones(e164: str) -> tuple[str, ...]:
         try:
             found = _zones(e164)
         except (InvalidPhoneNumberError, UnknownTimezoneError) as exc:
-            found = (type(exc), exc.args)
+            found = _Failure(type(exc), exc.args)
         if len(_nanp_zones) < _MAX_NANP_PREFIXES:
             _nanp_zones[prefix] = found
-    if found and isinstance(found[0], type):
-        error, args = found
-        raise error(*args)
-    return found  # type: ignore[return-value]  # the zones: a tuple of names
+    if isinstance(found, _Failure):
+        raise found.error(*found.args)
+    return found
 
 
 def _zones(e164: str) -> tuple[str, ...]:

@@ -14,8 +14,6 @@ from realgeeks_sync.tables.catalog import TABLES
 
 __all__ = ["build_tables", "build_topics", "create_app"]
 
-_DAY = 24 * 3600
-
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
     return app.topic(
@@ -41,7 +39,7 @@ def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | Non
         "block_cache_compressed_size": 0,
     }
     if ttl_days is not None:
-        options["ttl"] = (ttl_days + 1) * _DAY
+        options["ttl"] = names.table_retention_s(ttl_days)
     table: Any = app.Table(
         names.table_name(settings, name),
         default=None,

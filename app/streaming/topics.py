@@ -30,6 +30,7 @@ __all__ = [
     "changelog_topics",
     "ensure_topics",
     "table_name",
+    "table_retention_s",
     "table_ttl_days",
     "topic_specs",
 ]
@@ -57,8 +58,7 @@ CALL_OUTCOMES = "sync.call-outcomes"
 # the pre-call webhook of an inbound call (app/streaming/caller_directory.py).
 CALLERS = "sync.callers"
 
-_DAY_MS = 24 * 3600 * 1000
-_WEEK_MS = 7 * _DAY_MS
+_WEEK_MS = 7 * 24 * 3600 * 1000
 
 # Topic -> the attribute of Pipeline.topics (app/streaming/pipeline.py) that holds it.
 ATTRIBUTES = {
@@ -151,6 +151,12 @@ def table_name(settings: Settings, name: str) -> str:
     return settings.topic(name).replace(".", "-")
 
 
+def table_retention_s(ttl_days: int) -> int:
+    """How long a table with a ttl keeps an entry, locally and in its changelog: a day more
+    than its ttl, so that an entry is never gone before its window is."""
+    return (ttl_days + 1) * 24 * 3600
+
+
 def changelog_config(settings: Settings, ttl_days: int | None) -> dict[str, str]:
     """A table changelog's broker-side config beyond Faust's own ``cleanup.policy=compact``."""
     # A changelog record holds a table value: as large as any record (app/core/sizes.py).
@@ -160,7 +166,7 @@ def changelog_config(settings: Settings, ttl_days: int | None) -> dict[str, str]
         # older than the window (the table's RocksDB ttl drops the local copies).
         config |= {
             "cleanup.policy": "compact,delete",
-            "retention.ms": str((ttl_days + 1) * _DAY_MS),
+            "retention.ms": str(table_retention_s(ttl_days) * 1000),
         }
     return config
 
