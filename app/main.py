@@ -26,6 +26,7 @@ from realgeeks_sync.app.operations.routes import register_views
 from realgeeks_sync.app.streaming import (
     changelog_guard,
     fetch_tuning,
+    metadata_backoff,
     offset_guard,
     rocksdb_memory,
     rocksdb_wal,
@@ -67,6 +68,7 @@ def build(settings: Settings) -> Pipeline:
     rocksdb_wal.install()
     changelog_guard.install()
     fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
+    metadata_backoff.install()
     app = create_app(settings)
     topics = build_topics(app, settings)
     tables = build_tables(app, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,11 +26,41 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
 
-def free_port() -> int:
-    """An ephemeral TCP port on 127.0.0.1 that is free right now."""
+def free_port(*, neighbours: tuple[int, ...] = ()) -> int:
+    """A TCP port on 127.0.0.1 that is free right now, below the ephemeral range, with
+    ``port + n`` free too for each of ``neighbours``.
+
+    Not one the OS hands out for outgoing connections: a port from that range, free when
+    checked, was once taken by a client's source port before a fake bound it, and a client
+    retrying a stopped broker's port thousands of times can connect to itself there.
+    """
+    low = _ephemeral_low()
+    while True:
+        if low - 1000 > 10000:
+            port = random.randrange(10000, low - 1000)
+        else:  # no room below the range on this machine: whatever the OS gives
+            with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        if all(bindable(port + n) for n in (0, *neighbours)):
+            return port
+
+
+def bindable(port: int) -> bool:
+    """Whether a server could bind 127.0.0.1:port now."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 @dataclass(frozen=True)
@@ -45,11 +76,12 @@ class LocalBroker:
 
     @classmethod
     def on_free_ports(cls) -> LocalBroker:
-        """Two distinct ports that are free right now."""
-        with closing(socket.socket()) as a, closing(socket.socket()) as b:
-            a.bind(("127.0.0.1", 0))
-            b.bind(("127.0.0.1", 0))
-            return cls(int(a.getsockname()[1]), int(b.getsockname()[1]))
+        """Two distinct ports that are free right now (free_port: below the ephemeral range)."""
+        port = free_port()
+        controller = free_port()
+        while controller == port:
+            controller = free_port()
+        return cls(port, controller)
 
     @property
     def bootstrap(self) -> str:

@@ -43,6 +43,7 @@ class Sender(threading.Thread):
         self.worker, self.bodies, self.rate = worker, bodies, rate
         self.acked: dict[str, dict[str, Any]] = {}
         self.refused = 0
+        self.last_status: int | None = None  # what the last answer was, for a failure's message
 
     def post(self, message_id: str, body: dict[str, Any]) -> int:
         raw = json.dumps(body).encode()
@@ -69,7 +70,7 @@ class Sender(threading.Thread):
         for message_id, body in self.bodies:
             while True:
                 started = time.monotonic()
-                status = self.post(message_id, body)
+                status = self.last_status = self.post(message_id, body)
                 if status == 200:
                     self.acked[message_id] = body
                     break

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
-from contextlib import closing
 from pathlib import Path
 
-from ops.testkit.support import ROOT, port_open, unique
+from ops.testkit.support import ROOT, free_port, port_open, unique
 
 
 def test_the_demo_shows_leads_called_and_written_back_and_stops_on_ctrl_c(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    port = _demo_port()
+    port = free_port(neighbours=(15, 16))  # the fakes' ports
     prefix = unique("demo") + "."
     env = {k: v for k, v in os.environ.items() if not k.startswith("RGSYNC_")}
     env.update(
@@ -103,27 +100,6 @@ def test_the_demo_shows_leads_called_and_written_back_and_stops_on_ctrl_c(
         assert not port_open("127.0.0.1", port + n), f"port {port + n} still served"
     left = subprocess.run(["pgrep", "-g", str(demo.pid)], capture_output=True, text=True)
     assert not left.stdout.strip(), f"left running: {left.stdout}"
-
-
-def _demo_port() -> int:
-    """A port for the demo whose neighbours +15 and +16 (its fakes) are free too.
-
-    Below Linux's ephemeral range (32768-60999): a port from it, free when checked, was
-    once taken by an outgoing connection before the fake Real Geeks bound it.
-    """
-    while True:
-        port = random.randrange(20000, 32000)
-        if all(_bindable(port + n) for n in (0, 15, 16)):
-            return port
-
-
-def _bindable(port: int) -> bool:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _interruptible() -> None:
