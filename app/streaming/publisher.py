@@ -10,6 +10,12 @@ CPU per request; early runs had aiokafka ~15 % cheaper), and aiokafka's idempote
 producer wedged for good with OutOfOrderSequenceNumber after a broker restart
 (tests/integration/test_broker_outage.py, every webhook answered 503 afterwards), while
 librdkafka recovers.
+
+librdkafka's idempotent producer can still fail fatally (an out-of-order sequence after
+a cluster outage, confluentinc/librdkafka#3584): from then on every record fails, and
+the ingress would answer 503 until restarted. A fatal error replaces the producer with
+a new one (a new producer id); records of the old one are answered 503 and re-sent by
+their senders, and the idempotent agents drop any that had landed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -41,8 +48,10 @@ class KafkaPublisher:
         timeout_s: float = 5.0,
         client_id: str = "realgeeks-sync-ingress",
         extra_config: dict[str, Any] | None = None,
+        producer_factory: Callable[..., Producer] = Producer,
     ) -> None:
         self.timeout_s = timeout_s
+        self.replacements = 0  # producers replaced after a fatal error
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
@@ -68,7 +77,11 @@ class KafkaPublisher:
             "log_level": 3,
         }
         config.update(extra_config or {})
-        self._producer = Producer(config, logger=log)
+        config["error_cb"] = self._on_error
+        self._config = config
+        self._new_producer = producer_factory
+        self._fatal: KafkaError | None = None  # set on the poll thread, by error_cb
+        self._producer = producer_factory(config, logger=log)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._settled: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], Any]] = []
@@ -91,10 +104,36 @@ class KafkaPublisher:
             extra_config=extra,
         )
 
+    def _on_error(self, err: KafkaError) -> None:
+        # librdkafka's global errors (connection refused, all brokers down) are transient
+        # and it retries them itself; only a fatal one needs us.
+        if err.fatal():
+            self._fatal = err
+
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
             self._producer.poll(0.05)
             self._hand_over()
+            if self._fatal is not None:
+                self._replace()
+
+    def _replace(self) -> None:
+        """A new producer for one that failed fatally (on the poll thread)."""
+        reason, self._fatal = self._fatal, None
+        old, self._producer = self._producer, self._new_producer(self._config, logger=log)
+        self.replacements += 1
+        log.error(
+            "Kafka producer failed fatally; replaced by a new one",
+            extra={"reason": reason.str() if reason is not None else None},
+        )
+        # Its queued and in-flight records fail now (their senders are answered 503)
+        # rather than at their timeouts.
+        try:
+            old.purge()
+        except (KafkaException, RuntimeError) as exc:  # a fatal producer may refuse
+            log.debug("purging the failed producer refused", extra={"reason": str(exc)})
+        old.poll(0)
+        self._hand_over()
 
     def _hand_over(self) -> None:
         # One wake-up of each event loop per poll batch, not one per record: the
