@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,14 @@ from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.core.sizes import max_message_bytes
 from realgeeks_sync.app.streaming.kafka_config import librdkafka_config
 
-__all__ = ["KafkaPublisher"]
+__all__ = ["MAX_REPLACE_PAUSE_S", "MIN_REPLACE_PAUSE_S", "KafkaPublisher"]
 
 log = logging.getLogger(__name__)
+
+MIN_REPLACE_PAUSE_S = 1.0
+"""The least time between two replacements of a fatally failed producer."""
+MAX_REPLACE_PAUSE_S = 30.0
+"""The most, while each new producer fails fatally before delivering anything."""
 
 
 class KafkaPublisher:
@@ -81,6 +87,9 @@ class KafkaPublisher:
         self._config = config
         self._new_producer = producer_factory
         self._fatal: KafkaError | None = None  # set on the poll thread, by error_cb
+        self._replace_after = 0.0  # monotonic time before which no new replacement
+        self._replace_pause = 0.0
+        self._delivered = False  # a record was acknowledged since the last replacement
         self._producer = producer_factory(config, logger=log)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -114,25 +123,44 @@ class KafkaPublisher:
         while not self._stopping.is_set():
             self._producer.poll(0.05)
             self._hand_over()
-            if self._fatal is not None:
+            if self._fatal is not None and time.monotonic() >= self._replace_after:
                 self._replace()
 
     def _replace(self) -> None:
-        """A new producer for one that failed fatally (on the poll thread)."""
-        reason, self._fatal = self._fatal, None
-        old, self._producer = self._producer, self._new_producer(self._config, logger=log)
+        """A new producer for one that failed fatally (on the poll thread).
+
+        Some fatal errors come back at once (a missing IdempotentWrite ACL): replacements
+        are spaced by a pause that doubles to ``MAX_REPLACE_PAUSE_S`` and starts again at
+        ``MIN_REPLACE_PAUSE_S`` once a record was delivered in between.
+        """
+        pause = self._replace_pause * 2 if not self._delivered else 0.0
+        self._replace_pause = min(MAX_REPLACE_PAUSE_S, max(MIN_REPLACE_PAUSE_S, pause))
+        self._replace_after = time.monotonic() + self._replace_pause
+        self._delivered = False
+        reason = self._fatal
+        try:
+            new = self._new_producer(self._config, logger=log)
+        except Exception:
+            log.exception(
+                "Kafka producer failed fatally and a new one could not be made; retrying",
+                extra={"retry_in_s": self._replace_pause},
+            )
+            return  # _fatal stays set: tried again after the pause
+        self._fatal = None
+        old, self._producer = self._producer, new
         self.replacements += 1
         log.error(
             "Kafka producer failed fatally; replaced by a new one",
             extra={"reason": reason.str() if reason is not None else None},
         )
         # Its queued and in-flight records fail now (their senders are answered 503)
-        # rather than at their timeouts.
+        # rather than at their timeouts; flush serves the reports of in-flight ones,
+        # which librdkafka's broker threads purge a moment later.
         try:
             old.purge()
         except (KafkaException, RuntimeError) as exc:  # a fatal producer may refuse
             log.debug("purging the failed producer refused", extra={"reason": str(exc)})
-        old.poll(0)
+        old.flush(1.0)
         self._hand_over()
 
     def _hand_over(self) -> None:
@@ -160,6 +188,8 @@ class KafkaPublisher:
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             # Runs on the poll thread (or in flush()); settled in batches by _hand_over.
+            if err is None:
+                self._delivered = True
             with self._lock:
                 self._settled.append((loop, future, err))
 

@@ -28,7 +28,8 @@ PYTHON = sys.executable
 
 def free_port(*, neighbours: tuple[int, ...] = ()) -> int:
     """A TCP port on 127.0.0.1 that is free right now, below the ephemeral range, with
-    ``port + n`` free too for each of ``neighbours``.
+    ``port + n`` free too for each of ``neighbours``; never one this process was given
+    before.
 
     Not one the OS hands out for outgoing connections: a port from that range, free when
     checked, was once taken by a client's source port before a fake bound it, and a client
@@ -36,14 +37,23 @@ def free_port(*, neighbours: tuple[int, ...] = ()) -> int:
     """
     low = _ephemeral_low()
     while True:
-        if low - 1000 > 10000:
-            port = random.randrange(10000, low - 1000)
+        if low - 1000 > 20000:
+            port = random.randrange(20000, low - 1000)
         else:  # no room below the range on this machine: whatever the OS gives
             with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
                 s.bind(("127.0.0.1", 0))
                 port = int(s.getsockname()[1])
-        if all(bindable(port + n) for n in (0, *neighbours)):
+        wanted = [port + n for n in (0, *neighbours)]
+        if any(p > 65535 or p in _GIVEN or p in _COMPOSE_PORTS for p in wanted):
+            continue
+        if all(bindable(p) for p in wanted):
+            _GIVEN.update(wanted)
             return port
+
+
+_GIVEN: set[int] = set()  # handed out in this process: a test often takes several at once
+# docker-compose.yml's defaults: a stack started later on the host network takes them.
+_COMPOSE_PORTS = frozenset({10001, 13000, 16066, 16067, 19090, 19092, 19093, 29092})
 
 
 def bindable(port: int) -> bool:

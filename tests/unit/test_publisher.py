@@ -119,3 +119,48 @@ def test_transient_errors_keep_the_producer() -> None:
     finally:
         publisher.close(timeout_s=0)
     assert len(FakeProducer.made) == 1 and publisher.replacements == 0
+
+
+def _stopped_poll_thread() -> KafkaPublisher:
+    """A publisher whose replacements the test makes itself, one at a time."""
+    publisher = KafkaPublisher("127.0.0.1:1", timeout_s=30, producer_factory=FakeProducer)
+    publisher._stopping.set()
+    publisher._thread.join()
+    return publisher
+
+
+def test_replacements_that_keep_failing_are_spaced_further_apart_until_one_delivers() -> None:
+    publisher = _stopped_poll_thread()
+    fatal = KafkaError(KafkaError._FATAL, "cluster authorization failed", fatal=True)
+    pauses = []
+    for _ in range(8):
+        publisher._fatal = fatal
+        publisher._replace()
+        pauses.append(publisher._replace_pause)
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert publisher.replacements == 8
+    publisher._delivered = True  # the last new producer delivered a record
+    publisher._fatal = fatal
+    publisher._replace()
+    assert publisher._replace_pause == 1.0
+
+
+def test_a_new_producer_that_cannot_be_made_is_tried_again_and_the_old_one_kept_meanwhile() -> None:
+    publisher = _stopped_poll_thread()
+    failing = [True]
+
+    def factory(config: dict[str, Any], logger: Any = None) -> FakeProducer:
+        if failing[0]:
+            raise RuntimeError("ssl.ca.location: No such file or directory")
+        return FakeProducer(config, logger)
+
+    publisher._new_producer = factory
+    old = publisher._producer
+    publisher._fatal = KafkaError(KafkaError._FATAL, "fatal", fatal=True)
+    publisher._replace()  # logged, not raised: the poll thread lives on
+    assert publisher._producer is old and publisher._fatal is not None
+    assert publisher.replacements == 0
+    failing[0] = False
+    publisher._replace()
+    assert publisher._producer is not old and publisher._fatal is None
+    assert publisher.replacements == 1
