@@ -25,7 +25,8 @@ from realgeeks_sync.app.domain.matching import (
     score_pair,
     soundex,
 )
-from realgeeks_sync.app.domain.matching.profile import dedupe
+from realgeeks_sync.app.domain.matching.household import best_level
+from realgeeks_sync.app.domain.matching.profile import MAX_STREET_CHARS, dedupe
 from realgeeks_sync.app.domain.normalize import normalize_lead, normalize_lead_id
 from realgeeks_sync.tables.identity import IdentityIndex
 
@@ -707,3 +708,41 @@ def test_placeholder_phones_remembered_or_not_are_the_same(e164: str) -> None:
 
     assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)
     assert features.is_placeholder_phone(e164) == features._is_placeholder(e164)
+
+
+_TEXT = st.text(max_size=120)
+_FIELD = st.one_of(
+    st.none(), st.integers(), _TEXT, st.lists(st.one_of(_TEXT, st.integers(), st.none()))
+)
+
+
+@given(st.dictionaries(st.sampled_from([*Profile._KEYS, "other"]), _FIELD))
+def test_a_profile_read_from_json_is_the_profile_its_parts_make(value: dict[str, Any]) -> None:
+    # Whatever a damaged stored value holds, from_json reads it as the constructor would
+    # read its list parts (text only, cut to length), and round-trips through to_json.
+    profile = Profile.from_json(value)
+    parts = {
+        name: tuple(x[:MAX_STREET_CHARS] for x in value[name] if isinstance(x, str))
+        for name in Profile._KEYS
+        if isinstance(value.get(name), list)
+    }
+    if "city_names" not in parts and parts.get("cities"):
+        parts["city_names"] = tuple(c.rsplit(" ", 1)[0] for c in parts["cities"])
+    built = Profile(**parts)
+    assert profile == built and hash(profile) == hash(built)
+    assert profile.street_names == built.street_names
+    assert Profile.from_json(profile.to_json()) == built
+    with pytest.raises(AttributeError):
+        profile.first = ("x",)  # type: ignore[misc]
+
+
+@given(
+    st.lists(st.text(max_size=8), max_size=3),
+    st.lists(st.text(max_size=8), max_size=3),
+)
+def test_best_level_is_the_best_over_all_pairs(xs: list[str], ys: list[str]) -> None:
+    def level(x: str, y: str) -> int:
+        return len(set(x) & set(y))
+
+    expected = max((level(x, y) for x in xs for y in ys), default=-1)
+    assert best_level(level, xs, ys) == expected
