@@ -16,12 +16,18 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLarge
 
 from realgeeks_sync.app.core.errors import PoisonMessageError
 
-__all__ = ["BROKER_ERRORS", "write_until_acknowledged"]
+__all__ = ["BROKER_ERRORS", "next_pause", "write_until_acknowledged"]
 
 log = logging.getLogger(__name__)
 
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, ConnectionError, TimeoutError)
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
+
+
+def next_pause(previous_s: float, least_s: float, most_s: float) -> float:
+    """The pause after one more failure in a row: twice the last, at least ``least_s``
+    (the first), at most ``most_s``."""
+    return min(most_s, max(least_s, previous_s * 2))
 
 
 async def write_until_acknowledged(
@@ -52,4 +58,4 @@ async def write_until_acknowledged(
                 extra={"what": what, "error_type": type(exc).__name__, "delay_s": delay},
             )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay_s)
+            delay = next_pause(delay, first_delay_s, max_delay_s)

@@ -4,12 +4,11 @@ aiokafka answers a failed metadata update (no broker reachable) at once, and its
 producer's sender asks for the next one as soon as it hears of the failure while a
 partition's leader is unknown. With the broker down under load, the worker's event loop
 spun on that: 6,000 refused connections and 12,000 ERROR lines a second, two thirds of a
-core (tests/integration/test_broker_outage.py, py-spy: AIOKafkaClient._md_synchronizer),
-and a hundred thousand connections to one port in a minute is enough to land on that
-port as a source port (a self-connected socket). librdkafka waits between attempts
-(reconnect.backoff.ms, growing to reconnect.backoff.max.ms); this does the same for the
-update as a whole. Those waiting for the update (sends, fetches) wait out the pause too;
-the first update that succeeds ends it.
+core (tests/integration/test_broker_outage.py, py-spy: AIOKafkaClient._md_synchronizer).
+librdkafka waits between attempts (reconnect.backoff.ms, growing to
+reconnect.backoff.max.ms); this does the same for the update as a whole. Those waiting
+for the update (sends, fetches) wait out the pause too; the first update that succeeds
+ends it.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ import asyncio
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
+
+from realgeeks_sync.app.streaming.broker_retry import next_pause
 
 __all__ = ["MAX_BACKOFF_S", "install", "next_backoff"]
 
@@ -30,7 +31,7 @@ _original: Any = None
 def next_backoff(previous_s: float, base_s: float) -> float:
     """The pause after one more failure: the client's retry backoff, then doubled, at most
     ``MAX_BACKOFF_S``."""
-    return min(MAX_BACKOFF_S, max(base_s, previous_s * 2))
+    return next_pause(previous_s, base_s, MAX_BACKOFF_S)
 
 
 def install() -> None:

@@ -32,6 +32,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from realgeeks_sync.app.core.errors import PublishError
 from realgeeks_sync.app.core.settings import Settings
 from realgeeks_sync.app.core.sizes import max_message_bytes
+from realgeeks_sync.app.streaming.broker_retry import next_pause
 from realgeeks_sync.app.streaming.kafka_config import librdkafka_config
 
 __all__ = ["MAX_REPLACE_PAUSE_S", "MIN_REPLACE_PAUSE_S", "KafkaPublisher"]
@@ -133,8 +134,8 @@ class KafkaPublisher:
         are spaced by a pause that doubles to ``MAX_REPLACE_PAUSE_S`` and starts again at
         ``MIN_REPLACE_PAUSE_S`` once a record was delivered in between.
         """
-        pause = self._replace_pause * 2 if not self._delivered else 0.0
-        self._replace_pause = min(MAX_REPLACE_PAUSE_S, max(MIN_REPLACE_PAUSE_S, pause))
+        previous = 0.0 if self._delivered else self._replace_pause
+        self._replace_pause = next_pause(previous, MIN_REPLACE_PAUSE_S, MAX_REPLACE_PAUSE_S)
         self._replace_after = time.monotonic() + self._replace_pause
         self._delivered = False
         reason = self._fatal

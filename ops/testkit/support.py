@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -66,6 +67,7 @@ def bindable(port: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1)
 def _ephemeral_low() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -87,11 +89,7 @@ class LocalBroker:
     @classmethod
     def on_free_ports(cls) -> LocalBroker:
         """Two distinct ports that are free right now (free_port: below the ephemeral range)."""
-        port = free_port()
-        controller = free_port()
-        while controller == port:
-            controller = free_port()
-        return cls(port, controller)
+        return cls(free_port(), free_port())  # never the same port twice
 
     @property
     def bootstrap(self) -> str:

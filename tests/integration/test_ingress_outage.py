@@ -153,3 +153,43 @@ def test_fuzz_no_500_for_anything_a_sender_can_send(
     assert status in (200, 400, 401), status
     if not sign:
         assert status == 401
+
+
+async def test_a_fatal_error_replaces_a_real_producer_and_webhooks_are_accepted_after(
+    fuzz_settings: Settings,
+) -> None:
+    # librdkafka cannot be made to fail fatally from Python: its error callback is given the
+    # fatal error it would report, so the replacement (a new librdkafka producer, purge and
+    # flush of the old one on the poll thread) runs on the real client and broker.
+    import asyncio
+
+    from confluent_kafka import KafkaError
+
+    client, publisher = await _client(fuzz_settings)
+
+    async def post(message_id: str) -> int:
+        body = json.dumps({"action": "created", "site_uuid": "site-fatal", "id": unique()})
+        resp = await client.post(
+            "/webhooks/realgeeks",
+            data=body.encode(),
+            headers={
+                "X-Lead-Router-Signature": sign_realgeeks(SECRET, body.encode()),
+                "X-Lead-Router-Message-Id": message_id,
+            },
+        )
+        return resp.status
+
+    try:
+        assert await post(unique("before")) == 200
+        old = publisher._producer
+        publisher._config["error_cb"](
+            KafkaError(KafkaError._FATAL, "out of order sequence number", fatal=True)
+        )
+        deadline = time.monotonic() + 10
+        while publisher.replacements == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert publisher.replacements == 1 and publisher._producer is not old
+        assert await post(unique("after")) == 200
+    finally:
+        await client.close()
+        publisher.close(timeout_s=1)
