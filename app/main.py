@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 
 from realgeeks_sync.agents import register_all
+from realgeeks_sync.app.core import gc_tuning
 from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
@@ -26,6 +27,7 @@ from realgeeks_sync.app.operations.routes import register_views
 from realgeeks_sync.app.streaming import (
     changelog_guard,
     fetch_tuning,
+    heap_freeze,
     metadata_backoff,
     offset_guard,
     rocksdb_memory,
@@ -75,6 +77,10 @@ def build(settings: Settings) -> Pipeline:
     metrics = Metrics()
     clock = business_clock(settings.clock_file)
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
+    metrics.gc_pauses.install()
+    gc_tuning.set_young_threshold(settings.gc_young_threshold)
+    if settings.gc_freeze:
+        heap_freeze.install(app)
     publisher = KafkaPublisher.for_settings(settings)
     pipeline = Pipeline(
         settings=settings,

@@ -197,6 +197,48 @@ def assigned_partitions(worker: Worker) -> int:
     return int(report.get("checks", {}).get("assigned_partitions", 0))
 
 
+def gc_pauses(worker: Worker) -> dict[str, float] | None:
+    """The worker's garbage-collector pauses so far, all generations (realgeeks_gc_pause_seconds
+    on /metrics): how many, seconds in all and per bucket bound; None when not exported."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "realgeeks_gc_pause_seconds":
+            continue
+        for s in family.samples:
+            key = s.name.removeprefix("realgeeks_gc_pause_seconds")
+            if key == "_bucket":
+                key = f"le={s.labels['le']}"
+            totals[key] = totals.get(key, 0.0) + s.value
+    return totals or None
+
+
+def gc_summary(
+    before: dict[str, float] | None, after: dict[str, float] | None, webhooks: int
+) -> dict[str, Any] | None:
+    """Pauses within the window: count, total ms, ms per webhook, and the longest's bucket."""
+    if before is None or after is None:
+        return None
+    moved = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    bounds = sorted(
+        (float(k[3:]), v) for k, v in moved.items() if k.startswith("le=") and k != "le=+Inf"
+    )
+    count = moved.get("_count", 0.0)
+    longest = next((bound for bound, hits in bounds if hits >= count), float("inf"))
+    return {
+        "pauses": int(count),
+        "ms": round(moved.get("_sum", 0.0) * 1e3, 1),
+        "ms_per_webhook": round(moved.get("_sum", 0.0) * 1e3 / webhooks, 4) if webhooks else None,
+        "longest_ms_at_most": None if longest == float("inf") else longest * 1e3,
+    }
+
+
 def wait_assigned(workers: list[Worker], partitions: int, timeout: float = 90.0) -> list[int]:
     """Until every worker owns raw partitions and together they own all of them; how many each.
 
@@ -579,6 +621,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.rate:g}/s for {args.duration:g}s",
             flush=True,
         )
+        gc0 = gc_pauses(worker)
         each0 = [p.cpu_s() for p in cpu_probes]
         cpu0, wall0 = sum(each0), time.monotonic()
         ingress_cpu0 = ingress_probe.cpu_s() if ingress_probe else 0.0
@@ -601,6 +644,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu1, wall1 = sum(each1), time.monotonic()
         ingress_cpu_s = ingress_probe.cpu_s() - ingress_cpu0 if ingress_probe else 0.0
         machine_cpu = machine.stop(cpu1 - cpu0 + ingress_cpu_s)
+        gc1 = gc_pauses(worker)
         rss_end = probe.rss_kb()
     finally:
         watcher.stop()
@@ -665,6 +709,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if ingress_proc
         else None,
         "machine_cpu": machine_cpu,
+        # The first worker's garbage-collector pauses in the window (app/core/gc_tuning.py).
+        "worker_gc": gc_summary(gc0, gc1, len(got) // max(1, args.workers)),
         "worker_log": str(worker.log_path),
     }
     return result
@@ -741,6 +787,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if result["ingress_cpu_pct"] is not None:
         print(f"  ingress process CPU {result['ingress_cpu_pct']}%")
+    if result["worker_gc"] is not None:
+        g = result["worker_gc"]
+        print(
+            f"  worker GC: {g['pauses']} pauses, {g['ms']} ms in all "
+            f"({g['ms_per_webhook']} ms per webhook), longest <= {g['longest_ms_at_most']} ms"
+        )
     m = result["machine_cpu"]
     print(
         f"  machine: {m['cpus']} CPUs {m['busy_pct']}% busy, other processes "

@@ -1,15 +1,17 @@
 """Worker throughput: the highest offered rate one worker keeps with p99 under a bound.
 
     .venv/bin/python ops/bench_worker_rate.py [--rates 100,150,200,...] [--duration 60]
-        [--p99-ms 500] [--partitions 8] [--sites 50] [--versus RGSYNC_NAME=VALUE]
+        [--p99-ms 500] [--partitions 8] [--sites 50] [--versus RGSYNC_NAME=VALUE ...]
 
 Runs ops/bench_e2e_latency.py's measurement (signed ``created`` webhooks on an open-loop
 timetable to a ``realgeeks-sync ingress`` process, one fresh worker, a consumer timing
 each lead event on ``leads.normalized``) at each rate in turn, and stops at the first rate
 whose p99 from the 200 to the lead event is over ``--p99-ms`` or that loses anything.
 Reported per rate: p50/p99, the worker's CPU milliseconds per webhook (all its threads,
-/proc) and the share of the machine other processes took. The last line is
-``RESULT {json}`` with the highest rate that kept the bound.
+/proc), its garbage collector's pauses and the share of the machine other processes took.
+``--versus`` (repeatable: all of them together) runs each rate a second time with the
+worker under other settings, side by side. The last line is ``RESULT {json}`` with the
+highest rate that kept the bound.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ from ops.bench_e2e_latency import parser as e2e_parser  # noqa: E402
 __all__ = ["main"]
 
 
-def _step(args: argparse.Namespace, rate: float, setting: str | None = None) -> dict[str, Any]:
+def _step(args: argparse.Namespace, rate: float, settings: tuple[str, ...] = ()) -> dict[str, Any]:
     # The e2e benchmark's defaults but for these: one ingress process, quieter logs, and a
     # shorter wait for stragglers (a rate the worker cannot keep is over the bound anyway).
     e2e = e2e_parser().parse_args(
         ["--rate", str(rate), "--duration", str(args.duration), "--partitions",
          str(args.partitions), "--sites", str(args.sites), "--ingress-process",
          "--drain-timeout", "120", "--log-level", "WARNING", "--broker", args.broker,
-         *(["--worker-setting", setting] if setting else [])]
+         *(arg for setting in settings for arg in ("--worker-setting", setting))]
     )  # fmt: skip
     r = asyncio.run(run(e2e))
     lat = r["event_after_200_ms"]
@@ -49,10 +51,11 @@ def _step(args: argparse.Namespace, rate: float, setting: str | None = None) -> 
         "missing": r["missing"],
         "errors": r["errors"],
         "achieved_rate": r["achieved_rate"],
-        "setting": setting,
+        "settings": list(settings),
         "cpu_ms_per_webhook": r["worker_cpu_ms_per_webhook"],
         "worker_cpu_pct": r["worker_cpu_pct"],
         "others_pct": r["machine_cpu"]["others_pct"],
+        "gc": r.get("worker_gc"),
         "ok": bool(
             lat["p99"] is not None
             and lat["p99"] < args.p99_ms
@@ -67,7 +70,16 @@ def _describe(step: dict[str, Any]) -> str:
     return (
         f"p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, missing {step['missing']}, "
         f"{step['cpu_ms_per_webhook']} ms CPU per webhook (worker {step['worker_cpu_pct']} %, "
-        f"others {step['others_pct']} %) {'ok' if step['ok'] else 'over the bound'}"
+        f"others {step['others_pct']} %){_gc(step['gc'])} "
+        f"{'ok' if step['ok'] else 'over the bound'}"
+    )
+
+
+def _gc(gc: dict[str, Any] | None) -> str:
+    if gc is None:
+        return ""
+    return (
+        f", GC {gc['pauses']} pauses {gc['ms']} ms in all, longest <= {gc['longest_ms_at_most']} ms"
     )
 
 
@@ -82,20 +94,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--versus",
         metavar="RGSYNC_NAME=VALUE",
-        help="also run each rate with the worker under this setting, side by side (reported, "
-        "not part of the result)",
+        action="append",
+        help="also run each rate with the worker under this setting (repeatable: all of them "
+        "together), side by side (reported, not part of the result)",
     )
     args = parser.parse_args(argv)
     steps: list[dict[str, Any]] = []
     versus: list[dict[str, Any]] = []
     for n, rate in enumerate(float(x) for x in args.rates.split(",")):
         if args.versus:
+            alternative = tuple(args.versus)
             # Alternate which goes first, so neither always runs on a warmer machine.
-            runs = [None, args.versus] if n % 2 == 0 else [args.versus, None]
+            runs = [(), alternative] if n % 2 == 0 else [alternative, ()]
             by = {s: _step(args, rate, s) for s in runs}
-            step, other = by[None], by[args.versus]
+            step, other = by[()], by[alternative]
             versus.append(other)
-            print(f"{rate:g}/s with {args.versus}: {_describe(other)}", flush=True)
+            print(f"{rate:g}/s with {' '.join(alternative)}: {_describe(other)}", flush=True)
         else:
             step = _step(args, rate)
         steps.append(step)

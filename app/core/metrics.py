@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from realgeeks_sync.app.core.gc_tuning import GcPauses
+
 __all__ = ["METRICS_CONTENT_TYPE", "METRIC_NAMES", "Metrics"]
 
 # Prometheus text exposition format, served by the worker and the ingress.
@@ -246,6 +248,10 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        # Served from this registry; timed only once the process installs it (a worker or
+        # an ingress, not every Metrics a test builds).
+        self.gc_pauses = GcPauses()
+        r.register(self.gc_pauses)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
@@ -294,4 +300,6 @@ METRIC_NAMES = (
     "realgeeks_consumer_lag_messages",
     "realgeeks_last_webhook_timestamp_seconds",
     "realgeeks_rocksdb_memory_bytes",
+    "realgeeks_gc_pause_seconds",
+    "realgeeks_gc_frozen_objects",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -92,6 +93,11 @@ def test_health_and_metrics(ingress: IngressProcess) -> None:
         'realgeeks_webhooks_received_total{action="created",source="realgeeks"} 1.0'
         in body.decode()
     )
+    # Collections are timed (app/core/gc_tuning.py): start-up's made some young ones.
+    young = re.search(
+        r'^realgeeks_gc_pause_seconds_count\{generation="0"\} (\S+)$', body.decode(), re.MULTILINE
+    )
+    assert young is not None and float(young.group(1)) > 0
 
 
 def test_accepts_webhooks_with_no_worker_then_a_worker_processes_them(

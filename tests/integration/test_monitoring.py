@@ -175,6 +175,10 @@ def test_counters_move_and_prometheus_sees_them(
     )
     assert sample(final, "realgeeks_leads_created_total") == 4
     assert sample(final, "realgeeks_webhook_processing_seconds_count", source="realgeeks") >= 4
+    # The heap was frozen once the rebalance completed (app/core/gc_tuning.py); the freeze's
+    # own full collection is the first pause timed.
+    assert sample(final, "realgeeks_gc_frozen_objects") > 10_000
+    assert sample(final, "realgeeks_gc_pause_seconds_count", generation="2") >= 1
 
     # Prometheus scraped the same figures.
     eventually(
