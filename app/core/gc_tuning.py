@@ -6,10 +6,10 @@ of them with the event loop stopped: at 250 webhooks/s that was 90-180 ms every 
 (``gc.callbacks`` timing a worker under ``ops/bench_e2e_latency.py``). ``gc.freeze()``
 moves the objects alive at that moment out of the collector's sight, so later collections
 visit only what was made since. Frozen objects are never collected, so the heap is frozen
-only after a ``gc.collect()``, and thawed again before anything long-lived is let go (a
-rebalance closes table partitions; a stop closes them all). Faust's own ``gc.collect()``
-for each table it assigns or lets go therefore still visits the whole heap (about 1 s of
-collections at a worker's start): the price of never leaving a RocksDB handle open.
+only after a ``gc.collect()``, once a rebalance is over, and thawed again when the next one
+revokes partitions or the worker stops (app/streaming/heap_freeze.py). Faust's own
+``gc.collect()`` for every table at each rebalance (even with nothing revoked: about 1 s
+of collections at a worker's start) is Faust's and is left as it is.
 
 Young collections run every ``threshold`` net allocations of container objects (Python's
 default, 700, meant 20 a second at 250 webhooks/s); most of a webhook's objects are freed by

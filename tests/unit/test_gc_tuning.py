@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -26,10 +27,12 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def gc_state() -> Iterator[None]:
-    threshold = gc.get_threshold()
+    threshold, callbacks = gc.get_threshold(), list(gc.callbacks)
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
+    gc.callbacks[:] = callbacks
+    gc.enable()
 
 
 def _cycle() -> Node:
@@ -81,12 +84,14 @@ def test_pauses_are_timed_by_generation_into_buckets() -> None:
     pauses = GcPauses(clock=lambda: next(ticks))
     registry = CollectorRegistry()
     registry.register(pauses)
+    gc.disable()  # no automatic collection (another thread's) takes the clock's ticks
     pauses.install()
     try:
         gc.collect(2)  # 3 ms
         gc.collect(2)  # 300 ms
     finally:
         pauses.uninstall()
+        gc.enable()
     gc.collect(2)  # not timed any more
     count, seconds = pauses.pauses(2)
     assert count == 2 and seconds == pytest.approx(0.303)
@@ -124,14 +129,50 @@ def test_every_registry_serves_the_frozen_count() -> None:
     assert frozen == gc.get_freeze_count() > 0
 
 
-async def test_a_worker_freezes_after_a_rebalance_and_thaws_before_letting_go() -> None:
-    app = faust.App("gc-tuning-test", broker="kafka://127.0.0.1:1", store="memory://")
-    heap_freeze.install(app)
+def _app() -> faust.App:
+    return faust.App("gc-tuning-test", broker="kafka://127.0.0.1:1", store="memory://")
+
+
+async def test_a_worker_freezes_once_the_rebalance_is_over_and_thaws_on_revocation() -> None:
+    app = _app()
+    heap_freeze.install(app, settle_s=0.01)
+    app.rebalancing = True  # recovery signals complete before Faust ends the rebalance
     await app.on_rebalance_complete.send()
+    await asyncio.sleep(0.05)
+    assert gc.get_freeze_count() == 0
+    app.rebalancing = False
+    await asyncio.sleep(0.05)
     assert gc.get_freeze_count() > 0
     await app.on_partitions_revoked.send(set())
     assert gc.get_freeze_count() == 0
     await app.on_rebalance_complete.send()
+    await asyncio.sleep(0.05)
     assert gc.get_freeze_count() > 0
     await app.on_before_shutdown.send()
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_revocation_drops_a_freeze_still_waiting() -> None:
+    app = _app()
+    heap_freeze.install(app, settle_s=0.01)
+    app.rebalancing = True
+    await app.on_rebalance_complete.send()
+    await app.on_partitions_revoked.send(set())  # a new rebalance before the last was over
+    app.rebalancing = False
+    await asyncio.sleep(0.05)
+    assert gc.get_freeze_count() == 0
+
+
+async def test_a_stale_completion_freezes_only_after_the_new_rebalance_is_over() -> None:
+    # Faust may signal the old generation's recovery complete after the new rebalance
+    # revoked its partitions: nothing is frozen until that rebalance ends.
+    app = _app()
+    heap_freeze.install(app, settle_s=0.01)
+    app.rebalancing = True
+    await app.on_partitions_revoked.send(set())
+    await app.on_rebalance_complete.send()  # the stale one
+    await asyncio.sleep(0.05)
+    assert gc.get_freeze_count() == 0
+    app.rebalancing = False  # the new generation's recovery ended it
+    await asyncio.sleep(0.05)
+    assert gc.get_freeze_count() > 0

@@ -5,6 +5,7 @@ These run Faust's real consumer bookkeeping (ack, _new_offset) without a broker.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,20 @@ from realgeeks_sync.app.streaming.pipeline import Pipeline
 PREFIX = "guardtest."
 
 
+@pytest.fixture(autouse=True, scope="module")
+def gc_untouched() -> Iterator[None]:
+    # build() tunes this process's garbage collector as a worker's: give the suite its own back.
+    callbacks, threshold = list(gc.callbacks), gc.get_threshold()
+    yield
+    gc.callbacks[:] = callbacks
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     env = {
+        "RGSYNC_GC_FREEZE": "false",  # no freeze hooks on an app that never runs
         "RGSYNC_REALGEEKS_SECRETS": "x",
         "RGSYNC_TOPIC_PREFIX": PREFIX,
         "RGSYNC_DATA_DIR": str(tmp_path_factory.mktemp("data")),
@@ -124,6 +136,7 @@ def test_install_twice_wraps_once(tmp_path: Path) -> None:
     build(
         Settings.from_env(
             {
+                "RGSYNC_GC_FREEZE": "false",
                 "RGSYNC_REALGEEKS_SECRETS": "x",
                 "RGSYNC_TOPIC_PREFIX": "other.",
                 "RGSYNC_DATA_DIR": str(tmp_path),
