@@ -1,13 +1,19 @@
 """Per-event cost of identity resolution with 10k, 100k and 1M leads already indexed.
 
 Outside Faust, but on the store Faust uses: each table is a rocksdict.Rdict in a temp
-dir, opened with faust's RocksDB defaults (raw mode, 64 MiB write buffers, bloom
-filter, 2 GiB block cache), values JSON-encoded as a Faust json table would. The index
-is built for each size; then a fixed batch of leads (half new people, half
+dir, values JSON-encoded as a Faust json table would. ``--stores worker`` (the default)
+opens them as the worker opens its table partitions: the options of
+app/streaming/faust_app.py, the shared cache of app/streaming/rocksdb_memory.py
+(RGSYNC_ROCKSDB_CACHE_MB's default) and writes without the WAL (app/streaming/rocksdb_wal.py);
+``faust`` with Faust's own RocksDB defaults (64 MiB write buffers, a 2 GiB block cache per
+store, the WAL), as this benchmark did before. With both (``--stores worker,faust``) each
+size is measured on each in turn, the same files, side by side; the ratios are the first's.
+The index is built for each size; then a fixed batch of leads (half new people, half
 re-registrations of people indexed at every size: new email, typo'd name, other phone
 format) goes through the real `decide_lead`, one event at a time, after a warm-up.
 
     .venv/bin/python ops/bench_identity.py [--sizes 10000,100000,1000000 --batch 2000]
+        [--stores worker]
 
 Prints a line per size and a machine-readable line starting with "RESULT ".
 Loading runs the real `index_lead` (no resolution: the people are distinct by
@@ -43,6 +49,7 @@ from rocksdict import (
     Options,
     Rdict,
     SstFileWriter,
+    WriteOptions,
 )
 
 from ops.synthetic_leads import PLACES, STREET_NAMES, name_lists
@@ -56,6 +63,25 @@ __all__ = ["RdictStore", "SstWriter", "main"]
 SITE = "5ead6dd1-2cb9-4f80-80fc-5716b05c90ba"
 STREET_TYPES = ("St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Pl", "Way", "Cir")
 DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com")
+
+
+STORES = ("worker", "faust")
+
+
+def _worker_store(path: Path) -> Rdict:
+    """A store opened as the worker opens a table partition (options, shared cache, no WAL)."""
+    from faust.stores.rocksdb import RocksDBOptions
+
+    from realgeeks_sync.app.core.settings import Settings
+    from realgeeks_sync.app.streaming import rocksdb_memory, rocksdb_wal
+    from realgeeks_sync.app.streaming.faust_app import table_options
+
+    settings = Settings.from_env({"RGSYNC_REALGEEKS_SECRETS": "bench"})
+    if rocksdb_memory.shared() is None:  # one budget for the process, as in a worker
+        rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
+    db = Rdict(str(path), options=RocksDBOptions(**table_options(settings)).as_options())
+    db.set_write_options(rocksdb_wal.write_options())
+    return db
 
 
 def _faust_options() -> Options:
@@ -77,8 +103,12 @@ def _faust_options() -> Options:
 class RdictStore:
     """A KeyValueStore over rocksdict with JSON values (what a Faust json table stores)."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = Rdict(str(path), options=_faust_options())
+    def __init__(self, path: Path, store: str = "faust") -> None:
+        if store == "worker":
+            self.db = _worker_store(path)
+        else:
+            self.db = Rdict(str(path), options=_faust_options())
+            self.db.set_write_options(WriteOptions())
 
     def get(self, key: str, default: Any = None) -> Any:
         raw = self.db.get(key.encode())
@@ -326,40 +356,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--dir", default=None, help="where to put the RocksDB files")
     parser.add_argument("--jobs", type=int, default=2, help="loader processes")
+    parser.add_argument(
+        "--stores",
+        default="worker",
+        help=f"how the stores are opened, comma-separated, each measured in turn: {STORES}",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(x) for x in args.sizes.split(","))
+    stores = [x.strip() for x in args.stores.split(",") if x.strip()]
+    if not stores or set(stores) - set(STORES):
+        raise SystemExit(f"bench_identity: --stores must name some of {STORES}")
     config = MatcherConfig()
 
     root = Path(tempfile.mkdtemp(prefix="bench_identity_", dir=args.dir))
     results: list[dict[str, Any]] = []
+    versus: list[dict[str, Any]] = []
     disk_mib = 0.0
+    tag = 0
     try:
         for size in sizes:
             path = root / str(size)
             started = time.perf_counter()
             _build(path, size, args.jobs)
             load_s = time.perf_counter() - started
-            index_db, lead_db = RdictStore(path / "index"), RdictStore(path / "leads")
-            try:
-                index = IdentityIndex(index_db, lead_db)
-                _measure(index, 2 * len(results) + 1, 200, config)  # warm caches, metadata
-                result = {"leads": size, "size": size}
-                result.update(_measure(index, 2 * len(results), args.batch, config))
-                result["rss_mib"] = round(_rss_mib(), 1)
-            finally:
-                index_db.close()
-                lead_db.close()
+            for store in stores:
+                tag += 2  # each measurement brings new people of its own
+                index_db = RdictStore(path / "index", store)
+                lead_db = RdictStore(path / "leads", store)
+                try:
+                    index = IdentityIndex(index_db, lead_db)
+                    _measure(index, tag + 1, 200, config)  # warm caches, metadata
+                    result: dict[str, Any] = {"leads": size, "size": size, "store": store}
+                    result.update(_measure(index, tag, args.batch, config))
+                    result["rss_mib"] = round(_rss_mib(), 1)
+                finally:
+                    index_db.close()
+                    lead_db.close()
+                result["preload_s"] = round(load_s, 1)
+                (results if store == stores[0] else versus).append(result)
+                print(
+                    f"{size:>9} leads, {store + ' store:':<14}{result['us_per_event']:8.1f} "
+                    f"us/event (CPU {result['cpu_us_per_event']} us, "
+                    f"{result['events_per_s_cpu']}/s; p50 {result['p50_us']}, p99 "
+                    f"{result['p99_us']}), RSS {result['rss_mib']} MiB, preload {load_s:.0f} s, "
+                    f"rules {result['rules']}",
+                    flush=True,
+                )
             disk_mib = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
             shutil.rmtree(path, ignore_errors=True)
-            result["preload_s"] = round(load_s, 1)
-            results.append(result)
-            print(
-                f"{size:>9} leads: {result['us_per_event']:8.1f} us/event (CPU "
-                f"{result['cpu_us_per_event']} us, {result['events_per_s_cpu']}/s; p50 "
-                f"{result['p50_us']}, p99 {result['p99_us']}), RSS {result['rss_mib']} MiB, "
-                f"preload {load_s:.0f} s, rules {result['rules']}",
-                flush=True,
-            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ratio = results[-1]["us_per_event"] / results[0]["us_per_event"] if results else None
@@ -368,9 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[-1]["cpu_us_per_event"] / results[0]["cpu_us_per_event"] if results else None
     )
     summary = {
-        "store": "rocksdict.Rdict (faust RocksDB options), JSON values",
+        "store": f"rocksdict.Rdict ({stores[0]} options), JSON values",
         "batch": args.batch,
         "sizes": results,
+        "versus": versus,
         "ratio_largest_to_smallest": round(ratio, 2) if ratio else None,
         "ratio_p50_largest_to_smallest": round(ratio_p50, 2) if ratio_p50 else None,
         "ratio_cpu_largest_to_smallest": round(ratio_cpu, 2) if ratio_cpu else None,

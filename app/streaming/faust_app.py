@@ -12,7 +12,7 @@ from realgeeks_sync.app.streaming import topics as names
 from realgeeks_sync.app.streaming.pipeline import Tables, Topics
 from realgeeks_sync.tables.catalog import TABLES
 
-__all__ = ["build_tables", "build_topics", "create_app"]
+__all__ = ["build_tables", "build_topics", "create_app", "table_options"]
 
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
@@ -27,17 +27,22 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
     )
 
 
-def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
+def table_options(settings: Settings) -> dict[str, Any]:
+    """The RocksDB options (Faust's ``RocksDBOptions`` keywords) of every table partition."""
     # Faust's RocksDB defaults (64 MiB memtables x3 and a 2 GiB block cache per table
     # partition) let a worker's memory climb for hours: a soak at 50 webhooks/s went from
     # 111 to 317 MB in ten minutes. Small memtables here; the cache every partition shares
     # is app/streaming/rocksdb_memory.py's (the per-partition one Faust creates is never used).
-    options: dict[str, Any] = {
+    return {
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
         "max_write_buffer_number": 2,
         "block_cache_size": 1024 * 1024,
         "block_cache_compressed_size": 0,
     }
+
+
+def _table(app: faust.App, settings: Settings, name: str, *, ttl_days: int | None = None) -> Any:
+    options = table_options(settings)
     if ttl_days is not None:
         options["ttl"] = names.table_retention_s(ttl_days)
     table: Any = app.Table(
