@@ -107,6 +107,7 @@ def e2e(r: dict[str, Any]) -> list[Row]:
 def worker_rate(r: dict[str, Any]) -> list[Row]:
     steps = ", ".join(
         f"{s.get('rate'):g}/s p99 {s.get('p99_ms')} ms {s.get('cpu_ms_per_webhook')} ms CPU"
+        f"{_gc_pauses(s.get('gc'))}"
         for s in r.get("steps") or []
     )
     return [
@@ -118,6 +119,14 @@ def worker_rate(r: dict[str, Any]) -> list[Row]:
         ),
         ("  by offered rate", steps, ""),
     ]
+
+
+def _gc_pauses(gc: dict[str, Any] | None) -> str:
+    """A step's garbage-collector pauses (ops/bench_e2e_latency.py's worker_gc), if reported."""
+    if not gc:
+        return ""
+    longest = gc.get("longest_ms_at_most")
+    return f" (GC {gc.get('ms')} ms in {gc.get('pauses')} pauses, <= {longest} ms)"
 
 
 def _standby(r: dict[str, Any]) -> str:
