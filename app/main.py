@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping
 
 from realgeeks_sync.agents import register_all
-from realgeeks_sync.app.core import gc_tuning
 from realgeeks_sync.app.core.clock import business_clock
 from realgeeks_sync.app.core.errors import ConfigError
 from realgeeks_sync.app.core.metrics import Metrics
@@ -78,7 +77,6 @@ def build(settings: Settings) -> Pipeline:
     clock = business_clock(settings.clock_file)
     metrics.rocksdb_memory.set_function(memory.usage_bytes)
     metrics.gc_pauses.install()
-    gc_tuning.set_young_threshold(settings.gc_young_threshold)
     if settings.gc_freeze:
         heap_freeze.install(app)
     publisher = KafkaPublisher.for_settings(settings)

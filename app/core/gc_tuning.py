@@ -11,9 +11,11 @@ revokes partitions or the worker stops (app/streaming/heap_freeze.py). Faust's o
 ``gc.collect()`` for every table at each rebalance (even with nothing revoked: about 1 s
 of collections at a worker's start) is Faust's and is left as it is.
 
-Young collections run every ``threshold`` net allocations of container objects (Python's
-default, 700, meant 20 a second at 250 webhooks/s); most of a webhook's objects are freed by
-reference counting long before a larger threshold is reached.
+Young collections keep Python's threshold (700 net allocations: 20 a second at 250
+webhooks/s, 0.5 s of a 30 s window). 10,000 cut them to 0.07 s, but the lead's p99 from
+the 200 to the call request rose in every side-by-side round (ops/bench_speed_to_lead.py
+--leads 400 --rate 20, 3 rounds against freezing alone: 369, 512, 530 against 332, 336,
+434 ms), so it was not kept.
 """
 
 from __future__ import annotations
@@ -26,18 +28,12 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["PAUSE_BUCKETS", "GcPauses", "freeze", "set_young_threshold", "thaw"]
+__all__ = ["PAUSE_BUCKETS", "GcPauses", "freeze", "thaw"]
 
 PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 """Upper bounds (seconds) of the pause histogram; the last bucket is +Inf."""
 
 _GENERATIONS = 3
-
-
-def set_young_threshold(threshold: int) -> None:
-    """Collect the young generation every ``threshold`` net allocations (older ones as before)."""
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(threshold, older, oldest)
 
 
 def freeze() -> int:

@@ -333,14 +333,6 @@ class Settings:
         "the worker hides the objects alive after each rebalance from Python's garbage "
         "collector, so its pauses of the event loop stay short (app/core/gc_tuning.py)",
     )
-    gc_young_threshold: int = setting(
-        "RGSYNC_GC_YOUNG_THRESHOLD",
-        10_000,
-        "net allocations between two collections of the worker's youngest generation of "
-        "objects (Python's default is 700)",
-        minimum=100,
-        maximum=1_000_000,
-    )
     rocksdb_cache_mb: int = setting(
         "RGSYNC_ROCKSDB_CACHE_MB",
         64,

@@ -67,12 +67,6 @@ def test_a_frozen_cycle_outlives_collections_until_thawed() -> None:
     assert before() is None
 
 
-def test_young_threshold_leaves_the_older_generations_alone() -> None:
-    gc.set_threshold(700, 11, 12)
-    gc_tuning.set_young_threshold(10_000)
-    assert gc.get_threshold() == (10_000, 11, 12)
-
-
 def _ticks(*values: float) -> Iterator[float]:
     yield from values
     while True:
