@@ -64,6 +64,7 @@ __all__ = [
     "WorkerProbe",
     "assigned_partitions",
     "delete_run_topics",
+    "describe_gc",
     "main",
     "parser",
     "pct_ms",
@@ -237,6 +238,14 @@ def gc_summary(
         "ms_per_webhook": round(moved.get("_sum", 0.0) * 1e3 / webhooks, 4) if webhooks else None,
         "longest_ms_at_most": None if longest == float("inf") else longest * 1e3,
     }
+
+
+def describe_gc(gc: dict[str, Any]) -> str:
+    """A window's garbage-collector pauses (gc_summary), as the benchmarks print them."""
+    return (
+        f"{gc['pauses']} pauses, {gc['ms']} ms in all ({gc['ms_per_webhook']} ms per webhook), "
+        f"longest <= {gc['longest_ms_at_most']} ms"
+    )
 
 
 def wait_assigned(workers: list[Worker], partitions: int, timeout: float = 90.0) -> list[int]:
@@ -788,11 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     if result["ingress_cpu_pct"] is not None:
         print(f"  ingress process CPU {result['ingress_cpu_pct']}%")
     if result["worker_gc"] is not None:
-        g = result["worker_gc"]
-        print(
-            f"  worker GC: {g['pauses']} pauses, {g['ms']} ms in all "
-            f"({g['ms_per_webhook']} ms per webhook), longest <= {g['longest_ms_at_most']} ms"
-        )
+        print(f"  worker GC: {describe_gc(result['worker_gc'])}")
     m = result["machine_cpu"]
     print(
         f"  machine: {m['cpus']} CPUs {m['busy_pct']}% busy, other processes "

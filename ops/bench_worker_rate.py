@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ops.bench_e2e_latency import BROKER, run  # noqa: E402
+from ops.bench_e2e_latency import BROKER, describe_gc, run  # noqa: E402
 from ops.bench_e2e_latency import parser as e2e_parser  # noqa: E402
 
 __all__ = ["main"]
@@ -76,11 +76,7 @@ def _describe(step: dict[str, Any]) -> str:
 
 
 def _gc(gc: dict[str, Any] | None) -> str:
-    if gc is None:
-        return ""
-    return (
-        f", GC {gc['pauses']} pauses {gc['ms']} ms in all, longest <= {gc['longest_ms_at_most']} ms"
-    )
+    return "" if gc is None else f", GC {describe_gc(gc)}"
 
 
 def main(argv: list[str] | None = None) -> int:

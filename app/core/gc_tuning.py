@@ -20,6 +20,7 @@ the 200 to the call request rose in every side-by-side round (ops/bench_speed_to
 
 from __future__ import annotations
 
+import bisect
 import gc
 import time
 from collections.abc import Iterator
@@ -82,13 +83,9 @@ class GcPauses(Collector):
             self._started = self._clock()
             return
         seconds = self._clock() - self._started
-        generation = min(max(int(info.get("generation", 0)), 0), _GENERATIONS - 1)
-        index = len(PAUSE_BUCKETS)
-        for i, bound in enumerate(PAUSE_BUCKETS):
-            if seconds <= bound:
-                index = i
-                break
-        self._buckets[generation][index] += 1
+        generation = info["generation"]
+        # The first bound >= seconds (a bucket counts pauses up to its bound); past the last: +Inf.
+        self._buckets[generation][bisect.bisect_left(PAUSE_BUCKETS, seconds)] += 1
         self._sums[generation] += seconds
 
     def pauses(self, generation: int) -> tuple[int, float]:

@@ -170,3 +170,38 @@ async def test_a_stale_completion_freezes_only_after_the_new_rebalance_is_over()
     app.rebalancing = False  # the new generation's recovery ended it
     await asyncio.sleep(0.05)
     assert gc.get_freeze_count() > 0
+
+
+async def test_a_rebalance_that_never_ends_gives_up_waiting_and_freezes_nothing() -> None:
+    app = _app()
+    heap = heap_freeze.HeapFreeze(app, settle_s=0.005, tries=3)
+    app.rebalancing = True
+    heap.on_recovered(app)
+    await asyncio.sleep(0.1)
+    assert heap._pending is None  # three checks, then no timer left behind
+    app.rebalancing = False
+    await asyncio.sleep(0.03)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_pause_on_a_bound_counts_in_that_bucket_and_one_past_the_last_in_inf() -> None:
+    ticks = _ticks(0.0, 0.005, 1.0, 3.0)
+    pauses = GcPauses(clock=lambda: next(ticks))
+    gc.disable()
+    pauses.install()
+    try:
+        gc.collect(0)  # exactly 5 ms
+        gc.collect(0)  # 2 s, past the last bound
+    finally:
+        pauses.uninstall()
+        gc.enable()
+    registry = CollectorRegistry()
+    registry.register(pauses)
+    buckets = {
+        s.labels["le"]: s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+        if s.name == "realgeeks_gc_pause_seconds_bucket" and s.labels["generation"] == "0"
+    }
+    assert buckets["0.0025"] == 0 and buckets["0.005"] == 1
+    assert buckets["1.0"] == 1 and buckets["+Inf"] == 2
