@@ -53,6 +53,15 @@ def ingest(r: dict[str, Any]) -> list[Row]:
         )
         aim = "" if name == "bare" else ("ratio >= 0.5" if name == "ingress" else "")
         rows.append((f"ingest, {name}", value, aim))
+    floor = summary.get("ingress_over_bare_publish_rounds")
+    if floor:
+        rows.append(
+            (
+                "  ingress / bare-publish (publish and await acks=all, nothing else; same run)",
+                f"max req/s ratio by round {', '.join(str(x) for x in floor)}",
+                "",
+            )
+        )
     secured = summary.get("sasl_ssl_over_plaintext_rounds")
     if secured:
         rows.append(
@@ -63,6 +72,22 @@ def ingest(r: dict[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def faust_floor(r: dict[str, Any]) -> list[Row]:
+    by_hops = r.get("by_hops") or {}
+    rounds = "; ".join(
+        f"{h} hop(s) {', '.join(str(x) for x in v.get('cpu_us_per_record_rounds') or [])} us"
+        for h, v in by_hops.items()
+    )
+    return [
+        (
+            "Faust alone (worker's app config, no work): CPU per record read; per further hop",
+            f"{r.get('read_us')} us; {r.get('read_and_send_us_per_further_hop')} us "
+            f"(by round: {rounds})",
+            "",
+        )
+    ]
 
 
 def signatures(r: dict[str, Any]) -> list[Row]:
@@ -278,7 +303,7 @@ def initiation(r: dict[str, Any]) -> list[Row]:
 BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     (
         "ingest",
-        ["ops/bench_ingest.py", "--targets", "bare,ingress,ingress-aiokafka,worker"],
+        ["ops/bench_ingest.py", "--targets", "bare,bare-publish,ingress,ingress-aiokafka,worker"],
         ingest,
     ),
     # TLS + SASL beside plaintext (issue 10), in the same run: a row of its own, because it
@@ -301,6 +326,8 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
     ("e2e_worker_100", ["ops/bench_e2e_latency.py", "--rate", "100", "--duration", "60"], e2e),
     # Issue 13: the highest rate one worker keeps with p99 < 500 ms for a minute.
     ("worker_rate", ["ops/bench_worker_rate.py", "--duration", "60"], worker_rate),
+    # What Faust itself costs per record read and sent on, with no work: a floor for the above.
+    ("faust_floor", ["ops/bench_faust_floor.py"], faust_floor),
     # A backlog taken as fast as the worker can: this branch against the commit before it
     # (CPU per webhook side by side), the split over two workers, and 100,000 leads.
     (

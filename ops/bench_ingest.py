@@ -7,6 +7,9 @@ Each target is a server in its own process; the load generator (ops/loadgen.py, 
 client, keep-alive) runs in other processes, the same for every target. Targets:
 
 * ``bare``: aiohttp handler that reads the body and returns 200 (the ceiling);
+* ``bare-publish``: the bare handler plus what the spec asks before a 200: the body
+  published with the service's ``KafkaPublisher`` (acks=all) and the acknowledgement
+  awaited; no signature, no envelope. The ceiling of any conforming ingress on this broker;
 * ``ingress``: ``standalone_app(Ingress(...))`` with the service's ``KafkaPublisher``
   (confluent-kafka, acks=all), real signature checks, real broker acks;
 * ``ingress-aiokafka``: the same ingress on an ``AIOKafkaProducer`` (Faust's client);
@@ -64,7 +67,7 @@ from loadgen import WebhookFactory, percentile_ms  # noqa: E402
 PYTHON = sys.executable
 LOADGEN = ROOT / "ops" / "loadgen.py"
 BROKER = "127.0.0.1:9092"
-ALL_TARGETS = ("bare", "ingress", "ingress-aiokafka", "ingress-sasl-ssl", "worker")
+ALL_TARGETS = ("bare", "bare-publish", "ingress", "ingress-aiokafka", "ingress-sasl-ssl", "worker")
 SECURE_ENV = ROOT / "var" / "kafka-secure" / "worker.env"
 WEBHOOK_PATH = "/webhooks/realgeeks"
 RAW_TOPIC = "realgeeks.webhooks.raw"
@@ -176,6 +179,20 @@ async def _serve(target: str, port: int) -> None:
 
         app = web.Application()
         app.router.add_post(WEBHOOK_PATH, bare)
+    elif target == "bare-publish":
+        from realgeeks_sync.app.streaming.publisher import KafkaPublisher
+
+        floor = KafkaPublisher.for_settings(settings)
+        cleanup.append(lambda: asyncio.to_thread(floor.close))
+        topic = settings.topic_prefix + RAW_TOPIC
+
+        async def bare_publish(request: web.Request) -> web.Response:
+            body = await request.read()
+            await floor.publish(topic, "bench", body)
+            return web.Response()
+
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, bare_publish)
     else:
         from realgeeks_sync.app.core.metrics import Metrics
         from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
@@ -662,7 +679,7 @@ def _start(
     secure = target == "ingress-sasl-ssl"
     env = _service_env(prefix, _free_port(), secret, args.log_level, secure=secure)
     env["RGSYNC_DATA_DIR"] = str(tmp / label / "data")
-    if target in ("ingress", "ingress-aiokafka", "ingress-sasl-ssl"):
+    if target in ("bare-publish", "ingress", "ingress-aiokafka", "ingress-sasl-ssl"):
         _create_raw_topic(env)
     server = Server(target, prefix, int(env["RGSYNC_WEB_PORT"]), env, tmp / f"{label}.log")
     server.start()
@@ -872,6 +889,12 @@ def _report(
             "ingress-aiokafka",
             "confluent_over_aiokafka_rounds",
             "producers: confluent-kafka / aiokafka",
+        ),
+        (
+            "ingress",
+            "bare-publish",
+            "ingress_over_bare_publish_rounds",
+            "the ingress / its floor (bare-publish)",
         ),
     ):
         if a in summary and b in summary:
