@@ -29,6 +29,7 @@ from realgeeks_sync.app.streaming import (
     heap_freeze,
     metadata_backoff,
     offset_guard,
+    rebalance_gc,
     rocksdb_memory,
     rocksdb_wal,
 )
@@ -67,6 +68,7 @@ def build(settings: Settings) -> Pipeline:
     """Wire the whole service: app, topics, tables, ingress, agents, web views."""
     memory = rocksdb_memory.install(settings.rocksdb_cache_mb, settings.rocksdb_memtable_mb)
     rocksdb_wal.install()
+    rebalance_gc.install()
     changelog_guard.install()
     fetch_tuning.install(min_bytes=64 * 1024, max_wait_ms=settings.fetch_max_wait_ms)
     metadata_backoff.install()
