@@ -329,9 +329,11 @@ class Settings:
     )
     gc_freeze: bool = setting(
         "RGSYNC_GC_FREEZE",
-        True,
+        False,
         "the worker hides the objects alive after each rebalance from Python's garbage "
-        "collector, so its pauses of the event loop stay short (app/core/gc_tuning.py)",
+        "collector (app/core/gc_tuning.py): shorter pauses at high rates, but off by default: "
+        "with the dialer at 50 leads/s it put speed to lead's p99 over 1 s in 6 runs of 14 "
+        "(none of 14 without)",
     )
     rocksdb_cache_mb: int = setting(
         "RGSYNC_ROCKSDB_CACHE_MB",

@@ -65,7 +65,7 @@ class Prometheus:
 def prometheus(
     prometheus_installed: None, start_worker: Callable[..., Worker], tmp_path: Path
 ) -> Iterator[tuple[Prometheus, Worker]]:
-    worker = start_worker()
+    worker = start_worker(RGSYNC_GC_FREEZE="true")  # off by default: its metric checked here
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
