@@ -1,10 +1,11 @@
-"""Faust's own cost per record: agents that only pass records on, under the worker's app config.
+"""Faust's own cost per record: agents that only pass records on, on the worker's faust.App.
 
     .venv/bin/python ops/bench_faust_floor.py [--records 30000] [--hops 1,4] [--rounds 2]
 
 A floor for the worker's CPU per webhook (issue 13): what faust-streaming and aiokafka
 cost with no domain work at all. Each run is a fresh process with a faust.App made by the
-worker's ``create_app`` (at-least-once, acks=all, the same producer settings) and its own
+worker's ``create_app`` (at-least-once, acks=all, the same producer settings; not the
+patches the worker's ``build`` installs, such as its fetch bounds) and its own
 topics: ``--records`` records (500 bytes, 64 keys, 8 partitions) are written to the first
 topic first; then a chain of agents, each reading one topic and sending every record on
 to the next with ``await topic.send`` (the last only counts). Reported: the process's CPU
@@ -68,7 +69,10 @@ async def _prefill(broker: str, names: list[str], records: int, partitions: int)
 
 
 async def _delete(broker: str, token: str) -> None:
-    """Delete a run's topics: the chain and Faust's own (its assignor's, named by app id)."""
+    """Delete a run's topics: the chain and Faust's own (its assignor's, named by app id).
+
+    The run's consumer group is left to the broker's offset retention.
+    """
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=broker)
@@ -86,8 +90,8 @@ def _child(args: argparse.Namespace) -> None:
     from realgeeks_sync.app.core.settings import Settings
     from realgeeks_sync.app.streaming.faust_app import create_app
 
-    token = f"floor{uuid.uuid4().hex[:10]}"
-    names = [f"{token}.hop{i}" for i in range(args.child + 1)]
+    token = args.token
+    names = [f"{token}.hop{i}" for i in range(args.child)]
     asyncio.run(_prefill(args.broker, names, args.records, args.partitions))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +130,6 @@ def _child(args: argparse.Namespace) -> None:
                 "records": args.records,
                 "cpu_us_per_record": round(cpu / args.records * 1e6, 1),
                 "records_per_s": round(args.records / wall),
-                "token": token,  # the parent deletes the run's topics
             }
             print("RESULT " + json.dumps(result), flush=True)
             os._exit(0)  # the measurement is over; no graceful stop to wait for
@@ -153,22 +156,24 @@ def _child(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, hops: int) -> dict[str, Any]:
     data_dir = tempfile.mkdtemp(prefix="bench_faust_floor_")
+    token = f"floor{uuid.uuid4().hex[:10]}"  # the run's topics and app id start with it
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--child", str(hops), "--records",
         str(args.records), "--partitions", str(args.partitions), "--broker", args.broker,
-        "--data-dir", data_dir,
+        "--data-dir", data_dir, "--token", token,
     ]  # fmt: skip
     try:
         out = subprocess.run(
             cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout, check=False
         )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"floor run with {hops} hops not done in {args.timeout:g} s") from exc
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+        asyncio.run(_delete(args.broker, token))  # whatever happened to the run
     for line in out.stdout.splitlines() + out.stderr.splitlines():
         if "RESULT " in line:
-            result = dict(json.loads(line.split("RESULT ", 1)[1]))
-            asyncio.run(_delete(args.broker, result.pop("token")))
-            return result
+            return dict(json.loads(line.split("RESULT ", 1)[1]))
     raise RuntimeError(f"floor run with {hops} hops gave no result:\n{out.stderr[-2000:]}")
 
 
@@ -183,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)

@@ -32,7 +32,9 @@ def collections(monkeypatch: pytest.MonkeyPatch) -> list[None]:
     calls: list[None] = []
     monkeypatch.setattr(gc, "collect", lambda *_a: calls.append(None) or 0)
     rebalance_gc.install()
-    rebalance_gc.install()  # twice: still one wrapper
+    installed = Store.revoke_partitions
+    rebalance_gc.install()
+    assert Store.revoke_partitions is installed  # twice: still one wrapper
     return calls
 
 
@@ -57,3 +59,45 @@ def test_releases() -> None:
     assert rebalance_gc.releases(store, TABLE, {TP(CHANGELOG, 2)})
     assert not rebalance_gc.releases(store, TABLE, {TP(CHANGELOG, 3), TP("x", 2)})
     assert not rebalance_gc.releases(store, TABLE, set())
+
+
+def test_a_locked_partition_is_opened_again_after_a_collection(collections: list[None]) -> None:
+    tries: list[int] = []
+
+    def open_db() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise Exception("IO error: lock hold by current process: .../LOCK")  # as rocksdict
+        return "db"
+
+    assert rebalance_gc.open_collecting(open_db) == "db"
+    assert len(tries) == 2 and len(collections) == 1
+
+
+def test_other_open_errors_are_raised_without_a_collection(collections: list[None]) -> None:
+    def open_db() -> str:
+        raise Exception("IO error: No space left on device")
+
+    with pytest.raises(Exception, match="No space"):
+        rebalance_gc.open_collecting(open_db)
+    assert collections == []
+
+
+def test_the_store_collects_and_opens_again_when_locked(
+    collections: list[None], tmp_path: Any
+) -> None:
+    tries: list[str] = []
+
+    def open_db(path: Any, read_only: bool) -> str:
+        tries.append(str(path))
+        if len(tries) == 1:
+            raise Exception("IO error: lock hold by current process: LOCK")
+        return "db"
+
+    store = SimpleNamespace(
+        partition_path=lambda p: tmp_path / f"p{p}",
+        read_only=False,
+        rocksdb_options=SimpleNamespace(open=open_db),
+    )
+    assert Store._open_for_partition(store, 3) == "db"  # Faust's own would have raised
+    assert len(tries) == 2 and len(collections) == 1
