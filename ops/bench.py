@@ -82,7 +82,7 @@ def faust_floor(r: dict[str, Any]) -> list[Row]:
     )
     return [
         (
-            "Faust alone (worker's app config, no work): CPU per record read; per further hop",
+            "Faust alone (the worker's faust.App, no work): CPU per record read; per further hop",
             f"{r.get('read_us')} us; {r.get('read_and_send_us_per_further_hop')} us "
             f"(by round: {rounds})",
             "",

@@ -179,36 +179,33 @@ async def _serve(target: str, port: int) -> None:
 
         app = web.Application()
         app.router.add_post(WEBHOOK_PATH, bare)
-    elif target == "bare-publish":
-        from realgeeks_sync.app.streaming.publisher import KafkaPublisher
-
-        floor = KafkaPublisher.for_settings(settings)
-        cleanup.append(lambda: asyncio.to_thread(floor.close))
-        topic = settings.topic_prefix + RAW_TOPIC
-
-        async def bare_publish(request: web.Request) -> web.Response:
-            body = await request.read()
-            await floor.publish(topic, "bench", body)
-            return web.Response()
-
-        app = web.Application()
-        app.router.add_post(WEBHOOK_PATH, bare_publish)
     else:
-        from realgeeks_sync.app.core.metrics import Metrics
-        from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
-
         publisher: Any
-        if target in ("ingress", "ingress-sasl-ssl"):
+        if target == "ingress-aiokafka":
+            publisher = AIOKafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s)
+            await publisher.start()
+            cleanup.append(publisher.stop)
+        else:
             from realgeeks_sync.app.streaming.publisher import KafkaPublisher
 
             # As the service builds it: TLS and SASL from the settings when they are set.
             publisher = KafkaPublisher.for_settings(settings)
             cleanup.append(lambda: asyncio.to_thread(publisher.close))
+        if target == "bare-publish":
+            topic = settings.topic_prefix + RAW_TOPIC
+
+            async def bare_publish(request: web.Request) -> web.Response:
+                body = await request.read()
+                await publisher.publish(topic, "bench", body)
+                return web.Response()
+
+            app = web.Application()
+            app.router.add_post(WEBHOOK_PATH, bare_publish)
         else:
-            publisher = AIOKafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s)
-            await publisher.start()
-            cleanup.append(publisher.stop)
-        app = standalone_app(Ingress(settings, publisher, Metrics()))
+            from realgeeks_sync.app.core.metrics import Metrics
+            from realgeeks_sync.app.ingress.handlers import Ingress, standalone_app
+
+            app = standalone_app(Ingress(settings, publisher, Metrics()))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 
 DB = TypeVar("DB")
 
-_original: Callable[..., None] | None = None
-_original_open: Callable[..., Any] | None = None
+_installed = False
 
 
 def releases(store: Any, table: Any, tps: Set[TP]) -> bool:
@@ -60,21 +59,18 @@ def open_collecting(open_db: Callable[[], DB]) -> DB:
 
 def install() -> None:
     """Skip Faust's revocation (and its collection) where it would drop nothing (idempotent)."""
-    global _original, _original_open
-    if _original is not None:
+    global _installed
+    if _installed:
         return
-    _original = Store.revoke_partitions
-    _original_open = Store._open_for_partition
+    _installed = True
+    revoke, open_db = Store.revoke_partitions, Store._open_for_partition
 
     def revoke_partitions(self: Store, table: Any, tps: set[TP]) -> None:
-        assert _original is not None
         if releases(self, table, tps):
-            _original(self, table, tps)
+            revoke(self, table, tps)
 
     def open_for_partition(self: Store, partition: int) -> Any:
-        assert _original_open is not None
-        opener = _original_open
-        return open_collecting(lambda: opener(self, partition))
+        return open_collecting(lambda: open_db(self, partition))
 
     Store.revoke_partitions = revoke_partitions  # type: ignore[method-assign]
     Store._open_for_partition = open_for_partition  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faust.stores.rocksdb import Store
+from faust.stores.rocksdb import RocksDBOptions, Store
 from faust.types import TP
 
 from realgeeks_sync.app.streaming import rebalance_gc
@@ -101,3 +101,24 @@ def test_the_store_collects_and_opens_again_when_locked(
     )
     assert Store._open_for_partition(store, 3) == "db"  # Faust's own would have raised
     assert len(tries) == 2 and len(collections) == 1
+
+
+def test_a_real_database_held_by_a_cycle_opens_after_the_collection(tmp_path: Any) -> None:
+    # rocksdict itself: a dropped handle that a reference cycle still holds keeps the LOCK.
+    rebalance_gc.install()
+    options = RocksDBOptions(use_rocksdict=True)
+    store = SimpleNamespace(
+        partition_path=lambda p: tmp_path / f"p{p}", read_only=False, rocksdb_options=options
+    )
+    gc.disable()
+    try:
+        cycle: dict[str, Any] = {"db": options.open(tmp_path / "p0")}
+        cycle["self"] = cycle
+        del cycle  # garbage, but only a collection frees it
+        with pytest.raises(Exception, match="lock"):
+            options.open(tmp_path / "p0")
+        db = Store._open_for_partition(store, 0)
+    finally:
+        gc.enable()
+    db.put(b"k", b"v")
+    assert db.get(b"k") == b"v"
