@@ -3,6 +3,8 @@
 Each benchmark is its own script ending with a ``RESULT {json}`` line; this runner starts
 them one after another (never in parallel: the machine has two cores), keeps their full
 output under var/bench/, and prints the figures the issues ask for next to their aims.
+It first deletes the topics of earlier benchmark runs that were killed before they could
+(``delete_stale_bench_topics``): run one ``ops/bench`` at a time.
 """
 
 from __future__ import annotations
@@ -409,6 +411,15 @@ def run(name: str, argv: list[str], out_dir: Path, reuse: bool) -> dict[str, Any
     return result
 
 
+def _prune_stale_topics() -> None:
+    """Delete what killed benchmark runs left on the broker: every topic slows it a little."""
+    from bench_e2e_latency import BROKER, delete_stale_bench_topics
+
+    deleted = delete_stale_bench_topics(BROKER)
+    if deleted:
+        print(f"deleted {deleted} topics of earlier benchmark runs", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="comma-separated: " + ",".join(b[0] for b in BENCHES))
@@ -421,6 +432,7 @@ def main() -> int:
     wanted = set(args.only.split(",")) if args.only else None
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
+    _prune_stale_topics()
     rows: list[Row] = []
     for name, argv, fmt in BENCHES:
         if wanted and name not in wanted:

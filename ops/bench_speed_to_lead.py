@@ -2,7 +2,8 @@
 
     .venv/bin/python ops/bench_speed_to_lead.py [--leads 1000] [--rate 50] [--partitions 8]
         [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
-        [--baseline REV] [--rounds 2] [--fetch-max-wait-ms MS]
+        [--baseline REV | --versus RGSYNC_NAME=VALUE ...] [--rounds 2]
+        [--worker-setting RGSYNC_NAME=VALUE ...] [--fetch-max-wait-ms MS]
 
 This process runs FakeElevenLabs and FakeRealGeeks (ops/testkit/fakes, real HTTP on 127.0.0.1,
 in their own thread and event loop so the sender does not delay their clocks) and a
@@ -30,6 +31,10 @@ wait of the commits it was first measured on, so that the ratio is the dialer's 
 the fetch wait's, which adds up to that much per hop). The dialer's line limit is raised for the run
 (RGSYNC_DIALER_MAX_CONCURRENT_CALLS): the fake never ends a call, so with 2 lines per site
 the benchmark would measure the queue, not the path.
+``--versus RGSYNC_NAME=VALUE`` runs this checkout's worker with and without those settings
+instead, alternating the same way, and reports each side's p99 by round.
+The warm-up puts a lead on every partition first (``warmup_sites``): the run's topics are
+new, and a partition's first write is slow on the broker.
 The last line is ``RESULT {json}``.
 """
 
@@ -69,6 +74,8 @@ from bench_e2e_latency import (  # noqa: E402
     signed_webhook,
     start_worker,
     summary_ms,
+    warmup_sites,
+    worker_settings,
 )
 
 from ops.testkit.dialer import callable_number, dialer_env  # noqa: E402
@@ -172,9 +179,13 @@ def _fetch_wait(args: argparse.Namespace, root: Path) -> dict[str, str]:
     return {"RGSYNC_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms)}
 
 
-async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, root: Path = ROOT, settings: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One run; ``settings``: more RGSYNC_ settings of its worker."""
+    settings = settings or {}
     now = datetime.now(UTC)
-    phones = callable_phones(args.leads + args.warmup, now)
+    phones = callable_phones(args.leads + max(args.warmup, args.partitions), now)
     sites = [str(uuid.uuid4()) for _ in range(args.sites)]
     run_dir = Path(tempfile.mkdtemp(prefix="bench-stl-"))
     fakes = Fakes().start()
@@ -190,6 +201,7 @@ async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
             RGSYNC_DIALER_MAX_CONCURRENT_CALLS=str(10 * (args.leads + args.warmup)),
             **dialer_env(fakes.rg, fakes.el),
             **_fetch_wait(args, root),
+            **settings,
         )
         prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
         probe = WorkerProbe(worker.proc.pid if worker.proc else 0).start()
@@ -206,13 +218,19 @@ async def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
             await asyncio.to_thread(w.ready.wait, 60)
         url = worker.url + WEBHOOK_PATH
 
-        def item(n: int, tag: str) -> tuple[str, bytes, dict[str, str]]:
+        def item(n: int, tag: str, site: str | None = None) -> tuple[str, bytes, dict[str, str]]:
             lead = tag + uuid.uuid4().hex[: 32 - len(tag)]
-            body, headers = signed_webhook(lead_body(sites[n % len(sites)], lead, n, phones[n]))
+            site = site or sites[n % len(sites)]
+            body, headers = signed_webhook(lead_body(site, lead, n, phones[n]))
             return lead, body, headers
 
-        # Warm-up: the first calls open the dialer's HTTP session and connections.
-        warm = [item(args.leads + n, "warm") for n in range(args.warmup)]
+        # Warm-up: the first calls open the dialer's HTTP session and connections, and every
+        # partition takes its first writes (warmup_sites: the broker's first write to a
+        # partition is slow, and the run's topics are new).
+        warm = [
+            item(args.leads + n, "warm", site)
+            for n, site in enumerate(warmup_sites(sites, args.partitions, args.warmup))
+        ]
         t = time.monotonic()
         if warm:
             await send_open_loop(url, warm, rate=5, connections=8)
@@ -326,36 +344,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--dump", help="write per-lead times (CSV, wall clock) here")
     parser.add_argument("--baseline", help="also run this commit's worker, side by side")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each with --baseline")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each with --baseline or --versus"
+    )
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help="a setting of this checkout's worker (repeatable)",
+    )
+    parser.add_argument(
+        "--versus",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help="also run this checkout's worker with these settings (repeatable: all together), "
+        "side by side",
+    )
     parser.add_argument(
         "--fetch-max-wait-ms",
         type=int,
         help="RGSYNC_FETCH_MAX_WAIT_MS of this checkout's worker (default: its default)",
     )
     args = parser.parse_args(argv)
+    if args.baseline and args.versus:
+        parser.error("--baseline and --versus: one comparison at a time")
+    own = worker_settings(args)
+    sides: list[tuple[str, Path, dict[str, str]]] = []
     if args.baseline:
-        base_root = baseline_checkout(args.baseline)
-        runs: dict[str, list[dict[str, Any]]] = {"current": [], "baseline": []}
+        sides = [("baseline", baseline_checkout(args.baseline), {}), ("current", ROOT, own)]
+    elif args.versus:
+        versus = {**own, **worker_settings(argparse.Namespace(worker_setting=args.versus))}
+        sides = [("versus", ROOT, versus), ("current", ROOT, own)]
+    if sides:
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in sides}
         for n in range(args.rounds):
             # Alternate the order so a slow neighbour does not always hit the same side.
-            order = [("baseline", base_root), ("current", ROOT)]
-            for label, root in order if n % 2 == 0 else order[::-1]:
-                runs[label].append(asyncio.run(run(args, root)))
+            for label, root, settings in sides if n % 2 == 0 else sides[::-1]:
+                runs[label].append(asyncio.run(run(args, root, settings)))
                 p50 = runs[label][-1]["call_after_200_ms"]["p50"]
-                print(f"round {n + 1} {label}: p50 {p50} ms", flush=True)
+                p99 = runs[label][-1]["call_after_200_ms"]["p99"]
+                print(f"round {n + 1} {label}: p50 {p50} ms, p99 {p99} ms", flush=True)
+        other = sides[0][0]
         r = dict(runs["current"][-1])
         r["rounds"] = {
             label: [x["call_after_200_ms"] for x in results] for label, results in runs.items()
         }
-        r["baseline"] = args.baseline
+        r[other] = args.baseline or args.versus
         r["p50_ratio_by_round"] = [
             round(c["call_after_200_ms"]["p50"] / b["call_after_200_ms"]["p50"], 3)
-            for c, b in zip(runs["current"], runs["baseline"], strict=True)
+            for c, b in zip(runs["current"], runs[other], strict=True)
             if b["call_after_200_ms"]["p50"]
         ]
-        r["errors"] = {k: v for x in runs["current"] for k, v in x["errors"].items()}
+        r["p99_by_round"] = {
+            label: [x["call_after_200_ms"]["p99"] for x in results]
+            for label, results in runs.items()
+        }
+        r["errors"] = {k: v for x in runs.values() for y in x for k, v in y["errors"].items()}
+        r["p99_under_1s"] = all(p99 < 1000 for p99 in r["p99_by_round"]["current"])
     else:
-        r = asyncio.run(run(args))
+        r = asyncio.run(run(args, ROOT, own))
     print()
     print(
         f"speed to lead: {args.leads} leads at {args.rate:g}/s over {args.sites} sites, "
@@ -371,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    200 -> calls.context written: {fmt(r['context_written_after_200_ms'])}")
     print(f"    context written -> call:      {fmt(r['call_after_context_written_ms'])}")
     if "p50_ratio_by_round" in r:
-        print(f"  p50 against {args.baseline} by round: {r['p50_ratio_by_round']} (aim <= 1.2)")
+        against = args.baseline or " ".join(args.versus)
+        print(f"  p50 against {against} by round: {r['p50_ratio_by_round']} (aim <= 1.2)")
+        for label, p99s in r["p99_by_round"].items():
+            print(f"  p99 by round, {label}: {p99s} ms")
     print(
         f"  worker CPU {r['worker_cpu_pct']}%  RSS {r['worker_rss_mb_end']} MB  "
         f"aim p99 < 1 s: {'met' if r['p99_under_1s'] else 'MISSED'}"

@@ -65,7 +65,8 @@ class Prometheus:
 def prometheus(
     prometheus_installed: None, start_worker: Callable[..., Worker], tmp_path: Path
 ) -> Iterator[tuple[Prometheus, Worker]]:
-    worker = start_worker(RGSYNC_GC_FREEZE="true")  # off by default: its metric checked here
+    # The default, said here: realgeeks_gc_frozen_objects is checked below.
+    worker = start_worker(RGSYNC_GC_FREEZE="true")
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
