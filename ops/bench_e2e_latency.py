@@ -352,16 +352,35 @@ def delete_run_topics(bootstrap: str, prefix: str) -> int:
     return _delete_topics_and_groups(bootstrap, lambda name: name.startswith(token))
 
 
-_BENCH_NAME = re.compile(r"bench[0-9a-f]{10}[.-]")
+# The names benchmark runs give their topics and groups: a worker's prefix/app id
+# (start_worker), bench_faust_floor's app and bench_ingest's topics.
+_BENCH_RUN = re.compile(r"(bench[0-9a-f]{10}|floor[0-9a-f]{10}|rgbench[0-9a-f]{8})(?:[.-]|$)")
 
 
 def delete_stale_bench_topics(bootstrap: str) -> int:
-    """Delete every benchmark run's topics and groups still on the broker; how many topics.
+    """Delete the topics and groups of benchmark runs that are not running; how many topics.
 
     A run deletes its own as it ends; one that was killed leaves them (a broker here held
-    400 topics, 3,200 partitions, of such runs). Only where no benchmark is running.
+    378 topics, 3,200 partitions, of such runs). A run whose consumer group has members
+    (a worker of a benchmark running now) is left alone; bench_ingest's topics have no
+    group, so run one benchmark at a time.
     """
-    return _delete_topics_and_groups(bootstrap, lambda name: bool(_BENCH_NAME.match(name)))
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    idle = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
+    live = {
+        found.group(1)
+        for group in admin.list_consumer_groups().result(timeout=10).valid
+        if group.state not in idle and (found := _BENCH_RUN.match(group.group_id))
+    }
+
+    def stale(name: str) -> bool:
+        found = _BENCH_RUN.match(name)
+        return found is not None and found.group(1) not in live
+
+    return _delete_topics_and_groups(bootstrap, stale)
 
 
 def _delete_topics_and_groups(bootstrap: str, ours: Callable[[str], bool]) -> int:
@@ -579,9 +598,8 @@ def warmup_sites(sites: Sequence[str], partitions: int, count: int) -> list[str]
 
     A topic partition's first write costs the broker 100-250 ms (measured: 80 new
     partitions, the first request 145-254 ms, the next ones under 30), and every run has
-    topics of its own. A measured lead whose partition took no warm-up lead waited on it, and
-    the dialer, a few broker round trips per lead in turn per partition, fell seconds
-    behind: speed to lead's p99 at 50 leads/s was over 1 s in about a run in four.
+    topics of its own: a measured lead whose partition took no warm-up lead would pay it,
+    and the dialer, a few broker round trips per lead in turn on each partition, with it.
     """
     first: dict[int, str] = {}
     for site in sites:
@@ -593,11 +611,11 @@ def warmup_sites(sites: Sequence[str], partitions: int, count: int) -> list[str]
 
 async def _warmup(
     url: str, watcher: TopicWatcher, sites: list[str], count: int, partitions: int
-) -> float:
+) -> tuple[float, int]:
     """Send the warm-up leads at 10/s (``warmup_sites``: at least one on every partition)
-    and wait until all are on leads.normalized."""
+    and wait until all are on leads.normalized; the seconds it took and how many."""
     if count <= 0:
-        return 0.0
+        return 0.0, 0
     items = []
     for n, site in enumerate(warmup_sites(sites, partitions, count)):
         lead = "warm" + uuid.uuid4().hex[:20]
@@ -608,7 +626,7 @@ async def _warmup(
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not all(i[0] in watcher.arrivals for i in items):
         await asyncio.sleep(0.1)
-    return time.monotonic() - t
+    return time.monotonic() - t, len(items)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -652,7 +670,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         url = (ingress_proc or worker).url + WEBHOOK_PATH
         urls = [url] if ingress_proc else [w.url + WEBHOOK_PATH for w in (worker, *extra_workers)]
         sites = [str(uuid.uuid4()) for _ in range(args.sites)]
-        warm_s = await _warmup(url, watcher, sites, args.warmup, args.partitions)
+        warm_s, warm_count = await _warmup(url, watcher, sites, args.warmup, args.partitions)
         rss_after_warmup = probe.rss_kb()
 
         total = int(args.rate * args.duration)
@@ -665,7 +683,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             items.append((lead, body, headers))
         print(
             f"mode {mode(args)}: worker pid {probe.pid} prefix {prefix} ready; warm-up "
-            f"{args.warmup} leads in {warm_s:.1f}s; sending {total} webhooks at "
+            f"{warm_count} leads in {warm_s:.1f}s; sending {total} webhooks at "
             f"{args.rate:g}/s for {args.duration:g}s",
             flush=True,
         )
@@ -792,7 +810,12 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
-    parser.add_argument("--warmup", type=int, default=20, help="uncounted leads sent first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="uncounted leads sent first, at least one per partition (0: none)",
+    )
     parser.add_argument(
         "--drain-timeout", type=float, default=300.0, help="max wait for events after sending"
     )

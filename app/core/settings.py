@@ -331,8 +331,8 @@ class Settings:
         "RGSYNC_GC_FREEZE",
         True,
         "the worker hides the objects alive after each rebalance from Python's garbage "
-        "collector (app/core/gc_tuning.py): at 250 webhooks/s the longest pause fell from "
-        "250 ms to 50 ms and collection time by 40 %",
+        "collector (app/core/gc_tuning.py): at 250 webhooks/s the longest pause fell from at "
+        "most 250 ms to at most 50 ms, and collection time by 40 %",
     )
     rocksdb_cache_mb: int = setting(
         "RGSYNC_ROCKSDB_CACHE_MB",
