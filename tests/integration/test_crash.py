@@ -258,12 +258,14 @@ async def test_writer_killed_between_attempts_never_posts_twice(
                 )
             deadline = time.monotonic() + 120
             dead: list[dict[str, Any]] = []
+            dead_leads: set[str] = set()
             while time.monotonic() < deadline:
-                posted = sum(len(rg.activities.get((site, lead), [])) for lead in leads)
                 dead = await asyncio.to_thread(
                     outputs, kafka_bootstrap, worker, "sync.deadletter", timeout=2
                 )
-                if posted + len(dead) >= len(leads):
+                dead_leads = {json.loads(d["value"])["lead_id"] for d in dead if d.get("value")}
+                done = [x for x in leads if rg.activities.get((site, x)) or x in dead_leads]
+                if len(done) == len(leads):
                     break
                 await asyncio.sleep(1)
             per_lead = {lead: len(rg.activities.get((site, lead), [])) for lead in leads}
@@ -274,10 +276,14 @@ async def test_writer_killed_between_attempts_never_posts_twice(
             )
             assert max(per_lead.values()) <= 1  # never twice
             # Nothing lost silently: each activity was posted once or dead-lettered with why
-            # (retries exhausted by the 500 burst, or its outcome unknown after a kill).
-            assert sum(per_lead.values()) + len(dead) == len(leads), _diagnose(
-                kafka_bootstrap, worker, tmp_path
-            )
+            # (retries exhausted by the 500 burst, or its outcome unknown after a kill). Both
+            # happen too: a write dead-lettered when its retries ran out is sent by a second
+            # copy of its record (the mapper re-sends its outputs after a kill; a failed write
+            # read again starts over, app/domain/outbox.py), and a replay of its dead letter
+            # finds it posted. The containers tier saw that once: 40 posted, 1 dead letter.
+            lost = [lead for lead in leads if per_lead[lead] == 0 and lead not in dead_leads]
+            assert not lost, _diagnose(kafka_bootstrap, worker, tmp_path)
+            assert dead_leads <= set(leads)
             assert all(
                 d["error_type"] in ("OutcomeUnknownError", "TransientApiError") for d in dead
             )
