@@ -9,11 +9,9 @@ visit only what was made since. Frozen objects are never collected, so the heap 
 only after a ``gc.collect()``, once a rebalance is over, and thawed again when the next one
 revokes partitions or the worker stops (app/streaming/heap_freeze.py). On by default
 (RGSYNC_GC_FREEZE): at 250 webhooks/s the longest pause fell from at most 250 ms to at
-most 50 ms, and collection time by 40 %. It was off for a few hours: speed to lead's p99
-had gone over 1 s in some runs, on either side, and that was the benchmark's broker
-deleting the previous run's topics (README, RGSYNC_GC_FREEZE under "Architecture").
-Faust's own ``gc.collect()`` for every table at each rebalance now runs only for a table
-that drops a database (app/streaming/rebalance_gc.py).
+most 50 ms, and collection time by 40 % (README, RGSYNC_GC_FREEZE under "Architecture",
+has the runs). Faust's own ``gc.collect()`` for every table at each rebalance now runs
+only for a table that drops a database (app/streaming/rebalance_gc.py).
 
 Young collections keep Python's threshold (700 net allocations: 20 a second at 250
 webhooks/s, 0.5 s of a 30 s window). 10,000 cut them to 0.07 s, but the lead's p99 from

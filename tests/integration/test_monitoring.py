@@ -65,7 +65,7 @@ class Prometheus:
 def prometheus(
     prometheus_installed: None, start_worker: Callable[..., Worker], tmp_path: Path
 ) -> Iterator[tuple[Prometheus, Worker]]:
-    # The default, said here: realgeeks_gc_frozen_objects is checked below.
+    # Explicit, though it is the default: realgeeks_gc_frozen_objects is checked below.
     worker = start_worker(RGSYNC_GC_FREEZE="true")
     port = free_port()
     config = tmp_path / "prometheus.yml"
