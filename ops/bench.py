@@ -367,8 +367,8 @@ BENCHES: list[tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = [
             "--baseline",
             SPEED_BASELINE,
             # The dialer's cost, not the fetch wait's (50 ms by default, for CPU per webhook).
-            "--fetch-max-wait-ms",
-            "5",
+            "--worker-setting",
+            "RGSYNC_FETCH_MAX_WAIT_MS=5",
         ],
         speed,
     ),

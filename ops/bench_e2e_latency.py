@@ -44,7 +44,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,13 +357,19 @@ def delete_run_topics(bootstrap: str, prefix: str) -> int:
 _BENCH_RUN = re.compile(r"(bench[0-9a-f]{10}|floor[0-9a-f]{10}|rgbench[0-9a-f]{8})(?:[.-]|$)")
 
 
-def delete_stale_bench_topics(bootstrap: str) -> int:
+def bench_run(name: str) -> str | None:
+    """The benchmark run a topic or group name belongs to, or None when it is not one's."""
+    found = _BENCH_RUN.match(name)
+    return found.group(1) if found else None
+
+
+def delete_stale_bench_topics(bootstrap: str, runs: Collection[str] | None = None) -> int:
     """Delete the topics and groups of benchmark runs that are not running; how many topics.
 
     A run deletes its own as it ends; one that was killed leaves them (a broker here held
     378 topics, 3,200 partitions, of such runs). A run whose consumer group has members
     (a worker of a benchmark running now) is left alone; bench_ingest's topics have no
-    group, so run one benchmark at a time.
+    group, so run one benchmark at a time. ``runs`` limits it to those runs (tests).
     """
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
@@ -371,14 +377,14 @@ def delete_stale_bench_topics(bootstrap: str) -> int:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     idle = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
     live = {
-        found.group(1)
+        run
         for group in admin.list_consumer_groups().result(timeout=10).valid
-        if group.state not in idle and (found := _BENCH_RUN.match(group.group_id))
+        if group.state not in idle and (run := bench_run(group.group_id))
     }
 
     def stale(name: str) -> bool:
-        found = _BENCH_RUN.match(name)
-        return found is not None and found.group(1) not in live
+        run = bench_run(name)
+        return run is not None and run not in live and (runs is None or run in runs)
 
     return _delete_topics_and_groups(bootstrap, stale)
 

@@ -3,7 +3,7 @@
     .venv/bin/python ops/bench_speed_to_lead.py [--leads 1000] [--rate 50] [--partitions 8]
         [--sites 50] [--connections 64] [--warmup 5] [--log-level INFO] [--keep-topics]
         [--baseline REV | --versus RGSYNC_NAME=VALUE ...] [--rounds 2]
-        [--worker-setting RGSYNC_NAME=VALUE ...] [--fetch-max-wait-ms MS]
+        [--worker-setting RGSYNC_NAME=VALUE ...]
 
 This process runs FakeElevenLabs and FakeRealGeeks (ops/testkit/fakes, real HTTP on 127.0.0.1,
 in their own thread and event loop so the sender does not delay their clocks) and a
@@ -26,9 +26,10 @@ dead letters), and a stage split from calls.context's record timestamps. Aim: p9
 ``--baseline REV`` also runs the worker of an earlier commit (a git worktree under
 var/bench/, the same .venv), alternating with this checkout's for ``--rounds`` rounds, each
 run with its own topics, and reports the p50 ratio: what the dialer's safety rules cost
-(issue 9: at most 20 % of the p50; ops/bench runs it with ``--fetch-max-wait-ms 5``, the
-wait of the commits it was first measured on, so that the ratio is the dialer's and not
-the fetch wait's, which adds up to that much per hop). The dialer's line limit is raised for the run
+(issue 9: at most 20 % of the p50). ops/bench runs it with ``--worker-setting
+RGSYNC_FETCH_MAX_WAIT_MS=5`` (a ``--worker-setting`` is this checkout's worker's only), the
+wait of the commits it was first measured on, so that the ratio is the dialer's and not the
+fetch wait's, which adds up to that much per hop. The dialer's line limit is raised for the run
 (RGSYNC_DIALER_MAX_CONCURRENT_CALLS): the fake never ends a call, so with 2 lines per site
 the benchmark would measure the queue, not the path.
 ``--versus RGSYNC_NAME=VALUE`` runs this checkout's worker with and without those settings
@@ -171,14 +172,6 @@ def baseline_checkout(rev: str) -> Path:
     return path
 
 
-def _fetch_wait(args: argparse.Namespace, root: Path) -> dict[str, str]:
-    """RGSYNC_FETCH_MAX_WAIT_MS for this checkout's worker when asked (a baseline commit may
-    not know the setting)."""
-    if args.fetch_max_wait_ms is None or root != ROOT:
-        return {}
-    return {"RGSYNC_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms)}
-
-
 async def run(
     args: argparse.Namespace, root: Path = ROOT, settings: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -200,7 +193,6 @@ async def run(
             root=root,
             RGSYNC_DIALER_MAX_CONCURRENT_CALLS=str(10 * (args.leads + args.warmup)),
             **dialer_env(fakes.rg, fakes.el),
-            **_fetch_wait(args, root),
             **settings,
         )
         prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
@@ -366,11 +358,6 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RGSYNC_NAME=VALUE",
         help="also run this checkout's worker with these settings (repeatable: all together), "
         "side by side",
-    )
-    parser.add_argument(
-        "--fetch-max-wait-ms",
-        type=int,
-        help="RGSYNC_FETCH_MAX_WAIT_MS of this checkout's worker (default: its default)",
     )
     args = parser.parse_args(argv)
     if args.baseline and args.versus:
