@@ -276,6 +276,15 @@ def identity(r: dict[str, Any]) -> list[Row]:
             f"{r.get('ratio_largest_to_smallest')}, {r.get('ratio_cpu_largest_to_smallest')}",
             "<= 2x",
         ),
+        (
+            "  of which store reads (RocksDB lookup and JSON decode): reads, time per event",
+            ", ".join(
+                f"{s.get('size')}: {s.get('store_reads_per_event')}, "
+                f"{s.get('store_read_us_per_event')} us"
+                for s in sizes
+            ),
+            "",
+        ),
         ("  RSS at largest index", f"{r.get('rss_mib_at_largest')} MiB", ""),
     ]
 

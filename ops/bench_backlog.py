@@ -1,7 +1,8 @@
 """Backlog benchmark: a backfill of N leads (``realgeeks-sync backfill``), start to last event.
 
     .venv/bin/python ops/bench_backlog.py [--leads 100000] [--sites 50] [--workers 1]
-        [--partitions 8] [--baseline REV] [--rounds 1] [--standby-replicas N] [--keep-topics]
+        [--partitions 8] [--baseline REV | --versus RGSYNC_NAME=VALUE ...] [--rounds 1]
+        [--standby-replicas N] [--worker-setting RGSYNC_NAME=VALUE ...] [--keep-topics]
 
 Worker subprocesses (dialer off, their own topic prefix and app id) run first; then a CSV
 export of ``--leads`` distinct leads over ``--sites`` sites goes through the real backfill
@@ -15,7 +16,8 @@ them. A consumer thread counts the lead events on ``leads.normalized``. Reported
 - with ``--workers 2``, each worker's CPU and partitions: the CPU per webhook of the pair
   against one worker shows whether splitting the work costs anything;
 - with ``--baseline REV``, the same run with the worker of an earlier commit (a git
-  worktree under var/bench/), rounds interleaved, for a ratio measured side by side.
+  worktree under var/bench/), rounds interleaved, for a ratio measured side by side;
+  with ``--versus RGSYNC_NAME=VALUE``, this checkout's worker with those settings instead.
 
 The last line is ``RESULT {json}``; the run's topics and groups are deleted at the end.
 """
@@ -96,8 +98,11 @@ def settle(
     return None
 
 
-def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path) -> dict[str, Any]:
-    """Workers up, backfill, wait for every lead event; the figures of one run."""
+def run_once(
+    args: argparse.Namespace, export: Path, ids: list[str], root: Path, settings: dict[str, str]
+) -> dict[str, Any]:
+    """Workers up (``settings``: their RGSYNC_ settings), backfill, wait for every lead
+    event; the figures of one run."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
     workers = start_workers(
         args.broker,
@@ -107,7 +112,7 @@ def run_once(args: argparse.Namespace, export: Path, ids: list[str], root: Path)
         log_level="WARNING",
         root=root,
         RGSYNC_BATCH_MAX_MESSAGES=str(args.batch),
-        **worker_settings(args),
+        **settings,
     )
     worker = workers[0]
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
@@ -188,21 +193,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="runs of each with --baseline")
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help="a setting of this checkout's workers (repeatable)",
+    )
+    parser.add_argument(
+        "--versus",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help="also run this checkout's workers with these settings (repeatable: all together), "
+        "side by side",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each with --baseline or --versus"
+    )
     parser.add_argument("--stall-timeout", type=float, default=60.0)
     parser.add_argument("--broker", default=BROKER)
     parser.add_argument("--keep-topics", action="store_true")
     args = parser.parse_args(argv)
+    if args.baseline and args.versus:
+        parser.error("--baseline and --versus: one comparison at a time")
     export = Path(tempfile.mkdtemp(prefix="bench-backlog-export-")) / "export.csv"
     ids = write_export(export, args.leads, args.sites)
+    own = worker_settings(args)
     runs: dict[str, list[dict[str, Any]]] = {"current": []}
-    order = [("current", ROOT)]
+    order = [("current", ROOT, own)]
     if args.baseline:
-        runs["baseline"] = []
-        order = [("baseline", baseline_checkout(args.baseline)), ("current", ROOT)]
+        # The earlier commit's workers get only the standby count (they may not know the rest).
+        standby = {k: v for k, v in own.items() if k == "RGSYNC_TABLE_STANDBY_REPLICAS"}
+        order = [("baseline", baseline_checkout(args.baseline), standby), *order]
+    elif args.versus:
+        versus = {**own, **worker_settings(argparse.Namespace(worker_setting=args.versus))}
+        order = [("versus", ROOT, versus), *order]
+    other = order[0][0] if len(order) > 1 else None
+    if other:
+        runs[other] = []
     for rnd in range(args.rounds):
-        for name, root in order if rnd % 2 == 0 else list(reversed(order)):
-            r = run_once(args, export, ids, root)
+        for name, root, settings in order if rnd % 2 == 0 else list(reversed(order)):
+            r = run_once(args, export, ids, root, settings)
             runs[name].append(r)
             print(
                 f"{name} round {rnd + 1}: {r['received']}/{r['leads']} lead events in "
@@ -224,23 +254,26 @@ def main(argv: list[str] | None = None) -> int:
         **{k: v for k, v in runs["current"][-1].items() if k not in ("root",)},
         "rounds": runs,
     }
-    if args.baseline:
-        result["baseline"] = args.baseline
-        # Each CPU figure side by side: the median of each side and the ratio by round.
+    if other:
+        result[other] = args.baseline or args.versus
+        # Each CPU figure side by side: the median of each side and the ratio by round
+        # (keys named for the other side: baseline_..., versus_...).
         for figure, ratio in (
             ("cpu_ms_per_webhook", "cpu_ratio"),
             ("cpu_ms_per_webhook_to_idle", "cpu_to_idle_ratio"),
         ):
             cur = [r[figure] for r in runs["current"]]
-            base = [r[figure] for r in runs["baseline"]]
-            result[f"baseline_{figure}"] = _median(base)
+            base = [r[figure] for r in runs[other]]
+            result[f"{other}_{figure}"] = _median(base)
             result[f"{figure}_median"] = _median(cur)
-            result[f"{ratio}_baseline_over_current_by_round"] = [
+            result[f"{ratio}_{other}_over_current_by_round"] = [
                 round(b / c, 2) for b, c in zip(base, cur, strict=True) if b and c
             ]
-        result["baseline_events_per_s"] = statistics.median(
-            r["events_per_s"] or 0 for r in runs["baseline"]
+        result[f"{other}_events_per_s"] = statistics.median(
+            r["events_per_s"] or 0 for r in runs[other]
         )
+        result[f"{other}_minutes_by_round"] = [r["minutes_to_last_event"] for r in runs[other]]
+        result["minutes_by_round"] = [r["minutes_to_last_event"] for r in runs["current"]]
     print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
     return 0 if result["missing"] == 0 else 1
 
