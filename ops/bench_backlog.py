@@ -111,8 +111,8 @@ def run_once(
         partitions=args.partitions,
         log_level="WARNING",
         root=root,
-        RGSYNC_BATCH_MAX_MESSAGES=str(args.batch),
-        **settings,
+        # A --worker-setting or --versus may name the batch too: theirs wins over --batch.
+        **{"RGSYNC_BATCH_MAX_MESSAGES": str(args.batch), **settings},
     )
     worker = workers[0]
     prefix = worker.env["RGSYNC_TOPIC_PREFIX"]
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [("current", ROOT, own)]
     if args.baseline:
         # The earlier commit's workers get only the standby count (they may not know the rest).
-        standby = {k: v for k, v in own.items() if k == "RGSYNC_TABLE_STANDBY_REPLICAS"}
+        standby = worker_settings(argparse.Namespace(standby_replicas=args.standby_replicas))
         order = [("baseline", baseline_checkout(args.baseline), standby), *order]
     elif args.versus:
         versus = {**own, **worker_settings(argparse.Namespace(worker_setting=args.versus))}

@@ -370,15 +370,22 @@ def delete_stale_bench_topics(bootstrap: str, runs: Collection[str] | None = Non
     378 topics, 3,200 partitions, of such runs). A run whose consumer group has members
     (a worker of a benchmark running now) is left alone; bench_ingest's topics have no
     group, so run one benchmark at a time. ``runs`` limits it to those runs (tests).
+
+    Raises:
+        RuntimeError: a broker did not list its consumer groups (nothing is deleted).
     """
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     idle = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
+    listed = admin.list_consumer_groups().result(timeout=10)
+    if listed.errors:
+        # A broker that did not list its groups may hold a running benchmark's.
+        raise RuntimeError(f"consumer groups not listed: {listed.errors[0]}")
     live = {
         run
-        for group in admin.list_consumer_groups().result(timeout=10).valid
+        for group in listed.valid
         if group.state not in idle and (run := bench_run(group.group_id))
     }
 

@@ -31,7 +31,8 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 
 
 def _member(bootstrap: str, group: str, topic: str) -> Consumer:
-    """A consumer of the group holding its assignment: the group has a member."""
+    """A consumer of the group holding its assignment, its offset committed: the group has
+    a member, and stays listed (empty) after it leaves, as a killed worker's does."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
     )
@@ -40,6 +41,7 @@ def _member(bootstrap: str, group: str, topic: str) -> Consumer:
     while not consumer.assignment():
         assert time.monotonic() < deadline, "the consumer never joined its group"
         consumer.poll(0.2)
+    consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
     return consumer
 
 
@@ -51,30 +53,36 @@ def test_a_killed_run_is_pruned_and_a_running_one_left_alone(kafka_bootstrap: st
         [NewTopic(n, 1, 1) for ts in topics.values() for n in ts]
     ).values():
         future.result(30)
-    running = _member(kafka_bootstrap, live, f"{live}.raw")
+    _until(lambda: set().union(*topics.values()) <= _topics(admin), "the topics were not listed")
     try:
-        # A killed run's group: offsets committed, no member left.
-        killed = _member(kafka_bootstrap, dead, f"{dead}.raw")
-        killed.commit(offsets=[TopicPartition(f"{dead}.raw", 0, 0)], asynchronous=False)
-        killed.close()
+        running = _member(kafka_bootstrap, live, f"{live}.raw")
+        try:
+            # A killed run's group: offsets committed, no member left.
+            _member(kafka_bootstrap, dead, f"{dead}.raw").close()
+            _until(
+                lambda: _group_states(admin).get(dead) == ConsumerGroupState.EMPTY,
+                "the killed run's group never became empty",
+            )
+
+            assert delete_stale_bench_topics(kafka_bootstrap, runs={live, dead}) == 2
+
+            _until(lambda: not topics[dead] & _topics(admin), "the killed run's topics are listed")
+            _until(
+                lambda: dead not in _group_states(admin), "the killed run's group is still there"
+            )
+            assert topics[live] <= _topics(admin)
+            assert _group_states(admin)[live] == ConsumerGroupState.STABLE
+        finally:
+            running.close()
+
+        # Once its worker is gone, that run is stale too.
         _until(
-            lambda: _group_states(admin).get(dead) == ConsumerGroupState.EMPTY,
-            "the killed run's group never became empty",
+            lambda: _group_states(admin).get(live) == ConsumerGroupState.EMPTY,
+            "the ended run's group never became empty",
         )
-
-        assert delete_stale_bench_topics(kafka_bootstrap, runs={live, dead}) == 2
-
-        _until(lambda: not topics[dead] & _topics(admin), "the killed run's topics are listed")
-        _until(lambda: dead not in _group_states(admin), "the killed run's group is still there")
-        assert topics[live] <= _topics(admin)
-        assert _group_states(admin)[live] == ConsumerGroupState.STABLE
-    finally:
-        running.close()
-
-    # Once its worker is gone, that run is stale too.
-    _until(
-        lambda: _group_states(admin).get(live) == ConsumerGroupState.EMPTY,
-        "the ended run's group never became empty",
-    )
-    assert delete_stale_bench_topics(kafka_bootstrap, runs={live}) == 2
-    _until(lambda: not topics[live] & _topics(admin), "the ended run's topics are listed")
+        assert delete_stale_bench_topics(kafka_bootstrap, runs={live}) == 2
+        _until(lambda: not topics[live] & _topics(admin), "the ended run's topics are listed")
+    finally:  # whatever a failure left
+        names = [n for ts in topics.values() for n in ts if n in _topics(admin)]
+        for future in admin.delete_topics(names).values() if names else []:
+            future.exception(30)
