@@ -277,7 +277,7 @@ def identity(r: dict[str, Any]) -> list[Row]:
             "<= 2x",
         ),
         (
-            "  of which store reads (RocksDB lookup and JSON decode): reads, time per event",
+            "  store reads in it (RocksDB lookup, JSON decode; wall): reads, time per event",
             ", ".join(
                 f"{s.get('size')}: {s.get('store_reads_per_event')}, "
                 f"{s.get('store_read_us_per_event')} us"
