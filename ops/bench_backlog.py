@@ -45,9 +45,11 @@ from ops.bench_e2e_latency import (  # noqa: E402
     MachineCpu,
     TopicWatcher,
     WorkerProbe,
+    add_setting_arguments,
     delete_run_topics,
     lead_body,
     start_workers,
+    versus_settings,
     wait_assigned,
     worker_settings,
 )
@@ -193,19 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
     )
-    parser.add_argument(
-        "--worker-setting",
-        action="append",
-        metavar="RGSYNC_NAME=VALUE",
-        help="a setting of this checkout's workers (repeatable)",
-    )
-    parser.add_argument(
-        "--versus",
-        action="append",
-        metavar="RGSYNC_NAME=VALUE",
-        help="also run this checkout's workers with these settings (repeatable: all together), "
-        "side by side",
-    )
+    add_setting_arguments(parser, "this checkout's", versus=True)
     parser.add_argument(
         "--rounds", type=int, default=1, help="runs of each with --baseline or --versus"
     )
@@ -215,8 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline and args.versus:
         parser.error("--baseline and --versus: one comparison at a time")
-    export = Path(tempfile.mkdtemp(prefix="bench-backlog-export-")) / "export.csv"
-    ids = write_export(export, args.leads, args.sites)
     own = worker_settings(args)
     runs: dict[str, list[dict[str, Any]]] = {"current": []}
     order = [("current", ROOT, own)]
@@ -225,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         standby = worker_settings(argparse.Namespace(standby_replicas=args.standby_replicas))
         order = [("baseline", baseline_checkout(args.baseline), standby), *order]
     elif args.versus:
-        versus = {**own, **worker_settings(argparse.Namespace(worker_setting=args.versus))}
-        order = [("versus", ROOT, versus), *order]
+        order = [("versus", ROOT, versus_settings(args)), *order]
     other = order[0][0] if len(order) > 1 else None
     if other:
         runs[other] = []
+    export = Path(tempfile.mkdtemp(prefix="bench-backlog-export-")) / "export.csv"
+    ids = write_export(export, args.leads, args.sites)
     for rnd in range(args.rounds):
         for name, root, settings in order if rnd % 2 == 0 else list(reversed(order)):
             r = run_once(args, export, ids, root, settings)

@@ -177,17 +177,46 @@ def start_workers(
     ]
 
 
+def add_setting_arguments(parser: argparse.ArgumentParser, whose: str, versus: bool) -> None:
+    """``--worker-setting`` (repeatable) for ``whose`` workers and, with ``versus``, ``--versus``:
+    the same workers also run with those settings, side by side."""
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        metavar="RGSYNC_NAME=VALUE",
+        help=f"a setting of {whose} workers (repeatable)",
+    )
+    if versus:
+        parser.add_argument(
+            "--versus",
+            action="append",
+            metavar="RGSYNC_NAME=VALUE",
+            help=f"also run {whose} workers with these settings (repeatable: all together), "
+            "side by side",
+        )
+
+
+def _settings(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for pair in pairs or ():
+        name, equals, setting = pair.partition("=")
+        if not equals or not name.strip().startswith("RGSYNC_"):
+            raise SystemExit(f"{flag} {pair!r}: expected RGSYNC_NAME=VALUE")
+        chosen[name.strip()] = setting
+    return chosen
+
+
 def worker_settings(args: argparse.Namespace) -> dict[str, str]:
     """RGSYNC_TABLE_STANDBY_REPLICAS from ``--standby-replicas`` (nothing when not given:
     a baseline commit may not know the setting), and every ``--worker-setting``."""
     value = getattr(args, "standby_replicas", None)
     chosen = {} if value is None else {"RGSYNC_TABLE_STANDBY_REPLICAS": str(value)}
-    for pair in getattr(args, "worker_setting", None) or ():
-        name, equals, setting = pair.partition("=")
-        if not equals or not name.strip().startswith("RGSYNC_"):
-            raise SystemExit(f"--worker-setting {pair!r}: expected RGSYNC_NAME=VALUE")
-        chosen[name.strip()] = setting
-    return chosen
+    return chosen | _settings(getattr(args, "worker_setting", None), "--worker-setting")
+
+
+def versus_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The other side of ``--versus``: this checkout's settings with the ``--versus`` ones."""
+    return worker_settings(args) | _settings(args.versus, "--versus")
 
 
 def assigned_partitions(worker: Worker) -> int:
@@ -815,12 +844,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--standby-replicas", type=int, help="RGSYNC_TABLE_STANDBY_REPLICAS (default: unset)"
     )
-    parser.add_argument(
-        "--worker-setting",
-        action="append",
-        metavar="RGSYNC_NAME=VALUE",
-        help="a setting of the workers (repeatable)",
-    )
+    add_setting_arguments(parser, "the", versus=False)
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--connections", type=int, default=256, help="client concurrency bound")
     parser.add_argument(

@@ -68,6 +68,7 @@ from bench_e2e_latency import (  # noqa: E402
     MachineCpu,
     TopicWatcher,
     WorkerProbe,
+    add_setting_arguments,
     delete_run_topics,
     fmt,
     lead_body,
@@ -75,6 +76,7 @@ from bench_e2e_latency import (  # noqa: E402
     signed_webhook,
     start_worker,
     summary_ms,
+    versus_settings,
     warmup_sites,
     worker_settings,
 )
@@ -346,19 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=2, help="runs of each with --baseline or --versus"
     )
-    parser.add_argument(
-        "--worker-setting",
-        action="append",
-        metavar="RGSYNC_NAME=VALUE",
-        help="a setting of this checkout's worker (repeatable)",
-    )
-    parser.add_argument(
-        "--versus",
-        action="append",
-        metavar="RGSYNC_NAME=VALUE",
-        help="also run this checkout's worker with these settings (repeatable: all together), "
-        "side by side",
-    )
+    add_setting_arguments(parser, "this checkout's", versus=True)
     args = parser.parse_args(argv)
     if args.baseline and args.versus:
         parser.error("--baseline and --versus: one comparison at a time")
@@ -367,8 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         sides = [("baseline", baseline_checkout(args.baseline), {}), ("current", ROOT, own)]
     elif args.versus:
-        versus = {**own, **worker_settings(argparse.Namespace(worker_setting=args.versus))}
-        sides = [("versus", ROOT, versus), ("current", ROOT, own)]
+        sides = [("versus", ROOT, versus_settings(args)), ("current", ROOT, own)]
     if sides:
         runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in sides}
         for n in range(args.rounds):
